@@ -1,0 +1,89 @@
+// Models fs/backing-file.c: backing_file_read_iter(), backing_file_write_iter() and the
+// backing_file_ctx hooks. Mechanism only: the client filesystem decides which file backs which inode
+// and which lock guards its attributes; the core guarantees the fd outlives the request, clones the
+// request through BACKING_IOCB_MASK, makes SYNC/DSYNC writes durable before they complete, and runs the
+// client's hooks before the request's reference on the file is dropped.
+import { BackingAio, AioResult } from './backing-aio';
+import { BackingFile, Cred } from './backing-file';
+import { IocbFlags, Kiocb, kiocbClone } from './kiocb';
+
+export interface BackingFileCtx {
+  /** The caller, as data; backing I/O itself runs with the daemon's credentials. */
+  cred?: Cred;
+  /** After a successful read: the client may update atime by its own policy. */
+  accessed?(file: BackingFile): void;
+  /**
+   * After a write completed (and, for SYNC/DSYNC, was made durable): the client copies size, mtime
+   * and ctime from the backing file into its attribute cache. The client takes its inode lock in
+   * here, so completions of one inode are serialized and a cached size never goes backwards.
+   * The file's fd stays valid until the returned promise settles.
+   */
+  endWrite?(file: BackingFile, bytes: number): void | Promise<void>;
+}
+
+/** A request for `len` bytes of `buf` at `iocb.pos`. */
+export interface IoVec {
+  buf: Uint8Array;
+  off?: number;
+  len?: number;
+}
+
+export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
+  ctx: BackingFileCtx = {}): Promise<number> {
+  const backingIocb = kiocbClone(iocb);
+  const aio = new BackingAio(file, iocb, backingIocb, (_aio, result) => {
+    if (result.ok) ctx.accessed?.(file);
+  });
+  const len = vec.len ?? vec.buf.length - (vec.off ?? 0);
+  if (len === 0) {
+    // Nothing to queue: complete inline, cleanup runs inline at the submitter's put.
+    aio.complete({ ok: true, bytes: 0 });
+  } else {
+    file.io.read(file.fd, vec.buf, vec.off ?? 0, len, backingIocb.pos).then(
+      (bytes) => {
+        backingIocb.pos += bytes;
+        aio.complete({ ok: true, bytes });
+      },
+      (error: unknown) => aio.complete({ ok: false, error }),
+    );
+  }
+  aio.put();
+  return aio.done;
+}
+
+export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
+  ctx: BackingFileCtx = {}): Promise<number> {
+  const backingIocb = kiocbClone(iocb);
+  const aio = new BackingAio(file, iocb, backingIocb, (_aio, result) => endWrite(file, result, ctx));
+  const len = vec.len ?? vec.buf.length - (vec.off ?? 0);
+  if (len === 0) {
+    aio.complete({ ok: true, bytes: 0 });
+  } else {
+    const append = (backingIocb.flags & IocbFlags.APPEND) !== 0;
+    // O_APPEND: the backing fd was opened O_APPEND, so write(2) at the file position lets the host
+    // kernel pick the offset atomically. Emulating it (fstat, then pwrite at the size) loses records
+    // as soon as anyone else appends in between.
+    file.io.write(file.fd, vec.buf, vec.off ?? 0, len, append ? null : backingIocb.pos)
+      .then(async (bytes) => {
+        if (!append) backingIocb.pos += bytes;
+        await writeSync(file, backingIocb);
+        aio.complete({ ok: true, bytes });
+      })
+      .catch((error: unknown) => aio.complete({ ok: false, error }));
+  }
+  aio.put();
+  return aio.done;
+}
+
+/** generic_write_sync(): a SYNC/DSYNC request is durable before it completes. */
+function writeSync(file: BackingFile, iocb: Kiocb): Promise<void> {
+  if (iocb.flags & IocbFlags.SYNC) return file.io.fsync(file.fd);
+  if (iocb.flags & IocbFlags.DSYNC) return file.io.fdatasync(file.fd);
+  return Promise.resolve();
+}
+
+function endWrite(file: BackingFile, result: AioResult, ctx: BackingFileCtx): void | Promise<void> {
+  // Also after a failed or short write: a partial write may have moved size and mtime.
+  if (result.ok && result.bytes === 0) return;
+  return ctx.endWrite?.(file, result.ok ? result.bytes : 0);
+}

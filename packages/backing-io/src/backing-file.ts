@@ -1,0 +1,113 @@
+// Models fs/backing-file.c: backing_file_open() and the lifetime of the backing struct file.
+//
+// A BackingFile owns one host fd. Its lifetime is a reference count, not the FUSE release: the opener
+// holds one reference, every in-flight read/write holds one (taken when the request is built, dropped
+// when its completion has finished every use of the fd), and the fd is closed at the last put. This is
+// the fix the overlayfs AIO use-after-free needed: without it a release that races a completion closes
+// the fd, a new open gets the same number, and the late completion reads or writes *another file*.
+import { constants as fsConstants } from 'node:fs';
+import * as path from 'node:path';
+import { FsError } from './errors';
+import { BackingIoOps, nodeIoOps } from './backing-io-ops';
+import { checkNotStacked } from './own-mounts';
+import { IocbFlagSet, iocbFlagsFromOpenFlags } from './kiocb';
+
+/** Who asked for the open, as far as the transport knows. */
+export interface Cred {
+  uid?: number;
+  gid?: number;
+  pid?: number;
+}
+
+/**
+ * Open flags the backing open must not see. O_SYNC/O_DSYNC are carried per request instead (the
+ * Kiocb's SYNC/DSYNC), so durability is decided in one place; O_CREAT/O_EXCL/O_TRUNC/O_NOCTTY were
+ * already acted on by the create/open that came before.
+ */
+const BACKING_OPEN_STRIP = fsConstants.O_SYNC | fsConstants.O_DSYNC | fsConstants.O_CREAT |
+  fsConstants.O_EXCL | fsConstants.O_TRUNC | fsConstants.O_NOCTTY;
+
+export interface BackingFileOpenOptions {
+  /** Where `realPath` stands in the filesystem the user sees (for errors and hooks). */
+  userPath: string;
+  /** open(2) flags of the user's open; O_APPEND is kept so the host kernel appends atomically. */
+  flags: number;
+  /** The host file that holds the bytes. */
+  realPath: string;
+  cred?: Cred;
+  /** Extra flags for the host open only (O_CREAT|O_EXCL for a create). */
+  createFlags?: number;
+  mode?: number;
+  io?: BackingIoOps;
+}
+
+export class BackingFile {
+  readonly userPath: string;
+  readonly realPath: string;
+  /** The user's open flags, unfiltered. */
+  readonly flags: number;
+  /** Request flags every I/O on this file starts from (APPEND, SYNC, DSYNC, DIRECT). */
+  readonly iocbFlags: IocbFlagSet;
+  readonly cred: Cred;
+  readonly io: BackingIoOps;
+
+  // Invariant: #fd is a live host fd while #refs > 0; after the last put it is closed and never used.
+  #fd: number;
+  #refs = 1;
+  #closed: Promise<void> | undefined;
+
+  /** Use backingFileOpen(); this is for wrapping an fd that is already open. */
+  constructor(fd: number, opts: Omit<BackingFileOpenOptions, 'createFlags' | 'mode'>) {
+    this.#fd = fd;
+    this.userPath = opts.userPath;
+    this.realPath = opts.realPath;
+    this.flags = opts.flags;
+    this.iocbFlags = iocbFlagsFromOpenFlags(opts.flags);
+    this.cred = opts.cred ?? {};
+    this.io = opts.io ?? nodeIoOps;
+  }
+
+  /** The host fd. Only valid for a holder of a reference. */
+  get fd(): number {
+    if (this.#refs <= 0) throw new FsError('EBADF', 'backing file', this.userPath, 'backing file used after its last reference was put');
+    return this.#fd;
+  }
+
+  get refs(): number {
+    return this.#refs;
+  }
+
+  get isClosed(): boolean {
+    return this.#refs <= 0;
+  }
+
+  /** Take a reference. Fails if the file is already gone: a caller racing the last put has a bug. */
+  get(): this {
+    if (this.#refs <= 0) throw new FsError('EBADF', 'backing file', this.userPath, 'reference taken on a closed backing file');
+    this.#refs++;
+    return this;
+  }
+
+  /** Drop a reference; the last one closes the fd. Resolves when that close (if any) is done. */
+  put(): Promise<void> {
+    if (this.#refs <= 0) throw new Error(`backing file ${this.userPath}: reference put more than taken`);
+    if (--this.#refs === 0) this.#closed = this.io.close(this.#fd);
+    return this.#closed ?? Promise.resolve();
+  }
+
+  /** Resolves when the fd has been closed (after the last put). */
+  whenClosed(): Promise<void> | undefined {
+    return this.#closed;
+  }
+}
+
+/** backing_file_open(): open the host file behind a user-visible file. */
+export async function backingFileOpen(opts: BackingFileOpenOptions): Promise<BackingFile> {
+  const realPath = path.resolve(opts.realPath);
+  checkNotStacked(realPath);
+  const io = opts.io ?? nodeIoOps;
+  const hostFlags = (opts.flags & ~BACKING_OPEN_STRIP) | (opts.createFlags ?? 0);
+  // libuv adds O_CLOEXEC to every open, so a forked helper never inherits backing fds.
+  const fd = await io.open(realPath, hostFlags, opts.mode ?? 0o666);
+  return new BackingFile(fd, { ...opts, realPath, io });
+}

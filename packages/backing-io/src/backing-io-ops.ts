@@ -1,0 +1,31 @@
+// The syscalls the core issues on a backing fd, behind one small interface. The default is Node's
+// callback fs API (one threadpool hop per call, no FileHandle bookkeeping). Tests inject a wrapper
+// that holds requests in flight or counts syncs; nothing else should need to.
+import * as fs from 'node:fs';
+
+export interface BackingIoOps {
+  open(path: string, flags: number, mode: number): Promise<number>;
+  close(fd: number): Promise<void>;
+  /** `pos === null` means "at the file position" (what O_APPEND writes need). */
+  read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): Promise<number>;
+  write(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): Promise<number>;
+  fsync(fd: number): Promise<void>;
+  fdatasync(fd: number): Promise<void>;
+  fstat(fd: number): Promise<fs.BigIntStats>;
+}
+
+function settle<T>(resolve: (v: T) => void, reject: (e: unknown) => void) {
+  return (err: NodeJS.ErrnoException | null, value?: T) => (err ? reject(err) : resolve(value as T));
+}
+
+export const nodeIoOps: BackingIoOps = {
+  open: (path, flags, mode) => new Promise((res, rej) => fs.open(path, flags, mode, settle(res, rej))),
+  close: (fd) => new Promise((res, rej) => fs.close(fd, settle<void>(res, rej))),
+  read: (fd, buf, off, len, pos) =>
+    new Promise((res, rej) => fs.read(fd, buf, off, len, pos, settle(res, rej))),
+  write: (fd, buf, off, len, pos) =>
+    new Promise((res, rej) => fs.write(fd, buf, off, len, pos, settle(res, rej))),
+  fsync: (fd) => new Promise((res, rej) => fs.fsync(fd, settle<void>(res, rej))),
+  fdatasync: (fd) => new Promise((res, rej) => fs.fdatasync(fd, settle<void>(res, rej))),
+  fstat: (fd) => new Promise((res, rej) => fs.fstat(fd, { bigint: true }, settle(res, rej))),
+};

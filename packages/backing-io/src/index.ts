@@ -1,0 +1,20 @@
+// @layerfs/backing-io — the backing-file core. See README.md for the contract.
+export { FsError, errnoOf, errnoName, isErrno } from './errors';
+export type { ErrnoCode } from './errors';
+export { IocbFlags, BACKING_IOCB_MASK, kiocbClone, iocbFlagsFromOpenFlags } from './kiocb';
+export type { Kiocb, IocbFlagSet } from './kiocb';
+export { BackingFile, backingFileOpen } from './backing-file';
+export type { BackingFileOpenOptions, Cred } from './backing-file';
+export { BackingAio } from './backing-aio';
+export type { AioResult } from './backing-aio';
+export { backingFileReadIter, backingFileWriteIter } from './backing-file-io';
+export type { BackingFileCtx, IoVec } from './backing-file-io';
+export { nodeIoOps } from './backing-io-ops';
+export type { BackingIoOps } from './backing-io-ops';
+export { InodeLocks } from './inode-locks';
+export type { Unlock } from './inode-locks';
+export {
+  registerOwnMount, unregisterOwnMount, ownMountpoints, ownMountContaining, checkNotStacked, isPathInside,
+} from './own-mounts';
+export * as syscalls from './syscalls';
+export type { TimeSpec } from './syscalls';

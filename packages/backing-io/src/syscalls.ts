@@ -1,0 +1,122 @@
+// The syscalls Node's fs lacks, through one binding (koffi: prebuilt FFI, no compiler at install).
+// Each is a µs-long metadata call on a local path, issued synchronously: an FFI call that went to the
+// threadpool would lose errno (it lives in the worker thread) and cost a ~20 µs hop for a ~2 µs call.
+// Data I/O never comes through here. Every function throws FsError with a positive errno.
+import koffi from 'koffi';
+import { FsError } from './errors';
+
+const libc = koffi.load('libc.so.6');
+
+// Anonymous on purpose: koffi's type names are process-global, and a module loaded twice (jest loads
+// modules once per test file) would collide on a named struct.
+const Timespec = koffi.struct({ tv_sec: 'int64', tv_nsec: 'int64' });
+
+const c = {
+  lgetxattr: libc.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+  lsetxattr: libc.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
+  llistxattr: libc.func('intptr_t llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
+  lremovexattr: libc.func('int lremovexattr(const char *path, const char *name)'),
+  fgetxattr: libc.func('intptr_t fgetxattr(int fd, const char *name, _Out_ uint8_t *value, size_t size)'),
+  mknod: libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+  utimensat: libc.func('utimensat', 'int', ['int', 'const char *', koffi.pointer(Timespec), 'int']),
+  renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
+  fallocate: libc.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
+  umount2: libc.func('int umount2(const char *target, int flags)'),
+};
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+
+/** utimensat's special tv_nsec values. */
+export const UTIME_NOW = (1 << 30) - 1;
+export const UTIME_OMIT = (1 << 30) - 2;
+
+export const XattrFlags = { CREATE: 1, REPLACE: 2 } as const;
+export const RenameFlags = { NOREPLACE: 1, EXCHANGE: 2, WHITEOUT: 4 } as const;
+export const FallocFlags = { KEEP_SIZE: 1, PUNCH_HOLE: 2, ZERO_RANGE: 0x10 } as const;
+export const UmountFlags = { FORCE: 1, DETACH: 2 } as const;
+
+function check(ret: number | bigint, syscall: string, path?: string): number {
+  const n = Number(ret);
+  if (n < 0) throw new FsError(koffi.errno(), syscall, path);
+  return n;
+}
+
+/** A time for utimens: nanoseconds since the epoch, or "now", or "leave as is". */
+export type TimeSpec = bigint | 'now' | 'omit';
+
+function toTimespec(t: TimeSpec): { tv_sec: bigint; tv_nsec: bigint } {
+  if (t === 'now') return { tv_sec: 0n, tv_nsec: BigInt(UTIME_NOW) };
+  if (t === 'omit') return { tv_sec: 0n, tv_nsec: BigInt(UTIME_OMIT) };
+  let sec = t / 1_000_000_000n;
+  let nsec = t % 1_000_000_000n;
+  if (nsec < 0n) { sec -= 1n; nsec += 1_000_000_000n; }
+  return { tv_sec: sec, tv_nsec: nsec };
+}
+
+export function lgetxattr(path: string, name: string): Buffer {
+  // Size, then fetch; retry if the value grew in between (ERANGE), as getfattr does.
+  for (;;) {
+    const size = check(c.lgetxattr(path, name, null, 0), 'getxattr', path);
+    const buf = Buffer.alloc(size);
+    if (size === 0) return buf;
+    const n = Number(c.lgetxattr(path, name, buf, size));
+    if (n >= 0) return buf.subarray(0, n);
+    const errno = koffi.errno();
+    if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'getxattr', path);
+  }
+}
+
+export function fgetxattr(fd: number, name: string): Buffer {
+  const size = check(c.fgetxattr(fd, name, null, 0), 'fgetxattr');
+  const buf = Buffer.alloc(size);
+  const n = check(c.fgetxattr(fd, name, buf, size), 'fgetxattr');
+  return buf.subarray(0, n);
+}
+
+/** The value's size only (getxattr with size 0), for callers probing the length. */
+export function lgetxattrSize(path: string, name: string): number {
+  return check(c.lgetxattr(path, name, null, 0), 'getxattr', path);
+}
+
+export function lsetxattr(path: string, name: string, value: Uint8Array, flags = 0): void {
+  check(c.lsetxattr(path, name, value, value.length, flags), 'setxattr', path);
+}
+
+export function llistxattr(path: string): string[] {
+  for (;;) {
+    const size = check(c.llistxattr(path, null, 0), 'listxattr', path);
+    if (size === 0) return [];
+    const buf = Buffer.alloc(size);
+    const n = Number(c.llistxattr(path, buf, size));
+    if (n >= 0) return buf.subarray(0, n).toString('utf8').split('\0').filter((s) => s.length > 0);
+    const errno = koffi.errno();
+    if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'listxattr', path);
+  }
+}
+
+export function lremovexattr(path: string, name: string): void {
+  check(c.lremovexattr(path, name), 'removexattr', path);
+}
+
+export function mknod(path: string, mode: number, rdev: number | bigint = 0): void {
+  check(c.mknod(path, mode, BigInt(rdev)), 'mknod', path);
+}
+
+/** utimensat(2) without following a final symlink, with nanosecond times and UTIME_NOW/OMIT. */
+export function lutimens(path: string, atime: TimeSpec, mtime: TimeSpec): void {
+  check(c.utimensat(AT_FDCWD, path, [toTimespec(atime), toTimespec(mtime)], AT_SYMLINK_NOFOLLOW), 'utimensat', path);
+}
+
+export function renameat2(oldPath: string, newPath: string, flags: number): void {
+  check(c.renameat2(AT_FDCWD, oldPath, AT_FDCWD, newPath, flags), 'renameat2', oldPath);
+}
+
+export function fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): void {
+  check(c.fallocate(fd, mode, BigInt(offset), BigInt(len)), 'fallocate');
+}
+
+export function umount2(target: string, flags = 0): void {
+  check(c.umount2(target, flags), 'umount2', target);
+}
+

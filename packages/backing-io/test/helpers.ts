@@ -1,0 +1,39 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BackingIoOps, nodeIoOps } from '@layerfs/backing-io';
+
+export function tempDir(prefix = 'layerfs-unit-'): { dir: string; cleanup(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Real I/O whose reads and writes are held in flight until `release()`: the fake for time that lets a
+ * test release a file and recycle fds while requests are still outstanding. The held request runs
+ * its syscall on whatever fd number it was given, exactly as a slow threadpool job would.
+ */
+export function gatedIo(base: BackingIoOps = nodeIoOps) {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => { open = resolve; });
+  const closed: number[] = [];
+  const ops: BackingIoOps = {
+    ...base,
+    read: async (fd, buf, off, len, pos) => { await gate; return base.read(fd, buf, off, len, pos); },
+    write: async (fd, buf, off, len, pos) => { await gate; return base.write(fd, buf, off, len, pos); },
+    close: async (fd) => { closed.push(fd); return base.close(fd); },
+  };
+  return { ops, release: () => open(), closed };
+}
+
+/** Real I/O that records the order of syscalls (to prove a sync happened before completion). */
+export function tracingIo(base: BackingIoOps = nodeIoOps) {
+  const trace: string[] = [];
+  const ops: BackingIoOps = {
+    ...base,
+    write: async (...a) => { const n = await base.write(...a); trace.push('write'); return n; },
+    fsync: async (fd) => { await base.fsync(fd); trace.push('fsync'); },
+    fdatasync: async (fd) => { await base.fdatasync(fd); trace.push('fdatasync'); },
+  };
+  return { ops, trace };
+}
