@@ -11,6 +11,10 @@ const libc = koffi.load('libc.so.6');
 // modules once per test file) would collide on a named struct.
 const Timespec = koffi.struct({ tv_sec: 'int64', tv_nsec: 'int64' });
 
+const Dirent64 = koffi.struct({
+  d_ino: 'uint64', d_off: 'int64', d_reclen: 'uint16', d_type: 'uint8', d_name: koffi.array('char', 256, 'String'),
+});
+
 const c = {
   lgetxattr: libc.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
   lsetxattr: libc.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
@@ -22,6 +26,9 @@ const c = {
   renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
   fallocate: libc.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
   umount2: libc.func('int umount2(const char *target, int flags)'),
+  opendir: libc.func('void *opendir(const char *path)'),
+  readdir64: libc.func('readdir64', koffi.pointer(Dirent64), ['void *']),
+  closedir: libc.func('int closedir(void *dir)'),
 };
 
 const AT_FDCWD = -100;
@@ -120,3 +127,36 @@ export function umount2(target: string, flags = 0): void {
   check(c.umount2(target, flags), 'umount2', target);
 }
 
+
+export interface RawDirent {
+  name: string;
+  ino: bigint;
+  /** S_IFMT bits (d_type << 12); 0 when the filesystem does not report types. */
+  type: number;
+}
+
+/**
+ * All entries of a directory with d_ino and d_type ("." and ".." only with `withDots`). Node's readdir has no
+ * d_ino, and a readdir whose d_ino differs from st_ino breaks find(1), du and hard-link detection.
+ */
+export function readdirIno(path: string, opts: { withDots?: boolean } = {}): RawDirent[] {
+  const dir = c.opendir(path);
+  if (dir === null) throw new FsError(koffi.errno(), 'opendir', path);
+  try {
+    const out: RawDirent[] = [];
+    for (;;) {
+      koffi.errno(0);
+      const ent = c.readdir64(dir);
+      if (ent === null) {
+        const errno = koffi.errno();
+        if (errno !== 0) throw new FsError(errno, 'readdir', path);
+        return out;
+      }
+      const d = koffi.decode(ent, Dirent64) as { d_ino: bigint | number; d_type: number; d_name: string };
+      if (!opts.withDots && (d.d_name === '.' || d.d_name === '..')) continue;
+      out.push({ name: d.d_name, ino: BigInt(d.d_ino), type: d.d_type << 12 });
+    }
+  } finally {
+    c.closedir(dir);
+  }
+}

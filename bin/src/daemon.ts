@@ -1,0 +1,59 @@
+// Daemon mode: `layerfs passthrough SRC MNT` returns once the mount is ready and leaves a daemon
+// serving it. The parent re-runs itself with --foreground in a new session and waits on a pipe
+// (fd 3) for one line from the child: "ok" once mounted, or "error CODE MESSAGE".
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+
+const READY_FD = 3;
+
+export function isDaemonChild(): boolean {
+  return process.env.LAYERFS_READY_FD === String(READY_FD);
+}
+
+/** In the child: tell the waiting parent how the mount went. */
+export function reportReady(result: { ok: true } | { ok: false; code: number; message: string }): void {
+  if (!isDaemonChild()) return;
+  const line = result.ok ? 'ok\n' : `error ${result.code} ${result.message.replace(/\n/g, ' ')}\n`;
+  try {
+    fs.writeSync(READY_FD, line);
+    fs.closeSync(READY_FD);
+  } catch {
+    // The parent is gone (killed while waiting): nobody is left to tell.
+  }
+  delete process.env.LAYERFS_READY_FD;
+}
+
+/** In the parent: start the daemon and wait for its verdict. Resolves to the exit code to use. */
+export function runDaemonized(argv: string[], logFile: string | undefined): Promise<{ code: number; message?: string; pid?: number }> {
+  const errOut = logFile ? fs.openSync(logFile, 'a') : 'ignore';
+  const child = spawn(process.execPath, [process.argv[1]!, ...argv, '--foreground'], {
+    detached: true,
+    stdio: ['ignore', 'ignore', errOut, 'pipe'],
+    env: { ...process.env, LAYERFS_READY_FD: String(READY_FD) },
+  });
+  if (typeof errOut === 'number') fs.closeSync(errOut);
+  return new Promise((resolve) => {
+    let out = '';
+    const pipe = child.stdio[READY_FD] as NodeJS.ReadableStream;
+    pipe.setEncoding('utf8');
+    pipe.on('data', (d: string) => { out += d; });
+    let exited: number | null = null;
+    child.on('exit', (code) => { exited = code ?? 1; });
+    pipe.on('end', () => {
+      const line = out.trim();
+      if (line === 'ok') {
+        child.unref();
+        resolve({ code: 0, pid: child.pid });
+        return;
+      }
+      const m = /^error (\d+) (.*)$/s.exec(line);
+      if (m) {
+        resolve({ code: Number(m[1]), message: m[2] });
+        return;
+      }
+      const report = () => resolve({ code: 1, message: `the daemon exited (code ${exited}) before the mount was ready; run again with --foreground --debug to see why` });
+      if (exited !== null) report();
+      else child.on('exit', () => report());
+    });
+  });
+}

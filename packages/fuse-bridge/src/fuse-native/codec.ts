@@ -1,0 +1,69 @@
+// fuse-native's wire format between JS and its C threads: attributes and statfs travel as flat
+// Uint32Arrays (64-bit values as low/high pairs, times as milliseconds). No other file knows the
+// layout. Limits of the format itself (not ours): st_ino is 32 bits and times are milliseconds.
+import type { Attr, StatFs } from '../attr';
+import type { DirEntry } from '../handler';
+
+const TWO32 = 0x1_0000_0000;
+
+function setU64(arr: Uint32Array, i: number, v: bigint | number): void {
+  const n = typeof v === 'bigint' ? v : BigInt(Math.max(0, Math.trunc(v)));
+  arr[i] = Number(n & 0xffff_ffffn);
+  arr[i + 1] = Number((n >> 32n) & 0xffff_ffffn);
+}
+
+export function encodeStat(a: Attr): Uint32Array {
+  const ints = new Uint32Array(18);
+  ints[0] = a.mode;
+  ints[1] = a.uid;
+  ints[2] = a.gid;
+  setU64(ints, 3, a.size);
+  ints[5] = 0; // st_dev: the kernel assigns the mount's own
+  ints[6] = a.nlink;
+  ints[7] = Number(a.ino & 0xffff_ffffn);
+  ints[8] = a.rdev;
+  ints[9] = a.blksize;
+  setU64(ints, 10, a.blocks);
+  setU64(ints, 12, a.atimeNs / 1_000_000n);
+  setU64(ints, 14, a.mtimeNs / 1_000_000n);
+  setU64(ints, 16, a.ctimeNs / 1_000_000n);
+  return ints;
+}
+
+const clamp32 = (v: bigint) => (v > 0xffff_ffffn ? 0xffff_ffff : Number(v));
+
+export function encodeStatfs(s: StatFs): Uint32Array {
+  const ints = new Uint32Array(11);
+  ints[0] = s.bsize;
+  ints[1] = s.frsize;
+  ints[2] = clamp32(s.blocks);
+  ints[3] = clamp32(s.bfree);
+  ints[4] = clamp32(s.bavail);
+  ints[5] = clamp32(s.files);
+  ints[6] = clamp32(s.ffree);
+  ints[7] = clamp32(s.ffree);
+  ints[8] = 0;
+  ints[9] = 0;
+  ints[10] = s.namemax;
+  return ints;
+}
+
+/** fuse-native splits 64-bit offsets and sizes into two uint32 arguments. */
+export function joinU64(low: number, high: number): number {
+  return low + high * TWO32;
+}
+
+/** Milliseconds from fuse-native's utimens to nanoseconds. */
+export function msToNs(ms: number): bigint {
+  return BigInt(Math.trunc(ms)) * 1_000_000n;
+}
+
+/** A readdir entry: full attributes when the filesystem has them, else inode and type only. */
+export function encodeDirEntry(e: DirEntry): Uint32Array {
+  if (e.attr) return encodeStat(e.attr);
+  const ints = new Uint32Array(18);
+  ints[0] = e.type;
+  ints[6] = 1;
+  ints[7] = Number(e.ino & 0xffff_ffffn);
+  return ints;
+}

@@ -1,0 +1,305 @@
+// The fuse-native transport: FsHandlers served through libfuse 2's high-level API. The only file in
+// layerfs that touches fuse-native.
+//
+// We subclass fuse-native's Fuse and replace every `_op_*` method, because its own adapters lose
+// information on the way (fgetattr calls getattr without the handle, getxattr/listxattr ignore the
+// caller's buffer size, uid_t -1 arrives as 4294967295). Each request is answered exactly once
+// through reply(): positive errno inside, negated here and nowhere else; a handler that throws
+// something without an errno answers EIO and is logged as a bug.
+//
+// fuse-native's own per-op timer is switched off: when it fires it answers for us and detaches the
+// read/write buffer that a threadpool read may still be filling. Long operations are made safe by
+// doing them asynchronously, never by answering early.
+import Fuse from 'fuse-native';
+import nodeGypBuild from 'node-gyp-build';
+import * as path from 'node:path';
+import { constants as fsConstants } from 'node:fs';
+import type { FsHandlers, Fh, RequestContext, SetattrTimes, Reply } from '../handler';
+import { encodeDirEntry, encodeStat, encodeStatfs, joinU64, msToNs } from './codec';
+import { errnoForReply } from '../errno';
+import { createLogger } from '../logger';
+
+const log = createLogger('fuse-native');
+
+/** fuse-native gives no caller context; the fields stay undefined. */
+const NO_CTX: RequestContext = Object.freeze({});
+const ERANGE = 34;
+const UNCHANGED_ID = 0xffff_ffff;
+
+type Signal = (res: number, ...rest: unknown[]) => void;
+
+function isPromise<T>(v: Reply<T>): v is Promise<T> {
+  return typeof (v as Promise<T> | undefined)?.then === 'function';
+}
+
+/**
+ * Run one handler and answer its request exactly once. `encode` turns the result into fuse-native's
+ * signal arguments (result slot first); a synchronous result is answered without awaiting anything.
+ * `failRest` are the arguments an error answer still needs (the buffer fuse-native detaches).
+ */
+function serve<T>(op: string, path: string, signal: Signal, run: () => Reply<T>,
+  encode: (v: T) => unknown[], failRest: unknown[] = []): void {
+  let answered = false;
+  const answer = (args: unknown[]) => {
+    if (answered) {
+      log.warn(`bug: ${op} ${path} answered twice; the second answer was dropped`);
+      return;
+    }
+    answered = true;
+    signal(...(args as [number, ...unknown[]]));
+  };
+  const fail = (err: unknown) => answer([-errnoForReply(err, op, path), ...failRest]);
+  const succeed = (v: T) => {
+    let args: unknown[];
+    try {
+      args = encode(v);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    answer(args);
+  };
+  let result: Reply<T>;
+  try {
+    result = run();
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  if (isPromise(result)) result.then(succeed, fail);
+  else succeed(result);
+}
+
+const done = (): unknown[] => [0];
+
+/** chown's "leave unchanged" arrives as (uid_t)-1 through a uint32. */
+const idArg = (id: number) => (id === UNCHANGED_ID ? -1 : id);
+
+export interface FuseNativeOptions {
+  /** libfuse -o options, already resolved (see options.ts). */
+  fuseOptions: string[];
+  debug?: boolean;
+}
+
+export class FuseNativeTransport extends Fuse {
+  readonly #h: FsHandlers;
+  readonly #fuseOptions: string[];
+
+  constructor(mountpoint: string, handlers: FsHandlers, opts: FuseNativeOptions) {
+    super(mountpoint, implementedOps(handlers), { timeout: false, debug: opts.debug ?? false });
+    this.#h = handlers;
+    this.#fuseOptions = opts.fuseOptions;
+  }
+
+  protected override _fuseOptions(): string {
+    return this.#fuseOptions.length ? `-o${this.#fuseOptions.join(',')}` : '';
+  }
+
+  /**
+   * fuse-native's own close shells out to `fusermount -uz` and, when that binary is missing (it is
+   * not part of libfuse2), never releases its loop handle, so the process cannot exit. The unmount
+   * itself is done by mount.ts (umount2 as root); here we only release the native side.
+   */
+  protected override _close(cb: (err: Error | null) => void): void {
+    try {
+      fuseNativeBinding().fuse_native_unmount(this.mnt, this._thread);
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    cb(null);
+  }
+
+  // Each _op_* below has fuse-native's calling convention: (signal, ...args from the C side).
+
+  _op_getattr(signal: Signal, path: string): void {
+    serve('getattr', path, signal, () => this.#h.getattr(NO_CTX, path), (a) => [0, encodeStat(a)]);
+  }
+
+  _op_fgetattr(signal: Signal, path: string, fh: number): void {
+    serve('fgetattr', path, signal, () => this.#h.getattr(NO_CTX, path, fh ? (fh as Fh) : undefined),
+      (a) => [0, encodeStat(a)]);
+  }
+
+  _op_access(signal: Signal, path: string, mask: number): void {
+    const h = this.#h;
+    serve('access', path, signal, () => h.access?.(NO_CTX, path, mask), done);
+  }
+
+  _op_statfs(signal: Signal, path: string): void {
+    serve('statfs', path, signal, () => this.#h.statfs(NO_CTX, path), (s) => [0, encodeStatfs(s)]);
+  }
+
+  _op_opendir(signal: Signal, path: string, _fh: number, flags: number): void {
+    const h = this.#h;
+    serve('opendir', path, signal, () => h.opendir?.(NO_CTX, path, flags) ?? (0 as Fh), (fh) => [0, fh]);
+  }
+
+  _op_readdir(signal: Signal, path: string): void {
+    // libfuse 2's filler reads only st_ino and the type bits of each entry's stat, so d_ino equals
+    // the st_ino that getattr reports (use_ino) without a stat per entry.
+    serve('readdir', path, signal, () => this.#h.readdir(NO_CTX, path),
+      (entries) => [0, entries.map((e) => e.name), entries.map(encodeDirEntry)]);
+  }
+
+  _op_releasedir(signal: Signal, path: string, fh: number): void {
+    const h = this.#h;
+    serve('releasedir', path, signal, () => h.releasedir?.(NO_CTX, path, fh as Fh), done);
+  }
+
+  _op_fsyncdir(signal: Signal, path: string, datasync: number, fh: number): void {
+    const h = this.#h;
+    serve('fsyncdir', path, signal, () => h.fsyncdir?.(NO_CTX, path, datasync !== 0, fh as Fh), done);
+  }
+
+  _op_open(signal: Signal, path: string, flags: number): void {
+    serve('open', path, signal, () => this.#h.open(NO_CTX, path, flags), (r) => [0, r.fh]);
+  }
+
+  _op_create(signal: Signal, path: string, mode: number): void {
+    // libfuse 2 hands fuse-native the open flags, but fuse-native does not pass them on: a create
+    // is served as O_RDWR, so O_APPEND on a creating open is only seen at the next open.
+    const flags = fsConstants.O_RDWR | fsConstants.O_CREAT;
+    serve('create', path, signal, () => this.#h.create(NO_CTX, path, mode, flags), (r) => [0, r.fh]);
+  }
+
+  _op_read(signal: Signal, path: string, fh: number, buf: Buffer, len: number, offLow: number, offHigh: number): void {
+    // `buf` is libfuse's own memory, valid until we answer; the handler reads straight into it.
+    const target = buf.length === len ? buf : buf.subarray(0, len);
+    serve('read', path, signal, () => this.#h.read(NO_CTX, path, fh as Fh, target, joinU64(offLow, offHigh)),
+      (n) => [n, 0, buf.buffer], [0, buf.buffer]);
+  }
+
+  _op_write(signal: Signal, path: string, fh: number, buf: Buffer, len: number, offLow: number, offHigh: number): void {
+    const data = buf.length === len ? buf : buf.subarray(0, len);
+    serve('write', path, signal, () => this.#h.write(NO_CTX, path, fh as Fh, data, joinU64(offLow, offHigh)),
+      (n) => [n, 0, buf.buffer], [0, buf.buffer]);
+  }
+
+  _op_flush(signal: Signal, path: string, fh: number): void {
+    const h = this.#h;
+    serve('flush', path, signal, () => h.flush?.(NO_CTX, path, fh as Fh), done);
+  }
+
+  _op_release(signal: Signal, path: string, fh: number): void {
+    serve('release', path, signal, () => this.#h.release(NO_CTX, path, fh as Fh), done);
+  }
+
+  _op_fsync(signal: Signal, path: string, datasync: number, fh: number): void {
+    const h = this.#h;
+    serve('fsync', path, signal, () => h.fsync?.(NO_CTX, path, datasync !== 0, fh ? (fh as Fh) : undefined), done);
+  }
+
+  _op_truncate(signal: Signal, path: string, low: number, high: number): void {
+    serve('truncate', path, signal, () => this.#h.truncate(NO_CTX, path, joinU64(low, high)), done);
+  }
+
+  _op_ftruncate(signal: Signal, path: string, fh: number, low: number, high: number): void {
+    serve('ftruncate', path, signal, () => this.#h.truncate(NO_CTX, path, joinU64(low, high), fh as Fh), done);
+  }
+
+  _op_chmod(signal: Signal, path: string, mode: number): void {
+    serve('chmod', path, signal, () => this.#h.chmod(NO_CTX, path, mode), done);
+  }
+
+  _op_chown(signal: Signal, path: string, uid: number, gid: number): void {
+    serve('chown', path, signal, () => this.#h.chown(NO_CTX, path, idArg(uid), idArg(gid)), done);
+  }
+
+  _op_utimens(signal: Signal, path: string, aLow: number, aHigh: number, mLow: number, mHigh: number): void {
+    // fuse-native 2.2.6 converts both times to milliseconds and sends atime in both slots: mtime is
+    // lost and UTIME_NOW/UTIME_OMIT arrive as garbage. See the README's "fuse-native limits".
+    const times: SetattrTimes = { atime: msToNs(joinU64(aLow, aHigh)), mtime: msToNs(joinU64(mLow, mHigh)) };
+    serve('utimens', path, signal, () => this.#h.utimens(NO_CTX, path, times), done);
+  }
+
+  _op_readlink(signal: Signal, path: string): void {
+    serve('readlink', path, signal, () => this.#h.readlink(NO_CTX, path), (target) => [0, target]);
+  }
+
+  _op_symlink(signal: Signal, target: string, path: string): void {
+    serve('symlink', path, signal, () => this.#h.symlink(NO_CTX, target, path), done);
+  }
+
+  _op_mknod(signal: Signal, path: string, mode: number, rdev: number): void {
+    serve('mknod', path, signal, () => this.#h.mknod(NO_CTX, path, mode, rdev), done);
+  }
+
+  _op_mkdir(signal: Signal, path: string, mode: number): void {
+    serve('mkdir', path, signal, () => this.#h.mkdir(NO_CTX, path, mode), done);
+  }
+
+  _op_unlink(signal: Signal, path: string): void {
+    serve('unlink', path, signal, () => this.#h.unlink(NO_CTX, path), done);
+  }
+
+  _op_rmdir(signal: Signal, path: string): void {
+    serve('rmdir', path, signal, () => this.#h.rmdir(NO_CTX, path), done);
+  }
+
+  _op_rename(signal: Signal, from: string, to: string): void {
+    serve('rename', from, signal, () => this.#h.rename(NO_CTX, from, to, 0), done);
+  }
+
+  _op_link(signal: Signal, existing: string, newPath: string): void {
+    serve('link', newPath, signal, () => this.#h.link(NO_CTX, existing, newPath), done);
+  }
+
+  _op_setxattr(signal: Signal, path: string, name: string, value: Buffer, _position: number, flags: number): void {
+    const h = this.#h;
+    // `value` is libfuse's memory, valid until we answer: copy it if a handler keeps it longer.
+    serve('setxattr', path, signal, () => h.setxattr!(NO_CTX, path, name, value, flags),
+      () => [0, value.buffer], [value.buffer]);
+  }
+
+  _op_getxattr(signal: Signal, path: string, name: string, out: Buffer): void {
+    const h = this.#h;
+    serve('getxattr', path, signal, () => h.getxattr!(NO_CTX, path, name), (value) => {
+      if (out.length === 0) return [value.length, out.buffer]; // size query
+      if (value.length > out.length) return [-ERANGE, out.buffer];
+      value.copy(out);
+      return [value.length, out.buffer];
+    }, [out.buffer]);
+  }
+
+  _op_listxattr(signal: Signal, path: string, out: Buffer): void {
+    const h = this.#h;
+    serve('listxattr', path, signal, () => h.listxattr!(NO_CTX, path), (names) => {
+      const list = Buffer.from(names.map((n) => `${n}\0`).join(''));
+      if (out.length === 0) return [list.length, out.buffer];
+      if (list.length > out.length) return [-ERANGE, out.buffer];
+      list.copy(out);
+      return [list.length, out.buffer];
+    }, [out.buffer]);
+  }
+
+  _op_removexattr(signal: Signal, path: string, name: string): void {
+    const h = this.#h;
+    serve('removexattr', path, signal, () => h.removexattr!(NO_CTX, path, name), done);
+  }
+}
+
+/** fuse-native registers a libfuse operation only when `ops[name]` is truthy. */
+function implementedOps(h: FsHandlers): Record<string, true> {
+  const ops: Record<string, true> = {
+    getattr: true, fgetattr: true, statfs: true, readdir: true, open: true, create: true, read: true,
+    write: true, release: true, truncate: true, ftruncate: true, chmod: true, chown: true, utimens: true,
+    readlink: true, symlink: true, mknod: true, mkdir: true, unlink: true, rmdir: true, rename: true,
+    link: true,
+  };
+  const optional = ['access', 'opendir', 'releasedir', 'fsyncdir', 'flush', 'fsync', 'setxattr', 'getxattr',
+    'listxattr', 'removexattr'] as const;
+  for (const name of optional) if (h[name]) ops[name] = true;
+  return ops;
+}
+
+interface FuseNativeBinding {
+  fuse_native_unmount(mnt: string, thread: Buffer | null): void;
+}
+
+let binding: FuseNativeBinding | undefined;
+/** The same native module instance fuse-native loaded (node-gyp-build caches by path). */
+function fuseNativeBinding(): FuseNativeBinding {
+  binding ??= nodeGypBuild(path.dirname(require.resolve('fuse-native/package.json'))) as FuseNativeBinding;
+  return binding;
+}

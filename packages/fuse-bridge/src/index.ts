@@ -1,0 +1,20 @@
+// @layerfs/fuse-bridge — the handler interface and its transports. See README.md.
+export type {
+  FsHandlers, RequestContext, Fh, Reply, OpenReply, DirEntry, SetattrTimes,
+} from './handler';
+export { RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT } from './handler';
+export { attrFromStats } from './attr';
+export type { Attr, Ino, StatFs } from './attr';
+export { mountFs } from './mount';
+export type { MountHandle, MountFsOptions, TransportName } from './mount';
+export { MountError } from './mount-error';
+export {
+  parseOptionString, takeBridgeOptions, defaultBridgeOptions, libfuseOptions,
+} from './options';
+export type { BridgeOptions, OptionMap, CacheMode } from './options';
+export {
+  prepareMountpoint, unmountPath, checkNoOverlap, cleanStaleMount, isStale, mountAt, readMounts,
+} from './mountpoint';
+export { createLogger, setLogSink, isDebugEnabled } from './logger';
+export type { Logger, LogSink } from './logger';
+export { errnoForReply } from './errno';

@@ -1,0 +1,135 @@
+// Mountpoint checks and unmounting, shared by every transport. Runs before the mount exists, so the
+// synchronous fs calls here never wait on our own daemon.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { errnoOf, isPathInside, syscalls } from '@layerfs/backing-io';
+import { MountError } from './mount-error';
+import { createLogger } from './logger';
+
+const log = createLogger('mount');
+const ENOTCONN = 107;
+const EINVAL = 22;
+const EBUSY = 16;
+
+export interface MountEntry {
+  mountpoint: string;
+  fstype: string;
+  source: string;
+}
+
+const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function readMounts(): MountEntry[] {
+  return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter(Boolean).map((line) => {
+    const f = line.split(' ');
+    return { source: unescapeMount(f[0]!), mountpoint: unescapeMount(f[1]!), fstype: f[2]! };
+  });
+}
+
+export function mountAt(mountpoint: string): MountEntry | undefined {
+  const abs = path.resolve(mountpoint);
+  return readMounts().reverse().find((m) => m.mountpoint === abs);
+}
+
+/**
+ * Make sure `mountpoint` can take a mount: it exists, is a directory, holds no live mount, and is
+ * empty (unless `nonempty`). A FUSE mount left by a killed daemon (ENOTCONN) is cleaned here with a
+ * log line. Returns the absolute mountpoint.
+ */
+export function prepareMountpoint(mountpoint: string, opts: { nonempty?: boolean } = {}): string {
+  const abs = path.resolve(mountpoint);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === ENOTCONN) {
+      cleanStaleMount(abs);
+      return prepareMountpoint(abs, opts);
+    }
+    if (errno === 2) throw new MountError(`mountpoint ${abs} does not exist: create it first (mkdir -p ${abs})`);
+    throw new MountError(`mountpoint ${abs} cannot be used: ${(err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new MountError(`mountpoint ${abs} is not a directory: mount on an empty directory`);
+  const existing = mountAt(abs);
+  if (existing) {
+    throw new MountError(`mountpoint ${abs} is already mounted (${existing.fstype} from ${existing.source}): ` +
+      `unmount it first (layerfs umount ${abs}) or pick another directory`);
+  }
+  if (!opts.nonempty && fs.readdirSync(abs).length > 0) {
+    throw new MountError(`mountpoint ${abs} is not empty: mount on an empty directory, or pass -o nonempty to hide its contents`);
+  }
+  return abs;
+}
+
+/** A mount whose daemon died answers ENOTCONN to everything until it is unmounted. */
+export function cleanStaleMount(abs: string): void {
+  const entry = mountAt(abs);
+  if (entry && !entry.fstype.startsWith('fuse')) {
+    throw new MountError(`mountpoint ${abs} is not connected (${entry.fstype}); unmount it by hand (umount ${abs})`);
+  }
+  try {
+    syscalls.umount2(abs, syscalls.UmountFlags.DETACH);
+  } catch (err) {
+    throw new MountError(`mountpoint ${abs} holds a stale FUSE mount that could not be cleaned (${(err as Error).message}): run umount -l ${abs} as root`);
+  }
+  log.warn(`cleaned a stale mount at ${abs} left by a daemon that died without unmounting`);
+}
+
+/** True when `abs` is a FUSE mount whose daemon is gone. */
+export function isStale(abs: string): boolean {
+  try {
+    fs.statSync(abs);
+    return false;
+  } catch (err) {
+    return errnoOf(err) === ENOTCONN;
+  }
+}
+
+/**
+ * Unmount. A busy mount (a process still has a file open or its cwd inside) is retried briefly, then
+ * detached lazily when `lazyIfBusy`: the kernel finishes the unmount when the last user leaves.
+ */
+export async function unmountPath(mountpoint: string, opts: { lazyIfBusy?: boolean } = {}): Promise<void> {
+  const abs = path.resolve(mountpoint);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      syscalls.umount2(abs, 0);
+      return;
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno === EINVAL && !mountAt(abs)) return; // not mounted (any more): nothing to do
+      if (errno !== EBUSY) throw err;
+      if (attempt < 10) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (!opts.lazyIfBusy) throw new MountError(`${abs} is busy (a process has a file open or its working directory inside): close it and retry, or use layerfs umount --lazy`);
+      syscalls.umount2(abs, syscalls.UmountFlags.DETACH);
+      log.warn(`${abs} was busy; detached lazily (the kernel completes the unmount when its last user leaves)`);
+      return;
+    }
+  }
+}
+
+/** Refuse sources and mountpoint that contain each other: the daemon would serve requests to itself. */
+export function checkNoOverlap(mountpoint: string, sources: Array<{ role: string; path: string }>): void {
+  const mnt = realpathOrResolve(mountpoint);
+  for (const s of sources) {
+    const p = realpathOrResolve(s.path);
+    if (isPathInside(p, mnt)) {
+      throw new MountError(`${s.role} ${s.path} is inside the mountpoint ${mountpoint}: the daemon would wait on itself; use a ${s.role} outside the mountpoint`);
+    }
+    if (isPathInside(mnt, p)) {
+      throw new MountError(`mountpoint ${mountpoint} is inside the ${s.role} ${s.path}: the daemon would wait on itself; mount outside the ${s.role}`);
+    }
+  }
+}
+
+function realpathOrResolve(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}

@@ -1,0 +1,268 @@
+// PassthroughFs: the user-visible tree is `source`, one to one. The thinnest correct client of
+// backing-io: it decides which host file backs each path and which lock guards its attributes; the
+// core does the I/O, the references and the completion hook.
+//
+// Locks: one InodeLocks keyed by mount-relative path guards each path's cached attributes. Only
+// endWrite and truncate take it; getattr waits for it only while it is held. No operation holds two.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  BackingFile, BackingFileCtx, BackingMeta, FsError, InodeLocks, MetadataMode, backingFileOpen,
+  backingFileReadIter, backingFileWriteIter, backingMeta, syscalls,
+} from '@layerfs/backing-io';
+import {
+  Attr, DirEntry, Fh, FsHandlers, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
+  SetattrTimes, StatFs, attrFromStats,
+} from '@layerfs/fuse-bridge';
+import { AttrCache, AttrCacheOptions } from './attr-cache';
+import { OpenFiles } from './open-files';
+
+export interface PassthroughOptions {
+  /** The directory to mirror. */
+  source: string;
+  /** How lstat/fstat/readlink are issued (see backing-io's metadata.ts). Default 'sync'. */
+  metadata?: MetadataMode;
+  attrCache?: AttrCacheOptions;
+}
+
+const { O_CREAT, O_EXCL, O_TRUNC } = fs.constants;
+
+export class PassthroughFs implements FsHandlers {
+  readonly source: string;
+  readonly #meta: BackingMeta;
+  readonly #attrs: AttrCache;
+  readonly #locks = new InodeLocks<string>();
+  readonly #files = new OpenFiles();
+  readonly #ctx: BackingFileCtx;
+
+  constructor(opts: PassthroughOptions) {
+    this.source = path.resolve(opts.source);
+    this.#meta = backingMeta(opts.metadata ?? 'sync');
+    this.#attrs = new AttrCache(opts.attrCache);
+    this.#ctx = {
+      // ovl_file_end_write → ovl_copyattr, in userspace: copy the backing file's size and times into
+      // the cache under the path's lock. The aio still holds its reference, so the fd is this file's.
+      endWrite: (file) => this.#locks.withLock(file.userPath, async () => {
+        this.#attrs.set(file.userPath, attrFromStats(await this.#meta.fstat(file.fd)));
+      }),
+    };
+  }
+
+  /** The host path behind a mount-relative path. The kernel never sends "..", so no escape. */
+  realPath(p: string): string {
+    return p === '/' ? this.source : this.source + p;
+  }
+
+  get openFileCount(): number {
+    return this.#files.size;
+  }
+
+  // -- attributes ---------------------------------------------------------------------------------
+
+  getattr(_ctx: RequestContext, p: string, fh?: Fh): Reply<Attr> {
+    const open = this.#files.find(fh);
+    if (open) {
+      if (this.#meta.mode === 'sync') return attrFromStats(this.#meta.fstat(open.backing.fd) as fs.BigIntStats);
+      return withRef(open.backing, async (fd) => attrFromStats(await this.#meta.fstat(fd)));
+    }
+    if (this.#locks.isLocked(p)) return this.#locks.withLock(p, () => this.#lookupAttr(p));
+    return this.#lookupAttr(p);
+  }
+
+  #lookupAttr(p: string): Reply<Attr> {
+    const cached = this.#attrs.get(p);
+    if (cached) return cached;
+    return then(this.#meta.lstat(this.realPath(p)), (st) => {
+      const attr = attrFromStats(st);
+      this.#attrs.set(p, attr);
+      return attr;
+    });
+  }
+
+  access(_ctx: RequestContext, p: string, mask: number): Promise<void> {
+    return fs.promises.access(this.realPath(p), mask);
+  }
+
+  async statfs(_ctx: RequestContext, p: string): Promise<StatFs> {
+    const s = await fs.promises.statfs(this.realPath(p), { bigint: true });
+    return {
+      bsize: Number(s.bsize), frsize: Number(s.bsize), blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
+      files: s.files, ffree: s.ffree, namemax: 255,
+    };
+  }
+
+  async chmod(_ctx: RequestContext, p: string, mode: number): Promise<void> {
+    await fs.promises.chmod(this.realPath(p), mode);
+    this.#attrs.drop(p);
+  }
+
+  async chown(_ctx: RequestContext, p: string, uid: number, gid: number): Promise<void> {
+    await fs.promises.lchown(this.realPath(p), uid, gid);
+    this.#attrs.drop(p);
+  }
+
+  utimens(_ctx: RequestContext, p: string, times: SetattrTimes): void {
+    syscalls.lutimens(this.realPath(p), times.atime, times.mtime);
+    this.#attrs.drop(p);
+  }
+
+  truncate(_ctx: RequestContext, p: string, size: number, fh?: Fh): Promise<void> {
+    const open = this.#files.find(fh);
+    return this.#locks.withLock(p, async () => {
+      if (open) await withRef(open.backing, (fd) => new Promise<void>((res, rej) => fs.ftruncate(fd, size, (e) => (e ? rej(e) : res()))));
+      else await fs.promises.truncate(this.realPath(p), size);
+      this.#attrs.drop(p);
+    });
+  }
+
+  // -- directories --------------------------------------------------------------------------------
+
+  opendir(_ctx: RequestContext, p: string): Reply<Fh> {
+    return then(this.#meta.lstat(this.realPath(p)), (st) => {
+      if (!st.isDirectory()) throw new FsError('ENOTDIR', 'opendir', p);
+      return 0 as Fh;
+    });
+  }
+
+  readdir(_ctx: RequestContext, p: string): DirEntry[] {
+    return syscalls.readdirIno(this.realPath(p), { withDots: true });
+  }
+
+  async fsyncdir(_ctx: RequestContext, p: string): Promise<void> {
+    const fd = await fs.promises.open(this.realPath(p), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      await fd.sync();
+    } finally {
+      await fd.close();
+    }
+  }
+
+  async mkdir(_ctx: RequestContext, p: string, mode: number): Promise<void> {
+    await fs.promises.mkdir(this.realPath(p), mode);
+  }
+
+  async rmdir(_ctx: RequestContext, p: string): Promise<void> {
+    await fs.promises.rmdir(this.realPath(p));
+    this.#attrs.drop(p);
+  }
+
+  // -- names --------------------------------------------------------------------------------------
+
+  async unlink(_ctx: RequestContext, p: string): Promise<void> {
+    // An open handle keeps working: its BackingFile holds the host fd, and the host keeps an
+    // unlinked inode alive for as long as an fd refers to it.
+    await fs.promises.unlink(this.realPath(p));
+    this.#attrs.drop(p);
+  }
+
+  async rename(_ctx: RequestContext, from: string, to: string, flags: number): Promise<void> {
+    if (flags === 0) await fs.promises.rename(this.realPath(from), this.realPath(to));
+    else if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', 'rename', from);
+    else syscalls.renameat2(this.realPath(from), this.realPath(to), flags);
+    this.#attrs.clear();
+  }
+
+  async link(_ctx: RequestContext, existing: string, newPath: string): Promise<void> {
+    await fs.promises.link(this.realPath(existing), this.realPath(newPath));
+    this.#attrs.drop(existing);
+  }
+
+  async symlink(_ctx: RequestContext, target: string, p: string): Promise<void> {
+    await fs.promises.symlink(target, this.realPath(p));
+  }
+
+  readlink(_ctx: RequestContext, p: string): Reply<string> {
+    return this.#meta.readlink(this.realPath(p));
+  }
+
+  mknod(_ctx: RequestContext, p: string, mode: number, rdev: number): void {
+    syscalls.mknod(this.realPath(p), mode, rdev);
+  }
+
+  // -- files --------------------------------------------------------------------------------------
+
+  async open(ctx: RequestContext, p: string, flags: number): Promise<OpenReply> {
+    const backing = await backingFileOpen({
+      userPath: p, realPath: this.realPath(p), flags, cred: ctx, createFlags: flags & O_TRUNC,
+    });
+    if (flags & O_TRUNC) this.#attrs.drop(p);
+    return this.#register(p, backing);
+  }
+
+  async create(ctx: RequestContext, p: string, mode: number, flags: number): Promise<OpenReply> {
+    const backing = await backingFileOpen({
+      userPath: p, realPath: this.realPath(p), flags, cred: ctx, createFlags: O_CREAT | (flags & (O_EXCL | O_TRUNC)), mode,
+    });
+    this.#attrs.drop(p);
+    return this.#register(p, backing);
+  }
+
+  #register(p: string, backing: BackingFile): OpenReply {
+    return { fh: this.#files.add({ path: p, backing }), backing };
+  }
+
+  read(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Promise<number> {
+    const { backing } = this.#files.get(fh, p);
+    return backingFileReadIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, this.#ctx);
+  }
+
+  write(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Promise<number> {
+    const { backing } = this.#files.get(fh, p);
+    return backingFileWriteIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, this.#ctx);
+  }
+
+  flush(): void {
+    // Nothing buffered in the daemon: every write reached the host before it was answered.
+  }
+
+  fsync(_ctx: RequestContext, p: string, datasync: boolean, fh?: Fh): Promise<void> {
+    const open = this.#files.find(fh);
+    if (!open) return this.fsyncdir(_ctx, p);
+    return withRef(open.backing, (fd) => (datasync ? open.backing.io.fdatasync(fd) : open.backing.io.fsync(fd)));
+  }
+
+  release(_ctx: RequestContext, p: string, fh: Fh): Promise<void> {
+    // Drops the opener's reference; in-flight I/O (if any) keeps the fd until it completes.
+    return this.#files.remove(fh, p).backing.put();
+  }
+
+  // -- extended attributes ------------------------------------------------------------------------
+
+  setxattr(_ctx: RequestContext, p: string, name: string, value: Buffer, flags: number): void {
+    syscalls.lsetxattr(this.realPath(p), name, value, flags);
+    this.#attrs.drop(p);
+  }
+
+  getxattr(_ctx: RequestContext, p: string, name: string): Buffer {
+    return syscalls.lgetxattr(this.realPath(p), name);
+  }
+
+  listxattr(_ctx: RequestContext, p: string): string[] {
+    return syscalls.llistxattr(this.realPath(p));
+  }
+
+  removexattr(_ctx: RequestContext, p: string, name: string): void {
+    syscalls.lremovexattr(this.realPath(p), name);
+    this.#attrs.drop(p);
+  }
+
+  /** Close every handle still open (after unmount the kernel sends no more releases). */
+  async destroy(): Promise<void> {
+    await Promise.all(this.#files.all().map((f) => f.backing.put().catch(() => undefined)));
+  }
+}
+
+/** Apply `fn` to a value or a promise of one, staying synchronous when the input is. */
+function then<T, U>(v: T | Promise<T>, fn: (t: T) => U): U | Promise<U> {
+  return v instanceof Promise ? v.then(fn) : fn(v);
+}
+
+/** Use the file's fd under a reference of our own, so a racing release cannot close it under us. */
+async function withRef<T>(file: BackingFile, fn: (fd: number) => Promise<T>): Promise<T> {
+  file.get();
+  try {
+    return await fn(file.fd);
+  } finally {
+    await file.put();
+  }
+}
