@@ -1,8 +1,10 @@
 // fuse-native's wire format between JS and its C threads: attributes and statfs travel as flat
 // Uint32Arrays (64-bit values as low/high pairs, times as milliseconds). No other file knows the
-// layout. Limits of the format itself (not ours): st_ino is 32 bits and times are milliseconds.
+// layout. The patched binding (native/patch-fuse-native.js) reads four more slots: st_ino's high
+// half and the nanoseconds of each time; the stock binding ignores them (32-bit inodes, ms times).
 import type { Attr, StatFs } from '../attr';
 import type { DirEntry } from '../handler';
+import type { TimeSpec } from '@layerfs/backing-io';
 
 const TWO32 = 0x1_0000_0000;
 
@@ -12,8 +14,11 @@ function setU64(arr: Uint32Array, i: number, v: bigint | number): void {
   arr[i + 1] = Number((n >> 32n) & 0xffff_ffffn);
 }
 
+/** Slots in one stat array: 18 of fuse-native's own + 4 of the layerfs patch. */
+export const STAT_SLOTS = 22;
+
 export function encodeStat(a: Attr): Uint32Array {
-  const ints = new Uint32Array(18);
+  const ints = new Uint32Array(STAT_SLOTS);
   ints[0] = a.mode;
   ints[1] = a.uid;
   ints[2] = a.gid;
@@ -27,6 +32,10 @@ export function encodeStat(a: Attr): Uint32Array {
   setU64(ints, 12, a.atimeNs / 1_000_000n);
   setU64(ints, 14, a.mtimeNs / 1_000_000n);
   setU64(ints, 16, a.ctimeNs / 1_000_000n);
+  ints[18] = Number((a.ino >> 32n) & 0xffff_ffffn);
+  ints[19] = nsecOf(a.atimeNs);
+  ints[20] = nsecOf(a.mtimeNs);
+  ints[21] = nsecOf(a.ctimeNs);
   return ints;
 }
 
@@ -53,7 +62,21 @@ export function joinU64(low: number, high: number): number {
   return low + high * TWO32;
 }
 
-/** Milliseconds from fuse-native's utimens to nanoseconds. */
+const nsecOf = (ns: bigint) => Number(((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n);
+
+const UTIME_NOW = (1 << 30) - 1;
+const UTIME_OMIT = (1 << 30) - 2;
+
+/** A struct timespec from the patched utimens (seconds split in two, nanoseconds) as a TimeSpec. */
+export function decodeTimespec(secLow: number, secHigh: number, nsec: number): TimeSpec {
+  if (nsec === UTIME_NOW) return 'now';
+  if (nsec === UTIME_OMIT) return 'omit';
+  // tv_sec is signed: times before 1970 arrive as a two's-complement high half.
+  const sec = BigInt.asIntN(64, (BigInt(secHigh) << 32n) | BigInt(secLow));
+  return sec * 1_000_000_000n + BigInt(nsec);
+}
+
+/** The stock binding's utimens: milliseconds (and atime in both slots). */
 export function msToNs(ms: number): bigint {
   return BigInt(Math.trunc(ms)) * 1_000_000n;
 }
@@ -61,9 +84,10 @@ export function msToNs(ms: number): bigint {
 /** A readdir entry: full attributes when the filesystem has them, else inode and type only. */
 export function encodeDirEntry(e: DirEntry): Uint32Array {
   if (e.attr) return encodeStat(e.attr);
-  const ints = new Uint32Array(18);
+  const ints = new Uint32Array(STAT_SLOTS);
   ints[0] = e.type;
   ints[6] = 1;
   ints[7] = Number(e.ino & 0xffff_ffffn);
+  ints[18] = Number((e.ino >> 32n) & 0xffff_ffffn);
   return ints;
 }

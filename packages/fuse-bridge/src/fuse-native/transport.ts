@@ -15,7 +15,7 @@ import nodeGypBuild from 'node-gyp-build';
 import * as path from 'node:path';
 import { constants as fsConstants } from 'node:fs';
 import type { FsHandlers, Fh, RequestContext, SetattrTimes, Reply } from '../handler';
-import { encodeDirEntry, encodeStat, encodeStatfs, joinU64, msToNs } from './codec';
+import { STAT_SLOTS, decodeTimespec, encodeDirEntry, encodeStat, encodeStatfs, joinU64, msToNs } from './codec';
 import { errnoForReply } from '../errno';
 import { createLogger } from '../logger';
 
@@ -89,6 +89,15 @@ export class FuseNativeTransport extends Fuse {
     super(mountpoint, implementedOps(handlers), { timeout: false, debug: opts.debug ?? false });
     this.#h = handlers;
     this.#fuseOptions = opts.fuseOptions;
+    if (fuseNativeBinding().layerfs_patch === undefined) {
+      log.warnOnce('stock-binding', 'the stock fuse-native binding is loaded: utimens loses mtime, create loses its ' +
+        'open flags, inodes are 32-bit. Run `npm run setup` to build the patched binding.');
+    }
+  }
+
+  /** Whether the layerfs-patched binding is loaded (see native/patch-fuse-native.js). */
+  static get patched(): boolean {
+    return fuseNativeBinding().layerfs_patch !== undefined;
   }
 
   protected override _fuseOptions(): string {
@@ -113,12 +122,12 @@ export class FuseNativeTransport extends Fuse {
   // Each _op_* below has fuse-native's calling convention: (signal, ...args from the C side).
 
   _op_getattr(signal: Signal, path: string): void {
-    serve('getattr', path, signal, () => this.#h.getattr(NO_CTX, path), (a) => [0, encodeStat(a)]);
+    serve('getattr', path, signal, () => this.#h.getattr(NO_CTX, path), (a) => [0, encodeStat(a)], [emptyStat()]);
   }
 
   _op_fgetattr(signal: Signal, path: string, fh: number): void {
     serve('fgetattr', path, signal, () => this.#h.getattr(NO_CTX, path, fh ? (fh as Fh) : undefined),
-      (a) => [0, encodeStat(a)]);
+      (a) => [0, encodeStat(a)], [emptyStat()]);
   }
 
   _op_access(signal: Signal, path: string, mask: number): void {
@@ -156,10 +165,10 @@ export class FuseNativeTransport extends Fuse {
     serve('open', path, signal, () => this.#h.open(NO_CTX, path, flags), (r) => [0, r.fh]);
   }
 
-  _op_create(signal: Signal, path: string, mode: number): void {
-    // libfuse 2 hands fuse-native the open flags, but fuse-native does not pass them on: a create
-    // is served as O_RDWR, so O_APPEND on a creating open is only seen at the next open.
-    const flags = fsConstants.O_RDWR | fsConstants.O_CREAT;
+  _op_create(signal: Signal, path: string, mode: number, flags?: number): void {
+    // The patched binding passes the open flags; the stock one does not, and a create is then served
+    // as O_RDWR (O_APPEND on a creating open only takes effect at the next open).
+    if (flags === undefined) flags = fsConstants.O_RDWR | fsConstants.O_CREAT;
     serve('create', path, signal, () => this.#h.create(NO_CTX, path, mode, flags), (r) => [0, r.fh]);
   }
 
@@ -206,10 +215,12 @@ export class FuseNativeTransport extends Fuse {
     serve('chown', path, signal, () => this.#h.chown(NO_CTX, path, idArg(uid), idArg(gid)), done);
   }
 
-  _op_utimens(signal: Signal, path: string, aLow: number, aHigh: number, mLow: number, mHigh: number): void {
-    // fuse-native 2.2.6 converts both times to milliseconds and sends atime in both slots: mtime is
-    // lost and UTIME_NOW/UTIME_OMIT arrive as garbage. See the README's "fuse-native limits".
-    const times: SetattrTimes = { atime: msToNs(joinU64(aLow, aHigh)), mtime: msToNs(joinU64(mLow, mHigh)) };
+  _op_utimens(signal: Signal, path: string, ...t: number[]): void {
+    // Patched binding: (atime sec low, high, nsec, mtime sec low, high, nsec). Stock fuse-native
+    // 2.2.6 sends atime twice in milliseconds: mtime is lost and UTIME_NOW/OMIT arrive as garbage.
+    const times: SetattrTimes = t.length >= 6
+      ? { atime: decodeTimespec(t[0]!, t[1]!, t[2]!), mtime: decodeTimespec(t[3]!, t[4]!, t[5]!) }
+      : { atime: msToNs(joinU64(t[0]!, t[1]!)), mtime: msToNs(joinU64(t[2]!, t[3]!)) };
     serve('utimens', path, signal, () => this.#h.utimens(NO_CTX, path, times), done);
   }
 
@@ -295,7 +306,12 @@ function implementedOps(h: FsHandlers): Record<string, true> {
 
 interface FuseNativeBinding {
   fuse_native_unmount(mnt: string, thread: Buffer | null): void;
+  /** Present only in the layerfs-patched build. */
+  layerfs_patch?: number;
 }
+
+/** The stat an error answer still carries (fuse-native reads it before libfuse drops it). */
+const emptyStat = () => new Uint32Array(STAT_SLOTS);
 
 let binding: FuseNativeBinding | undefined;
 /** The same native module instance fuse-native loaded (node-gyp-build caches by path). */

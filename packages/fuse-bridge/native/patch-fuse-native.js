@@ -1,0 +1,94 @@
+// Builds the fuse-native C source with layerfs's fixes. fuse-native 2.2.6 (MIT) ships its C source;
+// we apply four small edits and compile it with node-gyp (npm's own), so nothing is downloaded:
+//   1. utimens: pass atime AND mtime, as seconds + nanoseconds (stock: atime twice, in milliseconds,
+//      so mtime was lost and UTIME_NOW/UTIME_OMIT arrived as garbage).
+//   2. create: pass the open flags (stock: mode only, so O_APPEND/O_SYNC on a creating open were lost).
+//   3. stat: read st_ino's high 32 bits and nanosecond times from four extra array slots.
+//   4. export `layerfs_patch` so the bridge can tell the patched binding from the stock one.
+// Each edit must match exactly once, so a different fuse-native version fails here, loudly.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const PATCH_VERSION = 1;
+
+const edits = [
+  ['struct field for the utimens times',
+    '  size_t mtime;\n',
+    '  size_t mtime;\n  const struct timespec *tv;\n'],
+  ['utimens passes both times with nanoseconds',
+    `FUSE_METHOD_VOID(utimens, 5, 0, (const char *path, const struct timespec tv[2]), {
+  l->path = path;
+  l->atime = timespec_to_uint64(&tv[0]);
+  l->mtime = timespec_to_uint64(&tv[1]);
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_UINT64_TO_INTS_ARGV(l->atime, 3)
+  FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)
+})`,
+    `FUSE_METHOD_VOID(utimens, 7, 0, (const char *path, const struct timespec tv[2]), {
+  l->path = path;
+  l->tv = tv;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_UINT64_TO_INTS_ARGV((uint64_t) l->tv[0].tv_sec, 3)
+  napi_create_uint32(env, (uint32_t) l->tv[0].tv_nsec, &(argv[5]));
+  FUSE_UINT64_TO_INTS_ARGV((uint64_t) l->tv[1].tv_sec, 6)
+  napi_create_uint32(env, (uint32_t) l->tv[1].tv_nsec, &(argv[8]));
+})`],
+  ['create passes the open flags',
+    `FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
+  l->path = path;
+  l->mode = mode;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+}`,
+    `FUSE_METHOD(create, 3, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
+  l->path = path;
+  l->mode = mode;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+  napi_create_uint32(env, l->info->flags, &(argv[4]));
+}`],
+  ['stat carries 64-bit st_ino and nanoseconds',
+    `  uint32s_to_timespec(&stat->st_atim, &ints);
+  uint32s_to_timespec(&stat->st_mtim, &ints);
+  uint32s_to_timespec(&stat->st_ctim, &ints);
+#endif`,
+    `  uint32s_to_timespec(&stat->st_atim, &ints);
+  uint32s_to_timespec(&stat->st_mtim, &ints);
+  uint32s_to_timespec(&stat->st_ctim, &ints);
+  stat->st_ino |= ((ino_t) *ints++) << 32;
+  stat->st_atim.tv_nsec = *ints++;
+  stat->st_mtim.tv_nsec = *ints++;
+  stat->st_ctim.tv_nsec = *ints++;
+#endif`],
+  ['export the patch version',
+    'NAPI_INIT() {\n',
+    `static const uint32_t layerfs_patch = ${PATCH_VERSION};\n\nNAPI_INIT() {\n  NAPI_EXPORT_UINT32(layerfs_patch)\n`],
+];
+
+function patchedSource(original) {
+  let src = original;
+  for (const [what, from, to] of edits) {
+    const count = src.split(from).length - 1;
+    if (count !== 1) throw new Error(`fuse-native patch "${what}": expected one match, found ${count} (a different fuse-native version?)`);
+    src = src.replace(from, to);
+  }
+  return src;
+}
+
+function writePatchedSource(outDir) {
+  const fuseNative = path.dirname(require.resolve('fuse-native/package.json'));
+  const original = fs.readFileSync(path.join(fuseNative, 'fuse-native.c'), 'utf8');
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, 'fuse-native.c'), patchedSource(original));
+  fs.copyFileSync(path.join(fuseNative, 'semaphore.h'), path.join(outDir, 'semaphore.h'));
+  return fuseNative;
+}
+
+module.exports = { PATCH_VERSION, writePatchedSource };
