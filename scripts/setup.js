@@ -78,7 +78,7 @@ if (!markerOk) {
   writePatchedSource(path.join(nativeDir, 'build-src'));
   const gyp = findNodeGyp();
   const nodedir = path.resolve(process.execPath, '..', '..');
-  const args = [gyp, 'rebuild', '--directory', nativeDir];
+  const args = [gyp, 'rebuild', '--directory', nativeDir, '--loglevel=error'];
   if (fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
   const ok = gyp && run(process.execPath, args, { stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
   if (!ok) {

@@ -3,14 +3,15 @@
 //   1. utimens: pass atime AND mtime, as seconds + nanoseconds (stock: atime twice, in milliseconds,
 //      so mtime was lost and UTIME_NOW/UTIME_OMIT arrived as garbage).
 //   2. create: pass the open flags (stock: mode only, so O_APPEND/O_SYNC on a creating open were lost).
-//   3. stat: read st_ino's high 32 bits and nanosecond times from four extra array slots.
+//   3. stat: read st_ino's high 32 bits and nanosecond times from four extra array slots, and read
+//      times as signed (stock: a time before 1970 became a date in the year 584 million).
 //   4. export `layerfs_patch` so the bridge can tell the patched binding from the stock one.
 // Each edit must match exactly once, so a different fuse-native version fails here, loudly.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
-const PATCH_VERSION = 1;
+const PATCH_VERSION = 2;
 
 const edits = [
   ['struct field for the utimens times',
@@ -67,6 +68,20 @@ const edits = [
   stat->st_mtim.tv_nsec = *ints++;
   stat->st_ctim.tv_nsec = *ints++;
 #endif`],
+  ['stat times are signed milliseconds',
+    `static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
+  uint64_t ms = uint32s_to_uint64(ints);
+  ts->tv_sec = ms / 1000;
+  ts->tv_nsec = (ms % 1000) * 1000000;
+}`,
+    `static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
+  int64_t ms = (int64_t) uint32s_to_uint64(ints);
+  int64_t sec = ms / 1000;
+  int64_t rem = ms % 1000;
+  if (rem < 0) { sec -= 1; rem += 1000; }
+  ts->tv_sec = sec;
+  ts->tv_nsec = rem * 1000000;
+}`],
   ['export the patch version',
     'NAPI_INIT() {\n',
     `static const uint32_t layerfs_patch = ${PATCH_VERSION};\n\nNAPI_INIT() {\n  NAPI_EXPORT_UINT32(layerfs_patch)\n`],

@@ -8,7 +8,11 @@ import type { Attr } from '@layerfs/fuse-bridge';
 export interface AttrCacheOptions {
   /** Entries kept at most. Default 10000 (~2 MB). */
   max?: number;
-  /** Milliseconds an entry stays valid. Default 1000 (the default attr_timeout). 0 disables the cache. */
+  /**
+   * Milliseconds an entry stays valid. mountPassthrough() defaults it to the kernel's attr_timeout, so
+   * the daemon never trusts an attribute longer than the kernel does (attr_timeout=0: no cache at all,
+   * every stat sees changes made behind the mount). 0 disables the cache.
+   */
   ttlMs?: number;
 }
 
@@ -32,7 +36,10 @@ export class AttrCache {
     this.#lru?.delete(path);
   }
 
-  /** After a directory rename every cached path below it is wrong; renames are rare, so drop all. */
+  /**
+   * Drop everything: after a rename (every cached path below a moved directory is wrong) and after
+   * link/unlink (every other name of the inode changed nlink, and we cannot find them by path).
+   */
   clear(): void {
     this.#lru?.clear();
   }

@@ -152,7 +152,8 @@ export class PassthroughFs implements FsHandlers {
     // An open handle keeps working: its BackingFile holds the host fd, and the host keeps an
     // unlinked inode alive for as long as an fd refers to it.
     await fs.promises.unlink(this.realPath(p));
-    this.#attrs.drop(p);
+    // Other hard-link names of the inode changed nlink too; we do not know them by path.
+    this.#attrs.clear();
   }
 
   async rename(_ctx: RequestContext, from: string, to: string, flags: number): Promise<void> {
@@ -164,7 +165,7 @@ export class PassthroughFs implements FsHandlers {
 
   async link(_ctx: RequestContext, existing: string, newPath: string): Promise<void> {
     await fs.promises.link(this.realPath(existing), this.realPath(newPath));
-    this.#attrs.drop(existing);
+    this.#attrs.clear(); // every name of the inode now has one more link
   }
 
   async symlink(_ctx: RequestContext, target: string, p: string): Promise<void> {

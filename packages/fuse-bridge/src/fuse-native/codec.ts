@@ -8,6 +8,7 @@ import type { TimeSpec } from '@layerfs/backing-io';
 
 const TWO32 = 0x1_0000_0000;
 
+/** Low and high halves of a 64-bit value; a negative bigint goes as its two's complement. */
 function setU64(arr: Uint32Array, i: number, v: bigint | number): void {
   const n = typeof v === 'bigint' ? v : BigInt(Math.max(0, Math.trunc(v)));
   arr[i] = Number(n & 0xffff_ffffn);
@@ -29,9 +30,9 @@ export function encodeStat(a: Attr): Uint32Array {
   ints[8] = a.rdev;
   ints[9] = a.blksize;
   setU64(ints, 10, a.blocks);
-  setU64(ints, 12, a.atimeNs / 1_000_000n);
-  setU64(ints, 14, a.mtimeNs / 1_000_000n);
-  setU64(ints, 16, a.ctimeNs / 1_000_000n);
+  setU64(ints, 12, floorMs(a.atimeNs));
+  setU64(ints, 14, floorMs(a.mtimeNs));
+  setU64(ints, 16, floorMs(a.ctimeNs));
   ints[18] = Number((a.ino >> 32n) & 0xffff_ffffn);
   ints[19] = nsecOf(a.atimeNs);
   ints[20] = nsecOf(a.mtimeNs);
@@ -61,6 +62,9 @@ export function encodeStatfs(s: StatFs): Uint32Array {
 export function joinU64(low: number, high: number): number {
   return low + high * TWO32;
 }
+
+/** Milliseconds, rounded towards minus infinity (a time before 1970 stays before its second). */
+const floorMs = (ns: bigint) => (ns >= 0n ? ns / 1_000_000n : -((-ns + 999_999n) / 1_000_000n));
 
 const nsecOf = (ns: bigint) => Number(((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n);
 

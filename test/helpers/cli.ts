@@ -1,0 +1,76 @@
+// Run the real `layerfs` command, as a user would.
+import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const CLI = path.resolve(__dirname, '..', '..', 'bin', 'layerfs');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function layerfs(args: string[], timeoutMs = 30000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function isMounted(mnt: string): boolean {
+  const abs = path.resolve(mnt);
+  return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === abs);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitFor(cond: () => boolean, what: string, ms = 10000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface Mounted {
+  mountpoint: string;
+  pid: number;
+  unmount(): Promise<void>;
+}
+
+/** `layerfs passthrough SRC MNT [-o …]`: returns once mounted; unmount() waits for the daemon to exit. */
+export async function mountPassthrough(source: string, mnt: string, opts: string[] = []): Promise<Mounted> {
+  const r = await layerfs(['passthrough', source, mnt, ...opts.flatMap((o) => ['-o', o])]);
+  if (r.code !== 0) throw new Error(`mount failed (${r.code}): ${r.stderr}`);
+  const pid = Number(/daemon pid (\d+)/.exec(r.stdout)?.[1]);
+  return {
+    mountpoint: mnt,
+    pid,
+    unmount: async () => {
+      if (isMounted(mnt)) {
+        const u = await layerfs(['umount', mnt]);
+        if (u.code !== 0 && isMounted(mnt)) throw new Error(`umount failed: ${u.stderr}`);
+      }
+      await waitFor(() => !alive(pid), `daemon ${pid} to exit`);
+    },
+  };
+}
+
+/** A daemon in the foreground, for signal tests. */
+export function spawnForeground(args: string[]) {
+  const child = spawn(process.execPath, [CLI, ...args, '--foreground'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, stderr: () => stderr };
+}
