@@ -3,9 +3,10 @@ import * as path from 'node:path';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import {
-  MountError, OptionMap, mountAt, parseOptionString, setLogSink, takeBridgeOptions, unmountPath,
+  MountError, OptionMap, checkNoOverlap, mountAt, parseOptionString, prepareMountpoint, setLogSink,
+  takeBridgeOptions, unmountPath,
 } from '@layerfs/fuse-bridge';
-import { mountPassthrough } from '@layerfs/passthrough';
+import { checkSource, mountPassthrough } from '@layerfs/passthrough';
 import type { MetadataMode } from '@layerfs/backing-io';
 import { isDaemonChild, runDaemonized } from './daemon';
 import { EXIT_BUG, UsageError, describeError, exitCodeFor } from './errors';
@@ -58,6 +59,11 @@ async function passthroughCommand(args: MountArgs & { source: string; mountpoint
   bridge.debug = bridge.debug || (args.debug ?? false);
 
   if (!args.foreground && !isDaemonChild()) {
+    // Check here, in the terminal's process, so errors and the stale-mount notice reach the user
+    // directly; the daemon checks again (the world may change in between).
+    const source = checkSource(args.source);
+    checkNoOverlap(args.mountpoint, [{ role: 'source', path: source }]);
+    prepareMountpoint(args.mountpoint, { nonempty: bridge.nonempty });
     const r = await runDaemonized(rawArgv, args.log);
     if (r.code !== 0) {
       process.stderr.write(`layerfs: ${r.message}\n`);

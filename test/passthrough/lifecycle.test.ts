@@ -1,0 +1,71 @@
+// Mount lifecycle: SIGINT/SIGTERM unmount cleanly; `layerfs umount` stops the daemon; a mount left
+// by a daemon killed with SIGKILL is detected and cleaned at the next mount, with a notice.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { scratch } from '../helpers/scratch';
+import { isMounted, layerfs, mountPassthrough, spawnForeground, waitFor } from '../helpers/cli';
+
+function tree() {
+  const s = scratch();
+  const src = path.join(s.dir, 'src');
+  const mnt = path.join(s.dir, 'mnt');
+  fs.mkdirSync(src);
+  fs.mkdirSync(mnt);
+  fs.writeFileSync(path.join(src, 'f'), 'content');
+  return { s, src, mnt };
+}
+
+test.each(['SIGTERM', 'SIGINT'] as const)('%s unmounts cleanly and the daemon exits 0', async (sig) => {
+  const { s, src, mnt } = tree();
+  const d = spawnForeground(['passthrough', src, mnt]);
+  try {
+    await waitFor(() => isMounted(mnt) && fs.existsSync(path.join(mnt, 'f')), 'the mount');
+    d.child.kill(sig);
+    expect(await d.exited).toBe(0);
+    expect(isMounted(mnt)).toBe(false);
+  } finally {
+    if (isMounted(mnt)) await layerfs(['umount', '--lazy', mnt]);
+    s.cleanup();
+  }
+});
+
+test('layerfs umount ends the daemon', async () => {
+  const { s, src, mnt } = tree();
+  const d = spawnForeground(['passthrough', src, mnt]);
+  try {
+    await waitFor(() => isMounted(mnt), 'the mount');
+    const r = await layerfs(['umount', mnt]);
+    expect(r.code).toBe(0);
+    expect(isMounted(mnt)).toBe(false);
+    expect(await d.exited).toBe(0);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('a stale mount left by SIGKILL is cleaned at the next mount, with a notice', async () => {
+  const { s, src, mnt } = tree();
+  const first = await mountPassthrough(src, mnt);
+  try {
+    process.kill(first.pid, 'SIGKILL');
+    await waitFor(() => {
+      try {
+        fs.statSync(mnt);
+        return false;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
+      }
+    }, 'the mount to go stale');
+    const r = await layerfs(['passthrough', src, mnt]);
+    expect(r.stderr).toMatch(/cleaned a stale mount at .*mnt left by a daemon that died/);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(path.join(mnt, 'f'), 'utf8')).toBe('content');
+    const pid = Number(/daemon pid (\d+)/.exec(r.stdout)?.[1]);
+    const u = await layerfs(['umount', mnt]);
+    expect(u.code).toBe(0);
+    await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 'the daemon to exit');
+  } finally {
+    if (isMounted(mnt)) await layerfs(['umount', '--lazy', mnt]);
+    s.cleanup();
+  }
+});
