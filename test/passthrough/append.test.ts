@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
-import { scratch } from '../helpers/scratch';
+import { sourceAndMountpoint } from '../helpers/scratch';
 import { mountPassthrough } from '../helpers/cli';
 
 const appender = `
@@ -15,12 +15,8 @@ fs.closeSync(fd);
 `;
 
 test('appends from two handles in the mount and one outside interleave without loss', async () => {
-  const s = scratch();
-  const src = path.join(s.dir, 'src');
-  const mnt = path.join(s.dir, 'mnt');
-  fs.mkdirSync(src);
-  fs.mkdirSync(mnt);
-  fs.writeFileSync(path.join(src, 'log'), '');
+  const s = sourceAndMountpoint({ log: '' });
+  const { src, mnt } = s;
   const m = await mountPassthrough(src, mnt);
   const N = 2000;
   try {

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { scratch } from '../helpers/scratch';
+import { sourceAndMountpoint } from '../helpers/scratch';
 import { mountPassthrough } from '../helpers/cli';
 
 const WORKERS = 8;
@@ -13,12 +13,8 @@ const STRIPE = 4096 * 64;
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 test('8 parallel writers/readers on distinct and shared files keep every byte', async () => {
-  const s = scratch();
-  const src = path.join(s.dir, 'src');
-  const mnt = path.join(s.dir, 'mnt');
-  fs.mkdirSync(src);
-  fs.mkdirSync(mnt);
-  fs.writeFileSync(path.join(src, 'shared'), Buffer.alloc(WORKERS * STRIPE));
+  const s = sourceAndMountpoint({ shared: Buffer.alloc(WORKERS * STRIPE) });
+  const { src, mnt } = s;
   const m = await mountPassthrough(src, mnt);
   try {
     const worker = path.join(__dirname, '..', 'helpers', 'stress-worker.js');

@@ -2,17 +2,12 @@
 // by a daemon killed with SIGKILL is detected and cleaned at the next mount, with a notice.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { scratch } from '../helpers/scratch';
+import { sourceAndMountpoint } from '../helpers/scratch';
 import { isMounted, layerfs, mountPassthrough, spawnForeground, waitFor } from '../helpers/cli';
 
 function tree() {
-  const s = scratch();
-  const src = path.join(s.dir, 'src');
-  const mnt = path.join(s.dir, 'mnt');
-  fs.mkdirSync(src);
-  fs.mkdirSync(mnt);
-  fs.writeFileSync(path.join(src, 'f'), 'content');
-  return { s, src, mnt };
+  const s = sourceAndMountpoint({ f: 'content' });
+  return { s, src: s.src, mnt: s.mnt };
 }
 
 test.each(['SIGTERM', 'SIGINT'] as const)('%s unmounts cleanly and the daemon exits 0', async (sig) => {

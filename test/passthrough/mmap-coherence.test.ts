@@ -1,18 +1,13 @@
 // mmap and read()/write() users of one file see the same bytes through the mount, and msync'ed
 // stores reach the source. The checks run in python3 (mmap), against a real mount.
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { scratch } from '../helpers/scratch';
+import { sourceAndMountpoint } from '../helpers/scratch';
 import { mountPassthrough } from '../helpers/cli';
 
 test.each([[[]], [['cache=kernel']], [['cache=none']]] as string[][][])('mmap coherence with options %j', async (opts) => {
-  const s = scratch();
-  const src = path.join(s.dir, 'src');
-  const mnt = path.join(s.dir, 'mnt');
-  fs.mkdirSync(src);
-  fs.mkdirSync(mnt);
-  fs.writeFileSync(path.join(src, 'm'), Buffer.alloc(3 * 4096, '.'));
+  const s = sourceAndMountpoint({ m: Buffer.alloc(3 * 4096, '.') });
+  const { src, mnt } = s;
   const m = await mountPassthrough(src, mnt, opts);
   try {
     const r = spawnSync('python3', [path.join(__dirname, '..', 'helpers', 'mmap-check.py'), path.join(mnt, 'm'), path.join(src, 'm')], { encoding: 'utf8' });

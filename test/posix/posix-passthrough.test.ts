@@ -6,9 +6,7 @@ import { scratch } from '../helpers/scratch';
 import { Mounted, mountPassthrough } from '../helpers/cli';
 
 // libfuse 2's high-level API (fuse-native) gives every *path* its own kernel inode, so another
-// hard-link name keeps its cached attributes for attr_timeout; and it drops a utimens that sets only
-// one of the two times. Both are gone with the wire transport (issue 5).
-const libfuse2TimeLimit = 'libfuse 2 ignores a SETATTR that sets only one of atime/mtime';
+// hard-link name keeps its cached attributes for attr_timeout. Gone with the wire transport (issue 5).
 const byMode: Array<{ label: string; opts: string[]; knownFailures: KnownFailures }> = [
   {
     label: 'defaults (attr_timeout=1)',
@@ -16,15 +14,12 @@ const byMode: Array<{ label: string; opts: string[]; knownFailures: KnownFailure
     knownFailures: {
       'nlink seen through the other name right after an unlink': 'the other name keeps its cached nlink for attr_timeout',
       'data written through one hard-link name is read through the other': 'the other name keeps its cached size for attr_timeout',
-      'utimens: one time alone (UTIME_OMIT for the other), as touch -m and touch -a do': libfuse2TimeLimit,
     },
   },
   {
     label: 'strict coherence (attr_timeout=0)',
     opts: ['attr_timeout=0'],
-    knownFailures: {
-      'utimens: one time alone (UTIME_OMIT for the other), as touch -m and touch -a do': libfuse2TimeLimit,
-    },
+    knownFailures: {},
   },
 ];
 

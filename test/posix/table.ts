@@ -231,17 +231,24 @@ export const posixCases: PosixCase[] = [
       const f = j(dir, 'gone');
       fs.writeFileSync(f, 'still here');
       const fd = fs.openSync(f, 'r+');
-      fs.unlinkSync(f);
-      expect(fs.existsSync(f)).toBe(false);
-      const buf = Buffer.alloc(10);
-      fs.readSync(fd, buf, 0, 10, 0);
-      expect(buf.toString()).toBe('still here');
-      fs.writeSync(fd, ' and more', 10);
-      expect(fs.fstatSync(fd).size).toBe(19);
-      const all = Buffer.alloc(19);
-      fs.readSync(fd, all, 0, 19, 0);
-      expect(all.toString()).toBe('still here and more');
-      fs.closeSync(fd);
+      try {
+        fs.unlinkSync(f);
+        expect(fs.existsSync(f)).toBe(false);
+        expect(fs.readdirSync(dir)).toEqual([]); // no hidden stand-in (libfuse's .fuse_hidden*) either
+        const buf = Buffer.alloc(10);
+        fs.readSync(fd, buf, 0, 10, 0);
+        expect(buf.toString()).toBe('still here');
+        fs.writeSync(fd, ' and more', 10);
+        expect(fs.fstatSync(fd).size).toBe(19);
+        expect(fs.fstatSync(fd).nlink).toBe(0);
+        const all = Buffer.alloc(19);
+        fs.readSync(fd, all, 0, 19, 0);
+        expect(all.toString()).toBe('still here and more');
+        fs.ftruncateSync(fd, 5);
+        expect(fs.fstatSync(fd).size).toBe(5);
+      } finally {
+        fs.closeSync(fd);
+      }
     },
   },
   {

@@ -5,13 +5,18 @@
 //   2. create: pass the open flags (stock: mode only, so O_APPEND/O_SYNC on a creating open were lost).
 //   3. stat: read st_ino's high 32 bits and nanosecond times from four extra array slots, and read
 //      times as signed (stock: a time before 1970 became a date in the year 584 million).
-//   4. export `layerfs_patch` so the bridge can tell the patched binding from the stock one.
-// Each edit must match exactly once, so a different fuse-native version fails here, loudly.
+//   4. set libfuse's flag_utime_omit_ok (without it libfuse 2 silently drops a SETATTR that sets only
+//      atime or only mtime: touch -a, touch -m) and flag_nullpath_ok (with hard_remove, an unlinked
+//      open file is served by handle with no path, instead of being renamed to .fuse_hiddenNNN),
+//      passing a missing path to JavaScript as "".
+//   5. export `layerfs_patch` so the bridge can tell the patched binding from the stock one.
+// Each edit must match exactly as often as expected (once, unless it says otherwise), so a different
+// fuse-native version fails here, loudly.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
-const PATCH_VERSION = 2;
+const PATCH_VERSION = 3;
 
 const edits = [
   ['struct field for the utimens times',
@@ -82,6 +87,12 @@ const edits = [
   ts->tv_sec = sec;
   ts->tv_nsec = rem * 1000000;
 }`],
+  ['libfuse flags: UTIME_OMIT understood, NULL path for unlinked open files',
+    '  if (implemented[op_init]) ops.init = fuse_native_init;\n',
+    '  if (implemented[op_init]) ops.init = fuse_native_init;\n  ops.flag_utime_omit_ok = 1;\n  ops.flag_nullpath_ok = 1;\n'],
+  ['a NULL path reaches JavaScript as ""',
+    'napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH',
+    'napi_create_string_utf8(env, l->path ? l->path : "", NAPI_AUTO_LENGTH', 34],
   ['export the patch version',
     'NAPI_INIT() {\n',
     `static const uint32_t layerfs_patch = ${PATCH_VERSION};\n\nNAPI_INIT() {\n  NAPI_EXPORT_UINT32(layerfs_patch)\n`],
@@ -89,10 +100,10 @@ const edits = [
 
 function patchedSource(original) {
   let src = original;
-  for (const [what, from, to] of edits) {
+  for (const [what, from, to, times = 1] of edits) {
     const count = src.split(from).length - 1;
-    if (count !== 1) throw new Error(`fuse-native patch "${what}": expected one match, found ${count} (a different fuse-native version?)`);
-    src = src.replace(from, to);
+    if (count !== times) throw new Error(`fuse-native patch "${what}": expected ${times} match(es), found ${count} (a different fuse-native version?)`);
+    src = src.split(from).join(to);
   }
   return src;
 }

@@ -38,7 +38,7 @@ export async function mountFs(mountpoint: string, handlers: FsHandlers, options:
   }
   await handlers.init?.();
   registerOwnMount(abs);
-  const fuse = new FuseNativeTransport(abs, handlers, { fuseOptions: libfuseOptions(opts), debug: opts.debug });
+  const fuse = new FuseNativeTransport(abs, handlers, { fuseOptions: libfuseOptions(opts), debug: opts.debug, opTimeout: opts.opTimeout });
   try {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
   } catch (err) {

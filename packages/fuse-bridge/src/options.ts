@@ -49,6 +49,11 @@ export interface BridgeOptions {
   fsname: string;
   subtype: string;
   debug: boolean;
+  /**
+   * Seconds after which a metadata request still unanswered is answered ETIMEDOUT (0: never, the
+   * default). Reads and writes are never cut short: their buffers belong to libfuse until answered.
+   */
+  opTimeout: number;
 }
 
 export function defaultBridgeOptions(): BridgeOptions {
@@ -56,6 +61,7 @@ export function defaultBridgeOptions(): BridgeOptions {
   return {
     cache: 'auto', attrTimeout: 1, entryTimeout: 1, negativeTimeout: 0, maxRead: 131072, maxWrite: 131072,
     allowOther: root, defaultPermissions: true, nonempty: false, fsname: 'layerfs', subtype: 'layerfs', debug: false,
+    opTimeout: 0,
   };
 }
 
@@ -92,6 +98,7 @@ export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = default
   if ((v = take('fsname')) !== undefined && v !== true) o.fsname = v;
   if ((v = take('subtype')) !== undefined && v !== true) o.subtype = v;
   if (take('debug')) o.debug = true;
+  if ((v = take('op_timeout')) !== undefined) o.opTimeout = num('op_timeout', v);
   return o;
 }
 

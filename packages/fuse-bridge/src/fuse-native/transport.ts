@@ -24,6 +24,9 @@ const log = createLogger('fuse-native');
 /** fuse-native gives no caller context; the fields stay undefined. */
 const NO_CTX: RequestContext = Object.freeze({});
 const ERANGE = 34;
+const ETIMEDOUT = 110;
+/** op_timeout in ms; one per process, like fuse-native's own timer. */
+let opTimeoutMs = 0;
 const UNCHANGED_ID = 0xffff_ffff;
 
 type Signal = (res: number, ...rest: unknown[]) => void;
@@ -40,14 +43,22 @@ function isPromise<T>(v: Reply<T>): v is Promise<T> {
 function serve<T>(op: string, path: string, signal: Signal, run: () => Reply<T>,
   encode: (v: T) => unknown[], failRest: unknown[] = []): void {
   let answered = false;
+  let timer: NodeJS.Timeout | undefined;
   const answer = (args: unknown[]) => {
     if (answered) {
-      log.warn(`bug: ${op} ${path} answered twice; the second answer was dropped`);
+      if (timer === undefined) log.warn(`bug: ${op} ${path} answered twice; the second answer was dropped`);
       return;
     }
     answered = true;
+    if (timer) clearTimeout(timer);
     signal(...(args as [number, ...unknown[]]));
   };
+  if (opTimeoutMs > 0 && op !== 'read' && op !== 'write') {
+    timer = setTimeout(() => {
+      log.warn(`${op} ${path} took longer than op_timeout; answered ETIMEDOUT (the operation itself goes on)`);
+      answer([-ETIMEDOUT, ...failRest]);
+    }, opTimeoutMs);
+  }
   const fail = (err: unknown) => answer([-errnoForReply(err, op, path), ...failRest]);
   const succeed = (v: T) => {
     let args: unknown[];
@@ -72,6 +83,23 @@ function serve<T>(op: string, path: string, signal: Signal, run: () => Reply<T>,
 
 const done = (): unknown[] => [0];
 
+/**
+ * libfuse 2 keeps a file that is unlinked while open alive by renaming it to .fuse_hiddenNNNNNNNN
+ * (its hard_remove alternative serves such a file with no path at all, and fstat then fails ENOENT
+ * because the kernel asks by node, not by handle). The stand-in is an implementation detail of the
+ * transport, so readdir does not show it.
+ */
+const FUSE_HIDDEN = /^\.fuse_hidden[0-9a-f]{16}$/;
+const isFuseHidden = (name: string) => name.startsWith('.fuse_hidden') && FUSE_HIDDEN.test(name);
+
+/** getxattr/listxattr semantics: a zero-size buffer asks for the size; one too small is ERANGE. */
+function intoCallerBuffer(data: Buffer, out: Buffer): unknown[] {
+  if (out.length === 0) return [data.length, out.buffer];
+  if (data.length > out.length) return [-ERANGE, out.buffer];
+  data.copy(out);
+  return [data.length, out.buffer];
+}
+
 /** chown's "leave unchanged" arrives as (uid_t)-1 through a uint32. */
 const idArg = (id: number) => (id === UNCHANGED_ID ? -1 : id);
 
@@ -79,6 +107,8 @@ export interface FuseNativeOptions {
   /** libfuse -o options, already resolved (see options.ts). */
   fuseOptions: string[];
   debug?: boolean;
+  /** See BridgeOptions.opTimeout; seconds, 0 = never. */
+  opTimeout?: number;
 }
 
 export class FuseNativeTransport extends Fuse {
@@ -89,6 +119,7 @@ export class FuseNativeTransport extends Fuse {
     super(mountpoint, implementedOps(handlers), { timeout: false, debug: opts.debug ?? false });
     this.#h = handlers;
     this.#fuseOptions = opts.fuseOptions;
+    opTimeoutMs = (opts.opTimeout ?? 0) * 1000;
     if (fuseNativeBinding().layerfs_patch === undefined) {
       log.warnOnce('stock-binding', 'the stock fuse-native binding is loaded: utimens loses mtime, create loses its ' +
         'open flags, inodes are 32-bit. Run `npm run setup` to build the patched binding.');
@@ -147,8 +178,10 @@ export class FuseNativeTransport extends Fuse {
   _op_readdir(signal: Signal, path: string): void {
     // libfuse 2's filler reads only st_ino and the type bits of each entry's stat, so d_ino equals
     // the st_ino that getattr reports (use_ino) without a stat per entry.
-    serve('readdir', path, signal, () => this.#h.readdir(NO_CTX, path),
-      (entries) => [0, entries.map((e) => e.name), entries.map(encodeDirEntry)]);
+    serve('readdir', path, signal, () => this.#h.readdir(NO_CTX, path), (all) => {
+      const entries = all.filter((e) => !isFuseHidden(e.name));
+      return [0, entries.map((e) => e.name), entries.map(encodeDirEntry)];
+    });
   }
 
   _op_releasedir(signal: Signal, path: string, fh: number): void {
@@ -265,23 +298,13 @@ export class FuseNativeTransport extends Fuse {
 
   _op_getxattr(signal: Signal, path: string, name: string, out: Buffer): void {
     const h = this.#h;
-    serve('getxattr', path, signal, () => h.getxattr!(NO_CTX, path, name), (value) => {
-      if (out.length === 0) return [value.length, out.buffer]; // size query
-      if (value.length > out.length) return [-ERANGE, out.buffer];
-      value.copy(out);
-      return [value.length, out.buffer];
-    }, [out.buffer]);
+    serve('getxattr', path, signal, () => h.getxattr!(NO_CTX, path, name), (value) => intoCallerBuffer(value, out), [out.buffer]);
   }
 
   _op_listxattr(signal: Signal, path: string, out: Buffer): void {
     const h = this.#h;
-    serve('listxattr', path, signal, () => h.listxattr!(NO_CTX, path), (names) => {
-      const list = Buffer.from(names.map((n) => `${n}\0`).join(''));
-      if (out.length === 0) return [list.length, out.buffer];
-      if (list.length > out.length) return [-ERANGE, out.buffer];
-      list.copy(out);
-      return [list.length, out.buffer];
-    }, [out.buffer]);
+    serve('listxattr', path, signal, () => h.listxattr!(NO_CTX, path),
+      (names) => intoCallerBuffer(Buffer.from(names.map((n) => `${n}\0`).join('')), out), [out.buffer]);
   }
 
   _op_removexattr(signal: Signal, path: string, name: string): void {
