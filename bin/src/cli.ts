@@ -95,6 +95,7 @@ const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
   attr_timeout=S, entry_timeout=S, negative_timeout=S   kernel cache lifetimes (default 1, 1, 0)
   max_read=N, max_write=N  request size in bytes (default 131072)
   allow_other, default_permissions, nonempty, fsname=NAME
+  debug                    libfuse's trace of every request (on stderr; with --foreground or --log)
   op_timeout=S             answer a metadata request ETIMEDOUT after S seconds (default 0: never)
   metadata=sync|async      how lstat/readlink reach the source (default sync; see README)
   attr_cache_ms=MS, attr_cache_max=N   the daemon's attribute cache (default 1000 ms, 10000 entries)`;

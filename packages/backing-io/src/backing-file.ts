@@ -39,6 +39,11 @@ export interface BackingFileOpenOptions {
   createFlags?: number;
   mode?: number;
   io?: BackingIoOps;
+  /**
+   * How the open(2) itself is issued (default `io.open`, asynchronous). A filesystem that answers
+   * metadata synchronously passes its BackingMeta's open: then so does backingFileOpen().
+   */
+  openFile?: (path: string, flags: number, mode: number) => number | Promise<number>;
 }
 
 export class BackingFile {
@@ -101,13 +106,27 @@ export class BackingFile {
   }
 }
 
-/** backing_file_open(): open the host file behind a user-visible file. */
-export async function backingFileOpen(opts: BackingFileOpenOptions): Promise<BackingFile> {
+/**
+ * backing_file_open(): open the host file behind a user-visible file. Synchronous when
+ * `opts.openFile` is (so a filesystem that answers metadata in the request thread adds no hop).
+ */
+export function backingFileOpen(opts: BackingFileOpenOptions): BackingFile | Promise<BackingFile> {
+  try {
+    return openBacking(opts);
+  } catch (err) {
+    // An asynchronous open reports every failure as a rejection, never as a throw.
+    if (!opts.openFile) return Promise.reject(err);
+    throw err;
+  }
+}
+
+function openBacking(opts: BackingFileOpenOptions): BackingFile | Promise<BackingFile> {
   const realPath = path.resolve(opts.realPath);
   checkNotStacked(realPath);
   const io = opts.io ?? nodeIoOps;
   const hostFlags = (opts.flags & ~BACKING_OPEN_STRIP) | (opts.createFlags ?? 0);
-  // libuv adds O_CLOEXEC to every open, so a forked helper never inherits backing fds.
-  const fd = await io.open(realPath, hostFlags, opts.mode ?? 0o666);
-  return new BackingFile(fd, { ...opts, realPath, io });
+  // libuv (and Node's openSync) add O_CLOEXEC to every open: a forked helper never inherits backing fds.
+  const fd = (opts.openFile ?? io.open)(realPath, hostFlags, opts.mode ?? 0o666);
+  const wrap = (n: number) => new BackingFile(n, { ...opts, realPath, io });
+  return typeof fd === 'number' ? wrap(fd) : fd.then(wrap);
 }

@@ -18,6 +18,6 @@ export {
 } from './own-mounts';
 export * as syscalls from './syscalls';
 export type { TimeSpec } from './syscalls';
-export { backingMeta } from './metadata';
+export { backingMeta, thenMaybe } from './metadata';
 export type { BackingMeta, MetadataMode } from './metadata';
 export type { RawDirent } from './syscalls';

@@ -49,6 +49,8 @@ export interface BridgeOptions {
   fsname: string;
   subtype: string;
   debug: boolean;
+  /** libfuse's own trace of every request on stderr (`-o debug`, as in every FUSE filesystem). */
+  fuseDebug: boolean;
   /**
    * Seconds after which a metadata request still unanswered is answered ETIMEDOUT (0: never, the
    * default). Reads and writes are never cut short: their buffers belong to libfuse until answered.
@@ -61,7 +63,7 @@ export function defaultBridgeOptions(): BridgeOptions {
   return {
     cache: 'auto', attrTimeout: 1, entryTimeout: 1, negativeTimeout: 0, maxRead: 131072, maxWrite: 131072,
     allowOther: root, defaultPermissions: true, nonempty: false, fsname: 'layerfs', subtype: 'layerfs', debug: false,
-    opTimeout: 0,
+    fuseDebug: false, opTimeout: 0,
   };
 }
 
@@ -97,7 +99,7 @@ export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = default
   if (take('nonempty')) o.nonempty = true;
   if ((v = take('fsname')) !== undefined && v !== true) o.fsname = v;
   if ((v = take('subtype')) !== undefined && v !== true) o.subtype = v;
-  if (take('debug')) o.debug = true;
+  if (take('debug')) o.fuseDebug = true;
   if ((v = take('op_timeout')) !== undefined) o.opTimeout = num('op_timeout', v);
   return o;
 }
@@ -114,6 +116,7 @@ export function libfuseOptions(o: BridgeOptions): string[] {
   if (o.allowOther) out.push('allow_other');
   if (o.defaultPermissions) out.push('default_permissions');
   if (o.nonempty) out.push('nonempty');
+  if (o.fuseDebug) out.push('debug');
   return out;
 }
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   BackingFile, BackingFileCtx, BackingMeta, FsError, InodeLocks, MetadataMode, backingFileOpen,
-  backingFileReadIter, backingFileWriteIter, backingMeta, syscalls,
+  backingFileReadIter, backingFileWriteIter, backingMeta, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
   Attr, DirEntry, Fh, FsHandlers, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
@@ -72,7 +72,7 @@ export class PassthroughFs implements FsHandlers {
   #lookupAttr(p: string): Reply<Attr> {
     const cached = this.#attrs.get(p);
     if (cached) return cached;
-    return then(this.#meta.lstat(this.realPath(p)), (st) => {
+    return thenMaybe(this.#meta.lstat(this.realPath(p)), (st) => {
       const attr = attrFromStats(st);
       this.#attrs.set(p, attr);
       return attr;
@@ -91,14 +91,12 @@ export class PassthroughFs implements FsHandlers {
     };
   }
 
-  async chmod(_ctx: RequestContext, p: string, mode: number): Promise<void> {
-    await fs.promises.chmod(this.realPath(p), mode);
-    this.#attrs.drop(p);
+  chmod(_ctx: RequestContext, p: string, mode: number): Reply<void> {
+    return thenMaybe(this.#meta.chmod(this.realPath(p), mode), () => this.#attrs.drop(p));
   }
 
-  async chown(_ctx: RequestContext, p: string, uid: number, gid: number): Promise<void> {
-    await fs.promises.lchown(this.realPath(p), uid, gid);
-    this.#attrs.drop(p);
+  chown(_ctx: RequestContext, p: string, uid: number, gid: number): Reply<void> {
+    return thenMaybe(this.#meta.lchown(this.realPath(p), uid, gid), () => this.#attrs.drop(p));
   }
 
   utimens(_ctx: RequestContext, p: string, times: SetattrTimes): void {
@@ -110,7 +108,7 @@ export class PassthroughFs implements FsHandlers {
     const open = this.#files.find(fh);
     return this.#locks.withLock(p, async () => {
       if (open) await withRef(open.backing, (fd) => new Promise<void>((res, rej) => fs.ftruncate(fd, size, (e) => (e ? rej(e) : res()))));
-      else await fs.promises.truncate(this.realPath(p), size);
+      else await this.#meta.truncate(this.realPath(p), size);
       this.#attrs.drop(p);
     });
   }
@@ -133,39 +131,38 @@ export class PassthroughFs implements FsHandlers {
     }
   }
 
-  async mkdir(_ctx: RequestContext, p: string, mode: number): Promise<void> {
-    await fs.promises.mkdir(this.realPath(p), mode);
+  mkdir(_ctx: RequestContext, p: string, mode: number): Reply<void> {
+    return this.#meta.mkdir(this.realPath(p), mode);
   }
 
-  async rmdir(_ctx: RequestContext, p: string): Promise<void> {
-    await fs.promises.rmdir(this.realPath(p));
-    this.#attrs.drop(p);
+  rmdir(_ctx: RequestContext, p: string): Reply<void> {
+    return thenMaybe(this.#meta.rmdir(this.realPath(p)), () => this.#attrs.drop(p));
   }
 
   // -- names --------------------------------------------------------------------------------------
 
-  async unlink(_ctx: RequestContext, p: string): Promise<void> {
+  unlink(_ctx: RequestContext, p: string): Reply<void> {
     // An open handle keeps working: its BackingFile holds the host fd, and the host keeps an
-    // unlinked inode alive for as long as an fd refers to it.
-    await fs.promises.unlink(this.realPath(p));
-    // Other hard-link names of the inode changed nlink too; we do not know them by path.
-    this.#attrs.clear();
+    // unlinked inode alive for as long as an fd refers to it. Other hard-link names of the inode
+    // changed nlink too, and we do not know them by path: drop the whole cache.
+    return thenMaybe(this.#meta.unlink(this.realPath(p)), () => this.#attrs.clear());
   }
 
-  async rename(_ctx: RequestContext, from: string, to: string, flags: number): Promise<void> {
-    if (flags === 0) await fs.promises.rename(this.realPath(from), this.realPath(to));
-    else if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', 'rename', from);
-    else syscalls.renameat2(this.realPath(from), this.realPath(to), flags);
-    this.#attrs.clear();
+  rename(_ctx: RequestContext, from: string, to: string, flags: number): Reply<void> {
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', 'rename', from);
+    const done = flags === 0
+      ? this.#meta.rename(this.realPath(from), this.realPath(to))
+      : syscalls.renameat2(this.realPath(from), this.realPath(to), flags);
+    return thenMaybe(done, () => this.#attrs.clear());
   }
 
-  async link(_ctx: RequestContext, existing: string, newPath: string): Promise<void> {
-    await fs.promises.link(this.realPath(existing), this.realPath(newPath));
-    this.#attrs.clear(); // every name of the inode now has one more link
+  link(_ctx: RequestContext, existing: string, newPath: string): Reply<void> {
+    // Every name of the inode now has one more link.
+    return thenMaybe(this.#meta.link(this.realPath(existing), this.realPath(newPath)), () => this.#attrs.clear());
   }
 
-  async symlink(_ctx: RequestContext, target: string, p: string): Promise<void> {
-    await fs.promises.symlink(target, this.realPath(p));
+  symlink(_ctx: RequestContext, target: string, p: string): Reply<void> {
+    return this.#meta.symlink(target, this.realPath(p));
   }
 
   readlink(_ctx: RequestContext, p: string): Reply<string> {
@@ -178,20 +175,25 @@ export class PassthroughFs implements FsHandlers {
 
   // -- files --------------------------------------------------------------------------------------
 
-  async open(ctx: RequestContext, p: string, flags: number): Promise<OpenReply> {
-    const backing = await backingFileOpen({
-      userPath: p, realPath: this.realPath(p), flags, cred: ctx, createFlags: flags & O_TRUNC,
+  open(ctx: RequestContext, p: string, flags: number): Reply<OpenReply> {
+    const backing = backingFileOpen({
+      userPath: p, realPath: this.realPath(p), flags, cred: ctx, createFlags: flags & O_TRUNC, openFile: this.#meta.open,
     });
-    if (flags & O_TRUNC) this.#attrs.drop(p);
-    return this.#register(p, backing);
+    return thenMaybe(backing, (b) => {
+      if (flags & O_TRUNC) this.#attrs.drop(p);
+      return this.#register(p, b);
+    });
   }
 
-  async create(ctx: RequestContext, p: string, mode: number, flags: number): Promise<OpenReply> {
-    const backing = await backingFileOpen({
-      userPath: p, realPath: this.realPath(p), flags, cred: ctx, createFlags: O_CREAT | (flags & (O_EXCL | O_TRUNC)), mode,
+  create(ctx: RequestContext, p: string, mode: number, flags: number): Reply<OpenReply> {
+    const backing = backingFileOpen({
+      userPath: p, realPath: this.realPath(p), flags, cred: ctx, mode, openFile: this.#meta.open,
+      createFlags: O_CREAT | (flags & (O_EXCL | O_TRUNC)),
     });
-    this.#attrs.drop(p);
-    return this.#register(p, backing);
+    return thenMaybe(backing, (b) => {
+      this.#attrs.drop(p);
+      return this.#register(p, b);
+    });
   }
 
   #register(p: string, backing: BackingFile): OpenReply {
@@ -247,11 +249,6 @@ export class PassthroughFs implements FsHandlers {
   async destroy(): Promise<void> {
     await Promise.all(this.#files.all().map((f) => f.backing.put().catch(() => undefined)));
   }
-}
-
-/** Apply `fn` to a value or a promise of one, staying synchronous when the input is. */
-function then<T, U>(v: T | Promise<T>, fn: (t: T) => U): U | Promise<U> {
-  return v instanceof Promise ? v.then(fn) : fn(v);
 }
 
 /** Use the file's fd under a reference of our own, so a racing release cannot close it under us. */
