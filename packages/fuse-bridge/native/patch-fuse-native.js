@@ -16,7 +16,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const PATCH_VERSION = 3;
+const PATCH_VERSION = 4;
 
 const edits = [
   ['struct field for the utimens times',
@@ -73,6 +73,9 @@ const edits = [
   stat->st_mtim.tv_nsec = *ints++;
   stat->st_ctim.tv_nsec = *ints++;
 #endif`],
+  ['the stock utimens helper is unused now',
+    'static uint64_t timespec_to_uint64 (',
+    'static __attribute__((unused)) uint64_t timespec_to_uint64 ('],
   ['stat times are signed milliseconds',
     `static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
   uint64_t ms = uint32s_to_uint64(ints);
