@@ -2,11 +2,14 @@
 import * as path from 'node:path';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
+import type { MountHandle } from '@layerfs/fuse-bridge';
 import {
   MountError, OptionMap, checkNoOverlap, mountAt, parseOptionString, prepareMountpoint, setLogSink,
   takeBridgeOptions, unmountPath,
 } from '@layerfs/fuse-bridge';
 import { checkSource, mountPassthrough } from '@layerfs/passthrough';
+import { checkOverlay, mountOverlay, parseLowerdir } from '@layerfs/overlay';
+import * as fs from 'node:fs';
 import type { MetadataMode } from '@layerfs/backing-io';
 import { isDaemonChild, runDaemonized } from './daemon';
 import { EXIT_BUG, UsageError, describeError, exitCodeFor } from './errors';
@@ -49,6 +52,27 @@ function takeNumber(opts: OptionMap, key: string): number | undefined {
   return n;
 }
 
+/**
+ * The part every mount command shares: without --foreground, run the checks here (so errors and the
+ * stale-mount notice reach the terminal directly), start the daemon and wait for it; in the
+ * foreground (or as that daemon), mount and serve until unmounted.
+ */
+async function runMount(args: MountArgs, rawArgv: string[], mountpoint: string, check: () => void,
+  mount: () => Promise<MountHandle>, describe: string): Promise<number> {
+  if (!args.foreground && !isDaemonChild()) {
+    check(); // the daemon checks again: the world may change in between
+    const r = await runDaemonized(rawArgv, args.log);
+    if (r.code !== 0) {
+      process.stderr.write(`layerfs: ${r.message}\n`);
+      return r.code;
+    }
+    process.stdout.write(`layerfs: mounted ${path.resolve(mountpoint)} (daemon pid ${r.pid}); unmount with: layerfs umount ${path.resolve(mountpoint)}\n`);
+    return 0;
+  }
+  await serveForeground(mount, describe);
+  return 0;
+}
+
 async function passthroughCommand(args: MountArgs & { source: string; mountpoint: string }, rawArgv: string[]): Promise<number> {
   const opts = collectOptions(args);
   const bridge = takeBridgeOptions(opts);
@@ -56,27 +80,42 @@ async function passthroughCommand(args: MountArgs & { source: string; mountpoint
   const attrCacheMs = takeNumber(opts, 'attr_cache_ms');
   const attrCacheMax = takeNumber(opts, 'attr_cache_max');
   rejectLeftovers(opts);
-  bridge.debug = bridge.debug || (args.debug ?? false);
-
-  if (!args.foreground && !isDaemonChild()) {
-    // Check here, in the terminal's process, so errors and the stale-mount notice reach the user
-    // directly; the daemon checks again (the world may change in between).
+  const check = () => {
     const source = checkSource(args.source);
     checkNoOverlap(args.mountpoint, [{ role: 'source', path: source }]);
     prepareMountpoint(args.mountpoint, { nonempty: bridge.nonempty });
-    const r = await runDaemonized(rawArgv, args.log);
-    if (r.code !== 0) {
-      process.stderr.write(`layerfs: ${r.message}\n`);
-      return r.code;
-    }
-    process.stdout.write(`layerfs: mounted ${path.resolve(args.mountpoint)} (daemon pid ${r.pid}); unmount with: layerfs umount ${path.resolve(args.mountpoint)}\n`);
-    return 0;
-  }
-  await serveForeground(() => mountPassthrough({
+  };
+  return runMount(args, rawArgv, args.mountpoint, check, () => mountPassthrough({
     source: args.source, mountpoint: args.mountpoint, ...bridge, metadata,
     attrCache: { ttlMs: attrCacheMs, max: attrCacheMax },
   }), `mirroring ${path.resolve(args.source)}`);
-  return 0;
+}
+
+interface OverlayArgs extends MountArgs {
+  mountpoint: string;
+  lower?: string[];
+  upper?: string;
+  work?: string;
+  optionsFile?: string;
+}
+
+async function overlayCommand(args: OverlayArgs, rawArgv: string[]): Promise<number> {
+  const opts = collectOptions(args);
+  if (args.optionsFile) {
+    // One option per line or comma-separated; '#' starts a comment. For long layer lists.
+    const text = fs.readFileSync(args.optionsFile, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).join(',');
+    parseOptionString(text, opts);
+  }
+  const take = (k: string) => { const v = opts.get(k); opts.delete(k); return v === true ? '' : v; };
+  const lowerOpt = take('lowerdir');
+  const lower = [...(lowerOpt !== undefined ? parseLowerdir(lowerOpt) : []), ...(args.lower ?? [])];
+  const upper = args.upper ?? take('upperdir');
+  const work = args.work ?? take('workdir');
+  const bridge = takeBridgeOptions(opts);
+  rejectLeftovers(opts);
+  const o = { lower, upper, work, mountpoint: args.mountpoint, ...bridge };
+  return runMount(args, rawArgv, args.mountpoint, () => { checkOverlay(o); }, () => mountOverlay(o),
+    `overlaying ${lower.join(':')}${upper ? ` under ${upper}` : ' (read-only)'}`);
 }
 
 async function umountCommand(args: { mountpoint: string; lazy?: boolean }): Promise<number> {
@@ -123,6 +162,18 @@ export async function run(argv: string[]): Promise<number> {
         .example('$0 passthrough ./data /mnt/data', 'mount, return once ready (daemon)')
         .example('$0 passthrough ./data /mnt/data -f -o cache=none', 'stay in the foreground, no page cache'),
       (a) => { result = passthroughCommand(a as never, argv); })
+    .command('overlay <mountpoint>', 'union of lower layers (and an upper one) at MOUNTPOINT, in the kernel overlayfs format',
+      (y) => withMountFlags(y)
+        .positional('mountpoint', { type: 'string', describe: 'empty directory to mount on', demandOption: true })
+        .option('lower', { type: 'string', array: true, describe: 'a lower layer (repeat; the first is the top)', requiresArg: true })
+        .option('upper', { type: 'string', describe: 'the writable upper layer (needs --work)', requiresArg: true })
+        .option('work', { type: 'string', describe: 'an empty directory on the upper layer\'s filesystem', requiresArg: true })
+        .option('options-file', { type: 'string', describe: 'read -o options from a file (one per line)', requiresArg: true })
+        .epilogue(`Overlay options: lowerdir=A:B:C (A on top; \\: escapes a colon), upperdir=U, workdir=W.
+Without upperdir/workdir the overlay is read-only (writes fail with EROFS).\n\n${OPTIONS_HELP}`)
+        .example('$0 overlay /mnt/o -o lowerdir=/base:/extra,upperdir=/rw/up,workdir=/rw/work', 'like mount -t overlay')
+        .example('$0 overlay /mnt/o --lower /base', 'read-only union of one layer'),
+      (a) => { result = overlayCommand(a as never, argv); })
     .command(['umount <mountpoint>', 'unmount <mountpoint>'], 'unmount a layerfs mount (its daemon then exits)',
       (y) => y.positional('mountpoint', { type: 'string', demandOption: true })
         .option('lazy', { alias: 'l', type: 'boolean', describe: 'detach now even if busy; the kernel finishes when the last user leaves' }),

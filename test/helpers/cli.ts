@@ -49,8 +49,20 @@ export interface Mounted {
 }
 
 /** `layerfs passthrough SRC MNT [-o …]`: returns once mounted; unmount() waits for the daemon to exit. */
-export async function mountPassthrough(source: string, mnt: string, opts: string[] = []): Promise<Mounted> {
-  const r = await layerfs(['passthrough', source, mnt, ...opts.flatMap((o) => ['-o', o])]);
+export function mountPassthrough(source: string, mnt: string, opts: string[] = []): Promise<Mounted> {
+  return mountWith(['passthrough', source, mnt, ...opts.flatMap((o) => ['-o', o])], mnt);
+}
+
+/** `layerfs overlay MNT -o lowerdir=…[,upperdir=…,workdir=…]`. */
+export function mountOverlay(mnt: string, layers: { lower: string[]; upper?: string; work?: string }, opts: string[] = []): Promise<Mounted> {
+  const esc = (p: string) => p.replace(/\\/g, '\\\\').replace(/:/g, '\\:').replace(/,/g, '\\,');
+  const o = [`lowerdir=${layers.lower.map(esc).join(':')}`];
+  if (layers.upper) o.push(`upperdir=${layers.upper.replace(/,/g, '\\,')}`, `workdir=${layers.work!.replace(/,/g, '\\,')}`);
+  return mountWith(['overlay', mnt, '-o', o.join(','), ...opts.flatMap((x) => ['-o', x])], mnt);
+}
+
+async function mountWith(args: string[], mnt: string): Promise<Mounted> {
+  const r = await layerfs(args);
   if (r.code !== 0) throw new Error(`mount failed (${r.code}): ${r.stderr}`);
   const pid = Number(/daemon pid (\d+)/.exec(r.stdout)?.[1]);
   return {

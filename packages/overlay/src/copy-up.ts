@@ -1,0 +1,101 @@
+// Copy-up: make a lower entry exist in the upper layer before it is changed. Models
+// fs/overlayfs/copy_up.c: parents first (with their mode, owner, times and xattrs), then the entry,
+// built in workdir/work and renamed into place — a crash leaves either no copy or a whole one, and
+// the partial file in workdir is removed at the next mount.
+//
+// The race (two first-writes of one file at once): a lock-free check, then the path's lock, then a
+// re-check, so the data is copied once. Large files are copied by libuv's copyFile (FICLONE reflink
+// where the filesystem has it, else copy_file_range) on the threadpool: other requests go on.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FsError, InodeLocks, syscalls } from '@layerfs/backing-io';
+import { createLogger } from '@layerfs/fuse-bridge';
+import type { OvlEntry, OvlNamei, RealEntry } from './namei';
+import { isPrivateXattr } from './xattr-names';
+
+const log = createLogger('overlay:copy-up');
+
+export interface CopyUpCtx {
+  namei: OvlNamei;
+  upperRoot: string;
+  /** workdir/work: the scratch directory on the upper layer's filesystem. */
+  workDir: string;
+  locks: InodeLocks<string>;
+  /** Called after a copy-up: the upper inode now stands for the lower one (st_ino stays the same). */
+  recordOrigin(upperIno: bigint, lower: RealEntry): void;
+}
+
+const upperPathOf = (ctx: CopyUpCtx, p: string) => (p === '/' ? ctx.upperRoot : ctx.upperRoot + p);
+
+/** The upper real path of `p`, copying it (and its parents) up first if needed. */
+export async function copyUp(ctx: CopyUpCtx, p: string): Promise<string> {
+  const e = ctx.namei.resolve(p, 'copy-up');
+  if (e.upper) return e.upper.real;
+  const unlock = await ctx.locks.lock(`copyup:${p}`);
+  try {
+    const again = ctx.namei.resolve(p, 'copy-up'); // re-check under the lock
+    if (again.upper) return again.upper.real;
+    if (p !== '/') await copyUp(ctx, path.posix.dirname(p));
+    ctx.namei.invalidate(); // the parent may have just come up
+    const fresh = ctx.namei.resolve(p, 'copy-up');
+    if (fresh.upper) return fresh.upper.real;
+    await copyUpOne(ctx, fresh);
+    ctx.namei.invalidate();
+    return upperPathOf(ctx, p);
+  } finally {
+    unlock();
+  }
+}
+
+/** The upper directory that will hold `p`'s entry (copying the parent chain up). */
+export function copyUpParent(ctx: CopyUpCtx, p: string): Promise<string> {
+  return copyUp(ctx, path.posix.dirname(p));
+}
+
+async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry): Promise<void> {
+  const src = e.top;
+  const st = src.st;
+  const dest = upperPathOf(ctx, e.path);
+  const tmp = path.join(ctx.workDir, `#${crypto.randomBytes(8).toString('hex')}`);
+  log.debug(`${e.path}: from layer ${src.layer} (${st.size} bytes)`);
+  try {
+    if (st.isDirectory()) {
+      await fs.promises.mkdir(tmp, Number(st.mode) & 0o7777);
+    } else if (st.isFile()) {
+      // COPYFILE_FICLONE: reflink when the filesystem can, else libuv's copy_file_range/sendfile.
+      await fs.promises.copyFile(src.real, tmp, fs.constants.COPYFILE_FICLONE);
+    } else if (st.isSymbolicLink()) {
+      await fs.promises.symlink(await fs.promises.readlink(src.real), tmp);
+    } else {
+      syscalls.mknod(tmp, Number(st.mode), st.rdev);
+    }
+    copyMetadata(src, tmp);
+    // The atomic step: until here nothing is visible in the upper layer.
+    await fs.promises.rename(tmp, dest);
+  } catch (err) {
+    await fs.promises.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+  ctx.recordOrigin(fs.lstatSync(dest, { bigint: true }).ino, src);
+}
+
+function copyMetadata(src: RealEntry, tmp: string): void {
+  const st = src.st;
+  for (const name of syscalls.llistxattr(src.real)) {
+    if (isPrivateXattr(name)) continue; // the layer's own overlay metadata does not travel up
+    try {
+      syscalls.lsetxattr(tmp, name, syscalls.lgetxattr(src.real, name));
+    } catch (err) {
+      // security.* and system.* may be refused by the upper filesystem; the data must still come up.
+      log.warnOnce(`xattr:${name}`, `could not copy xattr ${name} up (${(err as Error).message}); continuing without it`);
+    }
+  }
+  fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
+  if (!st.isSymbolicLink()) fs.chmodSync(tmp, Number(st.mode) & 0o7777); // after chown: chown clears setuid
+  syscalls.lutimens(tmp, st.atimeNs, st.mtimeNs);
+}
+
+export function assertWritable(ctx: CopyUpCtx | undefined, op: string, p: string): asserts ctx is CopyUpCtx {
+  if (!ctx) throw new FsError('EROFS', op, p);
+}

@@ -1,0 +1,8 @@
+// @layerfs/overlay — a union mount in the Linux overlayfs on-disk format. See README.md.
+export { OverlayFs } from './overlay-fs';
+export type { OverlayFsOptions } from './overlay-fs';
+export { mountOverlay, checkOverlay } from './mount-overlay';
+export type { MountOverlayOptions, OverlayMount } from './mount-overlay';
+export { parseLowerdir, checkLayers } from './params';
+export type { OverlayLayers } from './params';
+export { ovlXattrs, isPrivateXattr } from './xattr-names';

@@ -1,0 +1,33 @@
+// mountOverlay(): check the layers, then serve an OverlayFs.
+import { MountFsOptions, MountHandle, mountFs, prepareMountpoint } from '@layerfs/fuse-bridge';
+import { OverlayFs } from './overlay-fs';
+import { checkLayers } from './params';
+
+export interface MountOverlayOptions extends MountFsOptions {
+  /** Lower layers, top first. */
+  lower: string[];
+  /** Upper layer; with `work`. Leave both out for a read-only overlay. */
+  upper?: string;
+  work?: string;
+  mountpoint: string;
+}
+
+export interface OverlayMount extends MountHandle {
+  readonly fs: OverlayFs;
+}
+
+/** Run every check mountOverlay() runs, without mounting (the CLI calls it before daemonizing). */
+export function checkOverlay(opts: MountOverlayOptions) {
+  const layers = checkLayers(opts, opts.mountpoint);
+  prepareMountpoint(opts.mountpoint, { nonempty: opts.nonempty });
+  return layers;
+}
+
+export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMount> {
+  const layers = checkOverlay(opts);
+  const ofs = new OverlayFs(layers);
+  const handle = await mountFs(opts.mountpoint, ofs, {
+    ...opts, fsname: opts.fsname ?? 'layerfs-overlay', subtype: 'layerfs-overlay',
+  });
+  return { ...handle, fs: ofs };
+}

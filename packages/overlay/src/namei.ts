@@ -1,0 +1,154 @@
+// Lookup: from a mount-relative path to the real entries that make it up. Models
+// fs/overlayfs/namei.c (ovl_lookup): the topmost layer wins; a whiteout hides everything below it;
+// an opaque directory hides the directories below it; a non-directory hides everything below it,
+// and a directory below a non-directory is hidden too.
+//
+// Directory results are cached (path → entry, LRU) because every lookup walks its parents; any
+// change to the namespace through the mount clears the cache (changes behind the mount, in the
+// layers, are not supported while mounted — as for the kernel's overlay).
+import type { BigIntStats } from 'node:fs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { FsError, syscalls } from '@layerfs/backing-io';
+import { isWhiteout } from './whiteout';
+import { TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
+
+/** Layer 0 is the upper layer when there is one; lower layers follow, top first. */
+export interface RealEntry {
+  layer: number;
+  real: string;
+  st: BigIntStats;
+}
+
+export interface OvlEntry {
+  path: string;
+  /** The entry that shows: its type, data and attributes are the entry's. */
+  top: RealEntry;
+  /** For a directory: every real directory merged into it, top first (stops at an opaque one). */
+  dirs: RealEntry[];
+  /** The real entry in the upper layer, if the name exists there (whiteouts excluded). */
+  upper: RealEntry | undefined;
+  /** Whether some lower layer has the name (so removing it needs a whiteout). */
+  inLower: boolean;
+}
+
+export interface LayerRoots {
+  /** Real roots, top first: [upper?, ...lower]. */
+  roots: string[];
+  hasUpper: boolean;
+}
+
+const BIG = { bigint: true } as const;
+
+function lstatOrNull(real: string): BigIntStats | null {
+  try {
+    return fs.lstatSync(real, BIG);
+  } catch {
+    return null; // ENOENT, ENOTDIR: not in this layer
+  }
+}
+
+export function isOpaqueDir(real: string): boolean {
+  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
+    try {
+      // "y" is opaque; "x" only marks a directory holding xattr whiteouts.
+      if (syscalls.lgetxattr(real, `${prefix}opaque`).toString() === 'y') return true;
+    } catch {
+      // no such xattr in this namespace
+    }
+  }
+  return false;
+}
+
+export class OvlNamei {
+  readonly #layers: LayerRoots;
+  readonly #dirs = new LRUCache<string, OvlEntry>({ max: 20000 });
+  readonly #root: () => OvlEntry;
+
+  constructor(layers: LayerRoots) {
+    this.#layers = layers;
+    this.#root = () => {
+      const dirs = layers.roots.map((real, layer) => ({ layer, real, st: fs.lstatSync(real, BIG) }));
+      return { path: '/', top: dirs[0]!, dirs, upper: layers.hasUpper ? dirs[0] : undefined, inLower: true };
+    };
+  }
+
+  get hasUpper(): boolean {
+    return this.#layers.hasUpper;
+  }
+
+  /** Forget cached directories (after any namespace change through the mount). */
+  invalidate(): void {
+    this.#dirs.clear();
+  }
+
+  /** The entry at `p`, or null when nothing visible is there. */
+  lookup(p: string): OvlEntry | null {
+    if (p === '/') return this.#root();
+    const cached = this.#dirs.get(p);
+    if (cached) return cached;
+    const parent = this.lookup(path.posix.dirname(p));
+    if (!parent) return null;
+    if (!parent.top.st.isDirectory()) return null;
+    const entry = this.lookupChild(parent, path.posix.basename(p));
+    if (entry?.top.st.isDirectory()) this.#dirs.set(p, entry);
+    return entry;
+  }
+
+  /** Like lookup(), but ENOENT / ENOTDIR when nothing is there. */
+  resolve(p: string, syscall: string): OvlEntry {
+    const e = this.lookup(p);
+    if (!e) throw new FsError('ENOENT', syscall, p);
+    return e;
+  }
+
+  /** ovl_lookup() for one name in a resolved directory. */
+  lookupChild(parent: OvlEntry, name: string): OvlEntry | null {
+    const p = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
+    let top: RealEntry | undefined;
+    const dirs: RealEntry[] = [];
+    let inLower = false;
+    for (const dir of parent.dirs) {
+      const real = path.join(dir.real, name);
+      const st = lstatOrNull(real);
+      if (!st) continue;
+      if (isWhiteout(real, st)) break;
+      if (this.#isLower(dir.layer)) inLower = true;
+      const here = { layer: dir.layer, real, st };
+      if (!top) {
+        top = here;
+        if (!st.isDirectory()) break;
+        dirs.push(here);
+        if (isOpaqueDir(real)) break;
+        continue;
+      }
+      // Below a directory: another directory merges in; anything else hides what is below it.
+      if (!st.isDirectory()) break;
+      dirs.push(here);
+      if (isOpaqueDir(real)) break;
+    }
+    if (!top) {
+      return null;
+    }
+    // Whether a lower layer holds the name at all (a whiteout is needed to remove it), even when
+    // the search stopped early at a non-directory in the upper layer.
+    if (!inLower) inLower = this.#anyLowerHas(parent, name);
+    const upper = this.#layers.hasUpper && top.layer === 0 ? top : undefined;
+    return { path: p, top, dirs, upper, inLower };
+  }
+
+  #anyLowerHas(parent: OvlEntry, name: string): boolean {
+    for (const dir of parent.dirs) {
+      if (!this.#isLower(dir.layer)) continue;
+      const real = path.join(dir.real, name);
+      const st = lstatOrNull(real);
+      if (st) return !isWhiteout(real, st); // the topmost lower entry decides
+    }
+    return false;
+  }
+
+  #isLower(layer: number): boolean {
+    return layer > 0 || !this.#layers.hasUpper;
+  }
+}

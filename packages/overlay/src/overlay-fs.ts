@@ -1,0 +1,362 @@
+// OverlayFs: a union of read-only lower layers and one writable upper layer, in the kernel's
+// on-disk format. Each operation finds the real entries (namei.ts), copies up what it is about to
+// change (copy-up.ts), and acts on the upper layer, leaving whiteouts (whiteout.ts) where a lower
+// entry must disappear. File I/O goes through backing-io exactly as in passthrough.
+//
+// Locks: InodeLocks keyed by mount-relative path; `copyup:<path>` serializes copy-ups of one path,
+// `<path>` guards its cached attributes (endWrite). No operation holds two at once, except copyUp's
+// recursion, which always goes from a path to its parent (one direction: no cycle).
+//
+// st_ino: the real inode of the entry that shows; after a copy-up, the lower inode it came from
+// (kept in memory, so it is stable for the life of the mount). All layers on one filesystem keep
+// inode numbers unique; layers on several filesystems may collide (the kernel's xino is not done).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  BackingFile, BackingFileCtx, FsError, InodeLocks, backingFileOpen, backingFileReadIter, backingFileWriteIter,
+  syscalls, thenMaybe,
+} from '@layerfs/backing-io';
+import {
+  Attr, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext, SetattrTimes, StatFs, attrFromStats,
+} from '@layerfs/fuse-bridge';
+import { CopyUpCtx, assertWritable, copyUp, copyUpParent } from './copy-up';
+import { OvlEntry, OvlNamei, RealEntry, isOpaqueDir } from './namei';
+import { readMergedDir } from './readdir';
+import { isWhiteout, makeWhiteout } from './whiteout';
+import { OvlXattrs, isPrivateXattr, ovlXattrs } from './xattr-names';
+import { WORK_SUBDIR } from './params';
+
+export interface OverlayFsOptions {
+  /** Real lower layer roots, top first. */
+  lower: string[];
+  upper?: string;
+  work?: string;
+}
+
+interface OpenFile {
+  path: string;
+  backing: BackingFile;
+}
+
+const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL } = fs.constants;
+const O_ACCMODE = 3; // not in Node's fs.constants
+const BIG = { bigint: true } as const;
+
+export class OverlayFs implements FsHandlers {
+  readonly namei: OvlNamei;
+  readonly #cu: CopyUpCtx | undefined;
+  readonly #names: OvlXattrs = ovlXattrs();
+  readonly #locks = new InodeLocks<string>();
+  readonly #files = new Map<number, OpenFile>();
+  #nextFh = 1;
+  /** upper inode → the lower inode it was copied up from (st_ino stays put across copy-up). */
+  readonly #origin = new Map<bigint, bigint>();
+  readonly #statfsRoot: string;
+  readonly #ctx: BackingFileCtx;
+
+  constructor(opts: OverlayFsOptions) {
+    const roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
+    this.namei = new OvlNamei({ roots, hasUpper: opts.upper !== undefined });
+    this.#statfsRoot = roots[0]!;
+    if (opts.upper && opts.work) {
+      this.#cu = {
+        namei: this.namei, upperRoot: opts.upper, workDir: path.join(opts.work, WORK_SUBDIR), locks: this.#locks,
+        recordOrigin: (upperIno, lower) => this.#origin.set(upperIno, this.#inoOf(lower.layer, lower.st.ino)),
+      };
+    }
+    this.#ctx = {};
+  }
+
+  #inoOf(_layer: number, realIno: bigint): bigint {
+    return this.#origin.get(realIno) ?? realIno;
+  }
+
+  #attr(e: RealEntry, st = e.st): Attr {
+    return attrFromStats(st, this.#inoOf(e.layer, st.ino));
+  }
+
+  // -- attributes ---------------------------------------------------------------------------------
+
+  getattr(_ctx: RequestContext, p: string, fh?: Fh): Attr {
+    const open = fh ? this.#files.get(fh) : undefined;
+    if (open) {
+      const st = fs.fstatSync(open.backing.fd, BIG);
+      return attrFromStats(st, this.#origin.get(st.ino) ?? st.ino);
+    }
+    const e = this.namei.resolve(p, 'getattr');
+    return this.#attr(e.top);
+  }
+
+  async statfs(): Promise<StatFs> {
+    const s = await fs.promises.statfs(this.#statfsRoot, { bigint: true });
+    return { bsize: Number(s.bsize), frsize: Number(s.bsize), blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 };
+  }
+
+  chmod(_ctx: RequestContext, p: string, mode: number): Promise<void> {
+    return this.#changeAttr('chmod', p, (real) => fs.chmodSync(real, mode));
+  }
+
+  chown(_ctx: RequestContext, p: string, uid: number, gid: number): Promise<void> {
+    return this.#changeAttr('chown', p, (real) => fs.lchownSync(real, uid, gid));
+  }
+
+  utimens(_ctx: RequestContext, p: string, times: SetattrTimes): Promise<void> {
+    return this.#changeAttr('utimens', p, (real) => syscalls.lutimens(real, times.atime, times.mtime));
+  }
+
+  /** Copy up, change, and forget cached entries (namei caches directories with their stat). */
+  async #changeAttr(op: string, p: string, change: (real: string) => void): Promise<void> {
+    change(await this.#copyUp(op, p));
+    this.namei.invalidate();
+  }
+
+  async truncate(_ctx: RequestContext, p: string, size: number, fh?: Fh): Promise<void> {
+    const open = fh ? this.#files.get(fh) : undefined;
+    if (open && !this.#isLowerFile(open.backing)) {
+      fs.ftruncateSync(open.backing.fd, size);
+      return;
+    }
+    fs.truncateSync(await this.#copyUp('truncate', p), size);
+  }
+
+  async #copyUp(op: string, p: string): Promise<string> {
+    assertWritable(this.#cu, op, p);
+    return copyUp(this.#cu, p);
+  }
+
+  #isLowerFile(b: BackingFile): boolean {
+    return !this.#cu || !b.realPath.startsWith(this.#cu.upperRoot + '/');
+  }
+
+  // -- directories --------------------------------------------------------------------------------
+
+  readdir(_ctx: RequestContext, p: string): DirEntry[] {
+    const e = this.namei.resolve(p, 'readdir');
+    if (!e.top.st.isDirectory()) throw new FsError('ENOTDIR', 'readdir', p);
+    const entries = readMergedDir(e, (layer, ino) => this.#inoOf(layer, ino));
+    // glibc drops entries whose d_ino is 0, so ".." needs the parent's real number.
+    const parent = p === '/' ? e : this.namei.resolve(path.posix.dirname(p), 'readdir');
+    const dot = (name: string, d: OvlEntry): DirEntry => ({ name, ino: this.#inoOf(d.top.layer, d.top.st.ino), type: fs.constants.S_IFDIR });
+    return [dot('.', e), dot('..', parent), ...entries];
+  }
+
+  /** Prepare the upper layer for a new entry at `p`: parent copied up, any whiteout removed. */
+  async #prepareCreate(op: string, p: string): Promise<{ real: string; overWhiteout: boolean }> {
+    assertWritable(this.#cu, op, p);
+    if (this.namei.lookup(p)) throw new FsError('EEXIST', op, p);
+    const parentReal = await copyUpParent(this.#cu, p);
+    const real = path.join(parentReal, path.posix.basename(p));
+    let overWhiteout = false;
+    try {
+      const st = fs.lstatSync(real, BIG);
+      if (isWhiteout(real, st)) {
+        fs.unlinkSync(real);
+        overWhiteout = true;
+      }
+    } catch {
+      // nothing there: the usual case
+    }
+    this.namei.invalidate();
+    return { real, overWhiteout };
+  }
+
+  async mkdir(_ctx: RequestContext, p: string, mode: number): Promise<void> {
+    const { real, overWhiteout } = await this.#prepareCreate('mkdir', p);
+    fs.mkdirSync(real, mode);
+    // Over a whiteout the lower layers may still hold a directory of this name: the new one is
+    // opaque, so none of that directory's old entries reappear.
+    if (overWhiteout) syscalls.lsetxattr(real, this.#names.opaque, Buffer.from('y'));
+    this.namei.invalidate();
+  }
+
+  async rmdir(_ctx: RequestContext, p: string): Promise<void> {
+    assertWritable(this.#cu, 'rmdir', p);
+    const e = this.namei.resolve(p, 'rmdir');
+    if (!e.top.st.isDirectory()) throw new FsError('ENOTDIR', 'rmdir', p);
+    if (readMergedDir(e, (_l, ino) => ino).length > 0) throw new FsError('ENOTEMPTY', 'rmdir', p);
+    await this.#removeEntry(e, true);
+  }
+
+  async unlink(_ctx: RequestContext, p: string): Promise<void> {
+    assertWritable(this.#cu, 'unlink', p);
+    const e = this.namei.resolve(p, 'unlink');
+    if (e.top.st.isDirectory()) throw new FsError('EISDIR', 'unlink', p);
+    await this.#removeEntry(e, false);
+  }
+
+  /** Remove `e` from the view: delete its upper entry, and whiteout the name if a lower has it. */
+  async #removeEntry(e: OvlEntry, isDir: boolean): Promise<void> {
+    const cu = this.#cu!;
+    const parentReal = await copyUpParent(cu, e.path);
+    const real = path.join(parentReal, path.posix.basename(e.path));
+    if (e.upper) {
+      if (isDir) {
+        // Only whiteouts can be left in it (it looked empty): they go with it.
+        fs.rmSync(real, { recursive: true });
+      } else {
+        fs.unlinkSync(real);
+      }
+    }
+    if (e.inLower) makeWhiteout(real, this.#names);
+    this.namei.invalidate();
+  }
+
+  // -- names --------------------------------------------------------------------------------------
+
+  async rename(_ctx: RequestContext, from: string, to: string, flags: number): Promise<void> {
+    assertWritable(this.#cu, 'rename', from);
+    if (flags !== 0) throw new FsError('EINVAL', 'rename', from);
+    const src = this.namei.resolve(from, 'rename');
+    const dst = this.namei.lookup(to);
+    if (src.top.st.isDirectory() && (src.inLower || src.dirs.some((d) => d.layer > 0))) {
+      // A directory with lower parts: the kernel without redirect_dir answers EXDEV, and mv(1)
+      // then copies the tree. (redirect_dir renames are planned; see the README's policy.)
+      throw new FsError('EXDEV', 'rename', from);
+    }
+    if (dst?.top.st.isDirectory()) {
+      if (!src.top.st.isDirectory()) throw new FsError('EISDIR', 'rename', to);
+      if (readMergedDir(dst, (_l, ino) => ino).length > 0) throw new FsError('ENOTEMPTY', 'rename', to);
+      if (dst.inLower || dst.dirs.some((d) => d.layer > 0)) throw new FsError('EXDEV', 'rename', to);
+    } else if (dst && src.top.st.isDirectory()) {
+      throw new FsError('ENOTDIR', 'rename', to);
+    }
+    const srcReal = await copyUp(this.#cu, from);
+    const dstParent = await copyUpParent(this.#cu, to);
+    const dstReal = path.join(dstParent, path.posix.basename(to));
+    if (dst?.upper?.st.isDirectory()) fs.rmSync(dstReal, { recursive: true }); // empty but for whiteouts
+    fs.renameSync(srcReal, dstReal);
+    // A rename over a whiteout replaced it; the destination's lower entry stays hidden because the
+    // moved entry now stands above it. The source's lower entry must not show again.
+    if (src.inLower) makeWhiteout(srcReal, this.#names);
+    this.namei.invalidate();
+  }
+
+  async link(_ctx: RequestContext, existing: string, newPath: string): Promise<void> {
+    const e = this.namei.resolve(existing, 'link');
+    if (e.top.st.isDirectory()) throw new FsError('EPERM', 'link', existing);
+    const srcReal = await this.#copyUp('link', existing);
+    const { real } = await this.#prepareCreate('link', newPath);
+    fs.linkSync(srcReal, real);
+    this.namei.invalidate();
+  }
+
+  async symlink(_ctx: RequestContext, target: string, p: string): Promise<void> {
+    const { real } = await this.#prepareCreate('symlink', p);
+    fs.symlinkSync(target, real);
+    this.namei.invalidate();
+  }
+
+  async mknod(_ctx: RequestContext, p: string, mode: number, rdev: number): Promise<void> {
+    const { real } = await this.#prepareCreate('mknod', p);
+    syscalls.mknod(real, mode, rdev);
+    this.namei.invalidate();
+  }
+
+  readlink(_ctx: RequestContext, p: string): string {
+    return fs.readlinkSync(this.namei.resolve(p, 'readlink').top.real);
+  }
+
+  // -- files --------------------------------------------------------------------------------------
+
+  async open(ctx: RequestContext, p: string, flags: number): Promise<OpenReply> {
+    const e = this.namei.resolve(p, 'open');
+    const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
+    const real = writes ? await this.#copyUp('open', p) : e.top.real;
+    const backing = await backingFileOpen({ userPath: p, realPath: real, flags, cred: ctx, createFlags: flags & O_TRUNC });
+    return this.#register(p, backing);
+  }
+
+  async create(ctx: RequestContext, p: string, mode: number, flags: number): Promise<OpenReply> {
+    const { real } = await this.#prepareCreate('create', p);
+    const backing = await backingFileOpen({
+      userPath: p, realPath: real, flags, cred: ctx, mode, createFlags: O_CREAT | O_EXCL,
+    });
+    this.namei.invalidate();
+    return this.#register(p, backing);
+  }
+
+  #register(p: string, backing: BackingFile): OpenReply {
+    const fh = this.#nextFh++;
+    this.#files.set(fh, { path: p, backing });
+    return { fh: fh as Fh, backing };
+  }
+
+  #file(fh: Fh, p: string): OpenFile {
+    const f = this.#files.get(fh);
+    if (!f) throw new FsError('EBADF', 'fh', p);
+    return f;
+  }
+
+  read(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Reply<number> {
+    const f = this.#file(fh, p);
+    return thenMaybe(this.#followCopyUp(f), (b) => backingFileReadIter(b, { buf }, { pos: position, flags: b.iocbFlags }, this.#ctx));
+  }
+
+  /**
+   * The kernel's behaviour since 4.19 (stacked file operations): a file opened read-only before a
+   * copy-up reads the upper file afterwards (ovl_real_fdget re-opens it). Only a MAP_SHARED mapping
+   * made before the copy-up keeps showing the lower file.
+   */
+  #followCopyUp(f: OpenFile): BackingFile | Promise<BackingFile> {
+    if (!this.#cu || !this.#isLowerFile(f.backing)) return f.backing;
+    const e = this.namei.lookup(f.path);
+    if (!e?.upper || !e.upper.st.isFile()) return f.backing;
+    return thenMaybe(backingFileOpen({ userPath: f.path, realPath: e.upper.real, flags: f.backing.flags }), (b) => {
+      const old = f.backing;
+      f.backing = b;
+      void old.put().catch(() => undefined);
+      return b;
+    });
+  }
+
+  write(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Promise<number> {
+    const { backing } = this.#file(fh, p);
+    return backingFileWriteIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, this.#ctx);
+  }
+
+  async fsync(_ctx: RequestContext, _p: string, datasync: boolean, fh?: Fh): Promise<void> {
+    const f = fh ? this.#files.get(fh) : undefined;
+    if (!f) return;
+    f.backing.get();
+    try {
+      await (datasync ? f.backing.io.fdatasync(f.backing.fd) : f.backing.io.fsync(f.backing.fd));
+    } finally {
+      await f.backing.put();
+    }
+  }
+
+  release(_ctx: RequestContext, p: string, fh: Fh): Promise<void> {
+    const f = this.#file(fh, p);
+    this.#files.delete(fh);
+    return f.backing.put();
+  }
+
+  // -- extended attributes ------------------------------------------------------------------------
+
+  async setxattr(_ctx: RequestContext, p: string, name: string, value: Buffer, flags: number): Promise<void> {
+    if (isPrivateXattr(name)) throw new FsError('EPERM', 'setxattr', p);
+    await this.#changeAttr('setxattr', p, (real) => syscalls.lsetxattr(real, name, value, flags));
+  }
+
+  getxattr(_ctx: RequestContext, p: string, name: string): Buffer {
+    if (isPrivateXattr(name)) throw new FsError('ENODATA', 'getxattr', p);
+    return syscalls.lgetxattr(this.namei.resolve(p, 'getxattr').top.real, name);
+  }
+
+  listxattr(_ctx: RequestContext, p: string): string[] {
+    return syscalls.llistxattr(this.namei.resolve(p, 'listxattr').top.real).filter((n) => !isPrivateXattr(n));
+  }
+
+  async removexattr(_ctx: RequestContext, p: string, name: string): Promise<void> {
+    if (isPrivateXattr(name)) throw new FsError('ENODATA', 'removexattr', p);
+    const e = this.namei.resolve(p, 'removexattr');
+    syscalls.lgetxattr(e.top.real, name); // ENODATA before any copy-up
+    await this.#changeAttr('removexattr', p, (real) => syscalls.lremovexattr(real, name));
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all([...this.#files.values()].map((f) => f.backing.put().catch(() => undefined)));
+  }
+}
+
+export { isOpaqueDir };

@@ -1,0 +1,96 @@
+// Mount parameters and the checks made before mounting. Models fs/overlayfs/params.c and the
+// checks in super.c: each failure is one line that says what is wrong and what to do.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isPathInside } from '@layerfs/backing-io';
+import { MountError } from '@layerfs/fuse-bridge';
+
+export interface OverlayLayers {
+  /** Lower layers, top first (lowerdir=A:B:C → [A, B, C]). */
+  lower: string[];
+  upper?: string;
+  work?: string;
+}
+
+/** Split a lowerdir value at ':'; `\:` is a literal colon (and `\\` a backslash), as in the kernel. */
+export function parseLowerdir(value: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i]!;
+    if (ch === '\\' && i + 1 < value.length) cur += value[++i];
+    else if (ch === ':') { out.push(cur); cur = ''; } else cur += ch;
+  }
+  out.push(cur);
+  return out.filter((p) => p.length > 0);
+}
+
+function dirOrFail(role: string, p: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    throw new MountError(`${role} ${p} does not exist: create it, or fix the path`);
+  }
+  if (!st.isDirectory()) throw new MountError(`${role} ${p} is not a directory: pass a directory`);
+  return fs.realpathSync(p);
+}
+
+/** Name of the kernel's (and our) scratch directory inside workdir. */
+export const WORK_SUBDIR = 'work';
+/** What the kernel leaves in a workdir besides work/: index/ (index=on), and nothing else. */
+const OWN_WORKDIR_ENTRIES = new Set([WORK_SUBDIR, 'index']);
+
+/**
+ * Resolve and check the layers against each other and the mountpoint. Returns real paths. Cleans
+ * workdir's scratch directory (that is where an interrupted copy-up left its partial file).
+ */
+export function checkLayers(layers: OverlayLayers, mountpoint: string): Required<Pick<OverlayLayers, 'lower'>> & OverlayLayers {
+  if (layers.lower.length === 0) throw new MountError('no lower layer given: pass -o lowerdir=DIR[:DIR…] (or --lower DIR)', { usage: true });
+  if ((layers.upper === undefined) !== (layers.work === undefined)) {
+    throw new MountError('upperdir and workdir go together: pass both for a writable overlay, or neither for a read-only one', { usage: true });
+  }
+  const lower = layers.lower.map((l, i) => dirOrFail(`lower layer ${i + 1}`, l));
+  const upper = layers.upper === undefined ? undefined : dirOrFail('upperdir', layers.upper);
+  const work = layers.work === undefined ? undefined : dirOrFail('workdir', layers.work);
+  const mnt = fs.existsSync(mountpoint) ? fs.realpathSync(mountpoint) : path.resolve(mountpoint);
+
+  const all: Array<{ role: string; p: string }> = [
+    ...lower.map((p, i) => ({ role: `lower layer ${i + 1} (${layers.lower[i]})`, p })),
+    ...(upper ? [{ role: `upperdir (${layers.upper})`, p: upper }] : []),
+    ...(work ? [{ role: `workdir (${layers.work})`, p: work }] : []),
+  ];
+  for (const a of all) {
+    if (isPathInside(a.p, mnt) || isPathInside(mnt, a.p)) {
+      throw new MountError(`${a.role} and the mountpoint ${mountpoint} contain one another: the daemon would wait on itself; keep layers outside the mountpoint`);
+    }
+  }
+  for (let i = 0; i < all.length; i++) {
+    for (let j = 0; j < all.length; j++) {
+      if (i === j) continue;
+      const a = all[i]!;
+      const b = all[j]!;
+      if (a.p === b.p) throw new MountError(`${a.role} and ${b.role} are the same directory: each layer needs its own`);
+      if (isPathInside(a.p, b.p)) throw new MountError(`${a.role} is inside ${b.role}: layers must not contain one another`);
+    }
+  }
+  if (upper && work) {
+    if (fs.statSync(upper).dev !== fs.statSync(work).dev) {
+      throw new MountError(`upperdir ${layers.upper} and workdir ${layers.work} are on different filesystems: copy-up renames from workdir into upperdir, so put both on one filesystem`);
+    }
+    cleanWorkdir(work);
+  }
+  return { lower, upper, work };
+}
+
+function cleanWorkdir(work: string): void {
+  const foreign = fs.readdirSync(work).filter((n) => !OWN_WORKDIR_ENTRIES.has(n));
+  if (foreign.length > 0) {
+    throw new MountError(`workdir ${work} holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}: use an empty directory as workdir (only overlay leftovers are cleaned automatically)`);
+  }
+  const scratch = path.join(work, WORK_SUBDIR);
+  // Leftovers of an interrupted copy-up (the daemon died between copy and rename): never visible in
+  // the upper layer, so removing them loses nothing.
+  fs.rmSync(scratch, { recursive: true, force: true });
+  fs.mkdirSync(scratch, { mode: 0o700 });
+}

@@ -1,0 +1,39 @@
+// readdir of a merged directory. Models fs/overlayfs/readdir.c: every layer's entries, top first,
+// each name once (the topmost wins); whiteouts hide the name in the layers below and are not listed
+// themselves; an opaque directory ends the merge (namei already cut `dirs` there).
+//
+// The whole listing is built at once, so it is stable however entries change while a caller is
+// still reading it (libfuse 2 buffers it too). d_ino is the same number getattr reports.
+import * as path from 'node:path';
+import { syscalls } from '@layerfs/backing-io';
+import type { DirEntry } from '@layerfs/fuse-bridge';
+import type { OvlEntry } from './namei';
+import { isWhiteout } from './whiteout';
+import * as fs from 'node:fs';
+
+const S_IFCHR = fs.constants.S_IFCHR;
+const S_IFREG = fs.constants.S_IFREG;
+
+export function readMergedDir(dir: OvlEntry, inoOf: (layer: number, realIno: bigint, real: string) => bigint): DirEntry[] {
+  const seen = new Set<string>();
+  const out: DirEntry[] = [];
+  for (const d of dir.dirs) {
+    for (const e of syscalls.readdirIno(d.real)) {
+      if (seen.has(e.name)) continue;
+      seen.add(e.name);
+      // Only character devices and empty regular files can be whiteouts: stat just those.
+      if (e.type === S_IFCHR || e.type === S_IFREG || e.type === 0) {
+        const real = path.join(d.real, e.name);
+        let st: fs.BigIntStats;
+        try {
+          st = fs.lstatSync(real, { bigint: true });
+        } catch {
+          continue; // gone since the listing: not there any more
+        }
+        if ((e.type !== S_IFREG || st.size === 0n) && isWhiteout(real, st)) continue;
+      }
+      out.push({ name: e.name, ino: inoOf(d.layer, e.ino, path.join(d.real, e.name)), type: e.type });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,47 @@
+// Whiteouts: how the upper layer records that a lower entry is gone. Models fs/overlayfs/dir.c
+// (ovl_whiteout) and util.c (ovl_is_whiteout, ovl_path_is_whiteout).
+//
+// Read: a character device 0/0 (the kernel's format), or an empty regular file carrying the
+// overlay.whiteout xattr (the kernel's xattr whiteout, for layers built without mknod).
+// Written: the character device; where mknod is refused, the xattr form, said once in the log.
+import type { BigIntStats } from 'node:fs';
+import * as fs from 'node:fs';
+import { isErrno, syscalls } from '@layerfs/backing-io';
+import { createLogger } from '@layerfs/fuse-bridge';
+import { OvlXattrs, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
+
+const log = createLogger('overlay:whiteout');
+const S_IFCHR = fs.constants.S_IFCHR;
+const S_IFMT = fs.constants.S_IFMT;
+
+export function isWhiteoutDevice(st: BigIntStats): boolean {
+  return (Number(st.mode) & S_IFMT) === S_IFCHR && st.rdev === 0n;
+}
+
+/** Is the real entry at `real` (already lstat'ed) a whiteout in any form the kernel reads? */
+export function isWhiteout(real: string, st: BigIntStats): boolean {
+  if (isWhiteoutDevice(st)) return true;
+  if (!st.isFile() || st.size !== 0n) return false;
+  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
+    try {
+      syscalls.lgetxattr(real, `${prefix}whiteout`);
+      return true;
+    } catch {
+      // ENODATA (no such xattr) or ENOTSUP: not this form.
+    }
+  }
+  return false;
+}
+
+/** Make `real` (which must not exist) a whiteout. */
+export function makeWhiteout(real: string, names: OvlXattrs): void {
+  try {
+    syscalls.mknod(real, S_IFCHR | 0o000, 0);
+    return;
+  } catch (err) {
+    if (!isErrno(err, 'EPERM') && !isErrno(err, 'EOPNOTSUPP')) throw err;
+  }
+  log.warnOnce('xattr-whiteout', 'mknod of a 0/0 character device is not permitted here; writing xattr whiteouts (empty files with overlay.whiteout), which the kernel also reads');
+  fs.writeFileSync(real, '', { flag: 'wx', mode: 0o000 });
+  syscalls.lsetxattr(real, names.whiteout, Buffer.alloc(0));
+}

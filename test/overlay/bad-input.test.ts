@@ -1,0 +1,46 @@
+// Each mount check of the overlay, with its one-line message; nothing is left mounted.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { overlayLayers } from '../helpers/scratch';
+import { isMounted, layerfs } from '../helpers/cli';
+
+describe('layerfs overlay refuses bad layers', () => {
+  const t = overlayLayers([{ f: 'x' }]);
+  const other = path.join(t.dir, 'other');
+  beforeAll(() => {
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(t.dir, 'afile'), '');
+  });
+  afterAll(() => t.cleanup());
+  const L = () => t.lower[0]!;
+  const cases: Array<[string, () => string[], number, RegExp]> = [
+    ['missing lower', () => ['-o', `lowerdir=${path.join(t.dir, 'nope')}`], 1, /lower layer 1 .*nope does not exist/],
+    ['lower is a file', () => ['-o', `lowerdir=${path.join(t.dir, 'afile')}`], 1, /lower layer 1 .*afile is not a directory/],
+    ['no lower at all', () => [], 2, /no lower layer given/],
+    ['upper without work', () => ['-o', `lowerdir=${L()},upperdir=${t.upper}`], 2, /upperdir and workdir go together/],
+    ['work inside upper', () => ['-o', `lowerdir=${L()},upperdir=${t.upper},workdir=${path.join(t.upper!, 'w')}`], 1, /workdir .* is inside upperdir|does not exist/],
+    ['upper inside a lower', () => ['-o', `lowerdir=${t.dir},upperdir=${t.upper},workdir=${t.work}`], 1, /contain one another|is inside/],
+    ['workdir not empty', () => ['-o', `lowerdir=${L()},upperdir=${t.upper},workdir=${other}`], 1, /workdir .*other holds stray: use an empty directory/],
+    ['unknown option', () => ['-o', `lowerdir=${L()},bogus`], 2, /unknown mount option: bogus/],
+  ];
+  test.each(cases)('%s', async (_name, args, code, message) => {
+    if (_name === 'workdir not empty') fs.writeFileSync(path.join(other, 'stray'), '');
+    if (_name === 'work inside upper') fs.mkdirSync(path.join(t.upper!, 'w'), { recursive: true });
+    const r = await layerfs(['overlay', t.mnt, ...args()]);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.code).toBe(code);
+    expect(isMounted(t.mnt)).toBe(false);
+  });
+
+  test('workdir on another filesystem than upperdir', async () => {
+    const shm = fs.mkdtempSync('/dev/shm/layerfs-test-work-');
+    try {
+      const r = await layerfs(['overlay', t.mnt, '-o', `lowerdir=${L()},upperdir=${t.upper},workdir=${shm}`]);
+      expect(r.stderr).toMatch(/are on different filesystems: .*put both on one filesystem/);
+      expect(r.code).toBe(1);
+    } finally {
+      fs.rmSync(shm, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,74 @@
+// Copy-up: the first change to a lower file brings it (and its parents) into the upper layer with
+// its data, mode, owner, times and xattrs; the lower layer is never written.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { syscalls } from '@layerfs/backing-io';
+import { overlayLayers } from '../helpers/scratch';
+import { mountOverlay } from '../helpers/cli';
+
+const changes: Array<[string, (f: string, mnt: string) => void, (upperFile: string) => void]> = [
+  ['write', (f) => fs.appendFileSync(f, '+new'), (u) => expect(fs.readFileSync(u, 'utf8')).toBe('lower data+new')],
+  ['truncate', (f) => fs.truncateSync(f, 5), (u) => expect(fs.readFileSync(u, 'utf8')).toBe('lower')],
+  ['chmod', (f) => fs.chmodSync(f, 0o600), (u) => expect(fs.statSync(u).mode & 0o777).toBe(0o600)],
+  ['chown', (f) => fs.chownSync(f, 123, 456), (u) => expect(fs.statSync(u)).toMatchObject({ uid: 123, gid: 456 })],
+  ['utimens', (f) => fs.utimesSync(f, 1000, 2000), (u) => expect(fs.statSync(u).mtimeMs).toBe(2000000)],
+  ['setxattr', (f) => syscalls.lsetxattr(f, 'user.new', Buffer.from('v')), (u) => expect(syscalls.lgetxattr(u, 'user.new').toString()).toBe('v')],
+  ['link', (f, mnt) => fs.linkSync(f, path.join(mnt, 'dir', 'sub', 'hard')), (u) => expect(fs.statSync(u).nlink).toBe(2)],
+];
+
+test.each(changes)('copy-up on %s keeps data, mode, owner, times and xattrs', async (_name, change, check) => {
+  const t = overlayLayers([{ 'dir/sub/f': 'lower data' }]);
+  const lowerFile = path.join(t.lower[0]!, 'dir/sub/f');
+  fs.chmodSync(lowerFile, 0o640);
+  fs.chownSync(lowerFile, 42, 43);
+  syscalls.lsetxattr(lowerFile, 'user.origin', Buffer.from('lower'));
+  fs.utimesSync(lowerFile, 100, 200);
+  fs.chmodSync(path.join(t.lower[0]!, 'dir'), 0o751);
+  const before = fs.statSync(lowerFile, { bigint: true });
+  const m = await mountOverlay(t.mnt, t);
+  try {
+    const viaMount = fs.statSync(path.join(t.mnt, 'dir/sub/f'));
+    change(path.join(t.mnt, 'dir/sub/f'), t.mnt);
+    const upperFile = path.join(t.upper!, 'dir/sub/f');
+    check(upperFile);
+    // st_ino does not change across copy-up.
+    expect(fs.statSync(path.join(t.mnt, 'dir/sub/f')).ino).toBe(viaMount.ino);
+    const up = fs.statSync(upperFile);
+    if (_name !== 'write' && _name !== 'truncate') expect(fs.readFileSync(upperFile, 'utf8')).toBe('lower data');
+    if (_name !== 'chown') expect(up).toMatchObject({ uid: 42, gid: 43 });
+    if (_name !== 'chmod') expect(up.mode & 0o777).toBe(0o640);
+    if (_name !== 'utimens' && _name !== 'write' && _name !== 'truncate') expect(up.mtimeMs).toBe(200000);
+    expect(syscalls.lgetxattr(upperFile, 'user.origin').toString()).toBe('lower');
+    // Parents came up first, with their metadata.
+    expect(fs.statSync(path.join(t.upper!, 'dir')).mode & 0o777).toBe(0o751);
+    // The lower layer is untouched.
+    const after = fs.statSync(lowerFile, { bigint: true });
+    expect(fs.readFileSync(lowerFile, 'utf8')).toBe('lower data');
+    expect(after.mtimeNs).toBe(before.mtimeNs);
+    expect(after.ctimeNs).toBe(before.ctimeNs);
+    // Nothing is left in workdir's scratch.
+    expect(fs.readdirSync(path.join(t.work!, 'work'))).toEqual([]);
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
+});
+
+test('two concurrent first writes copy the file up once and keep both writes', async () => {
+  const t = overlayLayers([{ big: 'x'.repeat(8 * 1024 * 1024) }]);
+  const m = await mountOverlay(t.mnt, t);
+  try {
+    const f = path.join(t.mnt, 'big');
+    await Promise.all([
+      fs.promises.writeFile(f, 'A', { flag: 'r+' }),
+      (async () => { const h = await fs.promises.open(f, 'r+'); await h.write('B', 1); await h.close(); })(),
+    ]);
+    const data = fs.readFileSync(path.join(t.upper!, 'big'));
+    expect(data.length).toBe(8 * 1024 * 1024);
+    expect(data.subarray(0, 2).toString()).toBe('AB');
+    expect(fs.readdirSync(path.join(t.work!, 'work'))).toEqual([]);
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
+});

@@ -1,0 +1,98 @@
+// Layers move freely between the kernel's overlay and layerfs: changes made through one are seen the
+// same way through the other (names, types, modes, sizes, contents, symlink targets, user xattrs).
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { syscalls } from '@layerfs/backing-io';
+import { overlayLayers } from '../helpers/scratch';
+import { mountOverlay } from '../helpers/cli';
+
+type Layers = ReturnType<typeof overlayLayers>;
+
+function view(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
+      const r = path.join(rel, name);
+      const p = path.join(root, r);
+      const st = fs.lstatSync(p);
+      const xattrs = syscalls.llistxattr(p).filter((n) => n.startsWith('user.')).sort()
+        .map((n) => `${n}=${syscalls.lgetxattr(p, n).toString()}`).join(',');
+      let what = '';
+      if (st.isFile()) what = `file ${st.size} ${fs.readFileSync(p, 'utf8')}`;
+      else if (st.isSymbolicLink()) what = `link -> ${fs.readlinkSync(p)}`;
+      else if (st.isDirectory()) what = 'dir';
+      else what = `other ${st.mode >> 12}`;
+      out.push(`${r} ${(st.mode & 0o7777).toString(8)} ${what} [${xattrs}]`);
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+function kernelMount(t: Layers): string {
+  const kmnt = path.join(t.dir, 'kmnt');
+  fs.mkdirSync(kmnt, { recursive: true });
+  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${t.lower.join(':')},upperdir=${t.upper},workdir=${t.work}`, kmnt]);
+  return kmnt;
+}
+
+function changes(root: string): void {
+  fs.appendFileSync(path.join(root, 'd/lowerfile'), ' changed');
+  fs.unlinkSync(path.join(root, 'd/removed'));
+  fs.rmSync(path.join(root, 'gone'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'gone'));
+  fs.writeFileSync(path.join(root, 'gone/fresh'), 'fresh');
+  fs.writeFileSync(path.join(root, 'd/new'), 'new file');
+  fs.chmodSync(path.join(root, 'd/mode'), 0o600);
+  fs.symlinkSync('d/new', path.join(root, 'newlink'));
+  syscalls.lsetxattr(path.join(root, 'd/lowerfile'), 'user.tag', Buffer.from('set'));
+  fs.renameSync(path.join(root, 'd/moveme'), path.join(root, 'moved'));
+  fs.mkdirSync(path.join(root, 'nd/deeper'), { recursive: true });
+}
+
+const tree = {
+  'd/lowerfile': 'lower', 'd/removed': 'r', 'd/mode': 'm', 'd/moveme': 'mv', 'gone/old1': '1', 'gone/sub/old2': '2',
+  'link': '->d/lowerfile', 'top': 'top layer',
+};
+
+test('changes made through the kernel overlay look the same through layerfs', async () => {
+  const t = overlayLayers([{ top: 'top layer' }, tree]);
+  syscalls.lsetxattr(path.join(t.lower[1]!, 'd/mode'), 'user.kept', Buffer.from('k'));
+  const kmnt = kernelMount(t);
+  let kernelView: string[];
+  try {
+    changes(kmnt);
+    kernelView = view(kmnt);
+  } finally {
+    execFileSync('umount', [kmnt]);
+  }
+  const m = await mountOverlay(t.mnt, t);
+  try {
+    expect(view(t.mnt)).toEqual(kernelView);
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
+});
+
+test('changes made through layerfs look the same through the kernel overlay', async () => {
+  const t = overlayLayers([{ top: 'top layer' }, tree]);
+  syscalls.lsetxattr(path.join(t.lower[1]!, 'd/mode'), 'user.kept', Buffer.from('k'));
+  const m = await mountOverlay(t.mnt, t);
+  let ourView: string[];
+  try {
+    changes(t.mnt);
+    ourView = view(t.mnt);
+  } finally {
+    await m.unmount();
+  }
+  const kmnt = kernelMount(t);
+  try {
+    expect(view(kmnt)).toEqual(ourView);
+  } finally {
+    execFileSync('umount', [kmnt]);
+    t.cleanup();
+  }
+});

@@ -1,0 +1,37 @@
+// The POSIX behaviour table through an overlay mount: in new directories, in a directory that
+// exists only in the lower layer (everything there is copied up on the way), and in a merged one.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { KnownFailures, posixCases } from '../posix/table';
+import { overlayLayers } from '../helpers/scratch';
+import { Mounted, mountOverlay } from '../helpers/cli';
+
+const knownFailures: KnownFailures = {
+  'nlink seen through the other name right after an unlink': 'fuse-native: the other name keeps its cached nlink for attr_timeout',
+  'data written through one hard-link name is read through the other': 'fuse-native: the other name keeps its cached size for attr_timeout',
+};
+
+describe('POSIX table through an overlay mount', () => {
+  const t = overlayLayers([{ 'lowdir/': '', 'merged/': '', 'merged/keep': 'lower file' }], { upper: { 'merged/': '' } });
+  let m: Mounted;
+  beforeAll(async () => {
+    m = await mountOverlay(t.mnt, t);
+  });
+  afterAll(async () => {
+    try {
+      await m?.unmount();
+    } finally {
+      t.cleanup();
+    }
+  });
+  for (const where of ['new', 'lowdir', 'merged'] as const) {
+    for (const [i, c] of posixCases.entries()) {
+      const run = knownFailures[c.name] ? test.failing : test;
+      run(`${where}: ${c.name}`, async () => {
+        const dir = where === 'new' ? path.join(t.mnt, `case${i}`) : path.join(t.mnt, where, `case${i}`);
+        fs.mkdirSync(dir);
+        await c.run(dir);
+      });
+    }
+  }
+});

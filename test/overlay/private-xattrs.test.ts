@@ -1,0 +1,29 @@
+// The overlay's own xattrs (trusted.overlay.*, user.overlay.*) are never listed, read or set
+// through the mount; user xattrs are.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { syscalls } from '@layerfs/backing-io';
+import { overlayLayers } from '../helpers/scratch';
+import { mountOverlay } from '../helpers/cli';
+
+test('private overlay xattrs are hidden; user xattrs show', async () => {
+  const t = overlayLayers([{ 'd/f': 'x' }], { upper: { 'd/': '' } });
+  syscalls.lsetxattr(path.join(t.upper!, 'd'), 'trusted.overlay.origin', Buffer.from('private'));
+  syscalls.lsetxattr(path.join(t.lower[0]!, 'd/f'), 'user.overlay.redirect', Buffer.from('private'));
+  syscalls.lsetxattr(path.join(t.lower[0]!, 'd/f'), 'user.visible', Buffer.from('yes'));
+  const m = await mountOverlay(t.mnt, t);
+  try {
+    expect(syscalls.llistxattr(path.join(t.mnt, 'd'))).not.toContain('trusted.overlay.origin');
+    expect(syscalls.llistxattr(path.join(t.mnt, 'd/f'))).toEqual(['user.visible']);
+    expect(() => syscalls.lgetxattr(path.join(t.mnt, 'd'), 'trusted.overlay.origin')).toThrow(/ENODATA/);
+    expect(() => syscalls.lgetxattr(path.join(t.mnt, 'd/f'), 'user.overlay.redirect')).toThrow(/ENODATA/);
+    expect(() => syscalls.lsetxattr(path.join(t.mnt, 'd/f'), 'trusted.overlay.opaque', Buffer.from('y'))).toThrow(/EPERM/);
+    expect(syscalls.lgetxattr(path.join(t.mnt, 'd/f'), 'user.visible').toString()).toBe('yes');
+    // Copy-up carries user xattrs, never the lower layer's private ones.
+    fs.appendFileSync(path.join(t.mnt, 'd/f'), 'y');
+    expect(syscalls.llistxattr(path.join(t.upper!, 'd/f'))).toEqual(['user.visible']);
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
+});
