@@ -6,30 +6,9 @@ import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
 import { overlayLayers } from '../helpers/scratch';
 import { mountOverlay } from '../helpers/cli';
+import { treeView } from '../helpers/tree-view';
 
 type Layers = ReturnType<typeof overlayLayers>;
-
-function view(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
-      const r = path.join(rel, name);
-      const p = path.join(root, r);
-      const st = fs.lstatSync(p);
-      const xattrs = syscalls.llistxattr(p).filter((n) => n.startsWith('user.')).sort()
-        .map((n) => `${n}=${syscalls.lgetxattr(p, n).toString()}`).join(',');
-      let what = '';
-      if (st.isFile()) what = `file ${st.size} ${fs.readFileSync(p, 'utf8')}`;
-      else if (st.isSymbolicLink()) what = `link -> ${fs.readlinkSync(p)}`;
-      else if (st.isDirectory()) what = 'dir';
-      else what = `other ${st.mode >> 12}`;
-      out.push(`${r} ${(st.mode & 0o7777).toString(8)} ${what} [${xattrs}]`);
-      if (st.isDirectory()) walk(r);
-    }
-  };
-  walk('');
-  return out;
-}
 
 function kernelMount(t: Layers): string {
   const kmnt = path.join(t.dir, 'kmnt');
@@ -64,13 +43,13 @@ test('changes made through the kernel overlay look the same through layerfs', as
   let kernelView: string[];
   try {
     changes(kmnt);
-    kernelView = view(kmnt);
+    kernelView = treeView(kmnt);
   } finally {
     execFileSync('umount', [kmnt]);
   }
   const m = await mountOverlay(t.mnt, t);
   try {
-    expect(view(t.mnt)).toEqual(kernelView);
+    expect(treeView(t.mnt)).toEqual(kernelView);
   } finally {
     await m.unmount();
     t.cleanup();
@@ -84,13 +63,13 @@ test('changes made through layerfs look the same through the kernel overlay', as
   let ourView: string[];
   try {
     changes(t.mnt);
-    ourView = view(t.mnt);
+    ourView = treeView(t.mnt);
   } finally {
     await m.unmount();
   }
   const kmnt = kernelMount(t);
   try {
-    expect(view(kmnt)).toEqual(ourView);
+    expect(treeView(kmnt)).toEqual(ourView);
   } finally {
     execFileSync('umount', [kmnt]);
     t.cleanup();

@@ -18,9 +18,10 @@ export interface OverlayMount extends MountHandle {
 
 /** Run every check mountOverlay() runs, without mounting (the CLI calls it before daemonizing). */
 export function checkOverlay(opts: MountOverlayOptions) {
-  const layers = checkLayers(opts, opts.mountpoint);
+  // The mountpoint first: it may hold a stale mount (ENOTCONN) that must be cleaned before anything
+  // else can look at the path.
   prepareMountpoint(opts.mountpoint, { nonempty: opts.nonempty });
-  return layers;
+  return checkLayers(opts, opts.mountpoint);
 }
 
 export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMount> {

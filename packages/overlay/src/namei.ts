@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { FsError, syscalls } from '@layerfs/backing-io';
 import { isWhiteout } from './whiteout';
-import { TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
+import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, FUSE_OVERLAYFS_PREFIX, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
 
 /** Layer 0 is the upper layer when there is one; lower layers follow, top first. */
 export interface RealEntry {
@@ -50,7 +50,8 @@ function lstatOrNull(real: string): BigIntStats | null {
 }
 
 export function isOpaqueDir(real: string): boolean {
-  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
+  if (lstatOrNull(path.join(real, AUFS_OPAQUE_MARKER))) return true;
+  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX, FUSE_OVERLAYFS_PREFIX]) {
     try {
       // "y" is opaque; "x" only marks a directory holding xattr whiteouts.
       if (syscalls.lgetxattr(real, `${prefix}opaque`).toString() === 'y') return true;
@@ -64,6 +65,8 @@ export function isOpaqueDir(real: string): boolean {
 export class OvlNamei {
   readonly #layers: LayerRoots;
   readonly #dirs = new LRUCache<string, OvlEntry>({ max: 20000 });
+  /** Real directory → whether it holds aufs `.wh.` entries. */
+  readonly #aufsDirs = new LRUCache<string, boolean>({ max: 20000 });
   readonly #root: () => OvlEntry;
 
   constructor(layers: LayerRoots) {
@@ -81,6 +84,7 @@ export class OvlNamei {
   /** Forget cached directories (after any namespace change through the mount). */
   invalidate(): void {
     this.#dirs.clear();
+    this.#aufsDirs.clear();
   }
 
   /** The entry at `p`, or null when nothing visible is there. */
@@ -105,6 +109,8 @@ export class OvlNamei {
 
   /** ovl_lookup() for one name in a resolved directory. */
   lookupChild(parent: OvlEntry, name: string): OvlEntry | null {
+    // aufs whiteouts and markers are metadata, never entries of the merged view.
+    if (name.startsWith(AUFS_WHITEOUT_PREFIX)) return null;
     const p = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
     let top: RealEntry | undefined;
     const dirs: RealEntry[] = [];
@@ -112,7 +118,10 @@ export class OvlNamei {
     for (const dir of parent.dirs) {
       const real = path.join(dir.real, name);
       const st = lstatOrNull(real);
-      if (!st) continue;
+      if (!st) {
+        if (this.#hasAufsWhiteout(dir.real, name)) break;
+        continue;
+      }
       if (isWhiteout(real, st)) break;
       if (this.#isLower(dir.layer)) inLower = true;
       const here = { layer: dir.layer, real, st };
@@ -146,6 +155,23 @@ export class OvlNamei {
       if (st) return !isWhiteout(real, st); // the topmost lower entry decides
     }
     return false;
+  }
+
+  /**
+   * `.wh.NAME` in `dir`? Checked only where NAME itself is missing, and only in directories that
+   * hold any `.wh.` entry at all (one scan per real directory, remembered until the next change).
+   */
+  #hasAufsWhiteout(dir: string, name: string): boolean {
+    let has = this.#aufsDirs.get(dir);
+    if (has === undefined) {
+      try {
+        has = syscalls.readdirIno(dir).some((e) => e.name.startsWith(AUFS_WHITEOUT_PREFIX));
+      } catch {
+        has = false;
+      }
+      this.#aufsDirs.set(dir, has);
+    }
+    return has && lstatOrNull(path.join(dir, AUFS_WHITEOUT_PREFIX + name)) !== null;
   }
 
   #isLower(layer: number): boolean {

@@ -9,6 +9,7 @@ import { syscalls } from '@layerfs/backing-io';
 import type { DirEntry } from '@layerfs/fuse-bridge';
 import type { OvlEntry } from './namei';
 import { isWhiteout } from './whiteout';
+import { AUFS_WHITEOUT_PREFIX } from './xattr-names';
 import * as fs from 'node:fs';
 
 const S_IFCHR = fs.constants.S_IFCHR;
@@ -18,8 +19,13 @@ export function readMergedDir(dir: OvlEntry, inoOf: (layer: number, realIno: big
   const seen = new Set<string>();
   const out: DirEntry[] = [];
   for (const d of dir.dirs) {
-    for (const e of syscalls.readdirIno(d.real)) {
-      if (seen.has(e.name)) continue;
+    const listing = syscalls.readdirIno(d.real);
+    // aufs whiteouts hide their name here and below, and are never listed themselves.
+    for (const e of listing) {
+      if (e.name.startsWith(AUFS_WHITEOUT_PREFIX)) seen.add(e.name.slice(AUFS_WHITEOUT_PREFIX.length));
+    }
+    for (const e of listing) {
+      if (e.name.startsWith(AUFS_WHITEOUT_PREFIX) || seen.has(e.name)) continue;
       seen.add(e.name);
       // Only character devices and empty regular files can be whiteouts: stat just those.
       if (e.type === S_IFCHR || e.type === S_IFREG || e.type === 0) {

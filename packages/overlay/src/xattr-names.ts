@@ -15,7 +15,15 @@ export function ovlXattrs(prefix: string = TRUSTED_PREFIX): OvlXattrs {
   return { prefix, opaque: `${prefix}opaque`, whiteout: `${prefix}whiteout`, redirect: `${prefix}redirect` };
 }
 
-/** Both namespaces are read (a layer may come from a userxattr mount); either is private. */
+/** fuse-overlayfs's own namespace (origin, opaque when unprivileged): private too. */
+export const FUSE_OVERLAYFS_PREFIX = 'user.fuseoverlayfs.';
+
+/** Every overlay namespace is read (a layer may come from a userxattr mount or fuse-overlayfs). */
 export function isPrivateXattr(name: string): boolean {
-  return name.startsWith(TRUSTED_PREFIX) || name.startsWith(USER_PREFIX);
+  return name.startsWith(TRUSTED_PREFIX) || name.startsWith(USER_PREFIX) || name.startsWith(FUSE_OVERLAYFS_PREFIX);
 }
+
+/** aufs/OCI whiteouts, which fuse-overlayfs reads and writes: `.wh.NAME` hides NAME. */
+export const AUFS_WHITEOUT_PREFIX = '.wh.';
+/** aufs/OCI opaque marker: a directory holding it hides the directories below it. */
+export const AUFS_OPAQUE_MARKER = '.wh..wh..opq';
