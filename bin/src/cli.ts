@@ -14,7 +14,7 @@ import type { MetadataMode } from '@layerfs/backing-io';
 import { isDaemonChild, runDaemonized } from './daemon';
 import { EXIT_BUG, UsageError, describeError, exitCodeFor } from './errors';
 import { serveForeground } from './serve';
-import { runDemo } from './demo';
+import { runOverlayDemo, runPassthroughDemo } from './demo';
 
 interface MountArgs {
   o?: string[];
@@ -178,8 +178,9 @@ Without upperdir/workdir the overlay is read-only (writes fail with EROFS).\n\n$
       (y) => y.positional('mountpoint', { type: 'string', demandOption: true })
         .option('lazy', { alias: 'l', type: 'boolean', describe: 'detach now even if busy; the kernel finishes when the last user leaves' }),
       (a) => { result = umountCommand(a as never); })
-    .command('demo', 'mount a passthrough of a bundled sample tree, show a few operations, unmount',
-      (y) => y, () => { result = runDemo(); })
+    .command('demo [kind]', 'show layerfs at work on a bundled sample tree: an overlay (default) or a passthrough',
+      (y) => y.positional('kind', { choices: ['overlay', 'passthrough'] as const, default: 'overlay' as const }),
+      (a) => { result = a.kind === 'passthrough' ? runPassthroughDemo() : runOverlayDemo(); })
     .demandCommand(1, 'say which command to run (see --help)')
     .strict()
     .help()
