@@ -1,9 +1,9 @@
 // rename across layers: a lower file is copied up and moved, and its old name stays gone (whiteout).
-// A directory with lower parts answers EXDEV, as the kernel's overlay does without redirect_dir
-// (mv then copies the tree).
+// A directory with lower parts is renamed in O(1) in the kernel's redirect_dir format: copied up
+// alone, marked with trusted.overlay.redirect, moved, and its old name whited out.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { syscalls } from '@layerfs/backing-io';
 import { overlayLayers } from '../helpers/scratch';
 import { mountOverlay } from '../helpers/cli';
 
@@ -22,10 +22,22 @@ test('rename of lower files, over existing names, and of a lower directory', asy
     expect(fs.readFileSync(path.join(t.mnt, 'target'), 'utf8')).toBe('new');
     expect(fs.existsSync(path.join(t.mnt, 'src'))).toBe(false);
 
-    expect(() => fs.renameSync(path.join(t.mnt, 'dir'), path.join(t.mnt, 'dir2'))).toThrow(expect.objectContaining({ code: 'EXDEV' }));
-    execFileSync('mv', [path.join(t.mnt, 'dir'), path.join(t.mnt, 'dir2')]);
-    expect(fs.readFileSync(path.join(t.mnt, 'dir2/x'), 'utf8')).toBe('x');
+    const dirIno = fs.statSync(path.join(t.mnt, 'dir')).ino;
+    fs.renameSync(path.join(t.mnt, 'dir'), path.join(t.mnt, 'b/dir2'));
+    expect(fs.readFileSync(path.join(t.mnt, 'b/dir2/x'), 'utf8')).toBe('x');
     expect(fs.existsSync(path.join(t.mnt, 'dir'))).toBe(false);
+    expect(fs.statSync(path.join(t.mnt, 'b/dir2')).ino).toBe(dirIno);
+    // O(1): only the directory came up, not its contents.
+    expect(fs.readdirSync(path.join(t.upper!, 'b/dir2'))).toEqual([]);
+    expect(syscalls.lgetxattr(path.join(t.upper!, 'b/dir2'), 'trusted.overlay.redirect').toString()).toBe('/dir');
+    expect(fs.lstatSync(path.join(t.upper!, 'dir')).isCharacterDevice()).toBe(true);
+    // Moved again: the redirect keeps pointing where the lower layer holds it.
+    fs.renameSync(path.join(t.mnt, 'b/dir2'), path.join(t.mnt, 'dir3'));
+    expect(fs.readFileSync(path.join(t.mnt, 'dir3/x'), 'utf8')).toBe('x');
+    expect(syscalls.lgetxattr(path.join(t.upper!, 'dir3'), 'trusted.overlay.redirect').toString()).toBe('/dir');
+    fs.unlinkSync(path.join(t.mnt, 'dir3/x'));
+    fs.rmdirSync(path.join(t.mnt, 'dir3'));
+    expect(fs.readdirSync(t.mnt).sort()).toEqual(['a', 'b', 'target']);
 
     fs.mkdirSync(path.join(t.mnt, 'newdir'));
     fs.writeFileSync(path.join(t.mnt, 'newdir/n'), 'n');

@@ -31,6 +31,11 @@ export interface OvlEntry {
   upper: RealEntry | undefined;
   /** Whether some lower layer has the name (so removing it needs a whiteout). */
   inLower: boolean;
+  /**
+   * Where the lower layers hold this entry: its own path, unless it (or a parent) was renamed with
+   * a redirect (the kernel's redirect_dir format), in which case the path it came from.
+   */
+  lowerPath: string;
 }
 
 export interface LayerRoots {
@@ -62,6 +67,18 @@ export function isOpaqueDir(real: string): boolean {
   return false;
 }
 
+/** The overlay.redirect xattr of an upper directory, if any (trusted, else user namespace). */
+export function readRedirect(real: string): string | undefined {
+  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
+    try {
+      return syscalls.lgetxattr(real, `${prefix}redirect`).toString();
+    } catch {
+      // not in this namespace
+    }
+  }
+  return undefined;
+}
+
 export class OvlNamei {
   readonly #layers: LayerRoots;
   readonly #dirs = new LRUCache<string, OvlEntry>({ max: 20000 });
@@ -73,7 +90,7 @@ export class OvlNamei {
     this.#layers = layers;
     this.#root = () => {
       const dirs = layers.roots.map((real, layer) => ({ layer, real, st: fs.lstatSync(real, BIG) }));
-      return { path: '/', top: dirs[0]!, dirs, upper: layers.hasUpper ? dirs[0] : undefined, inLower: true };
+      return { path: '/', top: dirs[0]!, dirs, upper: layers.hasUpper ? dirs[0] : undefined, inLower: true, lowerPath: '' };
     };
   }
 
@@ -115,11 +132,14 @@ export class OvlNamei {
     let top: RealEntry | undefined;
     const dirs: RealEntry[] = [];
     let inLower = false;
-    for (const dir of parent.dirs) {
-      const real = path.join(dir.real, name);
+    let lowerPath = `${parent.lowerPath}/${name}`;
+    let candidates: Array<{ layer: number; real: string }> = parent.dirs.map((d) => ({ layer: d.layer, real: path.join(d.real, name) }));
+    for (let i = 0; i < candidates.length; i++) {
+      const dir = candidates[i]!;
+      const real = dir.real;
       const st = lstatOrNull(real);
       if (!st) {
-        if (this.#hasAufsWhiteout(dir.real, name)) break;
+        if (this.#hasAufsWhiteout(path.dirname(real), path.basename(real))) break;
         continue;
       }
       if (isWhiteout(real, st)) break;
@@ -130,6 +150,13 @@ export class OvlNamei {
         if (!st.isDirectory()) break;
         dirs.push(here);
         if (isOpaqueDir(real)) break;
+        const redirect = dir.layer === 0 && this.#layers.hasUpper ? readRedirect(real) : undefined;
+        if (redirect !== undefined) {
+          // A directory renamed in the kernel's redirect_dir format: the lower layers hold it at the
+          // path it came from (absolute from the layer roots, or a sibling name when relative).
+          lowerPath = redirect.startsWith('/') ? redirect : `${parent.lowerPath}/${redirect}`;
+          candidates = [...candidates.slice(0, i + 1), ...this.#lowerCandidates(lowerPath)];
+        }
         continue;
       }
       // Below a directory: another directory merges in; anything else hides what is below it.
@@ -144,7 +171,7 @@ export class OvlNamei {
     // the search stopped early at a non-directory in the upper layer.
     if (!inLower) inLower = this.#anyLowerHas(parent, name);
     const upper = this.#layers.hasUpper && top.layer === 0 ? top : undefined;
-    return { path: p, top, dirs, upper, inLower };
+    return { path: p, top, dirs, upper, inLower, lowerPath };
   }
 
   #anyLowerHas(parent: OvlEntry, name: string): boolean {
@@ -172,6 +199,12 @@ export class OvlNamei {
       this.#aufsDirs.set(dir, has);
     }
     return has && lstatOrNull(path.join(dir, AUFS_WHITEOUT_PREFIX + name)) !== null;
+  }
+
+  /** Every lower layer's real path for a lower path (redirect targets are looked up from the roots). */
+  #lowerCandidates(lowerPath: string): Array<{ layer: number; real: string }> {
+    const first = this.#layers.hasUpper ? 1 : 0;
+    return this.#layers.roots.slice(first).map((root, k) => ({ layer: first + k, real: root + lowerPath }));
   }
 
   #isLower(layer: number): boolean {

@@ -20,9 +20,9 @@ import {
   Attr, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext, SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
 import { CopyUpCtx, assertWritable, copyUp, copyUpParent } from './copy-up';
-import { OvlEntry, OvlNamei, RealEntry, isOpaqueDir } from './namei';
+import { OvlEntry, OvlNamei, RealEntry, isOpaqueDir, readRedirect } from './namei';
 import { readMergedDir } from './readdir';
-import { isWhiteout, makeWhiteout } from './whiteout';
+import { isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
 import { OvlXattrs, isPrivateXattr, ovlXattrs } from './xattr-names';
 import { WORK_SUBDIR } from './params';
 
@@ -203,31 +203,41 @@ export class OverlayFs implements FsHandlers {
 
   // -- names --------------------------------------------------------------------------------------
 
+  /**
+   * rename. Files come up first and move within the upper layer. A directory with lower parts is
+   * renamed in O(1) in the kernel's redirect_dir format: it is copied up alone (not its contents),
+   * marked with overlay.redirect = the path where the lower layers hold it, and moved; its old name
+   * gets a whiteout in the same rename(2) (RENAME_WHITEOUT), so no crash can leave it half-renamed.
+   */
   async rename(_ctx: RequestContext, from: string, to: string, flags: number): Promise<void> {
     assertWritable(this.#cu, 'rename', from);
     if (flags !== 0) throw new FsError('EINVAL', 'rename', from);
+    if (from === to) return;
+    if (to.startsWith(`${from}/`)) throw new FsError('EINVAL', 'rename', to);
     const src = this.namei.resolve(from, 'rename');
     const dst = this.namei.lookup(to);
-    if (src.top.st.isDirectory() && (src.inLower || src.dirs.some((d) => d.layer > 0))) {
-      // A directory with lower parts: the kernel without redirect_dir answers EXDEV, and mv(1)
-      // then copies the tree. (redirect_dir renames are planned; see the README's policy.)
-      throw new FsError('EXDEV', 'rename', from);
-    }
+    const srcIsDir = src.top.st.isDirectory();
     if (dst?.top.st.isDirectory()) {
-      if (!src.top.st.isDirectory()) throw new FsError('EISDIR', 'rename', to);
+      if (!srcIsDir) throw new FsError('EISDIR', 'rename', to);
       if (readMergedDir(dst, (_l, ino) => ino).length > 0) throw new FsError('ENOTEMPTY', 'rename', to);
-      if (dst.inLower || dst.dirs.some((d) => d.layer > 0)) throw new FsError('EXDEV', 'rename', to);
-    } else if (dst && src.top.st.isDirectory()) {
+    } else if (dst && srcIsDir) {
       throw new FsError('ENOTDIR', 'rename', to);
     }
     const srcReal = await copyUp(this.#cu, from);
+    if (srcIsDir && src.dirs.some((d) => d.layer > 0) && readRedirect(srcReal) === undefined) {
+      syscalls.lsetxattr(srcReal, this.#names.redirect, Buffer.from(src.lowerPath));
+    }
     const dstParent = await copyUpParent(this.#cu, to);
     const dstReal = path.join(dstParent, path.posix.basename(to));
-    if (dst?.upper?.st.isDirectory()) fs.rmSync(dstReal, { recursive: true }); // empty but for whiteouts
-    fs.renameSync(srcReal, dstReal);
-    // A rename over a whiteout replaced it; the destination's lower entry stays hidden because the
-    // moved entry now stands above it. The source's lower entry must not show again.
-    if (src.inLower) makeWhiteout(srcReal, this.#names);
+    if (dst?.upper?.st.isDirectory()) {
+      // Empty in the merged view, so it holds only whiteouts: clear them so rename(2) may replace it.
+      for (const n of fs.readdirSync(dstReal)) fs.rmSync(path.join(dstReal, n), { recursive: true });
+    }
+    if (dst?.top.st.isDirectory() && dst.dirs.some((d) => d.layer > 0)) {
+      // The moved directory replaces a merged one: nothing of the old lower directory may show through.
+      syscalls.lsetxattr(srcReal, this.#names.opaque, Buffer.from('y'));
+    }
+    renameLeavingWhiteout(srcReal, dstReal, src.inLower, this.#names);
     this.namei.invalidate();
   }
 

@@ -45,3 +45,23 @@ export function makeWhiteout(real: string, names: OvlXattrs): void {
   fs.writeFileSync(real, '', { flag: 'wx', mode: 0o000 });
   syscalls.lsetxattr(real, names.whiteout, Buffer.alloc(0));
 }
+
+/**
+ * rename(2) in the upper layer that leaves a whiteout at the old name when `whiteout` is set — in
+ * one step with RENAME_WHITEOUT (as the kernel's overlay does), else rename then whiteout.
+ */
+export function renameLeavingWhiteout(from: string, to: string, whiteout: boolean, names: OvlXattrs): void {
+  if (!whiteout) {
+    fs.renameSync(from, to);
+    return;
+  }
+  try {
+    syscalls.renameat2(from, to, syscalls.RenameFlags.WHITEOUT);
+    return;
+  } catch (err) {
+    if (!isErrno(err, 'EINVAL') && !isErrno(err, 'EPERM') && !isErrno(err, 'EOPNOTSUPP')) throw err;
+  }
+  log.warnOnce('rename-whiteout', 'RENAME_WHITEOUT is not available here; renames leave their whiteout in a second step');
+  fs.renameSync(from, to);
+  makeWhiteout(from, names);
+}
