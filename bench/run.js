@@ -4,7 +4,11 @@
 // shared machine are noise; compare the ratios. Needs root (drop_caches, mounts); installs fio and
 // bindfs with apt when missing.
 //
-//   node bench/run.js [--runs N] [--big-mib N] [--small N] [--only native,layerfs,bindfs,layerfs-async]
+//   node bench/run.js [--suite passthrough|overlay|all] [--runs N] [--big-mib N] [--small N] [--only a,b]
+//
+// The passthrough suite compares layerfs passthrough with native and bindfs; the overlay suite
+// compares layerfs overlay with the kernel's overlay and fuse-overlayfs over the same lower layer
+// (a fresh upper layer for every sample), adding copy-up of the big file and a tree walk.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -20,7 +24,8 @@ const RUNS = Number(opt('runs', 3));
 const BIG_MIB = Number(opt('big-mib', 1024));
 const WRITE_MIB = Math.min(512, BIG_MIB);
 const SMALL = Number(opt('small', 3000));
-const ONLY = opt('only', 'native,layerfs,layerfs-async,bindfs').split(',');
+const SUITE = opt('suite', 'all');
+const ONLY = opt('only', '');
 const CLI = path.resolve(__dirname, '..', 'bin', 'layerfs');
 
 function sh(cmd, argv, o = {}) {
@@ -66,6 +71,30 @@ function fioIops(file, rw) {
   return rw === 'randread' ? job.read.iops : job.write.iops;
 }
 
+/** Per-sample upper and work directories for the overlays, on the same filesystem as the data. */
+function freshUpper(mnt) {
+  const base = path.join(path.dirname(mnt), 'rw');
+  fs.rmSync(base, { recursive: true, force: true });
+  fs.mkdirSync(path.join(base, 'upper'), { recursive: true });
+  fs.mkdirSync(path.join(base, 'work'));
+  return { upper: path.join(base, 'upper'), work: path.join(base, 'work') };
+}
+
+const overlayTargets = {
+  'kernel-overlay': {
+    mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`, mnt]); return mnt; },
+    unmount: (mnt) => { sh('umount', [mnt]); },
+  },
+  'layerfs-overlay': {
+    mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh(process.execPath, [CLI, 'overlay', mnt, '-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`]); return mnt; },
+    unmount: (mnt) => { sh(process.execPath, [CLI, 'umount', mnt]); waitGone(mnt); },
+  },
+  'fuse-overlayfs': {
+    mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh('fuse-overlayfs', ['-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`, mnt]); return mnt; },
+    unmount: (mnt) => { sh('umount', [mnt]); waitGone(mnt); },
+  },
+};
+
 const targets = {
   native: { mount: (src) => src, unmount: () => {} },
   layerfs: {
@@ -104,10 +133,40 @@ const workloads = [
   [`remove ${SMALL} files (s)`, 'time', (root) => small('remove', `${root}/small`)],
 ];
 
+const overlayExtra = [
+  [`copy-up ${BIG_MIB} MiB (s)`, 'time', (root) => { const t = now(); sh('touch', [`${root}/big`]); return secs(t); }],
+  ['find + tar of the tree (s)', 'time', (root) => {
+    dropCaches();
+    const t = now();
+    sh('find', [`${root}/tree`, '-printf', '.']);
+    sh('sh', ['-c', `tar -cf - -C ${root} tree | wc -c`]);
+    return secs(t);
+  }],
+];
+
+function runSuite(name, suiteTargets, suiteWorkloads, src, mnt) {
+  const results = {};
+  for (const [tname, t] of Object.entries(suiteTargets)) {
+    if (ONLY && !ONLY.split(',').includes(tname)) continue;
+    results[tname] = {};
+    for (const [label, , fn] of suiteWorkloads) {
+      const samples = [];
+      for (let r = 0; r < RUNS; r++) {
+        const root = t.mount(src, mnt);
+        try { samples.push(fn(root)); } finally { t.unmount(mnt); }
+      }
+      results[tname][label] = median(samples);
+      process.stderr.write(`bench: ${name}: ${tname.padEnd(16)} ${label.padEnd(28)} ${results[tname][label].toFixed(3)}\n`);
+    }
+  }
+  return results;
+}
+
 function main() {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (drop_caches and mounts)');
   ensureTool('fio', 'fio');
   ensureTool('bindfs', 'bindfs');
+  if (SUITE !== 'passthrough') ensureTool('fuse-overlayfs', 'fuse-overlayfs');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-bench-'));
   const src = path.join(work, 'src');
   const mnt = path.join(work, 'mnt');
@@ -117,58 +176,72 @@ function main() {
   sh('dd', ['if=/dev/urandom', `of=${src}/big`, 'bs=1M', `count=${BIG_MIB}`]);
   sh('dd', ['if=/dev/urandom', `of=${src}/fio`, 'bs=1M', 'count=256']);
   for (let i = 0; i < SMALL; i++) fs.writeFileSync(path.join(src, 'small', `f${i}`), 'y'.repeat(1000));
-  const results = {};
+  if (SUITE !== 'passthrough') {
+    // The tree walk: about 10 000 files of a real project (this checkout's node_modules).
+    sh('cp', ['-a', path.resolve(__dirname, '..', 'node_modules'), path.join(src, 'tree')]);
+  }
   try {
-    for (const name of ONLY) {
-      const t = targets[name];
-      results[name] = {};
-      for (const [label, , fn] of workloads) {
-        const samples = [];
-        for (let r = 0; r < RUNS; r++) {
-          const root = t.mount(src, mnt);
-          try { samples.push(fn(root)); } finally { t.unmount(mnt); }
-        }
-        results[name][label] = median(samples);
-        process.stderr.write(`bench: ${name.padEnd(14)} ${label.padEnd(28)} ${results[name][label].toFixed(3)}\n`);
-      }
-    }
+    if (SUITE !== 'overlay') report(runSuite('passthrough', targets, workloads, src, mnt), workloads, 'layerfs', ['native', 'bindfs'], passthroughTargets);
+    if (SUITE !== 'passthrough') report(runSuite('overlay', overlayTargets, [...workloads, ...overlayExtra], src, mnt), [...workloads, ...overlayExtra], 'layerfs-overlay', ['kernel-overlay', 'fuse-overlayfs'], overlayTargetChecks);
   } finally {
-    for (const t of Object.values(targets)) { try { t.unmount(mnt); } catch { /* not mounted */ } }
+    for (const t of [...Object.values(targets), ...Object.values(overlayTargets)]) { try { t.unmount(mnt); } catch { /* not mounted */ } }
     fs.rmSync(work, { recursive: true, force: true });
   }
-  report(results);
 }
 
-function report(results) {
+/** Issue 2's targets: layerfs passthrough against native and bindfs. */
+function passthroughTargets(R) {
+  const L = R.layerfs; const N = R.native; const B = R.bindfs;
+  if (!L || !N || !B) return [];
+  const w = `write ${WRITE_MIB} MiB + fsync (s)`;
+  return [
+    ['warm read ≥ 0.9× native', N[`read ${BIG_MIB} MiB warm (s)`] / L[`read ${BIG_MIB} MiB warm (s)`], 0.9],
+    ['cold read ≥ 0.8× bindfs', B[`read ${BIG_MIB} MiB cold (s)`] / L[`read ${BIG_MIB} MiB cold (s)`], 0.8],
+    ['sequential write ≥ 2× bindfs', B[w] / L[w], 2],
+    [`stat of ${SMALL} files ≤ 1.5× bindfs's time`, 1.5 / (L[`stat ${SMALL} files (s)`] / B[`stat ${SMALL} files (s)`]), 1],
+    [`create of ${SMALL} files ≤ 1.0× bindfs's time`, 1 / (L[`create ${SMALL} files (s)`] / B[`create ${SMALL} files (s)`]), 1],
+  ];
+}
+
+/** Issue 3's targets: layerfs overlay against fuse-overlayfs. */
+function overlayTargetChecks(R) {
+  const L = R['layerfs-overlay']; const F = R['fuse-overlayfs'];
+  if (!L || !F) return [];
+  const speed = (label) => F[label] / L[label];
+  return [
+    ['cold read ≥ 0.8× fuse-overlayfs', speed(`read ${BIG_MIB} MiB cold (s)`), 0.8],
+    ['warm read ≥ 1.0× fuse-overlayfs', speed(`read ${BIG_MIB} MiB warm (s)`), 1],
+    ['write ≥ 1.0× fuse-overlayfs', speed(`write ${WRITE_MIB} MiB + fsync (s)`), 1],
+    [`stat of ${SMALL} files ≤ 1.3× its time`, 1.3 * speed(`stat ${SMALL} files (s)`), 1],
+    [`create of ${SMALL} files ≤ 1.0× its time`, speed(`create ${SMALL} files (s)`), 1],
+    ['tree walk ≤ 1.5× its time', 1.5 * speed('find + tar of the tree (s)'), 1],
+    ['copy-up ≤ 1.0× its time', speed(`copy-up ${BIG_MIB} MiB (s)`), 1],
+  ];
+}
+
+function report(results, suiteWorkloads, ours, bases, targetChecks) {
   const names = Object.keys(results);
-  const fmt = (v, kind) => (kind === 'rate' ? Math.round(v).toString() : v.toFixed(3));
-  // Speed relative to native: > 1 is faster than native. For times that is native/target, for rates target/native.
-  const speed = (name, label, kind, base) => {
-    const a = results[name][label]; const b = results[base]?.[label];
+  const fmt = (v, kind) => (v === undefined ? '' : kind === 'rate' ? Math.round(v).toString() : v.toFixed(3));
+  // Speed relative to a base: > 1 is faster. For times that is base/ours, for rates ours/base.
+  const speed = (label, kind, base) => {
+    const a = results[ours]?.[label]; const b = results[base]?.[label];
     if (a === undefined || b === undefined) return '';
     return (kind === 'rate' ? a / b : b / a).toFixed(2) + '×';
   };
   const lines = [];
-  lines.push(`| workload | ${names.join(' | ')} | layerfs speed vs native | layerfs speed vs bindfs |`);
-  lines.push(`|---|${names.map(() => '---').join('|')}|---|---|`);
-  for (const [label, kind] of workloads) {
-    lines.push(`| ${label} | ${names.map((n) => fmt(results[n][label], kind)).join(' | ')} | ${speed('layerfs', label, kind, 'native')} | ${speed('layerfs', label, kind, 'bindfs')} |`);
+  lines.push(`| workload | ${names.join(' | ')} | ${bases.map((b) => `${ours} speed vs ${b}`).join(' | ')} |`);
+  lines.push(`|---|${names.map(() => '---').join('|')}|${bases.map(() => '---').join('|')}|`);
+  for (const [label, kind] of suiteWorkloads) {
+    lines.push(`| ${label} | ${names.map((n) => fmt(results[n][label], kind)).join(' | ')} | ${bases.map((b) => speed(label, kind, b)).join(' | ')} |`);
   }
   process.stdout.write(`\n${lines.join('\n')}\n\n(speed: > 1× is faster; medians of ${RUNS} runs; ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)})\n`);
-  if (results.layerfs && results.native && results.bindfs) {
-    const L = results.layerfs; const N = results.native; const B = results.bindfs;
-    const w = `write ${WRITE_MIB} MiB + fsync (s)`;
-    const checks = [
-      ['warm read ≥ 0.9× native', N[`read ${BIG_MIB} MiB warm (s)`] / L[`read ${BIG_MIB} MiB warm (s)`], 0.9],
-      ['cold read ≥ 0.8× bindfs', B[`read ${BIG_MIB} MiB cold (s)`] / L[`read ${BIG_MIB} MiB cold (s)`], 0.8],
-      ['sequential write ≥ 2× bindfs', B[w] / L[w], 2],
-      [`stat of ${SMALL} files ≤ 1.5× bindfs's time`, 1.5 / (L[`stat ${SMALL} files (s)`] / B[`stat ${SMALL} files (s)`]), 1],
-      [`create of ${SMALL} files ≤ 1.0× bindfs's time`, 1 / (L[`create ${SMALL} files (s)`] / B[`create ${SMALL} files (s)`]), 1],
-    ];
-    process.stdout.write('\nTargets (issue 2):\n');
+  const checks = targetChecks(results);
+  if (checks.length) {
+    process.stdout.write('\n```text\nTargets:\n');
     for (const [what, value, need] of checks) {
-      process.stdout.write(`  ${value >= need ? 'met   ' : 'MISSED'} ${what} (measured ${(value).toFixed(2)}, need ≥ ${need})\n`);
+      process.stdout.write(`  ${value >= need ? 'met   ' : 'MISSED'} ${what} (measured ${value.toFixed(2)}, need ≥ ${need})\n`);
     }
+    process.stdout.write('```\n');
   }
 }
 

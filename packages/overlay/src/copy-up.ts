@@ -37,11 +37,10 @@ export async function copyUp(ctx: CopyUpCtx, p: string): Promise<string> {
     const again = ctx.namei.resolve(p, 'copy-up'); // re-check under the lock
     if (again.upper) return again.upper.real;
     if (p !== '/') await copyUp(ctx, path.posix.dirname(p));
-    ctx.namei.invalidate(); // the parent may have just come up
     const fresh = ctx.namei.resolve(p, 'copy-up');
     if (fresh.upper) return fresh.upper.real;
     await copyUpOne(ctx, fresh);
-    ctx.namei.invalidate();
+    ctx.namei.changed(p); // it has an upper entry now
     return upperPathOf(ctx, p);
   } finally {
     unlock();

@@ -3,9 +3,9 @@
 // an opaque directory hides the directories below it; a non-directory hides everything below it,
 // and a directory below a non-directory is hidden too.
 //
-// Directory results are cached (path → entry, LRU) because every lookup walks its parents; any
-// change to the namespace through the mount clears the cache (changes behind the mount, in the
-// layers, are not supported while mounted — as for the kernel's overlay).
+// Directory results are cached (path → entry, LRU) because every lookup walks its parents; a change
+// through the mount drops the entries it touches (changed(), changedTree()). Changes behind the
+// mount, in the layers, are not supported while mounted — as for the kernel's overlay.
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -98,9 +98,20 @@ export class OvlNamei {
     return this.#layers.hasUpper;
   }
 
-  /** Forget cached directories (after any namespace change through the mount). */
-  invalidate(): void {
-    this.#dirs.clear();
+  /**
+   * Something at `p` was created, removed or changed: forget it. (Its parent's cached entry stays
+   * valid: which real directories make it up did not change, and getattr re-reads attributes.)
+   */
+  changed(p: string): void {
+    this.#dirs.delete(p);
+  }
+
+  /** A directory at `p` moved or went away: forget it, its parent and everything cached below it. */
+  changedTree(p: string): void {
+    this.changed(p);
+    const prefix = `${p}/`;
+    for (const key of [...this.#dirs.keys()]) if (key.startsWith(prefix)) this.#dirs.delete(key);
+    // Real directories moved too; the aufs scan results are keyed by real path.
     this.#aufsDirs.clear();
   }
 
