@@ -4,13 +4,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { overlayLayers } from '../helpers/scratch';
-import { mountOverlay, waitFor } from '../helpers/cli';
-import { treeView } from '../helpers/tree-view';
+import { waitFor } from '../helpers/cli';
+import { Layers, OverlayImpl, crossView, layerfsImpl } from '../helpers/interop';
 
 const have = spawnSync('which', ['fuse-overlayfs']).status === 0;
-const maybe = have ? test : test.skip;
 
-function fuseOverlayfs(t: ReturnType<typeof overlayLayers>): string {
+function fuseOverlayfs(t: Layers): string {
   const mnt = path.join(t.dir, 'fomnt');
   fs.mkdirSync(mnt, { recursive: true });
   execFileSync('fuse-overlayfs', ['-o', `lowerdir=${t.lower.join(':')},upperdir=${t.upper},workdir=${t.work}`, mnt]);
@@ -33,40 +32,19 @@ function changes(root: string): void {
 
 const tree = { 'd/f': 'f', 'd/del': 'x', 'e/old': 'o', 'l': '->d/f' };
 
-maybe('fuse-overlayfs sees what layerfs wrote', async () => {
-  const t = overlayLayers([tree]);
-  const m = await mountOverlay(t.mnt, t);
-  let ours: string[];
-  try {
-    changes(t.mnt);
-    ours = treeView(t.mnt);
-  } finally {
-    await m.unmount();
-  }
-  const fo = fuseOverlayfs(t);
-  try {
-    expect(treeView(fo)).toEqual(ours);
-  } finally {
-    await unmount(fo);
-    t.cleanup();
-  }
-});
+const fuseOverlayfsImpl: OverlayImpl = {
+  name: 'fuse-overlayfs',
+  mount: async (t) => fuseOverlayfs(t),
+  unmount,
+};
 
-maybe('layerfs sees what fuse-overlayfs wrote', async () => {
+const each = have ? test.each : test.skip.each;
+each([{ writer: layerfsImpl, reader: fuseOverlayfsImpl }, { writer: fuseOverlayfsImpl, reader: layerfsImpl }])('changes made through $writer.name look the same through $reader.name', async ({ writer, reader }) => {
   const t = overlayLayers([tree]);
-  const fo = fuseOverlayfs(t);
-  let theirs: string[];
   try {
-    changes(fo);
-    theirs = treeView(fo);
+    const { written, read } = await crossView(t, writer, reader, changes);
+    expect(read).toEqual(written);
   } finally {
-    await unmount(fo);
-  }
-  const m = await mountOverlay(t.mnt, t);
-  try {
-    expect(treeView(t.mnt)).toEqual(theirs);
-  } finally {
-    await m.unmount();
     t.cleanup();
   }
 });

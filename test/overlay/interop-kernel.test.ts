@@ -5,10 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
 import { overlayLayers } from '../helpers/scratch';
-import { mountOverlay } from '../helpers/cli';
-import { treeView } from '../helpers/tree-view';
-
-type Layers = ReturnType<typeof overlayLayers>;
+import { Layers, OverlayImpl, crossView, layerfsImpl } from '../helpers/interop';
 
 function kernelMount(t: Layers): string {
   const kmnt = path.join(t.dir, 'kmnt');
@@ -39,42 +36,19 @@ const tree = {
   'link': '->d/lowerfile', 'top': 'top layer', 'movedir/in': 'inside', 'movedir/sub/deep': 'deep',
 };
 
-test('changes made through the kernel overlay look the same through layerfs', async () => {
-  const t = overlayLayers([{ top: 'top layer' }, tree]);
-  syscalls.lsetxattr(path.join(t.lower[1]!, 'd/mode'), 'user.kept', Buffer.from('k'));
-  const kmnt = kernelMount(t);
-  let kernelView: string[];
-  try {
-    changes(kmnt);
-    kernelView = treeView(kmnt);
-  } finally {
-    execFileSync('umount', [kmnt]);
-  }
-  const m = await mountOverlay(t.mnt, t);
-  try {
-    expect(treeView(t.mnt)).toEqual(kernelView);
-  } finally {
-    await m.unmount();
-    t.cleanup();
-  }
-});
+const kernel: OverlayImpl = {
+  name: 'kernel',
+  mount: async (t) => kernelMount(t),
+  unmount: async (mnt) => { execFileSync('umount', [mnt]); },
+};
 
-test('changes made through layerfs look the same through the kernel overlay', async () => {
+test.each([{ writer: kernel, reader: layerfsImpl }, { writer: layerfsImpl, reader: kernel }])('changes made through $writer.name look the same through $reader.name', async ({ writer, reader }) => {
   const t = overlayLayers([{ top: 'top layer' }, tree]);
   syscalls.lsetxattr(path.join(t.lower[1]!, 'd/mode'), 'user.kept', Buffer.from('k'));
-  const m = await mountOverlay(t.mnt, t);
-  let ourView: string[];
   try {
-    changes(t.mnt);
-    ourView = treeView(t.mnt);
+    const { written, read } = await crossView(t, writer, reader, changes);
+    expect(read).toEqual(written);
   } finally {
-    await m.unmount();
-  }
-  const kmnt = kernelMount(t);
-  try {
-    expect(treeView(kmnt)).toEqual(ourView);
-  } finally {
-    execFileSync('umount', [kmnt]);
     t.cleanup();
   }
 });
