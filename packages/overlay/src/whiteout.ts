@@ -6,6 +6,7 @@
 // Written: the character device; where mknod is refused, the xattr form, said once in the log.
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { isErrno, syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { OvlXattrs, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
@@ -44,6 +45,13 @@ export function makeWhiteout(real: string, names: OvlXattrs): void {
   log.warnOnce('xattr-whiteout', 'mknod of a 0/0 character device is not permitted here; writing xattr whiteouts (empty files with overlay.whiteout), which the kernel also reads');
   fs.writeFileSync(real, '', { flag: 'wx', mode: 0o000 });
   syscalls.lsetxattr(real, names.whiteout, Buffer.alloc(0));
+  // The kernel looks for xattr whiteouts only in directories marked overlay.opaque="x".
+  const parent = path.dirname(real);
+  try {
+    syscalls.lgetxattr(parent, names.opaque);
+  } catch {
+    syscalls.lsetxattr(parent, names.opaque, Buffer.from('x'));
+  }
 }
 
 /**
