@@ -72,3 +72,17 @@ test('two concurrent first writes copy the file up once and keep both writes', a
     t.cleanup();
   }
 });
+
+test('an open with O_TRUNC copies up no data, and the new content is all there is', async () => {
+  const t = overlayLayers([{ 'd/f': 'x'.repeat(4 * 1024 * 1024) }]);
+  const m = await mountOverlay(t.mnt, t);
+  try {
+    fs.writeFileSync(path.join(t.mnt, 'd/f'), 'short'); // O_WRONLY|O_CREAT|O_TRUNC
+    expect(fs.readFileSync(path.join(t.mnt, 'd/f'), 'utf8')).toBe('short');
+    expect(fs.readFileSync(path.join(t.upper!, 'd/f'), 'utf8')).toBe('short');
+    expect(fs.statSync(path.join(t.lower[0]!, 'd/f')).size).toBe(4 * 1024 * 1024);
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
+});

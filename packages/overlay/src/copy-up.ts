@@ -29,7 +29,21 @@ export interface CopyUpCtx {
 const upperPathOf = (ctx: CopyUpCtx, p: string) => (p === '/' ? ctx.upperRoot : ctx.upperRoot + p);
 
 /** The upper real path of `p`, copying it (and its parents) up first if needed. */
-export async function copyUp(ctx: CopyUpCtx, p: string): Promise<string> {
+export function copyUp(ctx: CopyUpCtx, p: string): Promise<string> {
+  return copyUpAs(ctx, p, 'with-data');
+}
+
+/**
+ * For an open with O_TRUNC: the same, but a regular file comes up empty — its data would be thrown
+ * away at once (the kernel's ovl_copy_up_flags with O_TRUNC does the same).
+ */
+export function copyUpTruncated(ctx: CopyUpCtx, p: string): Promise<string> {
+  return copyUpAs(ctx, p, 'truncated');
+}
+
+type CopyUpKind = 'with-data' | 'truncated';
+
+async function copyUpAs(ctx: CopyUpCtx, p: string, kind: CopyUpKind): Promise<string> {
   const e = ctx.namei.resolve(p, 'copy-up');
   if (e.upper) return e.upper.real;
   const unlock = await ctx.locks.lock(`copyup:${p}`);
@@ -39,7 +53,7 @@ export async function copyUp(ctx: CopyUpCtx, p: string): Promise<string> {
     if (p !== '/') await copyUp(ctx, path.posix.dirname(p));
     const fresh = ctx.namei.resolve(p, 'copy-up');
     if (fresh.upper) return fresh.upper.real;
-    await copyUpOne(ctx, fresh);
+    await copyUpOne(ctx, fresh, kind);
     ctx.namei.changed(p); // it has an upper entry now
     return upperPathOf(ctx, p);
   } finally {
@@ -52,7 +66,7 @@ export function copyUpParent(ctx: CopyUpCtx, p: string): Promise<string> {
   return copyUp(ctx, path.posix.dirname(p));
 }
 
-async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry): Promise<void> {
+async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry, kind: CopyUpKind): Promise<void> {
   const src = e.top;
   const st = src.st;
   const dest = upperPathOf(ctx, e.path);
@@ -61,6 +75,8 @@ async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry): Promise<void> {
   try {
     if (st.isDirectory()) {
       await fs.promises.mkdir(tmp, Number(st.mode) & 0o7777);
+    } else if (st.isFile() && kind === 'truncated') {
+      await fs.promises.writeFile(tmp, '', { flag: 'wx' });
     } else if (st.isFile()) {
       // COPYFILE_FICLONE: reflink when the filesystem can, else libuv's copy_file_range/sendfile.
       await fs.promises.copyFile(src.real, tmp, fs.constants.COPYFILE_FICLONE);

@@ -23,7 +23,7 @@ import {
 import {
   Attr, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext, SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
-import { CopyUpCtx, assertWritable, copyUp, copyUpParent } from './copy-up';
+import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated } from './copy-up';
 import { OvlEntry, OvlNamei, RealEntry, isOpaqueDir, readRedirect } from './namei';
 import { readMergedDir } from './readdir';
 import { isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
@@ -280,7 +280,11 @@ export class OverlayFs implements FsHandlers {
   async open(ctx: RequestContext, p: string, flags: number): Promise<OpenReply> {
     const e = this.namei.resolve(p, 'open');
     const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
-    const real = writes ? await this.#copyUp('open', p) : e.top.real;
+    let real = e.top.real;
+    if (writes && !e.upper) {
+      assertWritable(this.#cu, 'open', p);
+      real = await ((flags & O_TRUNC) ? copyUpTruncated(this.#cu, p) : copyUp(this.#cu, p));
+    }
     const backing = await backingFileOpen({ userPath: p, realPath: real, flags, cred: ctx, createFlags: flags & O_TRUNC, openFile: fs.openSync });
     return this.#register(p, backing);
   }
