@@ -21,3 +21,4 @@ export type { TimeSpec } from './syscalls';
 export { backingMeta, thenMaybe } from './metadata';
 export type { BackingMeta, MetadataMode } from './metadata';
 export type { RawDirent } from './syscalls';
+export { ownAsCaller } from './caller-owner';

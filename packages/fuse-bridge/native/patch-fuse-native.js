@@ -10,13 +10,17 @@
 //      open file is served by handle with no path, instead of being renamed to .fuse_hiddenNNN),
 //      passing a missing path to JavaScript as "".
 //   5. export `layerfs_patch` so the bridge can tell the patched binding from the stock one.
+//   6. the caller: each libfuse thread records fuse_get_context()'s uid, gid, pid and umask with its
+//      request; the main thread copies them into one static array just before it calls into
+//      JavaScript, and `layerfs_caller_buffer()` hands JavaScript that array (read synchronously at
+//      the start of every request; JavaScript runs one callback at a time, so it cannot go stale).
 // Each edit must match exactly as often as expected (once, unless it says otherwise), so a different
 // fuse-native version fails here, loudly.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
-const PATCH_VERSION = 4;
+const PATCH_VERSION = 5;
 
 const edits = [
   ['struct field for the utimens times',
@@ -96,9 +100,25 @@ const edits = [
   ['a NULL path reaches JavaScript as ""',
     'napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH',
     'napi_create_string_utf8(env, l->path ? l->path : "", NAPI_AUTO_LENGTH', 34],
-  ['export the patch version',
+  ['a place for the caller in the per-thread request',
+    '  int32_t res;\n',
+    '  int32_t res;\n  uint32_t caller[4];\n'],
+  ['the caller of the request being dispatched, for JavaScript',
+    'static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;\n',
+    'static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;\nstatic uint32_t layerfs_caller[4];\n'],
+  ['each libfuse thread records its caller',
+    '  l->op_fn = fuse_native_dispatch_##name;\\\n',
+    '  l->op_fn = fuse_native_dispatch_##name;\\\n' +
+    '  { struct fuse_context *fc = fuse_get_context(); l->caller[0] = fc->uid; l->caller[1] = fc->gid; l->caller[2] = (uint32_t) fc->pid; l->caller[3] = fc->umask; }\\\n'],
+  ['the main thread publishes it right before calling JavaScript',
+    '      napi_value argv[callbackArgs + 2];\\\n',
+    '      napi_value argv[callbackArgs + 2];\\\n      memcpy(layerfs_caller, l->caller, sizeof(layerfs_caller));\\\n'],
+  ['export the patch version and the caller buffer',
     'NAPI_INIT() {\n',
-    `static const uint32_t layerfs_patch = ${PATCH_VERSION};\n\nNAPI_INIT() {\n  NAPI_EXPORT_UINT32(layerfs_patch)\n`],
+    `static const uint32_t layerfs_patch = ${PATCH_VERSION};\n\n` +
+    'NAPI_METHOD(layerfs_caller_buffer) {\n  napi_value buf;\n  (void) info;\n' +
+    '  napi_create_external_arraybuffer(env, layerfs_caller, sizeof(layerfs_caller), NULL, NULL, &buf);\n  return buf;\n}\n\n' +
+    'NAPI_INIT() {\n  NAPI_EXPORT_UINT32(layerfs_patch)\n  NAPI_EXPORT_FUNCTION(layerfs_caller_buffer)\n'],
 ];
 
 function patchedSource(original) {

@@ -12,7 +12,7 @@
 import type { BackingFile, TimeSpec } from '@layerfs/backing-io';
 import type { Attr, StatFs } from './attr';
 
-/** Who is asking. Fields are undefined where the transport cannot tell (fuse-native tells nothing). */
+/** Who is asking. Fields are undefined where the transport cannot tell (stock fuse-native tells nothing). */
 export interface RequestContext {
   readonly uid?: number;
   readonly gid?: number;

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   BackingFile, BackingFileCtx, FsError, InodeLocks, backingFileOpen, backingFileReadIter, backingFileWriteIter,
-  syscalls, thenMaybe,
+  ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
   Attr, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext, SetattrTimes, StatFs, attrFromStats,
@@ -166,9 +166,10 @@ export class OverlayFs implements FsHandlers {
     return { real, overWhiteout };
   }
 
-  async mkdir(_ctx: RequestContext, p: string, mode: number): Promise<void> {
+  async mkdir(ctx: RequestContext, p: string, mode: number): Promise<void> {
     const { real, overWhiteout } = await this.#prepareCreate('mkdir', p);
     fs.mkdirSync(real, mode);
+    ownAsCaller(real, ctx);
     // Over a whiteout the lower layers may still hold a directory of this name: the new one is
     // opaque, so none of that directory's old entries reappear.
     if (overWhiteout) syscalls.lsetxattr(real, this.#names.opaque, Buffer.from('y'));
@@ -259,15 +260,17 @@ export class OverlayFs implements FsHandlers {
     this.namei.changed(existing);
   }
 
-  async symlink(_ctx: RequestContext, target: string, p: string): Promise<void> {
+  async symlink(ctx: RequestContext, target: string, p: string): Promise<void> {
     const { real } = await this.#prepareCreate('symlink', p);
     fs.symlinkSync(target, real);
+    ownAsCaller(real, ctx);
     this.namei.changed(p);
   }
 
-  async mknod(_ctx: RequestContext, p: string, mode: number, rdev: number): Promise<void> {
+  async mknod(ctx: RequestContext, p: string, mode: number, rdev: number): Promise<void> {
     const { real } = await this.#prepareCreate('mknod', p);
     syscalls.mknod(real, mode, rdev);
+    ownAsCaller(real, ctx);
     this.namei.changed(p);
   }
 
@@ -294,6 +297,7 @@ export class OverlayFs implements FsHandlers {
     const backing = await backingFileOpen({
       userPath: p, realPath: real, flags, cred: ctx, mode, createFlags: O_CREAT | O_EXCL, openFile: fs.openSync,
     });
+    ownAsCaller(real, ctx, { fd: backing.fd });
     this.namei.changed(p);
     return this.#register(p, backing);
   }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   BackingFile, BackingFileCtx, BackingMeta, FsError, InodeLocks, MetadataMode, backingFileOpen,
-  backingFileReadIter, backingFileWriteIter, backingMeta, syscalls, thenMaybe,
+  backingFileReadIter, backingFileWriteIter, backingMeta, ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
   Attr, DirEntry, Fh, FsHandlers, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
@@ -131,8 +131,8 @@ export class PassthroughFs implements FsHandlers {
     }
   }
 
-  mkdir(_ctx: RequestContext, p: string, mode: number): Reply<void> {
-    return this.#meta.mkdir(this.realPath(p), mode);
+  mkdir(ctx: RequestContext, p: string, mode: number): Reply<void> {
+    return thenMaybe(this.#meta.mkdir(this.realPath(p), mode), () => ownAsCaller(this.realPath(p), ctx));
   }
 
   rmdir(_ctx: RequestContext, p: string): Reply<void> {
@@ -161,16 +161,17 @@ export class PassthroughFs implements FsHandlers {
     return thenMaybe(this.#meta.link(this.realPath(existing), this.realPath(newPath)), () => this.#attrs.clear());
   }
 
-  symlink(_ctx: RequestContext, target: string, p: string): Reply<void> {
-    return this.#meta.symlink(target, this.realPath(p));
+  symlink(ctx: RequestContext, target: string, p: string): Reply<void> {
+    return thenMaybe(this.#meta.symlink(target, this.realPath(p)), () => ownAsCaller(this.realPath(p), ctx));
   }
 
   readlink(_ctx: RequestContext, p: string): Reply<string> {
     return this.#meta.readlink(this.realPath(p));
   }
 
-  mknod(_ctx: RequestContext, p: string, mode: number, rdev: number): void {
+  mknod(ctx: RequestContext, p: string, mode: number, rdev: number): void {
     syscalls.mknod(this.realPath(p), mode, rdev);
+    ownAsCaller(this.realPath(p), ctx);
   }
 
   // -- files --------------------------------------------------------------------------------------
@@ -192,6 +193,7 @@ export class PassthroughFs implements FsHandlers {
     });
     return thenMaybe(backing, (b) => {
       this.#attrs.drop(p);
+      ownAsCaller(b.realPath, ctx, { fd: b.fd });
       return this.#register(p, b);
     });
   }

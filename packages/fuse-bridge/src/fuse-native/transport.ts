@@ -21,7 +21,7 @@ import { createLogger } from '../logger';
 
 const log = createLogger('fuse-native');
 
-/** fuse-native gives no caller context; the fields stay undefined. */
+/** The stock binding gives no caller context: the fields stay undefined. */
 const NO_CTX: RequestContext = Object.freeze({});
 const ERANGE = 34;
 const ETIMEDOUT = 110;
@@ -153,32 +153,32 @@ export class FuseNativeTransport extends Fuse {
   // Each _op_* below has fuse-native's calling convention: (signal, ...args from the C side).
 
   _op_getattr(signal: Signal, path: string): void {
-    serve('getattr', path, signal, () => this.#h.getattr(NO_CTX, path), (a) => [0, encodeStat(a)], [emptyStat()]);
+    serve('getattr', path, signal, () => this.#h.getattr(caller(), path), (a) => [0, encodeStat(a)], [emptyStat()]);
   }
 
   _op_fgetattr(signal: Signal, path: string, fh: number): void {
-    serve('fgetattr', path, signal, () => this.#h.getattr(NO_CTX, path, fh ? (fh as Fh) : undefined),
+    serve('fgetattr', path, signal, () => this.#h.getattr(caller(), path, fh ? (fh as Fh) : undefined),
       (a) => [0, encodeStat(a)], [emptyStat()]);
   }
 
   _op_access(signal: Signal, path: string, mask: number): void {
     const h = this.#h;
-    serve('access', path, signal, () => h.access?.(NO_CTX, path, mask), done);
+    serve('access', path, signal, () => h.access?.(caller(), path, mask), done);
   }
 
   _op_statfs(signal: Signal, path: string): void {
-    serve('statfs', path, signal, () => this.#h.statfs(NO_CTX, path), (s) => [0, encodeStatfs(s)]);
+    serve('statfs', path, signal, () => this.#h.statfs(caller(), path), (s) => [0, encodeStatfs(s)]);
   }
 
   _op_opendir(signal: Signal, path: string, _fh: number, flags: number): void {
     const h = this.#h;
-    serve('opendir', path, signal, () => h.opendir?.(NO_CTX, path, flags) ?? (0 as Fh), (fh) => [0, fh]);
+    serve('opendir', path, signal, () => h.opendir?.(caller(), path, flags) ?? (0 as Fh), (fh) => [0, fh]);
   }
 
   _op_readdir(signal: Signal, path: string): void {
     // libfuse 2's filler reads only st_ino and the type bits of each entry's stat, so d_ino equals
     // the st_ino that getattr reports (use_ino) without a stat per entry.
-    serve('readdir', path, signal, () => this.#h.readdir(NO_CTX, path), (all) => {
+    serve('readdir', path, signal, () => this.#h.readdir(caller(), path), (all) => {
       const entries = all.filter((e) => !isFuseHidden(e.name));
       return [0, entries.map((e) => e.name), entries.map(encodeDirEntry)];
     });
@@ -186,66 +186,66 @@ export class FuseNativeTransport extends Fuse {
 
   _op_releasedir(signal: Signal, path: string, fh: number): void {
     const h = this.#h;
-    serve('releasedir', path, signal, () => h.releasedir?.(NO_CTX, path, fh as Fh), done);
+    serve('releasedir', path, signal, () => h.releasedir?.(caller(), path, fh as Fh), done);
   }
 
   _op_fsyncdir(signal: Signal, path: string, datasync: number, fh: number): void {
     const h = this.#h;
-    serve('fsyncdir', path, signal, () => h.fsyncdir?.(NO_CTX, path, datasync !== 0, fh as Fh), done);
+    serve('fsyncdir', path, signal, () => h.fsyncdir?.(caller(), path, datasync !== 0, fh as Fh), done);
   }
 
   _op_open(signal: Signal, path: string, flags: number): void {
-    serve('open', path, signal, () => this.#h.open(NO_CTX, path, flags), (r) => [0, r.fh]);
+    serve('open', path, signal, () => this.#h.open(caller(), path, flags), (r) => [0, r.fh]);
   }
 
   _op_create(signal: Signal, path: string, mode: number, flags?: number): void {
     // The patched binding passes the open flags; the stock one does not, and a create is then served
     // as O_RDWR (O_APPEND on a creating open only takes effect at the next open).
     if (flags === undefined) flags = fsConstants.O_RDWR | fsConstants.O_CREAT;
-    serve('create', path, signal, () => this.#h.create(NO_CTX, path, mode, flags), (r) => [0, r.fh]);
+    serve('create', path, signal, () => this.#h.create(caller(), path, mode, flags), (r) => [0, r.fh]);
   }
 
   _op_read(signal: Signal, path: string, fh: number, buf: Buffer, len: number, offLow: number, offHigh: number): void {
     // `buf` is libfuse's own memory, valid until we answer; the handler reads straight into it.
     const target = buf.length === len ? buf : buf.subarray(0, len);
-    serve('read', path, signal, () => this.#h.read(NO_CTX, path, fh as Fh, target, joinU64(offLow, offHigh)),
+    serve('read', path, signal, () => this.#h.read(caller(), path, fh as Fh, target, joinU64(offLow, offHigh)),
       (n) => [n, 0, buf.buffer], [0, buf.buffer]);
   }
 
   _op_write(signal: Signal, path: string, fh: number, buf: Buffer, len: number, offLow: number, offHigh: number): void {
     const data = buf.length === len ? buf : buf.subarray(0, len);
-    serve('write', path, signal, () => this.#h.write(NO_CTX, path, fh as Fh, data, joinU64(offLow, offHigh)),
+    serve('write', path, signal, () => this.#h.write(caller(), path, fh as Fh, data, joinU64(offLow, offHigh)),
       (n) => [n, 0, buf.buffer], [0, buf.buffer]);
   }
 
   _op_flush(signal: Signal, path: string, fh: number): void {
     const h = this.#h;
-    serve('flush', path, signal, () => h.flush?.(NO_CTX, path, fh as Fh), done);
+    serve('flush', path, signal, () => h.flush?.(caller(), path, fh as Fh), done);
   }
 
   _op_release(signal: Signal, path: string, fh: number): void {
-    serve('release', path, signal, () => this.#h.release(NO_CTX, path, fh as Fh), done);
+    serve('release', path, signal, () => this.#h.release(caller(), path, fh as Fh), done);
   }
 
   _op_fsync(signal: Signal, path: string, datasync: number, fh: number): void {
     const h = this.#h;
-    serve('fsync', path, signal, () => h.fsync?.(NO_CTX, path, datasync !== 0, fh ? (fh as Fh) : undefined), done);
+    serve('fsync', path, signal, () => h.fsync?.(caller(), path, datasync !== 0, fh ? (fh as Fh) : undefined), done);
   }
 
   _op_truncate(signal: Signal, path: string, low: number, high: number): void {
-    serve('truncate', path, signal, () => this.#h.truncate(NO_CTX, path, joinU64(low, high)), done);
+    serve('truncate', path, signal, () => this.#h.truncate(caller(), path, joinU64(low, high)), done);
   }
 
   _op_ftruncate(signal: Signal, path: string, fh: number, low: number, high: number): void {
-    serve('ftruncate', path, signal, () => this.#h.truncate(NO_CTX, path, joinU64(low, high), fh as Fh), done);
+    serve('ftruncate', path, signal, () => this.#h.truncate(caller(), path, joinU64(low, high), fh as Fh), done);
   }
 
   _op_chmod(signal: Signal, path: string, mode: number): void {
-    serve('chmod', path, signal, () => this.#h.chmod(NO_CTX, path, mode), done);
+    serve('chmod', path, signal, () => this.#h.chmod(caller(), path, mode), done);
   }
 
   _op_chown(signal: Signal, path: string, uid: number, gid: number): void {
-    serve('chown', path, signal, () => this.#h.chown(NO_CTX, path, idArg(uid), idArg(gid)), done);
+    serve('chown', path, signal, () => this.#h.chown(caller(), path, idArg(uid), idArg(gid)), done);
   }
 
   _op_utimens(signal: Signal, path: string, ...t: number[]): void {
@@ -254,62 +254,62 @@ export class FuseNativeTransport extends Fuse {
     const times: SetattrTimes = t.length >= 6
       ? { atime: decodeTimespec(t[0]!, t[1]!, t[2]!), mtime: decodeTimespec(t[3]!, t[4]!, t[5]!) }
       : { atime: msToNs(joinU64(t[0]!, t[1]!)), mtime: msToNs(joinU64(t[2]!, t[3]!)) };
-    serve('utimens', path, signal, () => this.#h.utimens(NO_CTX, path, times), done);
+    serve('utimens', path, signal, () => this.#h.utimens(caller(), path, times), done);
   }
 
   _op_readlink(signal: Signal, path: string): void {
-    serve('readlink', path, signal, () => this.#h.readlink(NO_CTX, path), (target) => [0, target]);
+    serve('readlink', path, signal, () => this.#h.readlink(caller(), path), (target) => [0, target]);
   }
 
   _op_symlink(signal: Signal, target: string, path: string): void {
-    serve('symlink', path, signal, () => this.#h.symlink(NO_CTX, target, path), done);
+    serve('symlink', path, signal, () => this.#h.symlink(caller(), target, path), done);
   }
 
   _op_mknod(signal: Signal, path: string, mode: number, rdev: number): void {
-    serve('mknod', path, signal, () => this.#h.mknod(NO_CTX, path, mode, rdev), done);
+    serve('mknod', path, signal, () => this.#h.mknod(caller(), path, mode, rdev), done);
   }
 
   _op_mkdir(signal: Signal, path: string, mode: number): void {
-    serve('mkdir', path, signal, () => this.#h.mkdir(NO_CTX, path, mode), done);
+    serve('mkdir', path, signal, () => this.#h.mkdir(caller(), path, mode), done);
   }
 
   _op_unlink(signal: Signal, path: string): void {
-    serve('unlink', path, signal, () => this.#h.unlink(NO_CTX, path), done);
+    serve('unlink', path, signal, () => this.#h.unlink(caller(), path), done);
   }
 
   _op_rmdir(signal: Signal, path: string): void {
-    serve('rmdir', path, signal, () => this.#h.rmdir(NO_CTX, path), done);
+    serve('rmdir', path, signal, () => this.#h.rmdir(caller(), path), done);
   }
 
   _op_rename(signal: Signal, from: string, to: string): void {
-    serve('rename', from, signal, () => this.#h.rename(NO_CTX, from, to, 0), done);
+    serve('rename', from, signal, () => this.#h.rename(caller(), from, to, 0), done);
   }
 
   _op_link(signal: Signal, existing: string, newPath: string): void {
-    serve('link', newPath, signal, () => this.#h.link(NO_CTX, existing, newPath), done);
+    serve('link', newPath, signal, () => this.#h.link(caller(), existing, newPath), done);
   }
 
   _op_setxattr(signal: Signal, path: string, name: string, value: Buffer, _position: number, flags: number): void {
     const h = this.#h;
     // `value` is libfuse's memory, valid until we answer: copy it if a handler keeps it longer.
-    serve('setxattr', path, signal, () => h.setxattr!(NO_CTX, path, name, value, flags),
+    serve('setxattr', path, signal, () => h.setxattr!(caller(), path, name, value, flags),
       () => [0, value.buffer], [value.buffer]);
   }
 
   _op_getxattr(signal: Signal, path: string, name: string, out: Buffer): void {
     const h = this.#h;
-    serve('getxattr', path, signal, () => h.getxattr!(NO_CTX, path, name), (value) => intoCallerBuffer(value, out), [out.buffer]);
+    serve('getxattr', path, signal, () => h.getxattr!(caller(), path, name), (value) => intoCallerBuffer(value, out), [out.buffer]);
   }
 
   _op_listxattr(signal: Signal, path: string, out: Buffer): void {
     const h = this.#h;
-    serve('listxattr', path, signal, () => h.listxattr!(NO_CTX, path),
+    serve('listxattr', path, signal, () => h.listxattr!(caller(), path),
       (names) => intoCallerBuffer(Buffer.from(names.map((n) => `${n}\0`).join('')), out), [out.buffer]);
   }
 
   _op_removexattr(signal: Signal, path: string, name: string): void {
     const h = this.#h;
-    serve('removexattr', path, signal, () => h.removexattr!(NO_CTX, path, name), done);
+    serve('removexattr', path, signal, () => h.removexattr!(caller(), path, name), done);
   }
 }
 
@@ -331,6 +331,23 @@ interface FuseNativeBinding {
   fuse_native_unmount(mnt: string, thread: Buffer | null): void;
   /** Present only in the layerfs-patched build. */
   layerfs_patch?: number;
+  /** Patched build: uid, gid, pid, umask of the request being dispatched (see patch-fuse-native.js). */
+  layerfs_caller_buffer?(): ArrayBuffer;
+}
+
+let callerView: Uint32Array | null | undefined;
+
+/**
+ * Who sent the request being dispatched. Read synchronously at the start of a request: the patched
+ * binding writes the array just before it calls into JavaScript, one request at a time.
+ */
+function caller(): RequestContext {
+  if (callerView === undefined) {
+    const b = fuseNativeBinding();
+    callerView = b.layerfs_caller_buffer ? new Uint32Array(b.layerfs_caller_buffer()) : null;
+  }
+  if (callerView === null) return NO_CTX;
+  return { uid: callerView[0], gid: callerView[1], pid: callerView[2], umask: callerView[3] };
 }
 
 /** The stat an error answer still carries (fuse-native reads it before libfuse drops it). */
