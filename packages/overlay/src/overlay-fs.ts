@@ -24,7 +24,7 @@ import {
   Attr, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext, SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
 import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated } from './copy-up';
-import { OvlEntry, OvlNamei, RealEntry, isOpaqueDir, readRedirect } from './namei';
+import { OvlEntry, OvlNamei, RealEntry, readRedirect } from './namei';
 import { readMergedDir } from './readdir';
 import { isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
 import { OvlXattrs, isPrivateXattr, ovlXattrs } from './xattr-names';
@@ -56,7 +56,11 @@ export class OverlayFs implements FsHandlers {
   /** upper inode → the lower inode it was copied up from (st_ino stays put across copy-up). */
   readonly #origin = new Map<bigint, bigint>();
   readonly #statfsRoot: string;
-  readonly #ctx: BackingFileCtx;
+  /**
+   * The backing-io hooks. No endWrite copy-attr: the overlay keeps no attribute cache (getattr reads
+   * the real file, fstat for open files), so there is nothing to update; atime is the host's.
+   */
+  readonly #ctx: BackingFileCtx = {};
 
   constructor(opts: OverlayFsOptions) {
     const roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
@@ -68,7 +72,6 @@ export class OverlayFs implements FsHandlers {
         recordOrigin: (upperIno, lower) => this.#origin.set(upperIno, this.#inoOf(lower.layer, lower.st.ino)),
       };
     }
-    this.#ctx = {};
   }
 
   #inoOf(_layer: number, realIno: bigint): bigint {
@@ -386,4 +389,3 @@ export class OverlayFs implements FsHandlers {
   }
 }
 
-export { isOpaqueDir };
