@@ -18,3 +18,4 @@ export {
 export { createLogger, setLogSink, isDebugEnabled } from './logger';
 export type { Logger, LogSink } from './logger';
 export { errnoForReply } from './errno';
+export { HandleTable } from './handle-table';

@@ -21,7 +21,7 @@ import {
   ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
-  Attr, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext, SetattrTimes, StatFs, attrFromStats,
+  Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, Reply, RequestContext, SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
 import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated } from './copy-up';
 import { OvlEntry, OvlNamei, RealEntry, readRedirect } from './namei';
@@ -51,8 +51,7 @@ export class OverlayFs implements FsHandlers {
   readonly #cu: CopyUpCtx | undefined;
   readonly #names: OvlXattrs = ovlXattrs();
   readonly #locks = new InodeLocks<string>();
-  readonly #files = new Map<number, OpenFile>();
-  #nextFh = 1;
+  readonly #files = new HandleTable<OpenFile>();
   /** upper inode → the lower inode it was copied up from (st_ino stays put across copy-up). */
   readonly #origin = new Map<bigint, bigint>();
   readonly #statfsRoot: string;
@@ -85,7 +84,7 @@ export class OverlayFs implements FsHandlers {
   // -- attributes ---------------------------------------------------------------------------------
 
   getattr(_ctx: RequestContext, p: string, fh?: Fh): Attr {
-    const open = fh ? this.#files.get(fh) : undefined;
+    const open = this.#files.find(fh);
     if (open) {
       const st = fs.fstatSync(open.backing.fd, BIG);
       return attrFromStats(st, this.#origin.get(st.ino) ?? st.ino);
@@ -120,7 +119,7 @@ export class OverlayFs implements FsHandlers {
   }
 
   async truncate(_ctx: RequestContext, p: string, size: number, fh?: Fh): Promise<void> {
-    const open = fh ? this.#files.get(fh) : undefined;
+    const open = this.#files.find(fh);
     if (open && !this.#isLowerFile(open.backing)) {
       fs.ftruncateSync(open.backing.fd, size);
       return;
@@ -306,19 +305,11 @@ export class OverlayFs implements FsHandlers {
   }
 
   #register(p: string, backing: BackingFile): OpenReply {
-    const fh = this.#nextFh++;
-    this.#files.set(fh, { path: p, backing });
-    return { fh: fh as Fh, backing };
-  }
-
-  #file(fh: Fh, p: string): OpenFile {
-    const f = this.#files.get(fh);
-    if (!f) throw new FsError('EBADF', 'fh', p);
-    return f;
+    return { fh: this.#files.add({ path: p, backing }), backing };
   }
 
   read(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Reply<number> {
-    const f = this.#file(fh, p);
+    const f = this.#files.get(fh, p);
     return thenMaybe(this.#followCopyUp(f), (b) => backingFileReadIter(b, { buf }, { pos: position, flags: b.iocbFlags }, this.#ctx));
   }
 
@@ -340,12 +331,12 @@ export class OverlayFs implements FsHandlers {
   }
 
   write(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Promise<number> {
-    const { backing } = this.#file(fh, p);
+    const { backing } = this.#files.get(fh, p);
     return backingFileWriteIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, this.#ctx);
   }
 
   async fsync(_ctx: RequestContext, _p: string, datasync: boolean, fh?: Fh): Promise<void> {
-    const f = fh ? this.#files.get(fh) : undefined;
+    const f = this.#files.find(fh);
     if (!f) return;
     f.backing.get();
     try {
@@ -356,9 +347,7 @@ export class OverlayFs implements FsHandlers {
   }
 
   release(_ctx: RequestContext, p: string, fh: Fh): Promise<void> {
-    const f = this.#file(fh, p);
-    this.#files.delete(fh);
-    return f.backing.put();
+    return this.#files.remove(fh, p).backing.put();
   }
 
   // -- extended attributes ------------------------------------------------------------------------
@@ -385,7 +374,7 @@ export class OverlayFs implements FsHandlers {
   }
 
   async destroy(): Promise<void> {
-    await Promise.all([...this.#files.values()].map((f) => f.backing.put().catch(() => undefined)));
+    await Promise.all(this.#files.values().map((f) => f.backing.put().catch(() => undefined)));
   }
 }
 

@@ -11,11 +11,16 @@ import {
   backingFileReadIter, backingFileWriteIter, backingMeta, ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
-  Attr, DirEntry, Fh, FsHandlers, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
+  Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
   SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
 import { AttrCache, AttrCacheOptions } from './attr-cache';
-import { OpenFiles } from './open-files';
+
+/** What an open handle stands for. */
+interface OpenFile {
+  readonly path: string;
+  readonly backing: BackingFile;
+}
 
 export interface PassthroughOptions {
   /** The directory to mirror. */
@@ -32,7 +37,7 @@ export class PassthroughFs implements FsHandlers {
   readonly #meta: BackingMeta;
   readonly #attrs: AttrCache;
   readonly #locks = new InodeLocks<string>();
-  readonly #files = new OpenFiles();
+  readonly #files = new HandleTable<OpenFile>();
   readonly #ctx: BackingFileCtx;
 
   constructor(opts: PassthroughOptions) {
@@ -249,7 +254,7 @@ export class PassthroughFs implements FsHandlers {
 
   /** Close every handle still open (after unmount the kernel sends no more releases). */
   async destroy(): Promise<void> {
-    await Promise.all(this.#files.all().map((f) => f.backing.put().catch(() => undefined)));
+    await Promise.all(this.#files.values().map((f) => f.backing.put().catch(() => undefined)));
   }
 }
 
