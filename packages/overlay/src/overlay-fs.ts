@@ -83,11 +83,14 @@ export class OverlayFs implements FsHandlers {
 
   // -- attributes ---------------------------------------------------------------------------------
 
-  getattr(_ctx: RequestContext, p: string, fh?: Fh): Attr {
+  getattr(_ctx: RequestContext, p: string, fh?: Fh): Reply<Attr> {
     const open = this.#files.find(fh);
     if (open) {
-      const st = fs.fstatSync(open.backing.fd, BIG);
-      return attrFromStats(st, this.#origin.get(st.ino) ?? st.ino);
+      // A handle opened on the lower file follows a later copy-up here too, as reads do.
+      return thenMaybe(this.#followCopyUp(open), (b) => {
+        const st = fs.fstatSync(b.fd, BIG);
+        return attrFromStats(st, this.#origin.get(st.ino) ?? st.ino);
+      });
     }
     // Attributes are always read fresh: namei caches which real entries make up a directory, not
     // their size, times or link count.
