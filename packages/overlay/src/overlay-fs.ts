@@ -24,7 +24,7 @@ import {
   Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, Reply, RequestContext, SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
 import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated } from './copy-up';
-import { OvlEntry, OvlNamei, RealEntry, readRedirect } from './namei';
+import { OvlEntry, OvlNamei, readRedirect } from './namei';
 import { readMergedDir } from './readdir';
 import { isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
 import { OvlXattrs, isPrivateXattr, ovlXattrs } from './xattr-names';
@@ -68,17 +68,13 @@ export class OverlayFs implements FsHandlers {
     if (opts.upper && opts.work) {
       this.#cu = {
         namei: this.namei, upperRoot: opts.upper, workDir: path.join(opts.work, WORK_SUBDIR), locks: this.#locks,
-        recordOrigin: (upperIno, lower) => this.#origin.set(upperIno, this.#inoOf(lower.layer, lower.st.ino)),
+        recordOrigin: (upperIno, lower) => this.#origin.set(upperIno, this.#inoOf(lower.st.ino)),
       };
     }
   }
 
-  #inoOf(_layer: number, realIno: bigint): bigint {
+  #inoOf(realIno: bigint): bigint {
     return this.#origin.get(realIno) ?? realIno;
-  }
-
-  #attr(e: RealEntry, st = e.st): Attr {
-    return attrFromStats(st, this.#inoOf(e.layer, st.ino));
   }
 
   // -- attributes ---------------------------------------------------------------------------------
@@ -89,13 +85,14 @@ export class OverlayFs implements FsHandlers {
       // A handle opened on the lower file follows a later copy-up here too, as reads do.
       return thenMaybe(this.#followCopyUp(open), (b) => {
         const st = fs.fstatSync(b.fd, BIG);
-        return attrFromStats(st, this.#origin.get(st.ino) ?? st.ino);
+        return attrFromStats(st, this.#inoOf(st.ino));
       });
     }
     // Attributes are always read fresh: namei caches which real entries make up a directory, not
     // their size, times or link count.
     const e = this.namei.resolve(p, 'getattr');
-    return this.#attr(e.top, fs.lstatSync(e.top.real, BIG));
+    const st = fs.lstatSync(e.top.real, BIG);
+    return attrFromStats(st, this.#inoOf(st.ino));
   }
 
   async statfs(): Promise<StatFs> {
@@ -144,10 +141,10 @@ export class OverlayFs implements FsHandlers {
   readdir(_ctx: RequestContext, p: string): DirEntry[] {
     const e = this.namei.resolve(p, 'readdir');
     if (!e.top.st.isDirectory()) throw new FsError('ENOTDIR', 'readdir', p);
-    const entries = readMergedDir(e, (layer, ino) => this.#inoOf(layer, ino));
+    const entries = readMergedDir(e, (ino) => this.#inoOf(ino));
     // glibc drops entries whose d_ino is 0, so ".." needs the parent's real number.
     const parent = p === '/' ? e : this.namei.resolve(path.posix.dirname(p), 'readdir');
-    const dot = (name: string, d: OvlEntry): DirEntry => ({ name, ino: this.#inoOf(d.top.layer, d.top.st.ino), type: fs.constants.S_IFDIR });
+    const dot = (name: string, d: OvlEntry): DirEntry => ({ name, ino: this.#inoOf(d.top.st.ino), type: fs.constants.S_IFDIR });
     return [dot('.', e), dot('..', parent), ...entries];
   }
 
@@ -185,7 +182,7 @@ export class OverlayFs implements FsHandlers {
     assertWritable(this.#cu, 'rmdir', p);
     const e = this.namei.resolve(p, 'rmdir');
     if (!e.top.st.isDirectory()) throw new FsError('ENOTDIR', 'rmdir', p);
-    if (readMergedDir(e, (_l, ino) => ino).length > 0) throw new FsError('ENOTEMPTY', 'rmdir', p);
+    if (readMergedDir(e).length > 0) throw new FsError('ENOTEMPTY', 'rmdir', p);
     await this.#removeEntry(e, true);
   }
 
@@ -232,7 +229,7 @@ export class OverlayFs implements FsHandlers {
     const srcIsDir = src.top.st.isDirectory();
     if (dst?.top.st.isDirectory()) {
       if (!srcIsDir) throw new FsError('EISDIR', 'rename', to);
-      if (readMergedDir(dst, (_l, ino) => ino).length > 0) throw new FsError('ENOTEMPTY', 'rename', to);
+      if (readMergedDir(dst).length > 0) throw new FsError('ENOTEMPTY', 'rename', to);
     } else if (dst && srcIsDir) {
       throw new FsError('ENOTDIR', 'rename', to);
     }

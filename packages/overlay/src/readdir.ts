@@ -15,7 +15,8 @@ import * as fs from 'node:fs';
 const S_IFCHR = fs.constants.S_IFCHR;
 const S_IFREG = fs.constants.S_IFREG;
 
-export function readMergedDir(dir: OvlEntry, inoOf: (layer: number, realIno: bigint, real: string) => bigint): DirEntry[] {
+/** `inoOf` maps a real inode number to the one the mount reports (identity where it does not matter). */
+export function readMergedDir(dir: OvlEntry, inoOf: (realIno: bigint) => bigint = (ino) => ino): DirEntry[] {
   const seen = new Set<string>();
   const out: DirEntry[] = [];
   for (const d of dir.dirs) {
@@ -38,7 +39,7 @@ export function readMergedDir(dir: OvlEntry, inoOf: (layer: number, realIno: big
         }
         if ((e.type !== S_IFREG || st.size === 0n) && isWhiteout(real, st)) continue;
       }
-      out.push({ name: e.name, ino: inoOf(d.layer, e.ino, path.join(d.real, e.name)), type: e.type });
+      out.push({ name: e.name, ino: inoOf(e.ino), type: e.type });
     }
   }
   return out;
