@@ -2,9 +2,9 @@
 import * as path from 'node:path';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
-import type { MountHandle } from '@layerfs/fuse-bridge';
+import type { MountHandle, TransportChoice } from '@layerfs/fuse-bridge';
 import {
-  MountError, OptionMap, checkNoOverlap, mountAt, parseOptionString, prepareMountpoint, setLogSink,
+  MountError, OptionMap, abortConnection, checkNoOverlap, mountAt, parseOptionString, prepareMountpoint, setLogSink,
   takeBridgeOptions, unmountPath,
 } from '@layerfs/fuse-bridge';
 import { checkSource, mountPassthrough } from '@layerfs/passthrough';
@@ -18,6 +18,7 @@ import { runOverlayDemo, runPassthroughDemo } from './demo';
 
 interface MountArgs {
   o?: string[];
+  transport?: TransportChoice;
   foreground?: boolean;
   debug?: boolean;
   log?: string;
@@ -86,7 +87,7 @@ async function passthroughCommand(args: MountArgs & { source: string; mountpoint
     prepareMountpoint(args.mountpoint, { nonempty: bridge.nonempty });
   };
   return runMount(args, rawArgv, args.mountpoint, check, () => mountPassthrough({
-    source: args.source, mountpoint: args.mountpoint, ...bridge, metadata,
+    source: args.source, mountpoint: args.mountpoint, ...bridge, metadata, transport: args.transport,
     attrCache: { ttlMs: attrCacheMs, max: attrCacheMax },
   }), `mirroring ${path.resolve(args.source)}`);
 }
@@ -113,13 +114,17 @@ async function overlayCommand(args: OverlayArgs, rawArgv: string[]): Promise<num
   const work = args.work ?? take('workdir');
   const bridge = takeBridgeOptions(opts);
   rejectLeftovers(opts);
-  const o = { lower, upper, work, mountpoint: args.mountpoint, ...bridge };
+  const o = { lower, upper, work, mountpoint: args.mountpoint, ...bridge, transport: args.transport };
   return runMount(args, rawArgv, args.mountpoint, () => { checkOverlay(o); }, () => mountOverlay(o),
     `overlaying ${lower.join(':')}${upper ? ` under ${upper}` : ' (read-only)'}`);
 }
 
-async function umountCommand(args: { mountpoint: string; lazy?: boolean }): Promise<number> {
+async function umountCommand(args: { mountpoint: string; lazy?: boolean; force?: boolean }): Promise<number> {
   const abs = path.resolve(args.mountpoint);
+  if (args.force) {
+    abortConnection(abs);
+    return 0;
+  }
   const entry = mountAt(abs);
   if (!entry) throw new MountError(`${abs} is not mounted: nothing to unmount`);
   if (!entry.fstype.startsWith('fuse')) {
@@ -134,7 +139,8 @@ const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
   attr_timeout=S, entry_timeout=S, negative_timeout=S   kernel cache lifetimes (default 1, 1, 0)
   max_read=N, max_write=N  request size in bytes (default 131072)
   allow_other, default_permissions, nonempty, fsname=NAME
-  debug                    libfuse's trace of every request (on stderr; with --foreground or --log)
+  passthrough=auto|off|require   kernel passthrough of file data (wire transport; default auto)
+  debug                    libfuse's trace of every request (fuse-native; on stderr; with --foreground or --log)
   op_timeout=S             answer a metadata request ETIMEDOUT after S seconds (default 0: never)
   metadata=sync|async      how lstat/readlink reach the source (default sync; see README)
   attr_cache_ms=MS, attr_cache_max=N   the daemon's attribute cache (default 1000 ms, 10000 entries)`;
@@ -142,6 +148,10 @@ const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
 function withMountFlags<T>(y: Argv<T>) {
   return y
     .option('o', { type: 'string', array: true, describe: 'mount options, e.g. -o cache=auto,attr_timeout=2', requiresArg: true })
+    .option('transport', {
+      choices: ['auto', 'wire', 'fuse-native'] as const, default: 'auto' as const,
+      describe: 'wire: FUSE spoken on /dev/fuse (root; kernel passthrough); fuse-native: libfuse 2; auto: wire where it can mount',
+    })
     .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground until unmounted (Ctrl-C unmounts)' })
     .option('debug', { alias: 'd', type: 'boolean', describe: 'log every decision to stderr (implies nothing else)' })
     .option('log', { type: 'string', describe: 'daemon mode: append the daemon\'s log to this file', requiresArg: true });
@@ -176,7 +186,8 @@ Without upperdir/workdir the overlay is read-only (writes fail with EROFS).\n\n$
       (a) => { result = overlayCommand(a as never, argv); })
     .command(['umount <mountpoint>', 'unmount <mountpoint>'], 'unmount a layerfs mount (its daemon then exits)',
       (y) => y.positional('mountpoint', { type: 'string', demandOption: true })
-        .option('lazy', { alias: 'l', type: 'boolean', describe: 'detach now even if busy; the kernel finishes when the last user leaves' }),
+        .option('lazy', { alias: 'l', type: 'boolean', describe: 'detach now even if busy; the kernel finishes when the last user leaves' })
+        .option('force', { type: 'boolean', describe: 'abort a hung daemon\'s connection (fusectl), then detach' }),
       (a) => { result = umountCommand(a as never); })
     .command('demo [kind]', 'show layerfs at work on a bundled sample tree: an overlay (default) or a passthrough',
       (y) => y.positional('kind', { choices: ['overlay', 'passthrough'] as const, default: 'overlay' as const }),

@@ -5,6 +5,12 @@ import * as path from 'node:path';
 
 export const CLI = path.resolve(__dirname, '..', '..', 'bin', 'layerfs');
 
+/**
+ * The transport every mount in this test run uses: jest runs the integration tests once per
+ * transport (jest.config.js projects), each project setting LAYERFS_TEST_TRANSPORT.
+ */
+export const TRANSPORT = (process.env.LAYERFS_TEST_TRANSPORT ?? 'wire') as 'wire' | 'fuse-native';
+
 export interface CliResult {
   code: number;
   stdout: string;
@@ -50,7 +56,7 @@ export interface Mounted {
 
 /** `layerfs passthrough SRC MNT [-o …]`: returns once mounted; unmount() waits for the daemon to exit. */
 export function mountPassthrough(source: string, mnt: string, opts: string[] = []): Promise<Mounted> {
-  return mountWith(['passthrough', source, mnt, ...opts.flatMap((o) => ['-o', o])], mnt);
+  return mountWith(['passthrough', source, mnt, '--transport', TRANSPORT, ...opts.flatMap((o) => ['-o', o])], mnt);
 }
 
 /** `layerfs overlay MNT -o lowerdir=…[,upperdir=…,workdir=…]`. */
@@ -58,7 +64,7 @@ export function mountOverlay(mnt: string, layers: { lower: string[]; upper?: str
   const esc = (p: string) => p.replace(/\\/g, '\\\\').replace(/:/g, '\\:').replace(/,/g, '\\,');
   const o = [`lowerdir=${layers.lower.map(esc).join(':')}`];
   if (layers.upper) o.push(`upperdir=${layers.upper.replace(/,/g, '\\,')}`, `workdir=${layers.work!.replace(/,/g, '\\,')}`);
-  return mountWith(['overlay', mnt, '-o', o.join(','), ...opts.flatMap((x) => ['-o', x])], mnt);
+  return mountWith(['overlay', mnt, '--transport', TRANSPORT, '-o', o.join(','), ...opts.flatMap((x) => ['-o', x])], mnt);
 }
 
 async function mountWith(args: string[], mnt: string): Promise<Mounted> {
@@ -80,7 +86,7 @@ async function mountWith(args: string[], mnt: string): Promise<Mounted> {
 
 /** A daemon in the foreground, for signal tests. */
 export function spawnForeground(args: string[]) {
-  const child = spawn(process.execPath, [CLI, ...args, '--foreground'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args, '--foreground', '--transport', TRANSPORT], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { scratch } from '../helpers/scratch';
-import { isMounted, layerfs, mountPassthrough } from '../helpers/cli';
+import { TRANSPORT, isMounted, layerfs, mountPassthrough } from '../helpers/cli';
 
 describe('layerfs passthrough refuses bad input', () => {
   const s = scratch();
@@ -41,7 +41,7 @@ describe('layerfs passthrough refuses bad input', () => {
   test('double mount: the second is refused and the first keeps working', async () => {
     const m = await mountPassthrough(src, mnt);
     try {
-      const r = await layerfs(['passthrough', src, mnt]);
+      const r = await layerfs(['passthrough', src, mnt, '--transport', TRANSPORT]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/mountpoint .*mnt is already mounted .*unmount it first \(layerfs umount/);
       fs.writeFileSync(path.join(mnt, 'still-works'), 'yes');

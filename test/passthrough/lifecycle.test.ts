@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sourceAndMountpoint } from '../helpers/scratch';
-import { isMounted, layerfs, mountPassthrough, spawnForeground, waitFor } from '../helpers/cli';
+import { TRANSPORT, isMounted, layerfs, mountPassthrough, spawnForeground, waitFor } from '../helpers/cli';
 
 function tree() {
   const s = sourceAndMountpoint({ f: 'content' });
@@ -51,7 +51,7 @@ test('a stale mount left by SIGKILL is cleaned at the next mount, with a notice'
         return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
       }
     }, 'the mount to go stale');
-    const r = await layerfs(['passthrough', src, mnt]);
+    const r = await layerfs(['passthrough', src, mnt, '--transport', TRANSPORT]);
     expect(r.stderr).toMatch(/cleaned a stale mount at .*mnt left by a daemon that died/);
     expect(r.code).toBe(0);
     expect(fs.readFileSync(path.join(mnt, 'f'), 'utf8')).toBe('content');

@@ -26,6 +26,9 @@ const c = {
   renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
   fallocate: libc.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
   umount2: libc.func('int umount2(const char *target, int flags)'),
+  mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+  lseek: libc.func('int64_t lseek(int fd, int64_t offset, int whence)'),
+  syncfs: libc.func('int syncfs(int fd)'),
   opendir: libc.func('void *opendir(const char *path)'),
   readdir64: libc.func('readdir64', koffi.pointer(Dirent64), ['void *']),
   closedir: libc.func('int closedir(void *dir)'),
@@ -125,6 +128,21 @@ export function fallocate(fd: number, mode: number, offset: number | bigint, len
 
 export function umount2(target: string, flags = 0): void {
   check(c.umount2(target, flags), 'umount2', target);
+}
+
+export function mount(source: string, target: string, fstype: string, flags: number, data: string): void {
+  check(c.mount(source, target, fstype, flags, data), 'mount', target);
+}
+
+export const SeekWhence = { SET: 0, CUR: 1, END: 2, DATA: 3, HOLE: 4 } as const;
+
+/** lseek(2), for SEEK_DATA/SEEK_HOLE, which Node cannot ask for. */
+export function lseek(fd: number, offset: number, whence: number): number {
+  return check(c.lseek(fd, offset, whence), 'lseek');
+}
+
+export function syncfs(fd: number): void {
+  check(c.syncfs(fd), 'syncfs');
 }
 
 

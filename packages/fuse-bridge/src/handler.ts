@@ -58,6 +58,11 @@ export const RENAME_EXCHANGE = 2;
 export const RENAME_WHITEOUT = 4;
 
 export interface FsHandlers {
+  /**
+   * Host directories where this filesystem's backing files live. The wire transport looks at their
+   * filesystems to set the kernel's passthrough stacking depth.
+   */
+  readonly backingRoots?: readonly string[];
   /** Called once before the first request; the filesystem may refuse to start by throwing. */
   init?(): Reply<void>;
   destroy?(): Reply<void>;

@@ -6,14 +6,16 @@ export { RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT } from './handler';
 export { attrFromStats } from './attr';
 export type { Attr, Ino, StatFs } from './attr';
 export { mountFs } from './mount';
-export type { MountHandle, MountFsOptions, TransportName } from './mount';
+export type { MountHandle, MountFsOptions } from './mount';
+export type { Transport, TransportChoice, TransportName, TransportSession } from './transport';
+export { fuseNativeTransport } from './fuse-native/start';
 export { MountError } from './mount-error';
 export {
   parseOptionString, takeBridgeOptions, defaultBridgeOptions, libfuseOptions,
 } from './options';
 export type { BridgeOptions, OptionMap, CacheMode } from './options';
 export {
-  prepareMountpoint, unmountPath, checkNoOverlap, cleanStaleMount, isStale, mountAt, readMounts,
+  prepareMountpoint, unmountPath, abortConnection, checkNoOverlap, cleanStaleMount, isStale, mountAt, readMounts,
 } from './mountpoint';
 export { createLogger, setLogSink, isDebugEnabled } from './logger';
 export type { Logger, LogSink } from './logger';

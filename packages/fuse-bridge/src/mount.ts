@@ -1,16 +1,15 @@
-// Mounting a filesystem on a transport and the handle that unmounts it.
-import { readFile } from 'node:fs/promises';
+// Mounting a filesystem on a transport and the handle that unmounts it. The lifecycle is the same
+// for every transport: check the mountpoint, start, and on unmount (ours or anyone's) close the
+// session and let the filesystem put what it holds.
 import { registerOwnMount, unregisterOwnMount } from '@layerfs/backing-io';
 import type { FsHandlers } from './handler';
-import { BridgeOptions, defaultBridgeOptions, libfuseOptions } from './options';
+import { BridgeOptions, defaultBridgeOptions } from './options';
 import { prepareMountpoint, unmountPath } from './mountpoint';
-import { FuseNativeTransport } from './fuse-native/transport';
-import { MountError } from './mount-error';
+import { fuseNativeTransport } from './fuse-native/start';
+import type { Transport, TransportName } from './transport';
 import { createLogger } from './logger';
 
 const log = createLogger('mount');
-
-export type TransportName = 'fuse-native';
 
 export interface MountHandle {
   readonly mountpoint: string;
@@ -22,13 +21,15 @@ export interface MountHandle {
 }
 
 export interface MountFsOptions extends Partial<BridgeOptions> {
-  transport?: TransportName | 'auto';
+  /** Default: fuse-native. `@layerfs/fuse-wire`'s chooseTransport() picks one by name or `auto`. */
+  transport?: Transport;
 }
 
 let umaskCleared = false;
 
 export async function mountFs(mountpoint: string, handlers: FsHandlers, options: MountFsOptions = {}): Promise<MountHandle> {
-  const opts: BridgeOptions = { ...defaultBridgeOptions(), ...stripUndefined(options) };
+  const { transport = fuseNativeTransport, ...rest } = options;
+  const opts: BridgeOptions = { ...defaultBridgeOptions(), ...stripUndefined(rest) };
   const abs = prepareMountpoint(mountpoint, { nonempty: opts.nonempty });
   if (!umaskCleared) {
     // The kernel already applied the caller's umask to every mode it sends; ours on top would apply
@@ -38,14 +39,14 @@ export async function mountFs(mountpoint: string, handlers: FsHandlers, options:
   }
   await handlers.init?.();
   registerOwnMount(abs);
-  const fuse = new FuseNativeTransport(abs, handlers, { fuseOptions: libfuseOptions(opts), debug: opts.debug, opTimeout: opts.opTimeout });
+  let session;
   try {
-    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+    session = await transport.start(abs, handlers, opts);
   } catch (err) {
     unregisterOwnMount(abs);
-    throw new MountError(`mounting ${abs} failed (${(err as Error).message}): check that /dev/fuse exists and libfuse2 is installed`);
+    throw err;
   }
-  log.debug(`mounted ${abs} (fuse-native; options ${libfuseOptions(opts).join(',')})`);
+  log.debug(`mounted ${abs} (${transport.name}: ${session.description})`);
 
   let unmounting: Promise<void> | undefined;
   let closedResolve!: () => void;
@@ -54,8 +55,7 @@ export async function mountFs(mountpoint: string, handlers: FsHandlers, options:
     unmounting ??= (async () => {
       try {
         await unmountPath(abs, { lazyIfBusy: true });
-        // Releases fuse-native's loop handle; its thread exits when the kernel closes the channel.
-        await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
+        await session.close();
       } finally {
         unregisterOwnMount(abs);
         await handlers.destroy?.();
@@ -64,27 +64,8 @@ export async function mountFs(mountpoint: string, handlers: FsHandlers, options:
     })();
     return unmounting;
   };
-  watchForExternalUnmount(abs, unmount, closed);
-  return { mountpoint: abs, transport: 'fuse-native', unmount, closed };
-}
-
-/**
- * libfuse 2 ends its loop when someone else unmounts us (`layerfs umount`, `umount`) but tells
- * JavaScript nothing, so we look at the mount table once a second and finish our side then.
- */
-function watchForExternalUnmount(abs: string, unmount: () => Promise<void>, closed: Promise<void>): void {
-  const timer = setInterval(() => {
-    readFile('/proc/self/mounts', 'utf8').then((table) => {
-      if (!mountTableHas(table, abs)) void unmount();
-    }, () => undefined);
-  }, 1000);
-  timer.unref();
-  void closed.then(() => clearInterval(timer));
-}
-
-function mountTableHas(table: string, abs: string): boolean {
-  const escaped = abs.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return table.includes(` ${escaped} fuse`);
+  void session.ended.then(unmount);
+  return { mountpoint: abs, transport: transport.name, unmount, closed };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -112,6 +112,38 @@ export async function unmountPath(mountpoint: string, opts: { lazyIfBusy?: boole
   }
 }
 
+const FUSECTL = '/sys/fs/fuse/connections';
+
+/**
+ * `layerfs umount --force`: a daemon that hangs (stopped, deadlocked) leaves every process touching
+ * the mount waiting. Abort its connection through fusectl (mounted here if absent; the connection's
+ * number is the minor of the mount's st_dev, read from mountinfo because stat would hang), then
+ * detach the mount. Waiting processes get ENOTCONN.
+ */
+export function abortConnection(mountpoint: string): void {
+  const abs = path.resolve(mountpoint);
+  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .filter((l) => unescapeMount(l.split(' ')[4] ?? '') === abs).pop();
+  if (!line) throw new MountError(`${abs} is not mounted: nothing to abort`);
+  const fstype = line.split(' - ')[1]?.split(' ')[0] ?? '';
+  if (!fstype.startsWith('fuse')) throw new MountError(`${abs} is a ${fstype} mount, not a FUSE one: use umount(8) for it`);
+  const minor = line.split(' ')[2]!.split(':')[1]!;
+  if (!fs.existsSync(path.join(FUSECTL, minor))) {
+    try {
+      syscalls.mount('fusectl', FUSECTL, 'fusectl', 0, '');
+    } catch (err) {
+      if (errnoOf(err) !== EBUSY) throw new MountError(`cannot mount fusectl on ${FUSECTL} (${(err as Error).message}): run as root`);
+    }
+  }
+  try {
+    fs.writeFileSync(path.join(FUSECTL, minor, 'abort'), '1');
+  } catch (err) {
+    throw new MountError(`cannot abort FUSE connection ${minor} of ${abs} (${(err as Error).message}): run as root`);
+  }
+  syscalls.umount2(abs, syscalls.UmountFlags.DETACH);
+  log.warn(`aborted the FUSE connection of ${abs} and detached it`);
+}
+
 /** Refuse sources and mountpoint that contain each other: the daemon would serve requests to itself. */
 export function checkNoOverlap(mountpoint: string, sources: Array<{ role: string; path: string }>): void {
   const mnt = realpathOrResolve(mountpoint);

@@ -40,8 +40,9 @@ export interface BridgeOptions {
   attrTimeout: number;
   entryTimeout: number;
   negativeTimeout: number;
-  maxRead: number;
-  maxWrite: number;
+  /** Request size caps; each transport has its own default (libfuse 2: 128 KiB; wire: 1 MiB writes). */
+  maxRead?: number;
+  maxWrite?: number;
   allowOther: boolean;
   defaultPermissions: boolean;
   /** Mount over a non-empty directory (hiding its entries). */
@@ -56,14 +57,20 @@ export interface BridgeOptions {
    * default). Reads and writes are never cut short: their buffers belong to libfuse until answered.
    */
   opTimeout: number;
+  /**
+   * Kernel passthrough on the wire transport: auto (use it where the kernel grants it, else serve
+   * reads and writes in the daemon with one log line), off (always serve them; keeps that path
+   * tested), require (fail the mount when the kernel refuses).
+   */
+  passthrough: 'auto' | 'off' | 'require';
 }
 
 export function defaultBridgeOptions(): BridgeOptions {
   const root = process.getuid?.() === 0;
   return {
-    cache: 'auto', attrTimeout: 1, entryTimeout: 1, negativeTimeout: 0, maxRead: 131072, maxWrite: 131072,
+    cache: 'auto', attrTimeout: 1, entryTimeout: 1, negativeTimeout: 0,
     allowOther: root, defaultPermissions: true, nonempty: false, fsname: 'layerfs', subtype: 'layerfs', debug: false,
-    fuseDebug: false, opTimeout: 0,
+    fuseDebug: false, opTimeout: 0, passthrough: 'auto',
   };
 }
 
@@ -101,14 +108,20 @@ export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = default
   if ((v = take('subtype')) !== undefined && v !== true) o.subtype = v;
   if (take('debug')) o.fuseDebug = true;
   if ((v = take('op_timeout')) !== undefined) o.opTimeout = num('op_timeout', v);
+  if ((v = take('passthrough')) !== undefined) {
+    if (v !== 'auto' && v !== 'off' && v !== 'require') throw new MountError(`option passthrough must be auto, off or require, got '${v === true ? '' : v}'`, { usage: true });
+    o.passthrough = v;
+  }
   return o;
 }
+
+const LIBFUSE_MAX_IO = 131072;
 
 /** The libfuse 2 option list for fuse-native. */
 export function libfuseOptions(o: BridgeOptions): string[] {
   const out = [
     `fsname=${escapeOpt(o.fsname)}`, `subtype=${escapeOpt(o.subtype)}`, 'use_ino', 'readdir_ino', 'big_writes',
-    `max_read=${o.maxRead}`, `max_write=${o.maxWrite}`,
+    `max_read=${o.maxRead ?? LIBFUSE_MAX_IO}`, `max_write=${o.maxWrite ?? LIBFUSE_MAX_IO}`,
     `attr_timeout=${o.attrTimeout}`, `entry_timeout=${o.entryTimeout}`, `negative_timeout=${o.negativeTimeout}`,
   ];
   if (o.cache === 'auto') out.push('auto_cache');

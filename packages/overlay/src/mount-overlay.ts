@@ -1,9 +1,12 @@
 // mountOverlay(): check the layers, then serve an OverlayFs.
-import { MountFsOptions, MountHandle, mountFs, prepareMountpoint } from '@layerfs/fuse-bridge';
+import { MountFsOptions, MountHandle, TransportChoice, mountFs, prepareMountpoint } from '@layerfs/fuse-bridge';
+import { chooseTransport } from '@layerfs/fuse-wire';
 import { OverlayFs } from './overlay-fs';
 import { checkLayers } from './params';
 
-export interface MountOverlayOptions extends MountFsOptions {
+export interface MountOverlayOptions extends Omit<MountFsOptions, 'transport'> {
+  /** Default `auto`: the wire transport where it can mount (root, /dev/fuse), else fuse-native. */
+  transport?: TransportChoice;
   /** Lower layers, top first. */
   lower: string[];
   /** Upper layer; with `work`. Leave both out for a read-only overlay. */
@@ -28,7 +31,7 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
   const layers = checkOverlay(opts);
   const ofs = new OverlayFs(layers);
   const handle = await mountFs(opts.mountpoint, ofs, {
-    ...opts, fsname: opts.fsname ?? 'layerfs-overlay', subtype: 'layerfs-overlay',
+    ...opts, fsname: opts.fsname ?? 'layerfs-overlay', subtype: 'layerfs-overlay', transport: chooseTransport(opts.transport).transport,
   });
   return { ...handle, fs: ofs };
 }

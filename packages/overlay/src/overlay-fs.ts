@@ -55,6 +55,7 @@ export class OverlayFs implements FsHandlers {
   /** upper inode → the lower inode it was copied up from (st_ino stays put across copy-up). */
   readonly #origin = new Map<bigint, bigint>();
   readonly #statfsRoot: string;
+  readonly backingRoots: readonly string[];
   /**
    * The backing-io hooks. No endWrite copy-attr: the overlay keeps no attribute cache (getattr reads
    * the real file, fstat for open files), so there is nothing to update; atime is the host's.
@@ -65,6 +66,7 @@ export class OverlayFs implements FsHandlers {
     const roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
     this.namei = new OvlNamei({ roots, hasUpper: opts.upper !== undefined });
     this.#statfsRoot = roots[0]!;
+    this.backingRoots = roots;
     if (opts.upper && opts.work) {
       this.#cu = {
         namei: this.namei, upperRoot: opts.upper, workDir: path.join(opts.work, WORK_SUBDIR), locks: this.#locks,

@@ -1,11 +1,14 @@
 // mountPassthrough(): check the source and mountpoint, then serve a PassthroughFs.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MountError, MountFsOptions, MountHandle, checkNoOverlap, mountFs } from '@layerfs/fuse-bridge';
+import { MountError, MountFsOptions, MountHandle, TransportChoice, checkNoOverlap, mountFs } from '@layerfs/fuse-bridge';
+import { chooseTransport } from '@layerfs/fuse-wire';
 import { PassthroughFs, PassthroughOptions } from './passthrough-fs';
 
-export interface MountPassthroughOptions extends PassthroughOptions, MountFsOptions {
+export interface MountPassthroughOptions extends PassthroughOptions, Omit<MountFsOptions, 'transport'> {
   mountpoint: string;
+  /** Default `auto`: the wire transport where it can mount (root, /dev/fuse), else fuse-native. */
+  transport?: TransportChoice;
 }
 
 export interface PassthroughMount extends MountHandle {
@@ -29,6 +32,8 @@ export async function mountPassthrough(opts: MountPassthroughOptions): Promise<P
   checkNoOverlap(opts.mountpoint, [{ role: 'source', path: source }]);
   const attrTimeoutMs = (opts.attrTimeout ?? 1) * 1000;
   const pfs = new PassthroughFs({ ...opts, source, attrCache: { ...opts.attrCache, ttlMs: opts.attrCache?.ttlMs ?? attrTimeoutMs } });
-  const handle = await mountFs(opts.mountpoint, pfs, { ...opts, fsname: opts.fsname ?? source, subtype: 'layerfs-passthrough' });
+  const handle = await mountFs(opts.mountpoint, pfs, {
+    ...opts, fsname: opts.fsname ?? source, subtype: 'layerfs-passthrough', transport: chooseTransport(opts.transport).transport,
+  });
   return { ...handle, fs: pfs };
 }

@@ -34,6 +34,7 @@ const { O_CREAT, O_EXCL, O_TRUNC } = fs.constants;
 
 export class PassthroughFs implements FsHandlers {
   readonly source: string;
+  readonly backingRoots: readonly string[];
   readonly #meta: BackingMeta;
   readonly #attrs: AttrCache;
   readonly #locks = new InodeLocks<string>();
@@ -42,6 +43,7 @@ export class PassthroughFs implements FsHandlers {
 
   constructor(opts: PassthroughOptions) {
     this.source = path.resolve(opts.source);
+    this.backingRoots = [this.source];
     this.#meta = backingMeta(opts.metadata ?? 'sync');
     this.#attrs = new AttrCache(opts.attrCache);
     this.#ctx = {

@@ -1,0 +1,51 @@
+// The fuse-native transport as the mount lifecycle sees it.
+import { readFile } from 'node:fs/promises';
+import type { Transport, TransportSession } from '../transport';
+import { MountError } from '../mount-error';
+import { libfuseOptions } from '../options';
+import { FuseNativeTransport } from './transport';
+
+export const fuseNativeTransport: Transport = {
+  name: 'fuse-native',
+  async start(abs, handlers, opts): Promise<TransportSession> {
+    if (opts.passthrough === 'require') {
+      throw new MountError('-o passthrough=require needs the wire transport (libfuse 2 has no kernel passthrough): run as root with /dev/fuse, or drop the option', { usage: true });
+    }
+    const fuseOptions = libfuseOptions(opts);
+    const fuse = new FuseNativeTransport(abs, handlers, { fuseOptions, debug: opts.debug, opTimeout: opts.opTimeout });
+    try {
+      await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      throw new MountError(`mounting ${abs} failed (${(err as Error).message}): check that /dev/fuse exists and libfuse2 is installed`);
+    }
+    return {
+      ended: watchForUnmount(abs),
+      // Releases fuse-native's loop handle; its thread exits when the kernel closes the channel.
+      close: () => new Promise<void>((resolve) => fuse.unmount(() => resolve())),
+      description: `libfuse 2, options ${fuseOptions.join(',')}`,
+    };
+  },
+};
+
+/**
+ * libfuse 2 ends its loop when someone else unmounts us (`layerfs umount`, `umount`) but tells
+ * JavaScript nothing, so we look at the mount table once a second.
+ */
+function watchForUnmount(abs: string): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      readFile('/proc/self/mounts', 'utf8').then((table) => {
+        if (!mountTableHas(table, abs)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, () => undefined);
+    }, 1000);
+    timer.unref();
+  });
+}
+
+function mountTableHas(table: string, abs: string): boolean {
+  const escaped = abs.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return table.includes(` ${escaped} fuse`);
+}

@@ -1,0 +1,438 @@
+// From FUSE opcodes to the path-based handler interface. Each method decodes its arguments before
+// anything else (the request buffer is reused once a handler goes asynchronous; only WRITE keeps it,
+// and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
+// answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
+import { FsError, thenMaybe } from '@layerfs/backing-io';
+import type {
+  Attr, CacheMode, DirEntry, Fh, FsHandlers, OpenReply, RequestContext,
+} from '@layerfs/fuse-bridge';
+import { RENAME_EXCHANGE } from '@layerfs/fuse-bridge';
+import {
+  FSYNC_FDATASYNC, GETATTR_FH, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid,
+} from './abi';
+import {
+  EntryParams, Request, attrReply, createReply, dataReply, decode, direntSize, direntplusSize, emptyReply,
+  entryReply, negativeEntryReply, openReply, putDirent, putDirentplus, replyBuffer, sizeReply, statfsReply,
+  u64Reply,
+} from './codec';
+import { Node, NodeTable } from './node-table';
+import { PassthroughModes } from './passthrough-modes';
+
+export type OpResult = Buffer | null | Promise<Buffer | null>;
+
+export interface OpsOptions {
+  attrTimeout: number;
+  entryTimeout: number;
+  negativeTimeout: number;
+  cache: CacheMode;
+}
+
+/** A directory the kernel opened: the listing is taken at offset 0 and served from here after. */
+interface OpenDir {
+  path: string;
+  node: Node;
+  fh?: Fh;
+  entries?: DirEntry[];
+}
+
+const S_IFMT = 0o170000;
+
+export class WireOps {
+  readonly #dirs = new Map<number, OpenDir>();
+  #nextDir = 1;
+
+  constructor(
+    readonly fs: FsHandlers,
+    readonly nodes: NodeTable,
+    readonly modes: PassthroughModes,
+    readonly opts: OpsOptions,
+  ) {}
+
+  get openDirCount(): number {
+    return this.#dirs.size;
+  }
+
+  // -- names and attributes -------------------------------------------------------------------------
+
+  #entry(parent: Node, name: string, attr: Attr): EntryParams {
+    const node = this.nodes.lookup(parent, name);
+    return { nodeid: node.id, generation: node.generation, entryTimeout: this.opts.entryTimeout, attrTimeout: this.opts.attrTimeout, attr };
+  }
+
+  /** Attributes of a node: through one of its open handles once its name is gone (fstat after unlink). */
+  #getattr(ctx: RequestContext, node: Node, fh?: number) {
+    if (node.detached) {
+      const open = fh ?? node.openFhs.values().next().value;
+      if (open !== undefined) return this.fs.getattr(ctx, this.#ioPath(node), open as Fh);
+    }
+    return this.fs.getattr(ctx, node.path(), fh as Fh | undefined);
+  }
+
+  /** Reply with a new entry for `name` after a create-like operation succeeded. */
+  #entryAfter(req: Request, ctx: RequestContext, parent: Node, name: string, done: unknown): OpResult {
+    return thenMaybe(done as void | Promise<void>, () => thenMaybe(this.fs.getattr(ctx, parent.childPath(name)),
+      (attr) => entryReply(req.unique, this.#entry(parent, name, attr))));
+  }
+
+  lookup(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    const name = decode.name(req.body);
+    let attr;
+    try {
+      attr = this.fs.getattr(ctx, parent.childPath(name));
+    } catch (err) {
+      return this.#negative(req, err);
+    }
+    if (attr instanceof Promise) {
+      return attr.then((a) => entryReply(req.unique, this.#entry(parent, name, a)), (err) => this.#negative(req, err));
+    }
+    return entryReply(req.unique, this.#entry(parent, name, attr));
+  }
+
+  #negative(req: Request, err: unknown): Buffer {
+    if ((err as { code?: string }).code === 'ENOENT' && this.opts.negativeTimeout > 0) return negativeEntryReply(req.unique, this.opts.negativeTimeout);
+    throw err;
+  }
+
+  forget(req: Request): null {
+    this.nodes.forget(req.nodeid, decode.forget(req.body));
+    return null;
+  }
+
+  batchForget(req: Request): null {
+    for (const f of decode.batchForget(req.body)) this.nodes.forget(f.nodeid, f.nlookup);
+    return null;
+  }
+
+  getattr(req: Request, ctx: RequestContext, node: Node): OpResult {
+    const a = decode.getattr(req.body);
+    const fh = a.flags & GETATTR_FH && node.openFhs.has(a.fh) ? a.fh : undefined;
+    return thenMaybe(this.#getattr(ctx, node, fh), (attr) => attrReply(req.unique, attr, this.opts.attrTimeout));
+  }
+
+  async setattr(req: Request, ctx: RequestContext, node: Node): Promise<Buffer> {
+    const s = decode.setattr(req.body);
+    const fh = s.valid & SetattrValid.FH ? (s.fh as Fh) : undefined;
+    // ftruncate of an unlinked file comes with its handle, and the handlers act on the handle; any
+    // other change to a nameless file fails ENOENT from path().
+    const p = node.detached && fh !== undefined && !(s.valid & ~(SetattrValid.SIZE | SetattrValid.FH | SetattrValid.LOCKOWNER))
+      ? this.#ioPath(node) : node.path();
+    // libfuse's order: mode, owner, size, times.
+    if (s.valid & SetattrValid.MODE) await this.fs.chmod(ctx, p, s.mode & 0o7777);
+    if (s.valid & (SetattrValid.UID | SetattrValid.GID)) {
+      await this.fs.chown(ctx, p, s.valid & SetattrValid.UID ? s.uid : -1, s.valid & SetattrValid.GID ? s.gid : -1);
+    }
+    if (s.valid & SetattrValid.SIZE) await this.fs.truncate(ctx, p, s.size, fh);
+    if (s.valid & (SetattrValid.ATIME | SetattrValid.MTIME)) {
+      const time = (set: number, now: number, sec: bigint, nsec: number) => {
+        if (!(s.valid & set)) return 'omit' as const;
+        if (s.valid & now) return 'now' as const;
+        return sec * 1_000_000_000n + BigInt(nsec);
+      };
+      await this.fs.utimens(ctx, p, {
+        atime: time(SetattrValid.ATIME, SetattrValid.ATIME_NOW, s.atime, s.atimensec),
+        mtime: time(SetattrValid.MTIME, SetattrValid.MTIME_NOW, s.mtime, s.mtimensec),
+      });
+    }
+    return attrReply(req.unique, await this.#getattr(ctx, node, fh), this.opts.attrTimeout);
+  }
+
+  access(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.access) throw new FsError('ENOSYS', 'access');
+    return thenMaybe(this.fs.access(ctx, node.path(), decode.access(req.body).mask), () => emptyReply(req.unique));
+  }
+
+  statfs(req: Request, ctx: RequestContext, node: Node): OpResult {
+    return thenMaybe(this.fs.statfs(ctx, node.path()), (s) => statfsReply(req.unique, s));
+  }
+
+  readlink(req: Request, ctx: RequestContext, node: Node): OpResult {
+    return thenMaybe(this.fs.readlink(ctx, node.path()), (target) => dataReply(req.unique, Buffer.from(target)));
+  }
+
+  // -- creating and removing names ----------------------------------------------------------------
+
+  symlink(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    const { name, target } = decode.symlink(req.body);
+    return this.#entryAfter(req, ctx, parent, name, this.fs.symlink(ctx, target, parent.childPath(name)));
+  }
+
+  mknod(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    const a = decode.mknod(req.body);
+    const c = { ...ctx, umask: a.umask };
+    return this.#entryAfter(req, c, parent, a.name, this.fs.mknod(c, parent.childPath(a.name), a.mode, a.rdev));
+  }
+
+  mkdir(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    const a = decode.mkdir(req.body);
+    const c = { ...ctx, umask: a.umask };
+    return this.#entryAfter(req, c, parent, a.name, this.fs.mkdir(c, parent.childPath(a.name), a.mode & 0o7777));
+  }
+
+  link(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    const a = decode.link(req.body);
+    const existing = this.nodes.get(a.oldnodeid).path();
+    return this.#entryAfter(req, ctx, parent, a.name, this.fs.link(ctx, existing, parent.childPath(a.name)));
+  }
+
+  unlink(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    const name = decode.name(req.body);
+    return thenMaybe(this.fs.unlink(ctx, parent.childPath(name)), () => {
+      this.nodes.unlinked(parent, name);
+      return emptyReply(req.unique);
+    });
+  }
+
+  rmdir(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    const name = decode.name(req.body);
+    return thenMaybe(this.fs.rmdir(ctx, parent.childPath(name)), () => {
+      this.nodes.unlinked(parent, name);
+      return emptyReply(req.unique);
+    });
+  }
+
+  rename(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    const a = req.opcode === Opcode.RENAME2 ? decode.rename2(req.body) : decode.rename(req.body);
+    const to = this.nodes.get(a.newdir);
+    return thenMaybe(this.fs.rename(ctx, parent.childPath(a.from), to.childPath(a.to), a.flags), () => {
+      this.nodes.renamed(parent, a.from, to, a.to, (a.flags & RENAME_EXCHANGE) !== 0);
+      return emptyReply(req.unique);
+    });
+  }
+
+  // -- files ----------------------------------------------------------------------------------------
+
+  open(req: Request, ctx: RequestContext, node: Node): OpResult {
+    const { flags } = decode.open(req.body);
+    return thenMaybe(this.fs.open(ctx, node.path(), flags), (r) => this.#opened(ctx, node, r, false, (o) => openReply(req.unique, o)));
+  }
+
+  create(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    const a = decode.create(req.body);
+    const c = { ...ctx, umask: a.umask };
+    const p = parent.childPath(a.name);
+    return thenMaybe(this.fs.create(c, p, a.mode, a.flags), (r) => thenMaybe(this.fs.getattr(c, p, r.fh), (attr) => {
+      const entry = this.#entry(parent, a.name, attr);
+      return this.#opened(c, this.nodes.get(entry.nodeid), r, true, (o) => createReply(req.unique, entry, o));
+    }));
+  }
+
+  /**
+   * The I/O mode decision for a fresh open, then its reply; see passthrough-modes.ts. `counted`: the
+   * reply carries an entry whose lookup we already counted (CREATE), to be taken back on ESTALE.
+   */
+  #opened(ctx: RequestContext, node: Node, r: OpenReply, counted: boolean,
+    encode: (o: { fh: number; openFlags: number; backingId: number }) => Buffer): OpResult {
+    const d = this.modes.open(node.id, r.backing);
+    if ('stale' in d) {
+      this.nodes.supersede(node);
+      if (counted) this.nodes.forget(node.id, 1);
+      return thenMaybe(this.fs.release(ctx, node.path(), r.fh), () => {
+        throw new FsError('ESTALE', 'open', node.name, 'the name now refers to another file; the kernel retries the open');
+      });
+    }
+    node.openFhs.add(r.fh);
+    if (d.passthrough) return encode({ fh: r.fh, openFlags: OpenOut.PASSTHROUGH, backingId: d.backingId });
+    let openFlags = 0;
+    if (r.directIo || this.opts.cache === 'none') openFlags |= OpenOut.DIRECT_IO;
+    else if (r.keepCache || this.opts.cache === 'kernel') openFlags |= OpenOut.KEEP_CACHE;
+    return encode({ fh: r.fh, openFlags, backingId: 0 });
+  }
+
+  read(req: Request, ctx: RequestContext, node: Node): OpResult {
+    const a = decode.read(req.body);
+    const out = replyBuffer(req.unique, a.size);
+    const data = out.subarray(OUT_HEADER_SIZE);
+    return thenMaybe(this.fs.read(ctx, this.#ioPath(node), a.fh as Fh, data, a.offset), (n) => {
+      out.writeUInt32LE(OUT_HEADER_SIZE + n, 0);
+      return out.subarray(0, OUT_HEADER_SIZE + n);
+    });
+  }
+
+  write(req: Request, ctx: RequestContext, node: Node): OpResult {
+    const a = decode.write(req.body);
+    return thenMaybe(this.fs.write(ctx, this.#ioPath(node), a.fh as Fh, a.data, a.offset), (n) => sizeReply(req.unique, n));
+  }
+
+  /** Handlers use the path of an I/O on an open handle only in messages; an unlinked file has none. */
+  #ioPath(node: Node): string {
+    return node.detached ? `(deleted) ${node.name}` : node.path();
+  }
+
+  flush(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.flush) throw new FsError('ENOSYS', 'flush');
+    return thenMaybe(this.fs.flush(ctx, this.#ioPath(node), decode.flush(req.body).fh as Fh), () => emptyReply(req.unique));
+  }
+
+  fsync(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.fsync) throw new FsError('ENOSYS', 'fsync');
+    const a = decode.fsync(req.body);
+    return thenMaybe(this.fs.fsync(ctx, this.#ioPath(node), (a.fsyncFlags & FSYNC_FDATASYNC) !== 0, a.fh as Fh), () => emptyReply(req.unique));
+  }
+
+  release(req: Request, ctx: RequestContext, node: Node): OpResult {
+    const { fh } = decode.release(req.body);
+    node.openFhs.delete(fh);
+    return thenMaybe(this.fs.release(ctx, this.#ioPath(node), fh as Fh), () => thenMaybe(this.modes.release(node.id), () => emptyReply(req.unique)));
+  }
+
+  fallocate(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.fallocate) throw new FsError('EOPNOTSUPP', 'fallocate');
+    const a = decode.fallocate(req.body);
+    return thenMaybe(this.fs.fallocate(ctx, this.#ioPath(node), a.fh as Fh, a.mode, a.offset, a.length), () => emptyReply(req.unique));
+  }
+
+  lseek(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.lseek) throw new FsError('ENOSYS', 'lseek');
+    const a = decode.lseek(req.body);
+    return thenMaybe(this.fs.lseek(ctx, this.#ioPath(node), a.fh as Fh, a.offset, a.whence), (off) => u64Reply(req.unique, off));
+  }
+
+  copyFileRange(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.copyFileRange) throw new FsError('ENOSYS', 'copy_file_range');
+    const a = decode.copyFileRange(req.body);
+    const out = this.nodes.get(a.nodeidOut);
+    return thenMaybe(this.fs.copyFileRange(ctx,
+      { path: this.#ioPath(node), fh: a.fhIn as Fh, offset: a.offIn },
+      { path: this.#ioPath(out), fh: a.fhOut as Fh, offset: a.offOut }, a.len, a.flags), (n) => sizeReply(req.unique, n));
+  }
+
+  // -- directories ----------------------------------------------------------------------------------
+
+  opendir(req: Request, ctx: RequestContext, node: Node): OpResult {
+    const p = node.path();
+    const flags = decode.open(req.body).flags;
+    return thenMaybe(this.fs.opendir ? this.fs.opendir(ctx, p, flags) : undefined, (fh) => {
+      const id = this.#nextDir++;
+      this.#dirs.set(id, { path: p, node, fh });
+      return openReply(req.unique, { fh: id, openFlags: 0, backingId: 0 });
+    });
+  }
+
+  #dir(fh: number): OpenDir {
+    const d = this.#dirs.get(fh);
+    if (!d) throw new FsError('EBADF', 'readdir');
+    return d;
+  }
+
+  #listing(ctx: RequestContext, d: OpenDir, offset: number): DirEntry[] | Promise<DirEntry[]> {
+    // A listing is taken when the kernel starts at 0 (opendir, rewinddir) and served from here
+    // after, so entries added or removed during a listing neither repeat nor vanish.
+    if (offset === 0 || !d.entries) {
+      return thenMaybe(this.fs.readdir(ctx, d.path, d.fh), (entries) => (d.entries = entries));
+    }
+    return d.entries;
+  }
+
+  readdir(req: Request, ctx: RequestContext): OpResult {
+    const a = decode.read(req.body);
+    const d = this.#dir(a.fh);
+    return thenMaybe(this.#listing(ctx, d, a.offset), (entries) => {
+      const out = replyBuffer(req.unique, a.size);
+      let off = OUT_HEADER_SIZE;
+      for (let i = a.offset; i < entries.length; i++) {
+        const e = entries[i];
+        const name = Buffer.from(e.name);
+        if (off - OUT_HEADER_SIZE + direntSize(name.length) > a.size) break;
+        off += putDirent(out, off, e.ino, i + 1, (e.type & S_IFMT) >> 12, name);
+      }
+      out.writeUInt32LE(off, 0);
+      return out.subarray(0, off);
+    });
+  }
+
+  /**
+   * READDIRPLUS: each entry with full attributes (the same Attr every other reply carries; an entry
+   * whose attributes cannot be had goes out as a plain name, nodeid 0). Every entry sent with a node
+   * counts as a lookup, so nodes are taken only for entries that fit.
+   */
+  readdirplus(req: Request, ctx: RequestContext): OpResult {
+    const a = decode.read(req.body);
+    const d = this.#dir(a.fh);
+    return thenMaybe(this.#listing(ctx, d, a.offset), (entries) => {
+      const picked: { e: DirEntry; name: Buffer; i: number }[] = [];
+      let size = 0;
+      for (let i = a.offset; i < entries.length; i++) {
+        const name = Buffer.from(entries[i].name);
+        if (size + direntplusSize(name.length) > a.size) break;
+        size += direntplusSize(name.length);
+        picked.push({ e: entries[i], name, i });
+      }
+      const attrs = picked.map(({ e }) => (e.name === '.' || e.name === '..' ? null : e.attr ?? this.#childAttr(ctx, d, e.name)));
+      const encode = (resolved: (Attr | null)[]) => {
+        const out = replyBuffer(req.unique, size);
+        let off = OUT_HEADER_SIZE;
+        picked.forEach(({ e, name, i }, k) => {
+          const attr = resolved[k];
+          const entry = attr && !d.node.detached ? this.#entry(d.node, e.name, attr) : null;
+          off += putDirentplus(out, off, entry, attr?.ino ?? e.ino, i + 1, ((attr?.mode ?? e.type) & S_IFMT) >> 12, name);
+        });
+        return out.subarray(0, off);
+      };
+      return attrs.some((x) => x instanceof Promise)
+        ? Promise.all(attrs).then(encode)
+        : encode(attrs as (Attr | null)[]);
+    });
+  }
+
+  #childAttr(ctx: RequestContext, d: OpenDir, name: string): Attr | null | Promise<Attr | null> {
+    const p = d.path === '/' ? `/${name}` : `${d.path}/${name}`;
+    try {
+      const a = this.fs.getattr(ctx, p);
+      return a instanceof Promise ? a.catch(() => null) : a;
+    } catch {
+      return null; // gone since the listing was taken
+    }
+  }
+
+  releasedir(req: Request, ctx: RequestContext): OpResult {
+    const { fh } = decode.release(req.body);
+    const d = this.#dirs.get(fh);
+    this.#dirs.delete(fh);
+    if (!d || d.fh === undefined || !this.fs.releasedir) return emptyReply(req.unique);
+    return thenMaybe(this.fs.releasedir(ctx, d.path, d.fh), () => emptyReply(req.unique));
+  }
+
+  fsyncdir(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.fsyncdir) throw new FsError('ENOSYS', 'fsyncdir');
+    const a = decode.fsync(req.body);
+    const d = this.#dirs.get(a.fh);
+    return thenMaybe(this.fs.fsyncdir(ctx, node.path(), (a.fsyncFlags & FSYNC_FDATASYNC) !== 0, d?.fh), () => emptyReply(req.unique));
+  }
+
+  // -- extended attributes --------------------------------------------------------------------------
+
+  setxattr(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.setxattr) throw new FsError('EOPNOTSUPP', 'setxattr');
+    const a = decode.setxattr(req.body);
+    return thenMaybe(this.fs.setxattr(ctx, node.path(), a.name, a.value, a.flags), () => emptyReply(req.unique));
+  }
+
+  getxattr(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.getxattr) throw new FsError('EOPNOTSUPP', 'getxattr');
+    const a = decode.getxattr(req.body);
+    return thenMaybe(this.fs.getxattr(ctx, node.path(), a.name), (value) => sized(req.unique, a.size, value));
+  }
+
+  listxattr(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.listxattr) throw new FsError('EOPNOTSUPP', 'listxattr');
+    const a = decode.listxattr(req.body);
+    return thenMaybe(this.fs.listxattr(ctx, node.path()), (names) => sized(req.unique, a.size, Buffer.from(names.map((n) => `${n}\0`).join(''))));
+  }
+
+  removexattr(req: Request, ctx: RequestContext, node: Node): OpResult {
+    if (!this.fs.removexattr) throw new FsError('EOPNOTSUPP', 'removexattr');
+    return thenMaybe(this.fs.removexattr(ctx, node.path(), decode.name(req.body)), () => emptyReply(req.unique));
+  }
+
+  /** Close every directory handle still open (after unmount the kernel sends no releases). */
+  closeAll(): void {
+    this.#dirs.clear();
+  }
+}
+
+/** getxattr/listxattr: a size query (size 0) gets the length; a short buffer ERANGE. */
+function sized(unique: bigint, size: number, value: Buffer): Buffer {
+  if (size === 0) return sizeReply(unique, value.length);
+  if (value.length > size) throw new FsError('ERANGE', 'getxattr');
+  return dataReply(unique, value);
+}

@@ -1,0 +1,130 @@
+// The kernel's I/O mode is per inode (fs/fuse/iomode.c), and this is the one place that enforces it.
+//
+// The rules the kernel imposes, and what we do about each:
+// - While an inode has an open in passthrough mode, every other open of it must be passthrough too,
+//   with the same backing file (another backing id fails the open with EIO; a cached open fails it
+//   with EINVAL). So the first decision for a node holds until its last release; later opens share
+//   the node's backing id and reference.
+// - While an inode has cached (daemon-served) opens, a passthrough open fails ETXTBSY. So once a node
+//   is cached, later opens are cached too.
+// - The kernel re-opens the backing file's *path* with each opener's flags. A backing id registered
+//   for one file must therefore never serve an open meant for another: when a filesystem answers an
+//   open with a different backing file than the node's (the overlay after a copy-up, while a reader
+//   still has the lower file open), the name gets a fresh node and the open answers ESTALE; the VFS
+//   then retries the open once with LOOKUP_REVAL, which looks the name up again and opens the new node.
+//   The earlier reader keeps the file it opened.
+//
+// Registration (FUSE_DEV_IOC_BACKING_OPEN) keeps a BackingFile reference: the host fd stays open for
+// as long as the kernel may use the backing id, and is put at the node's last release.
+import { fstatSync } from 'node:fs';
+import { BackingFile, errnoOf } from '@layerfs/backing-io';
+import { createLogger } from '@layerfs/fuse-bridge';
+import { backingClose, backingOpen } from './dev';
+
+const log = createLogger('wire');
+
+export type PassthroughPolicy = 'auto' | 'off' | 'require';
+
+interface NodeIo {
+  passthrough: boolean;
+  opens: number;
+  backingId: number;
+  backing?: BackingFile;
+  fileKey?: string;
+}
+
+export type OpenDecision =
+  | { passthrough: true; backingId: number }
+  | { passthrough: false }
+  | { stale: true };
+
+export class PassthroughModes {
+  readonly #io = new Map<number, NodeIo>();
+  #enabled: boolean;
+  /** Backing ids currently registered (for tests and the stats line). */
+  registered = 0;
+  registrations = 0;
+
+  constructor(readonly devFd: number, enabled: boolean) {
+    this.#enabled = enabled;
+  }
+
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  /** Decide how an open of `nodeId` is served. `backing` is what the filesystem opened for it. */
+  open(nodeId: number, backing: BackingFile | undefined): OpenDecision {
+    const io = this.#io.get(nodeId);
+    if (io) {
+      if (!io.passthrough) {
+        io.opens++;
+        return { passthrough: false };
+      }
+      if (!backing || fileKey(backing) !== io.fileKey) return { stale: true };
+      io.opens++;
+      return { passthrough: true, backingId: io.backingId };
+    }
+    if (this.#enabled && backing) {
+      const id = this.#register(backing);
+      if (id !== undefined) {
+        backing.get();
+        this.#io.set(nodeId, { passthrough: true, opens: 1, backingId: id, backing, fileKey: fileKey(backing) });
+        return { passthrough: true, backingId: id };
+      }
+    }
+    this.#io.set(nodeId, { passthrough: false, opens: 1, backingId: 0 });
+    return { passthrough: false };
+  }
+
+  isPassthrough(nodeId: number): boolean {
+    return this.#io.get(nodeId)?.passthrough ?? false;
+  }
+
+  /** One open of the node ended. At the last, the backing id is closed and its reference put. */
+  release(nodeId: number): Promise<void> | void {
+    const io = this.#io.get(nodeId);
+    if (!io) return;
+    if (--io.opens > 0) return;
+    this.#io.delete(nodeId);
+    if (!io.passthrough) return;
+    try {
+      backingClose(this.devFd, io.backingId);
+    } catch (err) {
+      log.warn(`closing backing id ${io.backingId} failed: ${(err as Error).message}`);
+    }
+    this.registered--;
+    return io.backing?.put();
+  }
+
+  #register(backing: BackingFile): number | undefined {
+    try {
+      const id = backingOpen(this.devFd, backing.fd);
+      this.registered++;
+      this.registrations++;
+      return id;
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno === 1 /* EPERM */) {
+        // The kernel withdrew passthrough for the whole connection; serve everything ourselves.
+        this.#enabled = false;
+        log.warn('kernel passthrough refused (EPERM); reads and writes are served by the daemon from now on');
+      } else {
+        log.warnOnce(`passthrough-${errno}`, `kernel passthrough refused for ${backing.userPath} (${(err as Error).message}); such files are served by the daemon`);
+      }
+      return undefined;
+    }
+  }
+
+  /** Put every reference still held (after unmount the kernel sends no releases). */
+  async closeAll(): Promise<void> {
+    const held = [...this.#io.values()];
+    this.#io.clear();
+    await Promise.all(held.map((io) => io.backing?.put().catch(() => undefined)));
+  }
+}
+
+function fileKey(b: BackingFile): string {
+  const st = fstatSync(b.fd, { bigint: true });
+  return `${st.dev}:${st.ino}`;
+}

@@ -1,0 +1,293 @@
+// One FUSE connection: the request loop, INIT negotiation and the replies.
+//
+// The loop is shaped by what was measured (FUSE-PROTOCOL.md): every hop between threads costs
+// ~20 µs, so a request is answered in the thread that read it whenever the filesystem answers
+// synchronously (µs-long metadata syscalls). The device fd is non-blocking; one poll() waits on the
+// threadpool; on wake the main thread reads requests until EAGAIN (yielding to the event loop every
+// DRAIN_BATCH requests so asynchronous completions are not starved) and dispatches each. Handlers
+// that return a Promise (data I/O, copy-up, fsync) are answered when it settles.
+//
+// Buffers: a request's body is a view into the read buffer, which the next read overwrites. Every
+// operation decodes its arguments before it first awaits; WRITE's payload is the exception, so a
+// WRITE that goes asynchronous takes the buffer with it and the loop allocates a new one.
+import * as fs from 'node:fs';
+import { errnoOf } from '@layerfs/backing-io';
+import type { CacheMode, FsHandlers, RequestContext } from '@layerfs/fuse-bridge';
+import { createLogger, errnoForReply } from '@layerfs/fuse-bridge';
+import {
+  InitFlag, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_MINOR_VERSION, Opcode, REQUEST_HEADROOM, opcodeName,
+} from './abi';
+import { Request, decode, decodeRequest, errorReply, initReply, replyBuffer } from './codec';
+import { backingClose, backingOpen, pollReadable } from './dev';
+import { NodeTable } from './node-table';
+import { OpResult, WireOps } from './ops';
+import { PassthroughModes, PassthroughPolicy } from './passthrough-modes';
+
+const log = createLogger('wire');
+
+const DRAIN_BATCH = 64;
+const ENOSYS = 38;
+
+export interface WireSessionOptions {
+  attrTimeout: number;
+  entryTimeout: number;
+  negativeTimeout: number;
+  cache: CacheMode;
+  /** Largest WRITE the kernel may send (and READ size cap); 1 MiB unless set. */
+  maxWrite: number;
+  passthrough: PassthroughPolicy;
+  /** 2 when a backing file lives on a stacked filesystem (overlayfs, FUSE); 1 otherwise. */
+  maxStackDepth: number;
+}
+
+/** What INIT settled, for the log, the tests and `--debug`. */
+export interface WireInit {
+  minor: number;
+  flags: bigint;
+  /** Kernel passthrough in use; when not, why. */
+  passthrough: boolean;
+  passthroughWhy: string;
+}
+
+const WANTED_FLAGS = InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.AUTO_INVAL_DATA
+  | InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO | InitFlag.ASYNC_DIO | InitFlag.PARALLEL_DIROPS
+  | InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.INIT_EXT;
+
+export class WireSession {
+  readonly nodes = new NodeTable();
+  /** Requests that reached the daemon, by opcode name (the tests prove passthrough with these). */
+  readonly counts = new Map<string, number>();
+  readonly ready: Promise<WireInit>;
+  readonly ended: Promise<void>;
+  modes!: PassthroughModes;
+  #ops!: WireOps;
+  #buf: Buffer;
+  #ended = false;
+  #readyResolve!: (i: WireInit) => void;
+  #readyReject!: (e: Error) => void;
+  #endedResolve!: () => void;
+  /** Requests being answered asynchronously, so an INTERRUPT can be matched (and a reply to it tolerated). */
+  readonly #pending = new Set<bigint>();
+
+  constructor(readonly devFd: number, readonly fs: FsHandlers, readonly opts: WireSessionOptions) {
+    this.#buf = Buffer.allocUnsafe(opts.maxWrite + REQUEST_HEADROOM);
+    this.ready = new Promise((res, rej) => { this.#readyResolve = res; this.#readyReject = rej; });
+    this.ended = new Promise((res) => { this.#endedResolve = res; });
+    // A session that ends before INIT never becomes ready; nobody else may be listening.
+    this.ready.catch(() => undefined);
+  }
+
+  start(): void {
+    this.#poll();
+  }
+
+  #poll(): void {
+    if (this.#ended) return;
+    pollReadable(this.devFd, (err) => {
+      if (err) {
+        log.warn(`poll on /dev/fuse failed: ${err.message}`);
+        this.#end();
+        return;
+      }
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    for (let i = 0; i < DRAIN_BATCH; i++) {
+      if (this.#ended) return;
+      let n: number;
+      try {
+        n = fs.readSync(this.devFd, this.#buf, 0, this.#buf.length, null);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') { this.#poll(); return; }
+        if (code === 'EINTR' || code === 'ENOENT') continue; // ENOENT: the request was interrupted before we read it
+        if (code !== 'ENODEV') log.warn(`reading /dev/fuse failed: ${(err as Error).message}`);
+        this.#end(); // ENODEV: unmounted
+        return;
+      }
+      if (n === 0) { this.#end(); return; }
+      this.#dispatch(decodeRequest(this.#buf, n));
+    }
+    setImmediate(() => this.#drain());
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#readyReject(new Error('the FUSE connection ended before INIT'));
+    this.#endedResolve();
+  }
+
+  #count(op: number): void {
+    const name = opcodeName[op] ?? String(op);
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  }
+
+  #dispatch(req: Request): void {
+    this.#count(req.opcode);
+    if (req.opcode === Opcode.INIT) { this.#init(req); return; }
+    if (req.opcode === Opcode.INTERRUPT) {
+      // Nothing we run can be cut short safely (a handler owns its buffers until it settles); the
+      // request finishes and its reply, if the kernel gave up on it, fails ENOENT and is dropped.
+      log.debug(`interrupt of ${decode.interrupt(req.body)}${this.#pending.has(decode.interrupt(req.body)) ? '' : ' (already answered)'}`);
+      return;
+    }
+    let result: OpResult;
+    try {
+      result = this.#call(req);
+    } catch (err) {
+      this.#write(errorReply(req.unique, this.#errno(err, req)));
+      return;
+    }
+    if (result instanceof Promise) {
+      if (req.opcode === Opcode.WRITE) this.#buf = Buffer.allocUnsafe(this.#buf.length);
+      this.#pending.add(req.unique);
+      result.then((reply) => {
+        this.#pending.delete(req.unique);
+        if (reply) this.#write(reply);
+      }, (err) => {
+        this.#pending.delete(req.unique);
+        this.#write(errorReply(req.unique, this.#errno(err, req)));
+      });
+    } else if (result) {
+      this.#write(result);
+    }
+  }
+
+  #call(req: Request): OpResult {
+    const o = this.#ops;
+    const ctx: RequestContext = { uid: req.uid, gid: req.gid, pid: req.pid };
+    switch (req.opcode) {
+      case Opcode.FORGET: return o.forget(req);
+      case Opcode.BATCH_FORGET: return o.batchForget(req);
+      case Opcode.DESTROY: return replyBuffer(req.unique, 0);
+      case Opcode.READDIR: return o.readdir(req, ctx);
+      case Opcode.READDIRPLUS: return o.readdirplus(req, ctx);
+      case Opcode.RELEASEDIR: return o.releasedir(req, ctx);
+      default: break;
+    }
+    const node = this.nodes.get(req.nodeid);
+    switch (req.opcode) {
+      case Opcode.LOOKUP: return o.lookup(req, ctx, node);
+      case Opcode.GETATTR: return o.getattr(req, ctx, node);
+      case Opcode.SETATTR: return o.setattr(req, ctx, node);
+      case Opcode.READLINK: return o.readlink(req, ctx, node);
+      case Opcode.SYMLINK: return o.symlink(req, ctx, node);
+      case Opcode.MKNOD: return o.mknod(req, ctx, node);
+      case Opcode.MKDIR: return o.mkdir(req, ctx, node);
+      case Opcode.UNLINK: return o.unlink(req, ctx, node);
+      case Opcode.RMDIR: return o.rmdir(req, ctx, node);
+      case Opcode.RENAME:
+      case Opcode.RENAME2: return o.rename(req, ctx, node);
+      case Opcode.LINK: return o.link(req, ctx, node);
+      case Opcode.OPEN: return o.open(req, ctx, node);
+      case Opcode.CREATE: return o.create(req, ctx, node);
+      case Opcode.READ: return o.read(req, ctx, node);
+      case Opcode.WRITE: return o.write(req, ctx, node);
+      case Opcode.STATFS: return o.statfs(req, ctx, node);
+      case Opcode.RELEASE: return o.release(req, ctx, node);
+      case Opcode.FSYNC: return o.fsync(req, ctx, node);
+      case Opcode.FLUSH: return o.flush(req, ctx, node);
+      case Opcode.SETXATTR: return o.setxattr(req, ctx, node);
+      case Opcode.GETXATTR: return o.getxattr(req, ctx, node);
+      case Opcode.LISTXATTR: return o.listxattr(req, ctx, node);
+      case Opcode.REMOVEXATTR: return o.removexattr(req, ctx, node);
+      case Opcode.OPENDIR: return o.opendir(req, ctx, node);
+      case Opcode.FSYNCDIR: return o.fsyncdir(req, ctx, node);
+      case Opcode.ACCESS: return o.access(req, ctx, node);
+      case Opcode.FALLOCATE: return o.fallocate(req, ctx, node);
+      case Opcode.LSEEK: return o.lseek(req, ctx, node);
+      case Opcode.COPY_FILE_RANGE: return o.copyFileRange(req, ctx, node);
+      // Deliberately left out, each answered ENOSYS so the kernel uses its own fallback: locks (not
+      // negotiated: the kernel keeps them locally), STATX (→ GETATTR), TMPFILE (→ EOPNOTSUPP),
+      // SYNCFS (→ success without a round trip), IOCTL, POLL, BMAP, DAX mappings.
+      default: return errorReply(req.unique, ENOSYS);
+    }
+  }
+
+  #errno(err: unknown, req: Request): number {
+    return errnoForReply(err, opcodeName[req.opcode] ?? String(req.opcode), `node ${req.nodeid}`);
+  }
+
+  /** One reply, one write. ENOENT: the kernel gave up on the request (interrupted); ENODEV: unmounted. */
+  #write(buf: Buffer): void {
+    try {
+      fs.writeSync(this.devFd, buf);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENODEV') log.warn(`writing a reply to /dev/fuse failed: ${(err as Error).message}`);
+    }
+  }
+
+  // -- INIT -----------------------------------------------------------------------------------------
+
+  #init(req: Request): void {
+    const k = decode.init(req.body);
+    if (k.major > KERNEL_VERSION) {
+      // The kernel proposes a newer major: answer ours alone and it sends INIT again.
+      const b = replyBuffer(req.unique, 8);
+      b.writeUInt32LE(KERNEL_VERSION, 16);
+      b.writeUInt32LE(KERNEL_MINOR_VERSION, 20);
+      this.#write(b);
+      return;
+    }
+    if (k.major < KERNEL_VERSION || k.minor < MIN_MINOR_VERSION) {
+      this.#write(errorReply(req.unique, 71 /* EPROTO */));
+      this.#readyReject(new Error(`the kernel speaks FUSE ${k.major}.${k.minor}; layerfs needs 7.${MIN_MINOR_VERSION} or later (use --transport fuse-native)`));
+      return;
+    }
+    const minor = Math.min(k.minor, KERNEL_MINOR_VERSION);
+    let wanted = WANTED_FLAGS;
+    // Passthrough and the writeback cache exclude each other; we never ask for the latter.
+    if (this.opts.passthrough !== 'off') wanted |= InitFlag.PASSTHROUGH;
+    const flags = k.flags & wanted;
+    const maxPages = Math.min(256, Math.ceil(this.opts.maxWrite / 4096));
+    this.#write(initReply(req.unique, {
+      major: KERNEL_VERSION, minor, maxReadahead: k.maxReadahead, flags, maxBackground: 64, congestionThreshold: 48,
+      maxWrite: this.opts.maxWrite, timeGran: 1, maxPages, maxStackDepth: flags & InitFlag.PASSTHROUGH ? this.opts.maxStackDepth : 0,
+    }));
+    const [passthrough, why] = this.#probePassthrough(flags);
+    if (!passthrough && this.opts.passthrough === 'require') {
+      this.#readyReject(new Error(`kernel passthrough is not available (${why}); mount with -o passthrough=auto to let the daemon serve reads and writes`));
+      return;
+    }
+    this.modes = new PassthroughModes(this.devFd, passthrough);
+    this.#ops = new WireOps(this.fs, this.nodes, this.modes, this.opts);
+    this.#readyResolve({ minor, flags, passthrough, passthroughWhy: why });
+  }
+
+  /**
+   * The kernel refuses passthrough silently at INIT and only says so (EPERM) at the first backing
+   * registration, so register one file now and close it again.
+   */
+  #probePassthrough(flags: bigint): [boolean, string] {
+    if (this.opts.passthrough === 'off') return [false, 'passthrough=off'];
+    if (!(flags & InitFlag.PASSTHROUGH)) return [false, 'the kernel did not offer FUSE_PASSTHROUGH (needs Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH)'];
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(process.execPath, 'r');
+      backingClose(this.devFd, backingOpen(this.devFd, fd));
+      return [true, 'granted'];
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno === 40 /* ELOOP */) return [true, 'granted (the probe file sits on a stacked filesystem)'];
+      return [false, `backing registration failed: ${(err as Error).message}${errno === 1 ? ' (needs CAP_SYS_ADMIN)' : ''}`];
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+
+  /** After unmount: put every reference the kernel can no longer release. */
+  async close(): Promise<void> {
+    this.#end();
+    this.#ops?.closeAll();
+    await this.modes?.closeAll();
+    try {
+      fs.closeSync(this.devFd);
+    } catch {
+      // already closed
+    }
+  }
+}

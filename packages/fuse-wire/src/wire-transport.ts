@@ -1,0 +1,75 @@
+// The wire transport as the mount lifecycle sees it: open /dev/fuse, mount(2) with its fd, serve.
+import * as fs from 'node:fs';
+import type { BridgeOptions, FsHandlers, Transport, TransportSession } from '@layerfs/fuse-bridge';
+import { MountError, createLogger } from '@layerfs/fuse-bridge';
+import { MountFlags, mountFuse, openFuseDevice } from './dev';
+import { WireSession } from './session';
+
+const log = createLogger('wire');
+
+const DEFAULT_MAX_WRITE = 1 << 20;
+const STACKED_FS_MAGIC = new Set([0x794c7630 /* overlayfs */, 0x65735546 /* FUSE */, 0xf15f /* ecryptfs */]);
+
+/** Sessions by mountpoint, for tests and diagnostics in this process (counters, backing ids). */
+export const wireSessions = new Map<string, WireSession>();
+
+export const wireTransport: Transport = {
+  name: 'wire',
+  async start(abs: string, handlers: FsHandlers, opts: BridgeOptions): Promise<TransportSession> {
+    const devFd = openFuseDevice();
+    const session = new WireSession(devFd, handlers, {
+      attrTimeout: opts.attrTimeout, entryTimeout: opts.entryTimeout, negativeTimeout: opts.negativeTimeout,
+      cache: opts.cache, maxWrite: opts.maxWrite ?? DEFAULT_MAX_WRITE, passthrough: opts.passthrough,
+      maxStackDepth: stackDepthFor(handlers.backingRoots ?? []),
+    });
+    const data = [`fd=${devFd}`, 'rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`];
+    if (opts.allowOther) data.push('allow_other');
+    if (opts.defaultPermissions) data.push('default_permissions');
+    if (opts.maxRead) data.push(`max_read=${opts.maxRead}`);
+    try {
+      mountFuse(opts.fsname, abs, `fuse.${opts.subtype}`, MountFlags.NOSUID | MountFlags.NODEV, data.join(','));
+    } catch (err) {
+      fs.closeSync(devFd);
+      throw new MountError(`mounting ${abs} failed (${(err as Error).message}): the wire transport needs root and /dev/fuse; try --transport fuse-native`);
+    }
+    session.start();
+    let init;
+    try {
+      init = await session.ready;
+    } catch (err) {
+      await detach(abs);
+      await session.close();
+      throw new MountError(`${(err as Error).message}`);
+    }
+    if (!init.passthrough && opts.passthrough === 'auto') {
+      log.warn(`kernel passthrough unavailable (${init.passthroughWhy}); the daemon serves reads and writes`);
+    }
+    wireSessions.set(abs, session);
+    void session.ended.then(() => wireSessions.delete(abs));
+    return {
+      ended: session.ended,
+      close: () => session.close(),
+      description: `FUSE 7.${init.minor}, passthrough ${init.passthrough ? 'on' : `off (${init.passthroughWhy})`}, max_write ${session.opts.maxWrite}`,
+    };
+  },
+};
+
+/**
+ * The kernel refuses a backing file whose filesystem is itself stacked unless we announce depth 2
+ * (and depth 2 forbids stacking anything on top of this mount), so announce 2 only when needed.
+ */
+function stackDepthFor(roots: readonly string[]): number {
+  for (const r of roots) {
+    try {
+      if (STACKED_FS_MAGIC.has(Number(fs.statfsSync(r).type))) return 2;
+    } catch {
+      // checked by the filesystem's own mount checks
+    }
+  }
+  return 1;
+}
+
+async function detach(abs: string): Promise<void> {
+  const { unmountPath } = await import('@layerfs/fuse-bridge');
+  await unmountPath(abs, { lazyIfBusy: true }).catch(() => undefined);
+}

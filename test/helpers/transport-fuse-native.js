@@ -1,0 +1,1 @@
+process.env.LAYERFS_TEST_TRANSPORT = 'fuse-native';
