@@ -29,6 +29,7 @@ const c = {
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
   lseek: libc.func('int64_t lseek(int fd, int64_t offset, int whence)'),
   syncfs: libc.func('int syncfs(int fd)'),
+  copyFileRange: libc.func('int64_t copy_file_range(int fd_in, _Inout_ int64_t *off_in, int fd_out, _Inout_ int64_t *off_out, size_t len, unsigned int flags)'),
   opendir: libc.func('void *opendir(const char *path)'),
   readdir64: libc.func('readdir64', koffi.pointer(Dirent64), ['void *']),
   closedir: libc.func('int closedir(void *dir)'),
@@ -139,6 +140,11 @@ export const SeekWhence = { SET: 0, CUR: 1, END: 2, DATA: 3, HOLE: 4 } as const;
 /** lseek(2), for SEEK_DATA/SEEK_HOLE, which Node cannot ask for. */
 export function lseek(fd: number, offset: number, whence: number): number {
   return check(c.lseek(fd, offset, whence), 'lseek');
+}
+
+/** copy_file_range(2) at explicit offsets (the fds' own positions are not touched). */
+export function copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, len: number): number {
+  return check(c.copyFileRange(fdIn, [offIn], fdOut, [offOut], len, 0), 'copy_file_range');
 }
 
 export function syncfs(fd: number): void {

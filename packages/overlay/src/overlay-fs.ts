@@ -17,11 +17,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  BackingFile, BackingFileCtx, FsError, InodeLocks, backingFileOpen, backingFileReadIter, backingFileWriteIter,
+  BackingFile, BackingFileCtx, FsError, InodeLocks, backingFileCopyRange, backingFileFallocate, backingFileLseek,
+  backingFileOpen, backingFileReadIter, backingFileWriteIter,
   ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
-  Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, Reply, RequestContext, SetattrTimes, StatFs, attrFromStats,
+  Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
+  SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
 import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated } from './copy-up';
 import { OvlEntry, OvlNamei, readRedirect } from './namei';
@@ -223,7 +225,9 @@ export class OverlayFs implements FsHandlers {
    */
   async rename(_ctx: RequestContext, from: string, to: string, flags: number): Promise<void> {
     assertWritable(this.#cu, 'rename', from);
-    if (flags !== 0) throw new FsError('EINVAL', 'rename', from);
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', 'rename', from);
+    if (flags & RENAME_EXCHANGE) return this.#exchange(from, to);
+    if (flags & RENAME_NOREPLACE && this.namei.lookup(to)) throw new FsError('EEXIST', 'rename', to);
     if (from === to) return;
     if (to.startsWith(`${from}/`)) throw new FsError('EINVAL', 'rename', to);
     const src = this.namei.resolve(from, 'rename');
@@ -250,6 +254,24 @@ export class OverlayFs implements FsHandlers {
       syscalls.lsetxattr(srcReal, this.#names.opaque, Buffer.from('y'));
     }
     renameLeavingWhiteout(srcReal, dstReal, src.inLower, this.#names);
+    this.namei.changedTree(from);
+    this.namei.changedTree(to);
+  }
+
+  /**
+   * RENAME_EXCHANGE: both names are copied up and swapped in the upper layer. A directory with lower
+   * parts would need a redirect on each side; those answer EXDEV, as the kernel's overlay does without
+   * redirect_dir (callers fall back to other means).
+   */
+  async #exchange(from: string, to: string): Promise<void> {
+    const a = this.namei.resolve(from, 'rename');
+    const b = this.namei.resolve(to, 'rename');
+    for (const e of [a, b]) {
+      if (e.top.st.isDirectory() && e.dirs.some((d) => d.layer > 0)) throw new FsError('EXDEV', 'rename', from);
+    }
+    const aReal = await copyUp(this.#cu!, from);
+    const bReal = await copyUp(this.#cu!, to);
+    syscalls.renameat2(aReal, bReal, RENAME_EXCHANGE);
     this.namei.changedTree(from);
     this.namei.changedTree(to);
   }
@@ -350,6 +372,25 @@ export class OverlayFs implements FsHandlers {
 
   release(_ctx: RequestContext, p: string, fh: Fh): Promise<void> {
     return this.#files.remove(fh, p).backing.put();
+  }
+
+  // -- ranges (wire transport only) ---------------------------------------------------------------
+  // A handle that can write was copied up at open, so fallocate and a copy's destination act on the
+  // upper file; reads of ranges (SEEK_DATA, a copy's source) follow a later copy-up as read does.
+
+  fallocate(_ctx: RequestContext, p: string, fh: Fh, mode: number, offset: number, length: number): void {
+    backingFileFallocate(this.#files.get(fh, p).backing, mode, offset, length);
+  }
+
+  lseek(_ctx: RequestContext, p: string, fh: Fh, offset: number, whence: number): Reply<number> {
+    return thenMaybe(this.#followCopyUp(this.#files.get(fh, p)), (b) => backingFileLseek(b, offset, whence));
+  }
+
+  copyFileRange(_ctx: RequestContext, from: { path: string; fh: Fh; offset: number },
+    to: { path: string; fh: Fh; offset: number }, length: number): Reply<number> {
+    const dst = this.#files.get(to.fh, to.path).backing;
+    return thenMaybe(this.#followCopyUp(this.#files.get(from.fh, from.path)),
+      (src) => backingFileCopyRange(src, from.offset, dst, to.offset, length));
   }
 
   // -- extended attributes ------------------------------------------------------------------------

@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  BackingFile, BackingFileCtx, BackingMeta, FsError, InodeLocks, MetadataMode, backingFileOpen,
+  BackingFile, BackingFileCtx, BackingMeta, FsError, InodeLocks, MetadataMode, backingFileCopyRange,
+  backingFileFallocate, backingFileLseek, backingFileOpen,
   backingFileReadIter, backingFileWriteIter, backingMeta, ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
@@ -232,6 +233,25 @@ export class PassthroughFs implements FsHandlers {
   release(_ctx: RequestContext, p: string, fh: Fh): Promise<void> {
     // Drops the opener's reference; in-flight I/O (if any) keeps the fd until it completes.
     return this.#files.remove(fh, p).backing.put();
+  }
+
+  // -- ranges (wire transport only: libfuse 2 cannot deliver these) ------------------------------
+
+  fallocate(_ctx: RequestContext, p: string, fh: Fh, mode: number, offset: number, length: number): void {
+    backingFileFallocate(this.#files.get(fh, p).backing, mode, offset, length);
+    this.#attrs.drop(p);
+  }
+
+  lseek(_ctx: RequestContext, p: string, fh: Fh, offset: number, whence: number): number {
+    return backingFileLseek(this.#files.get(fh, p).backing, offset, whence);
+  }
+
+  copyFileRange(_ctx: RequestContext, from: { path: string; fh: Fh; offset: number },
+    to: { path: string; fh: Fh; offset: number }, length: number): number {
+    const n = backingFileCopyRange(this.#files.get(from.fh, from.path).backing, from.offset,
+      this.#files.get(to.fh, to.path).backing, to.offset, length);
+    this.#attrs.drop(to.path);
+    return n;
   }
 
   // -- extended attributes ------------------------------------------------------------------------

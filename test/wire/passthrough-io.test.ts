@@ -1,0 +1,146 @@
+// Kernel passthrough, proven with the transport's own counters: while a file is read through the
+// mount no READ request reaches the daemon; with -o passthrough=off the daemon serves the same bytes;
+// 50 processes opening one file at the same instant share one backing id and all succeed.
+//
+// The mounts here are served by this test process (the counters live in it), so every touch of the
+// mount goes through a child process: a synchronous call from here would wait on ourselves.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { mountPassthrough, PassthroughMount } from '@layerfs/passthrough';
+import { mountOverlay, OverlayMount } from '@layerfs/overlay';
+import { WireSession, wireSessions } from '@layerfs/fuse-wire';
+import { overlayLayers, sourceAndMountpoint } from '../helpers/scratch';
+import { run } from '../helpers/run';
+
+const MiB = 1 << 20;
+const umask = process.umask();
+afterAll(() => { process.umask(umask); });
+
+function session(mnt: string): WireSession {
+  const s = wireSessions.get(path.resolve(mnt));
+  if (!s) throw new Error(`no wire session serves ${mnt}`);
+  return s;
+}
+
+const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+
+async function shaThroughMount(file: string): Promise<string> {
+  const r = await run('sha256sum', [file]);
+  expect(r.code).toBe(0);
+  return r.stdout.split(' ')[0]!;
+}
+
+test('passthrough: a 64 MiB read through the mount sends no READ to the daemon', async () => {
+  const data = crypto.randomBytes(64 * MiB);
+  const t = sourceAndMountpoint({ big: data });
+  let m: PassthroughMount | undefined;
+  try {
+    m = await mountPassthrough({ source: t.src, mountpoint: t.mnt, transport: 'wire' });
+    expect(m.transport).toBe('wire');
+    expect(session(t.mnt).modes.enabled).toBe(true);
+    expect(await shaThroughMount(path.join(t.mnt, 'big'))).toBe(sha(data));
+    const counts = session(t.mnt).counts;
+    expect(counts.get('OPEN')).toBeGreaterThanOrEqual(1);
+    expect(counts.get('READ') ?? 0).toBe(0);
+    // And writes: through the kernel too.
+    expect((await run('dd', ['if=/dev/zero', `of=${path.join(t.mnt, 'w')}`, 'bs=1M', 'count=16', 'conv=fsync', 'status=none'])).code).toBe(0);
+    expect(counts.get('WRITE') ?? 0).toBe(0);
+    expect(fs.statSync(path.join(t.src, 'w')).size).toBe(16 * MiB);
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});
+
+test('passthrough=off: the daemon serves the same bytes (READ and WRITE requests reach it)', async () => {
+  const data = crypto.randomBytes(8 * MiB);
+  const t = sourceAndMountpoint({ big: data });
+  let m: PassthroughMount | undefined;
+  try {
+    m = await mountPassthrough({ source: t.src, mountpoint: t.mnt, transport: 'wire', passthrough: 'off' });
+    expect(session(t.mnt).modes.enabled).toBe(false);
+    expect(await shaThroughMount(path.join(t.mnt, 'big'))).toBe(sha(data));
+    expect(session(t.mnt).counts.get('READ')).toBeGreaterThan(0);
+    expect((await run('dd', ['if=/dev/zero', `of=${path.join(t.mnt, 'w')}`, 'bs=1M', 'count=4', 'conv=fsync', 'status=none'])).code).toBe(0);
+    expect(session(t.mnt).counts.get('WRITE')).toBeGreaterThan(0);
+    expect(fs.readFileSync(path.join(t.src, 'w')).equals(Buffer.alloc(4 * MiB))).toBe(true);
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});
+
+test('overlay: a lower file is read through the kernel; after a copy-up, the upper file is', async () => {
+  const data = crypto.randomBytes(16 * MiB);
+  const t = overlayLayers([{}]);
+  fs.writeFileSync(path.join(t.lower[0]!, 'big'), data);
+  let m: OverlayMount | undefined;
+  try {
+    m = await mountOverlay({ lower: t.lower, upper: t.upper, work: t.work, mountpoint: t.mnt, transport: 'wire' });
+    const f = path.join(t.mnt, 'big');
+    expect(await shaThroughMount(f)).toBe(sha(data));
+    expect((await run('sh', ['-c', 'printf XYZ | dd of="$1" bs=3 count=1 conv=notrunc status=none', 'sh', f])).code).toBe(0);
+    const changed = Buffer.from(data);
+    changed.write('XYZ', 0);
+    expect(await shaThroughMount(f)).toBe(sha(changed));
+    expect(fs.readFileSync(path.join(t.upper!, 'big')).equals(changed)).toBe(true);
+    expect(fs.readFileSync(path.join(t.lower[0]!, 'big')).equals(data)).toBe(true);
+    expect(session(t.mnt).counts.get('READ') ?? 0).toBe(0);
+    expect(session(t.mnt).counts.get('WRITE') ?? 0).toBe(0);
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});
+
+const HOLDER = `
+import os, sys, time
+f, go = sys.argv[1], sys.argv[2]
+print('ready', flush=True)
+while not os.path.exists(go): time.sleep(0.001)
+fd = os.open(f, os.O_RDONLY)
+assert os.read(fd, 5) == b'hello'
+print('open', flush=True)
+while os.path.exists(go): time.sleep(0.01)
+os.close(fd)
+`;
+
+test('50 processes opening one file at the same instant share one backing id', async () => {
+  const t = sourceAndMountpoint({ f: 'hello world' });
+  let m: PassthroughMount | undefined;
+  try {
+    m = await mountPassthrough({ source: t.src, mountpoint: t.mnt, transport: 'wire' });
+    const go = path.join(t.dir, 'go');
+    const procs = Array.from({ length: 50 }, () => {
+      const child = spawn('python3', ['-c', HOLDER, path.join(t.mnt, 'f'), go], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      return { out: () => out, exited };
+    });
+    const waitAll = async (word: string) => {
+      const until = Date.now() + 30000;
+      while (!procs.every((p) => p.out().includes(word))) {
+        if (Date.now() > until) throw new Error(`not every process printed ${word}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await waitAll('ready');
+    fs.writeFileSync(go, '');
+    await waitAll('open');
+    const s = session(t.mnt);
+    expect(s.modes.registered).toBe(1);
+    expect(s.modes.registrations).toBe(1);
+    fs.rmSync(go);
+    expect(await Promise.all(procs.map((p) => p.exited))).toEqual(Array(50).fill(0));
+    // The last release closed the backing id.
+    const until = Date.now() + 5000;
+    while (s.modes.registered !== 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(s.modes.registered).toBe(0);
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});
