@@ -4,7 +4,7 @@ import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import type { MountHandle, TransportChoice } from '@layerfs/fuse-bridge';
 import {
-  MountError, OptionMap, abortConnection, checkNoOverlap, mountAt, parseOptionString, prepareMountpoint, setLogSink,
+  MountError, OptionMap, abortConnection, checkNoOverlap, cleanStaleMount, isStale, mountAt, parseOptionString, prepareMountpoint, setLogSink,
   takeBridgeOptions, unmountPath,
 } from '@layerfs/fuse-bridge';
 import { checkSource, mountPassthrough } from '@layerfs/passthrough';
@@ -123,6 +123,10 @@ async function umountCommand(args: { mountpoint: string; lazy?: boolean; force?:
   const abs = path.resolve(args.mountpoint);
   if (args.force) {
     abortConnection(abs);
+    return 0;
+  }
+  if (isStale(abs)) {
+    cleanStaleMount(abs);
     return 0;
   }
   const entry = mountAt(abs);

@@ -1,9 +1,11 @@
 // Mount lifecycle: SIGINT/SIGTERM unmount cleanly; `layerfs umount` stops the daemon; a mount left
-// by a daemon killed with SIGKILL is detected and cleaned at the next mount, with a notice.
+// by a daemon killed with SIGKILL is detected and cleaned at the next mount or umount, with a notice;
+// a hung daemon is cut loose by `layerfs umount --force`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sourceAndMountpoint } from '../helpers/scratch';
 import { TRANSPORT, isMounted, layerfs, mountPassthrough, spawnForeground, waitFor } from '../helpers/cli';
+import { run } from '../helpers/run';
 
 function tree() {
   const s = sourceAndMountpoint({ f: 'content' });
@@ -60,6 +62,46 @@ test('a stale mount left by SIGKILL is cleaned at the next mount, with a notice'
     expect(u.code).toBe(0);
     await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 'the daemon to exit');
   } finally {
+    if (isMounted(mnt)) await layerfs(['umount', '--lazy', mnt]);
+    s.cleanup();
+  }
+});
+
+test('layerfs umount cleans a stale mount left by SIGKILL, with a notice', async () => {
+  const { s, src, mnt } = tree();
+  const first = await mountPassthrough(src, mnt);
+  try {
+    process.kill(first.pid, 'SIGKILL');
+    await waitFor(() => { try { fs.statSync(mnt); return false; } catch { return true; } }, 'the mount to go stale');
+    const u = await layerfs(['umount', mnt]);
+    expect(u.stderr).toMatch(/cleaned a stale mount at .*mnt/);
+    expect(u.code).toBe(0);
+    expect(isMounted(mnt)).toBe(false);
+  } finally {
+    if (isMounted(mnt)) await layerfs(['umount', '--lazy', mnt]);
+    s.cleanup();
+  }
+});
+
+test('a hung daemon (SIGSTOP) is recovered by layerfs umount --force; waiting callers get an error', async () => {
+  const { s, src, mnt } = tree();
+  const m = await mountPassthrough(src, mnt, ['attr_timeout=0', 'entry_timeout=0']);
+  try {
+    process.kill(m.pid, 'SIGSTOP');
+    // A caller that now waits on the stopped daemon, forever without --force.
+    const waiting = run('stat', [path.join(mnt, 'f')], { timeoutMs: 20000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const u = await layerfs(['umount', '--force', mnt]);
+    expect(u.stderr).toMatch(/aborted the FUSE connection/);
+    expect(u.code).toBe(0);
+    expect(isMounted(mnt)).toBe(false);
+    const w = await waiting;
+    expect(w.code).not.toBe(0);
+    expect(w.stderr).toMatch(/connection abort|not connected/i); // ECONNABORTED, from the aborted connection
+    process.kill(m.pid, 'SIGCONT');
+    await m.unmount(); // the daemon notices the connection is gone and exits
+  } finally {
+    try { process.kill(m.pid, 'SIGKILL'); } catch { /* exited */ }
     if (isMounted(mnt)) await layerfs(['umount', '--lazy', mnt]);
     s.cleanup();
   }
