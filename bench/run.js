@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `npm run bench`: layerfs passthrough against native and bindfs, in one run, on the same data.
-// Prints a markdown table of medians and ratios, and the targets from issue 2. Absolute numbers on a
-// shared machine are noise; compare the ratios. Needs root (drop_caches, mounts); installs fio and
-// bindfs with apt when missing.
+// `npm run bench`: layerfs on both transports (wire, fuse-native) against native and bindfs, and the
+// overlay against the kernel's overlay and fuse-overlayfs, in one run, on the same data. Prints
+// markdown tables of medians and ratios, and the targets of issues 2, 3 and 5. Absolute numbers on a
+// shared machine are noise; compare the ratios. Needs root (drop_caches, mounts); installs fio,
+// bindfs and fuse-overlayfs with apt when missing.
 //
 //   node bench/run.js [--suite passthrough|overlay|all] [--runs N] [--big-mib N] [--small N] [--only a,b]
 //
@@ -55,6 +56,7 @@ const remove = () => { for (const f of names) fs.unlinkSync(f + '.new'); };
 if (op === 'remove') create(); // untimed: something to remove
 const t0 = process.hrtime.bigint();
 if (op === 'stat') for (const f of names) fs.lstatSync(f);
+if (op === 'lstat1') for (let i = 0; i < N; i++) fs.lstatSync(names[0]);
 if (op === 'read') for (const f of names) fs.readFileSync(f);
 if (op === 'create') create();
 if (op === 'remove') remove();
@@ -62,7 +64,8 @@ const t = Number(process.hrtime.bigint() - t0) / 1e9;
 if (op === 'create') remove(); // untimed: leave the tree as it was
 process.stdout.write(String(t));
 `;
-const small = (op, dir) => Number(sh(process.execPath, ['-e', SMALL_SCRIPT, op, dir, String(SMALL)]));
+const small = (op, dir, n = SMALL) => Number(sh(process.execPath, ['-e', SMALL_SCRIPT, op, dir, String(n)]));
+const LATENCY_N = 20000;
 
 function fioIops(file, rw) {
   const out = sh('fio', ['--name=b', `--filename=${file}`, '--size=256M', `--rw=${rw}`, '--bs=4k', '--ioengine=psync',
@@ -80,33 +83,34 @@ function freshUpper(mnt) {
   return { upper: path.join(base, 'upper'), work: path.join(base, 'work') };
 }
 
+const layerfsMount = (transport, cmd) => ({
+  options: true,
+  mount: (src, mnt, extra = []) => { sh(process.execPath, [CLI, ...cmd(src, mnt), '--transport', transport, ...extra.flatMap((o) => ['-o', o])]); return mnt; },
+  unmount: (mnt) => { sh(process.execPath, [CLI, 'umount', mnt]); waitGone(mnt); },
+});
+const overlayCmd = (src, mnt) => { const { upper, work } = freshUpper(mnt); return ['overlay', mnt, '-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`]; };
+
 const overlayTargets = {
   'kernel-overlay': {
     mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`, mnt]); return mnt; },
     unmount: (mnt) => { sh('umount', [mnt]); },
   },
-  'layerfs-overlay': {
-    mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh(process.execPath, [CLI, 'overlay', mnt, '-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`]); return mnt; },
-    unmount: (mnt) => { sh(process.execPath, [CLI, 'umount', mnt]); waitGone(mnt); },
-  },
+  'layerfs-overlay-wire': layerfsMount('wire', overlayCmd),
+  'layerfs-overlay-fuse-native': layerfsMount('fuse-native', overlayCmd),
   'fuse-overlayfs': {
     mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh('fuse-overlayfs', ['-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`, mnt]); return mnt; },
     unmount: (mnt) => { sh('umount', [mnt]); waitGone(mnt); },
   },
 };
 
+const passthroughCmd = (src, mnt) => ['passthrough', src, mnt];
 const targets = {
   native: { mount: (src) => src, unmount: () => {} },
-  layerfs: {
-    mount: (src, mnt) => { sh(process.execPath, [CLI, 'passthrough', src, mnt]); return mnt; },
-    unmount: (mnt) => { sh(process.execPath, [CLI, 'umount', mnt]); waitGone(mnt); },
-  },
-  'layerfs-async': {
-    mount: (src, mnt) => { sh(process.execPath, [CLI, 'passthrough', src, mnt, '-o', 'metadata=async']); return mnt; },
-    unmount: (mnt) => { sh(process.execPath, [CLI, 'umount', mnt]); waitGone(mnt); },
-  },
+  'layerfs-wire': layerfsMount('wire', passthroughCmd),
+  'layerfs-fuse-native': layerfsMount('fuse-native', passthroughCmd),
   bindfs: {
-    mount: (src, mnt) => { sh('bindfs', [src, mnt]); return mnt; },
+    options: true,
+    mount: (src, mnt, extra = []) => { sh('bindfs', [...extra.flatMap((o) => ['-o', o]), src, mnt]); return mnt; },
     unmount: (mnt) => { sh('umount', [mnt]); waitGone(mnt); },
   },
 };
@@ -120,6 +124,7 @@ function waitGone(mnt) {
 
 const readBig = (root) => sh('dd', [`if=${root}/big`, 'of=/dev/null', 'bs=1M']);
 
+// [label, kind, fn, mount options (for FUSE targets; skipped on the others)]
 const workloads = [
   [`read ${BIG_MIB} MiB cold (s)`, 'time', (root) => { dropCaches(); const t = now(); readBig(root); return secs(t); }],
   // Warm: two untimed reads first (the second moves the pages to the active list), then the timed one.
@@ -128,9 +133,11 @@ const workloads = [
   ['fio 4k randread (IOPS)', 'rate', (root) => fioIops(`${root}/fio`, 'randread')],
   ['fio 4k randwrite (IOPS)', 'rate', (root) => fioIops(`${root}/fio`, 'randwrite')],
   [`stat ${SMALL} files (s)`, 'time', (root) => { dropCaches(); return small('stat', `${root}/small`); }],
-  [`read ${SMALL} files (s)`, 'time', (root) => { dropCaches(); return small('read', `${root}/small`); }],
+  [`ls -l of ${SMALL} files (s)`, 'time', (root) => { dropCaches(); const t = now(); sh('ls', ['-l', `${root}/small`]); return secs(t); }],
+  [`cat of ${SMALL} files (s)`, 'time', (root) => { dropCaches(); const t = now(); sh('sh', ['-c', 'cat "$1"/* > /dev/null', 'sh', `${root}/small`]); return secs(t); }],
   [`create ${SMALL} files (s)`, 'time', (root) => small('create', `${root}/small`)],
   [`remove ${SMALL} files (s)`, 'time', (root) => small('remove', `${root}/small`)],
+  [`lstat latency, TTL 0 (µs)`, 'time', (root) => small('lstat1', `${root}/small`, LATENCY_N) / LATENCY_N * 1e6, ['attr_timeout=0', 'entry_timeout=0']],
 ];
 
 const overlayExtra = [
@@ -149,14 +156,22 @@ function runSuite(name, suiteTargets, suiteWorkloads, src, mnt) {
   for (const [tname, t] of Object.entries(suiteTargets)) {
     if (ONLY && !ONLY.split(',').includes(tname)) continue;
     results[tname] = {};
-    for (const [label, , fn] of suiteWorkloads) {
-      const samples = [];
-      for (let r = 0; r < RUNS; r++) {
-        const root = t.mount(src, mnt);
-        try { samples.push(fn(root)); } finally { t.unmount(mnt); }
+  }
+  // Interleaved: each repeat runs every target once, so drift on a shared machine hits all alike.
+  for (const [label, , fn, mountOpts] of suiteWorkloads) {
+    const samples = {};
+    for (let r = 0; r < RUNS; r++) {
+      for (const tname of Object.keys(results)) {
+        const t = suiteTargets[tname];
+        // A workload with mount options only means something where the options do (FUSE mounts that take them).
+        if (mountOpts && !t.options) continue;
+        const root = t.mount(src, mnt, mountOpts);
+        try { (samples[tname] ??= []).push(fn(root)); } finally { t.unmount(mnt); }
       }
-      results[tname][label] = median(samples);
-      process.stderr.write(`bench: ${name}: ${tname.padEnd(16)} ${label.padEnd(28)} ${results[tname][label].toFixed(3)}\n`);
+    }
+    for (const [tname, xs] of Object.entries(samples)) {
+      results[tname][label] = median(xs);
+      process.stderr.write(`bench: ${name}: ${tname.padEnd(28)} ${label.padEnd(28)} ${results[tname][label].toFixed(3)}\n`);
     }
   }
   return results;
@@ -181,34 +196,48 @@ function main() {
     sh('cp', ['-a', path.resolve(__dirname, '..', 'node_modules'), path.join(src, 'tree')]);
   }
   try {
-    if (SUITE !== 'overlay') report(runSuite('passthrough', targets, workloads, src, mnt), workloads, 'layerfs', ['native', 'bindfs'], passthroughTargets);
-    if (SUITE !== 'passthrough') report(runSuite('overlay', overlayTargets, [...workloads, ...overlayExtra], src, mnt), [...workloads, ...overlayExtra], 'layerfs-overlay', ['kernel-overlay', 'fuse-overlayfs'], overlayTargetChecks);
+    if (SUITE !== 'overlay') report(runSuite('passthrough', targets, workloads, src, mnt), workloads, 'layerfs-wire', ['native', 'bindfs', 'layerfs-fuse-native'], passthroughTargets);
+    if (SUITE !== 'passthrough') report(runSuite('overlay', overlayTargets, [...workloads, ...overlayExtra], src, mnt), [...workloads, ...overlayExtra], 'layerfs-overlay-wire', ['kernel-overlay', 'fuse-overlayfs', 'layerfs-overlay-fuse-native'], overlayTargetChecks);
   } finally {
     for (const t of [...Object.values(targets), ...Object.values(overlayTargets)]) { try { t.unmount(mnt); } catch { /* not mounted */ } }
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-/** Issue 2's targets: layerfs passthrough against native and bindfs. */
+/** Issue 2's targets (layerfs passthrough against native and bindfs) and issue 5's (wire transport). */
 function passthroughTargets(R) {
-  const L = R.layerfs; const N = R.native; const B = R.bindfs;
-  if (!L || !N || !B) return [];
-  const w = `write ${WRITE_MIB} MiB + fsync (s)`;
-  return [
-    ['warm read ≥ 0.9× native', N[`read ${BIG_MIB} MiB warm (s)`] / L[`read ${BIG_MIB} MiB warm (s)`], 0.9],
-    ['cold read ≥ 0.8× bindfs', B[`read ${BIG_MIB} MiB cold (s)`] / L[`read ${BIG_MIB} MiB cold (s)`], 0.8],
-    ['sequential write ≥ 2× bindfs', B[w] / L[w], 2],
-    [`stat of ${SMALL} files ≤ 1.5× bindfs's time`, 1.5 / (L[`stat ${SMALL} files (s)`] / B[`stat ${SMALL} files (s)`]), 1],
-    [`create of ${SMALL} files ≤ 1.0× bindfs's time`, 1 / (L[`create ${SMALL} files (s)`] / B[`create ${SMALL} files (s)`]), 1],
-  ];
+  const W = R['layerfs-wire']; const F = R['layerfs-fuse-native']; const N = R.native; const B = R.bindfs;
+  const out = [];
+  const cold = `read ${BIG_MIB} MiB cold (s)`; const warm = `read ${BIG_MIB} MiB warm (s)`; const w = `write ${WRITE_MIB} MiB + fsync (s)`;
+  if (W && N && B) {
+    out.push(
+      ['wire: warm read ≥ 0.9× native', N[warm] / W[warm], 0.9],
+      ['wire: cold read ≥ 0.9× native', N[cold] / W[cold], 0.9],
+      ['wire: write + fsync ≥ 0.8× native', N[w] / W[w], 0.8],
+      ['wire: 4k random write ≥ 0.5× native', W['fio 4k randwrite (IOPS)'] / N['fio 4k randwrite (IOPS)'], 0.5],
+      ['wire: cold read ≥ 0.8× bindfs', B[cold] / W[cold], 0.8],
+      ['wire: sequential write ≥ 2× bindfs', B[w] / W[w], 2],
+      [`wire: stat of ${SMALL} files ≤ 1.5× bindfs's time`, 1.5 / (W[`stat ${SMALL} files (s)`] / B[`stat ${SMALL} files (s)`]), 1],
+      [`wire: create of ${SMALL} files ≤ 1.0× bindfs's time`, 1 / (W[`create ${SMALL} files (s)`] / B[`create ${SMALL} files (s)`]), 1],
+    );
+  }
+  if (W && F) {
+    const ratio = (label) => W[label] / F[label];
+    out.push(
+      [`wire: ls -l of ${SMALL} files ≤ 0.5× fuse-native's time`, 0.5 / ratio(`ls -l of ${SMALL} files (s)`), 1],
+      [`wire: cat of ${SMALL} files ≤ 0.6× fuse-native's time`, 0.6 / ratio(`cat of ${SMALL} files (s)`), 1],
+      [`wire: create of ${SMALL} files ≤ 0.6× fuse-native's time`, 0.6 / ratio(`create ${SMALL} files (s)`), 1],
+    );
+  }
+  return out;
 }
 
-/** Issue 3's targets: layerfs overlay against fuse-overlayfs. */
+/** Issue 3's targets (overlay against fuse-overlayfs) and issue 5's (against the kernel overlay), on the wire transport. */
 function overlayTargetChecks(R) {
-  const L = R['layerfs-overlay']; const F = R['fuse-overlayfs'];
+  const L = R['layerfs-overlay-wire']; const F = R['fuse-overlayfs']; const K = R['kernel-overlay'];
   if (!L || !F) return [];
   const speed = (label) => F[label] / L[label];
-  return [
+  const out = [
     ['cold read ≥ 0.8× fuse-overlayfs', speed(`read ${BIG_MIB} MiB cold (s)`), 0.8],
     ['warm read ≥ 1.0× fuse-overlayfs', speed(`read ${BIG_MIB} MiB warm (s)`), 1],
     ['write ≥ 1.0× fuse-overlayfs', speed(`write ${WRITE_MIB} MiB + fsync (s)`), 1],
@@ -216,7 +245,17 @@ function overlayTargetChecks(R) {
     [`create of ${SMALL} files ≤ 1.0× its time`, speed(`create ${SMALL} files (s)`), 1],
     ['tree walk ≤ 1.5× its time', 1.5 * speed('find + tar of the tree (s)'), 1],
     ['copy-up ≤ 1.0× its time', speed(`copy-up ${BIG_MIB} MiB (s)`), 1],
+    [`ls -l of ${SMALL} files ≤ 0.5× its time`, 0.5 * speed(`ls -l of ${SMALL} files (s)`), 1],
+    [`create of ${SMALL} files ≤ 0.5× its time`, 0.5 * speed(`create ${SMALL} files (s)`), 1],
   ];
+  if (K) {
+    out.push(
+      ['cold read of a lower file ≥ 0.9× kernel overlay', K[`read ${BIG_MIB} MiB cold (s)`] / L[`read ${BIG_MIB} MiB cold (s)`], 0.9],
+      ['warm read of a lower file ≥ 0.9× kernel overlay', K[`read ${BIG_MIB} MiB warm (s)`] / L[`read ${BIG_MIB} MiB warm (s)`], 0.9],
+      ['4k random write ≥ 0.5× kernel overlay', L['fio 4k randwrite (IOPS)'] / K['fio 4k randwrite (IOPS)'], 0.5],
+    );
+  }
+  return out;
 }
 
 function report(results, suiteWorkloads, ours, bases, targetChecks) {

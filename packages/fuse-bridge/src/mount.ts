@@ -48,13 +48,15 @@ export async function mountFs(mountpoint: string, handlers: FsHandlers, options:
   }
   log.debug(`mounted ${abs} (${transport.name}: ${session.description})`);
 
-  let unmounting: Promise<void> | undefined;
+  let finishing: Promise<void> | undefined;
   let closedResolve!: () => void;
   const closed = new Promise<void>((r) => { closedResolve = r; });
-  const unmount = () => {
-    unmounting ??= (async () => {
+  // `gone`: the kernel already ended our connection (someone else unmounted us). Then the path must
+  // not be unmounted again: by now another mount may sit there, and it is not ours.
+  const finish = (gone: boolean) => {
+    finishing ??= (async () => {
       try {
-        await unmountPath(abs, { lazyIfBusy: true });
+        if (!gone) await unmountPath(abs, { lazyIfBusy: true });
         await session.close();
       } finally {
         unregisterOwnMount(abs);
@@ -62,9 +64,10 @@ export async function mountFs(mountpoint: string, handlers: FsHandlers, options:
         closedResolve();
       }
     })();
-    return unmounting;
+    return finishing;
   };
-  void session.ended.then(unmount);
+  const unmount = () => finish(false);
+  void session.ended.then(() => finish(true));
   return { mountpoint: abs, transport: transport.name, unmount, closed };
 }
 

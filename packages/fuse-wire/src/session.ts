@@ -1,11 +1,12 @@
 // One FUSE connection: the request loop, INIT negotiation and the replies.
 //
-// The loop is shaped by what was measured (FUSE-PROTOCOL.md): every hop between threads costs
-// ~20 µs, so a request is answered in the thread that read it whenever the filesystem answers
-// synchronously (µs-long metadata syscalls). The device fd is non-blocking; one poll() waits on the
-// threadpool; on wake the main thread reads requests until EAGAIN (yielding to the event loop every
-// DRAIN_BATCH requests so asynchronous completions are not starved) and dispatches each. Handlers
-// that return a Promise (data I/O, copy-up, fsync) are answered when it settles.
+// The loop is shaped by what was measured (FUSE-PROTOCOL.md, and dev.ts): every hop between threads
+// costs 20-90 µs, so a request is answered in the thread that read it whenever the filesystem answers
+// synchronously (µs-long metadata syscalls), and the main thread waits for the device in Node's own
+// epoll (dev.ts watchReadable), so the kernel wakes it directly. The device fd is non-blocking; on
+// wake the main thread reads requests until EAGAIN (returning to the event loop every DRAIN_BATCH
+// requests so asynchronous completions are not starved) and dispatches each. Handlers that return a
+// Promise (data I/O, copy-up, fsync) are answered when it settles.
 //
 // Buffers: a request's body is a view into the read buffer, which the next read overwrites. Every
 // operation decodes its arguments before it first awaits; WRITE's payload is the exception, so a
@@ -18,7 +19,7 @@ import {
   InitFlag, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_MINOR_VERSION, Opcode, REQUEST_HEADROOM, opcodeName,
 } from './abi';
 import { Request, decode, decodeRequest, errorReply, initReply, replyBuffer } from './codec';
-import { backingClose, backingOpen, pollReadable } from './dev';
+import { DeviceWatch, backingClose, backingOpen, readRequest, watchReadable } from './dev';
 import { NodeTable } from './node-table';
 import { OpResult, WireOps } from './ops';
 import { PassthroughModes, PassthroughPolicy } from './passthrough-modes';
@@ -63,6 +64,7 @@ export class WireSession {
   #ops!: WireOps;
   #buf: Buffer;
   #ended = false;
+  #watch: DeviceWatch | undefined;
   #readyResolve!: (i: WireInit) => void;
   #readyReject!: (e: Error) => void;
   #endedResolve!: () => void;
@@ -78,44 +80,39 @@ export class WireSession {
   }
 
   start(): void {
-    this.#poll();
-  }
-
-  #poll(): void {
-    if (this.#ended) return;
-    pollReadable(this.devFd, (err) => {
+    this.#watch = watchReadable(this.devFd, (err) => {
       if (err) {
-        log.warn(`poll on /dev/fuse failed: ${err.message}`);
+        log.warn(`waiting on /dev/fuse failed: ${err.message}`);
         this.#end();
         return;
       }
       this.#drain();
     });
+    log.debug(`waiting for requests with ${this.#watch.kind}`);
   }
 
+  /** Read and dispatch until EAGAIN, at most DRAIN_BATCH requests; the watch calls again if more wait. */
   #drain(): void {
     for (let i = 0; i < DRAIN_BATCH; i++) {
       if (this.#ended) return;
       let n: number;
       try {
-        n = fs.readSync(this.devFd, this.#buf, 0, this.#buf.length, null);
+        n = readRequest(this.devFd, this.#buf);
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') { this.#poll(); return; }
-        if (code === 'EINTR' || code === 'ENOENT') continue; // ENOENT: the request was interrupted before we read it
-        if (code !== 'ENODEV') log.warn(`reading /dev/fuse failed: ${(err as Error).message}`);
-        this.#end(); // ENODEV: unmounted
+        if (errnoOf(err) !== 19 /* ENODEV: unmounted */) log.warn(`reading /dev/fuse failed: ${(err as Error).message}`);
+        this.#end();
         return;
       }
-      if (n === 0) { this.#end(); return; }
+      if (n === 0) return; // drained; the watch calls again when more arrive
+      if (n < 0) { this.#end(); return; } // end of file: the connection is gone
       this.#dispatch(decodeRequest(this.#buf, n));
     }
-    setImmediate(() => this.#drain());
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#watch?.stop();
     this.#readyReject(new Error('the FUSE connection ended before INIT'));
     this.#endedResolve();
   }
