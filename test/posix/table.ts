@@ -93,6 +93,17 @@ export const posixCases: PosixCase[] = [
     },
   },
   {
+    name: 'a mode changed through one hard-link name shows through the other',
+    run(dir) {
+      fs.writeFileSync(j(dir, 'a'), 'data');
+      fs.chmodSync(j(dir, 'a'), 0o644);
+      fs.linkSync(j(dir, 'a'), j(dir, 'h'));
+      expect(fs.statSync(j(dir, 'h')).mode & 0o777).toBe(0o644);
+      fs.chmodSync(j(dir, 'a'), 0o600);
+      expect(fs.statSync(j(dir, 'h')).mode & 0o777).toBe(0o600);
+    },
+  },
+  {
     name: 'data written through one hard-link name is read through the other',
     run(dir) {
       fs.writeFileSync(j(dir, 'a'), 'data');

@@ -4,7 +4,7 @@
 import type { Attr, StatFs } from '@layerfs/fuse-bridge';
 import {
   ATTR_OUT_SIZE, ATTR_SIZE, DIRENTPLUS_NAME_OFFSET, DIRENT_NAME_OFFSET, ENTRY_OUT_SIZE, INIT_OUT_SIZE,
-  IN_HEADER_SIZE, KSTATFS_SIZE, OPEN_OUT_SIZE, OUT_HEADER_SIZE,
+  IN_HEADER_SIZE, KSTATFS_SIZE, NotifyCode, OPEN_OUT_SIZE, OUT_HEADER_SIZE,
 } from './abi';
 
 export interface InHeader {
@@ -316,6 +316,20 @@ export function initReply(unique: bigint, p: InitReplyParams): Buffer {
     buf.writeUInt32LE(Number(p.flags >> 32n), o + 32);
     buf.writeUInt32LE(p.maxStackDepth, o + 36);
   }
+  return buf;
+}
+
+/**
+ * FUSE_NOTIFY_INVAL_INODE for attributes only (offset -1: the page cache stays). A notice is a reply
+ * with unique 0 and the notify code in the error field.
+ */
+export function invalInodeNotice(nodeid: number): Buffer {
+  const buf = Buffer.alloc(OUT_HEADER_SIZE + 24);
+  buf.writeUInt32LE(buf.length, 0);
+  buf.writeInt32LE(NotifyCode.INVAL_INODE, 4);
+  putU64(buf, OUT_HEADER_SIZE, nodeid);
+  buf.writeBigInt64LE(-1n, OUT_HEADER_SIZE + 8);
+  buf.writeBigInt64LE(0n, OUT_HEADER_SIZE + 16);
   return buf;
 }
 

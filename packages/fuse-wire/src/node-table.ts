@@ -19,6 +19,8 @@ export class Node {
   /** Open file handles of this node (fh → open flags), for getattr after unlink and for the I/O mode. */
   readonly openFhs = new Set<number>();
   detached = false;
+  /** st_ino as last sent to the kernel (for the other names of a hard-linked file). */
+  ino: bigint | undefined;
 
   constructor(readonly id: number, readonly generation: number, public parent: Node | null, public name: string) {}
 
@@ -43,6 +45,8 @@ export class Node {
 export class NodeTable {
   readonly #nodes = new Map<number, Node>();
   readonly #free: number[] = [];
+  /** st_ino → the nodes that show it: several only for hard links. */
+  readonly #byIno = new Map<bigint, Set<Node>>();
   #next = ROOT_ID + 1;
   #generation = 0;
   readonly root: Node;
@@ -78,11 +82,37 @@ export class NodeTable {
     return n;
   }
 
+  /** Record the st_ino the kernel was told for `n`. */
+  setIno(n: Node, ino: bigint): void {
+    if (n.ino === ino) return;
+    this.#dropIno(n);
+    n.ino = ino;
+    let set = this.#byIno.get(ino);
+    if (!set) this.#byIno.set(ino, (set = new Set()));
+    set.add(n);
+  }
+
+  /** The other nodes the kernel holds for the same file (its other hard-link names). */
+  aliases(n: Node): Node[] {
+    const set = n.ino === undefined ? undefined : this.#byIno.get(n.ino);
+    if (!set || set.size < 2) return [];
+    return [...set].filter((o) => o !== n);
+  }
+
+  #dropIno(n: Node): void {
+    if (n.ino === undefined) return;
+    const set = this.#byIno.get(n.ino);
+    set?.delete(n);
+    if (set?.size === 0) this.#byIno.delete(n.ino);
+    n.ino = undefined;
+  }
+
   forget(id: number, count: number): void {
     const n = this.#nodes.get(id);
     if (!n || id === ROOT_ID) return;
     n.nlookup -= count;
     if (n.nlookup > 0) return;
+    this.#dropIno(n);
     this.#detach(n);
     this.#nodes.delete(id);
     this.#free.push(id);

@@ -46,7 +46,19 @@ export class WireOps {
     readonly nodes: NodeTable,
     readonly modes: PassthroughModes,
     readonly opts: OpsOptions,
+    /** Sends FUSE_NOTIFY_INVAL_INODE (attributes only) for a node, before the current reply. */
+    readonly invalInode: (nodeid: number) => void,
   ) {}
+
+  /**
+   * The file behind `node` changed its attributes (link count, mode, owner, times): every other name
+   * the kernel holds for it (a hard link is one kernel inode per name) must not keep serving cached
+   * attributes for attr_timeout.
+   */
+  #changed(node: Node | undefined): void {
+    if (!node || this.opts.attrTimeout === 0) return;
+    for (const other of this.nodes.aliases(node)) this.invalInode(other.id);
+  }
 
   get openDirCount(): number {
     return this.#dirs.size;
@@ -56,6 +68,7 @@ export class WireOps {
 
   #entry(parent: Node, name: string, attr: Attr): EntryParams {
     const node = this.nodes.lookup(parent, name);
+    this.nodes.setIno(node, attr.ino);
     return { nodeid: node.id, generation: node.generation, entryTimeout: this.opts.entryTimeout, attrTimeout: this.opts.attrTimeout, attr };
   }
 
@@ -133,6 +146,7 @@ export class WireOps {
         mtime: time(SetattrValid.MTIME, SetattrValid.MTIME_NOW, s.mtime, s.mtimensec),
       });
     }
+    this.#changed(node);
     return attrReply(req.unique, await this.#getattr(ctx, node, fh), this.opts.attrTimeout);
   }
 
@@ -170,13 +184,18 @@ export class WireOps {
 
   link(req: Request, ctx: RequestContext, parent: Node): OpResult {
     const a = decode.link(req.body);
-    const existing = this.nodes.get(a.oldnodeid).path();
-    return this.#entryAfter(req, ctx, parent, a.name, this.fs.link(ctx, existing, parent.childPath(a.name)));
+    const old = this.nodes.get(a.oldnodeid);
+    return thenMaybe(this.#entryAfter(req, ctx, parent, a.name, this.fs.link(ctx, old.path(), parent.childPath(a.name))), (reply) => {
+      this.#changed(old);
+      return reply;
+    });
   }
 
   unlink(req: Request, ctx: RequestContext, parent: Node): OpResult {
     const name = decode.name(req.body);
+    const gone = parent.children.get(name);
     return thenMaybe(this.fs.unlink(ctx, parent.childPath(name)), () => {
+      this.#changed(gone);
       this.nodes.unlinked(parent, name);
       return emptyReply(req.unique);
     });
@@ -193,7 +212,9 @@ export class WireOps {
   rename(req: Request, ctx: RequestContext, parent: Node): OpResult {
     const a = req.opcode === Opcode.RENAME2 ? decode.rename2(req.body) : decode.rename(req.body);
     const to = this.nodes.get(a.newdir);
+    const replaced = to.children.get(a.to);
     return thenMaybe(this.fs.rename(ctx, parent.childPath(a.from), to.childPath(a.to), a.flags), () => {
+      this.#changed(replaced);
       this.nodes.renamed(parent, a.from, to, a.to, (a.flags & RENAME_EXCHANGE) !== 0);
       return emptyReply(req.unique);
     });
@@ -404,7 +425,10 @@ export class WireOps {
   setxattr(req: Request, ctx: RequestContext, node: Node): OpResult {
     if (!this.fs.setxattr) throw new FsError('EOPNOTSUPP', 'setxattr');
     const a = decode.setxattr(req.body);
-    return thenMaybe(this.fs.setxattr(ctx, node.path(), a.name, a.value, a.flags), () => emptyReply(req.unique));
+    return thenMaybe(this.fs.setxattr(ctx, node.path(), a.name, a.value, a.flags), () => {
+      this.#changed(node);
+      return emptyReply(req.unique);
+    });
   }
 
   getxattr(req: Request, ctx: RequestContext, node: Node): OpResult {
@@ -421,7 +445,10 @@ export class WireOps {
 
   removexattr(req: Request, ctx: RequestContext, node: Node): OpResult {
     if (!this.fs.removexattr) throw new FsError('EOPNOTSUPP', 'removexattr');
-    return thenMaybe(this.fs.removexattr(ctx, node.path(), decode.name(req.body)), () => emptyReply(req.unique));
+    return thenMaybe(this.fs.removexattr(ctx, node.path(), decode.name(req.body)), () => {
+      this.#changed(node);
+      return emptyReply(req.unique);
+    });
   }
 
   /** Close every directory handle still open (after unmount the kernel sends no releases). */

@@ -18,7 +18,7 @@ import { createLogger, errnoForReply } from '@layerfs/fuse-bridge';
 import {
   InitFlag, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_MINOR_VERSION, Opcode, REQUEST_HEADROOM, opcodeName,
 } from './abi';
-import { Request, decode, decodeRequest, errorReply, initReply, replyBuffer } from './codec';
+import { Request, decode, decodeRequest, errorReply, initReply, invalInodeNotice, replyBuffer } from './codec';
 import { DeviceWatch, backingClose, backingOpen, readRequest, watchReadable } from './dev';
 import { NodeTable } from './node-table';
 import { OpResult, WireOps } from './ops';
@@ -218,6 +218,18 @@ export class WireSession {
     }
   }
 
+  /**
+   * FUSE_NOTIFY_INVAL_INODE, attributes only, written from the request thread before the reply of
+   * the request that changed the file, so the caller's next stat through another name already sees
+   * it. Safe here, unlike INVAL_ENTRY (FUSE-PROTOCOL.md: it takes the parent directory's lock, which
+   * the request being answered may hold): with offset -1 the kernel takes only the node's spinlock
+   * (fuse_reverse_inval_inode), and the node is another name's kernel inode, not one the request
+   * locked. ENOENT (the kernel no longer knows the node) is expected.
+   */
+  #invalInode(nodeid: number): void {
+    this.#write(invalInodeNotice(nodeid));
+  }
+
   // -- INIT -----------------------------------------------------------------------------------------
 
   #init(req: Request): void {
@@ -251,7 +263,7 @@ export class WireSession {
       return;
     }
     this.modes = new PassthroughModes(this.devFd, passthrough);
-    this.#ops = new WireOps(this.fs, this.nodes, this.modes, this.opts);
+    this.#ops = new WireOps(this.fs, this.nodes, this.modes, this.opts, (nodeid) => this.#invalInode(nodeid));
     this.#readyResolve({ minor, flags, passthrough, passthroughWhy: why });
   }
 

@@ -37,6 +37,17 @@ export class AttrCache {
   }
 
   /**
+   * The file at `path` changed (mode, owner, times, xattrs): drop it, and when it may have other
+   * hard-link names (nlink > 1, or not cached so unknown) drop everything, since we cannot find those
+   * names by path.
+   */
+  dropFile(path: string): void {
+    const a = this.#lru?.peek(path);
+    if (a && a.nlink <= 1) this.drop(path);
+    else this.clear();
+  }
+
+  /**
    * Drop everything: after a rename (every cached path below a moved directory is wrong) and after
    * link/unlink (every other name of the inode changed nlink, and we cannot find them by path).
    */

@@ -100,16 +100,16 @@ export class PassthroughFs implements FsHandlers {
   }
 
   chmod(_ctx: RequestContext, p: string, mode: number): Reply<void> {
-    return thenMaybe(this.#meta.chmod(this.realPath(p), mode), () => this.#attrs.drop(p));
+    return thenMaybe(this.#meta.chmod(this.realPath(p), mode), () => this.#attrs.dropFile(p));
   }
 
   chown(_ctx: RequestContext, p: string, uid: number, gid: number): Reply<void> {
-    return thenMaybe(this.#meta.lchown(this.realPath(p), uid, gid), () => this.#attrs.drop(p));
+    return thenMaybe(this.#meta.lchown(this.realPath(p), uid, gid), () => this.#attrs.dropFile(p));
   }
 
   utimens(_ctx: RequestContext, p: string, times: SetattrTimes): void {
     syscalls.lutimens(this.realPath(p), times.atime, times.mtime);
-    this.#attrs.drop(p);
+    this.#attrs.dropFile(p);
   }
 
   truncate(_ctx: RequestContext, p: string, size: number, fh?: Fh): Promise<void> {
@@ -117,7 +117,7 @@ export class PassthroughFs implements FsHandlers {
     return this.#locks.withLock(p, async () => {
       if (open) await withRef(open.backing, (fd) => new Promise<void>((res, rej) => fs.ftruncate(fd, size, (e) => (e ? rej(e) : res()))));
       else await this.#meta.truncate(this.realPath(p), size);
-      this.#attrs.drop(p);
+      this.#attrs.dropFile(p);
     });
   }
 
@@ -189,7 +189,7 @@ export class PassthroughFs implements FsHandlers {
       userPath: p, realPath: this.realPath(p), flags, cred: ctx, createFlags: flags & O_TRUNC, openFile: this.#meta.open,
     });
     return thenMaybe(backing, (b) => {
-      if (flags & O_TRUNC) this.#attrs.drop(p);
+      if (flags & O_TRUNC) this.#attrs.dropFile(p);
       return this.#register(p, b);
     });
   }
@@ -239,7 +239,7 @@ export class PassthroughFs implements FsHandlers {
 
   fallocate(_ctx: RequestContext, p: string, fh: Fh, mode: number, offset: number, length: number): void {
     backingFileFallocate(this.#files.get(fh, p).backing, mode, offset, length);
-    this.#attrs.drop(p);
+    this.#attrs.dropFile(p);
   }
 
   lseek(_ctx: RequestContext, p: string, fh: Fh, offset: number, whence: number): number {
@@ -250,7 +250,7 @@ export class PassthroughFs implements FsHandlers {
     to: { path: string; fh: Fh; offset: number }, length: number): number {
     const n = backingFileCopyRange(this.#files.get(from.fh, from.path).backing, from.offset,
       this.#files.get(to.fh, to.path).backing, to.offset, length);
-    this.#attrs.drop(to.path);
+    this.#attrs.dropFile(to.path);
     return n;
   }
 
@@ -258,7 +258,7 @@ export class PassthroughFs implements FsHandlers {
 
   setxattr(_ctx: RequestContext, p: string, name: string, value: Buffer, flags: number): void {
     syscalls.lsetxattr(this.realPath(p), name, value, flags);
-    this.#attrs.drop(p);
+    this.#attrs.dropFile(p);
   }
 
   getxattr(_ctx: RequestContext, p: string, name: string): Buffer {
@@ -271,7 +271,7 @@ export class PassthroughFs implements FsHandlers {
 
   removexattr(_ctx: RequestContext, p: string, name: string): void {
     syscalls.lremovexattr(this.realPath(p), name);
-    this.#attrs.drop(p);
+    this.#attrs.dropFile(p);
   }
 
   /** Close every handle still open (after unmount the kernel sends no more releases). */
