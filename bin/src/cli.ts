@@ -141,11 +141,12 @@ async function umountCommand(args: { mountpoint: string; lazy?: boolean; force?:
 const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
   cache=auto|kernel|none   page cache across opens (default auto: kept unless the file changed)
   attr_timeout=S, entry_timeout=S, negative_timeout=S   kernel cache lifetimes (default 1, 1, 0)
-  max_read=N, max_write=N  request size in bytes (default 131072)
+  max_read=N, max_write=N  request size in bytes (default 131072 on fuse-native, 1 MiB writes on wire)
   allow_other, default_permissions, nonempty, fsname=NAME
   passthrough=auto|off|require   kernel passthrough of file data (wire transport; default auto)
-  debug                    libfuse's trace of every request (fuse-native; on stderr; with --foreground or --log)
-  op_timeout=S             answer a metadata request ETIMEDOUT after S seconds (default 0: never)
+  debug                    libfuse's trace of every request (fuse-native; the wire transport traces
+                           every request with --debug); on stderr, with --foreground or --log
+  op_timeout=S             fuse-native: answer a metadata request ETIMEDOUT after S seconds (default 0: never)
   metadata=sync|async      how lstat/readlink reach the source (default sync; see README)
   attr_cache_ms=MS, attr_cache_max=N   the daemon's attribute cache (default 1000 ms, 10000 entries)`;
 

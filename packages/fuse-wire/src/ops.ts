@@ -253,9 +253,11 @@ export class WireOps {
     }
     node.openFhs.add(r.fh);
     if (d.passthrough) return encode({ fh: r.fh, openFlags: OpenOut.PASSTHROUGH, backingId: d.backingId });
+    // Served by the daemon. cache=auto keeps the page cache across opens too: INIT negotiated
+    // AUTO_INVAL_DATA, so the kernel drops it when it sees the file's mtime or size change.
     let openFlags = 0;
     if (r.directIo || this.opts.cache === 'none') openFlags |= OpenOut.DIRECT_IO;
-    else if (r.keepCache || this.opts.cache === 'kernel') openFlags |= OpenOut.KEEP_CACHE;
+    else openFlags |= OpenOut.KEEP_CACHE;
     return encode({ fh: r.fh, openFlags, backingId: 0 });
   }
 

@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import { errnoOf } from '@layerfs/backing-io';
 import type { CacheMode, FsHandlers, RequestContext } from '@layerfs/fuse-bridge';
-import { createLogger, errnoForReply } from '@layerfs/fuse-bridge';
+import { createLogger, errnoForReply, isDebugEnabled } from '@layerfs/fuse-bridge';
 import {
   InitFlag, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_MINOR_VERSION, Opcode, REQUEST_HEADROOM, opcodeName,
 } from './abi';
@@ -65,6 +65,8 @@ export class WireSession {
   #buf: Buffer;
   #ended = false;
   #watch: DeviceWatch | undefined;
+  /** Every request and reply on the debug log (`--debug`): the wire transport's `-o debug`. */
+  readonly #trace = isDebugEnabled();
   #readyResolve!: (i: WireInit) => void;
   #readyReject!: (e: Error) => void;
   #endedResolve!: () => void;
@@ -124,6 +126,7 @@ export class WireSession {
 
   #dispatch(req: Request): void {
     this.#count(req.opcode);
+    if (this.#trace) log.debug(`> ${req.unique} ${opcodeName[req.opcode] ?? req.opcode} node ${req.nodeid} uid ${req.uid} pid ${req.pid}`);
     if (req.opcode === Opcode.INIT) { this.#init(req); return; }
     if (req.opcode === Opcode.INTERRUPT) {
       // Nothing we run can be cut short safely (a handler owns its buffers until it settles); the
@@ -210,6 +213,7 @@ export class WireSession {
 
   /** One reply, one write. ENOENT: the kernel gave up on the request (interrupted); ENODEV: unmounted. */
   #write(buf: Buffer): void {
+    if (this.#trace) log.debug(`< ${buf.readBigUInt64LE(8)} ${buf.readInt32LE(4) < 0 ? `error ${-buf.readInt32LE(4)}` : `${buf.length} bytes`}`);
     try {
       fs.writeSync(this.devFd, buf);
     } catch (err) {
@@ -264,6 +268,7 @@ export class WireSession {
     }
     this.modes = new PassthroughModes(this.devFd, passthrough);
     this.#ops = new WireOps(this.fs, this.nodes, this.modes, this.opts, (nodeid) => this.#invalInode(nodeid));
+    log.debug(`INIT: kernel 7.${k.minor} offered ${flagNames(k.flags)}; granted 7.${minor} ${flagNames(flags)}; passthrough ${passthrough ? 'on' : `off (${why})`}`);
     this.#readyResolve({ minor, flags, passthrough, passthroughWhy: why });
   }
 
@@ -299,4 +304,8 @@ export class WireSession {
       // already closed
     }
   }
+}
+
+function flagNames(flags: bigint): string {
+  return Object.entries(InitFlag).filter(([, bit]) => flags & bit).map(([name]) => name).join(',') || 'none';
 }
