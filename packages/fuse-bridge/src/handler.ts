@@ -63,6 +63,12 @@ export interface FsHandlers {
    * filesystems to set the kernel's passthrough stacking depth.
    */
   readonly backingRoots?: readonly string[];
+  /**
+   * Nothing but this filesystem changes its backing store while mounted (overlayfs.rst: changes to
+   * the layers of a mounted overlay are undefined). A transport that invalidates the kernel's caches
+   * for every change it makes may then let the kernel cache names and attributes for long.
+   */
+  readonly exclusive?: boolean;
   /** Called once before the first request; the filesystem may refuse to start by throwing. */
   init?(): Reply<void>;
   destroy?(): Reply<void>;

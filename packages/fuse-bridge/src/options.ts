@@ -5,7 +5,8 @@
 // - auto_cache, not kernel_cache: both keep the page cache warm across opens (warm reads at page-cache
 //   speed), but auto_cache drops it when an open sees a changed mtime/size, so a file changed behind
 //   the mount (in the passthrough source, or an overlay layer) is not served stale forever.
-// - attr_timeout/entry_timeout 1 s: the kernel answers repeated stats itself for a second.
+// - attr_timeout/entry_timeout 1 s: the kernel answers repeated stats itself for a second (longer
+//   on the wire transport for the overlay; see BridgeOptions.attrTimeout).
 // - use_ino: st_ino comes from the filesystem, so hard links show one inode.
 // - as root: allow_other,default_permissions, so other users can use the mount and the kernel checks
 //   permissions against st_mode/st_uid (fuse-native cannot tell us who is calling).
@@ -37,9 +38,14 @@ export type CacheMode = 'auto' | 'kernel' | 'none';
 
 export interface BridgeOptions {
   cache: CacheMode;
-  attrTimeout: number;
-  entryTimeout: number;
-  negativeTimeout: number;
+  /**
+   * Kernel cache lifetimes in seconds. Unset: the transport's default — 1 s (0 for negative entries),
+   * or, on a transport that invalidates what it changes (wire) serving a filesystem whose backing
+   * store nothing else may change (`FsHandlers.exclusive`: the overlay), a day, as fuse-overlayfs.
+   */
+  attrTimeout?: number;
+  entryTimeout?: number;
+  negativeTimeout?: number;
   /** Request size caps; each transport has its own default (libfuse 2: 128 KiB; wire: 1 MiB writes). */
   maxRead?: number;
   maxWrite?: number;
@@ -68,7 +74,7 @@ export interface BridgeOptions {
 export function defaultBridgeOptions(): BridgeOptions {
   const root = process.getuid?.() === 0;
   return {
-    cache: 'auto', attrTimeout: 1, entryTimeout: 1, negativeTimeout: 0,
+    cache: 'auto',
     allowOther: root, defaultPermissions: true, nonempty: false, fsname: 'layerfs', subtype: 'layerfs', debug: false,
     fuseDebug: false, opTimeout: 0, passthrough: 'auto',
   };
@@ -122,7 +128,7 @@ export function libfuseOptions(o: BridgeOptions): string[] {
   const out = [
     `fsname=${escapeOpt(o.fsname)}`, `subtype=${escapeOpt(o.subtype)}`, 'use_ino', 'readdir_ino', 'big_writes',
     `max_read=${o.maxRead ?? LIBFUSE_MAX_IO}`, `max_write=${o.maxWrite ?? LIBFUSE_MAX_IO}`,
-    `attr_timeout=${o.attrTimeout}`, `entry_timeout=${o.entryTimeout}`, `negative_timeout=${o.negativeTimeout}`,
+    `attr_timeout=${o.attrTimeout ?? 1}`, `entry_timeout=${o.entryTimeout ?? 1}`, `negative_timeout=${o.negativeTimeout ?? 0}`,
   ];
   if (o.cache === 'auto') out.push('auto_cache');
   if (o.cache === 'kernel') out.push('kernel_cache');

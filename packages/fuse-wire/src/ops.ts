@@ -25,6 +25,12 @@ export interface OpsOptions {
   entryTimeout: number;
   negativeTimeout: number;
   cache: CacheMode;
+  /**
+   * Let the kernel keep directory listings across opens (FOPEN_CACHE_DIR): only for a filesystem
+   * that changes only through us, since the kernel drops a cached listing only when a change
+   * through the mount (or a new mtime it happens to see) tells it to.
+   */
+  cacheDirs: boolean;
 }
 
 /** A directory the kernel opened: the listing is taken at offset 0 and served from here after. */
@@ -327,7 +333,8 @@ export class WireOps {
     return thenMaybe(this.fs.opendir ? this.fs.opendir(ctx, p, flags) : undefined, (fh) => {
       const id = this.#nextDir++;
       this.#dirs.set(id, { path: p, node, fh });
-      return openReply(req.unique, { fh: id, openFlags: 0, backingId: 0 });
+      const openFlags = this.opts.cacheDirs ? OpenOut.CACHE_DIR | OpenOut.KEEP_CACHE : 0;
+      return openReply(req.unique, { fh: id, openFlags, backingId: 0 });
     });
   }
 

@@ -267,7 +267,8 @@ export class WireSession {
       return;
     }
     this.modes = new PassthroughModes(this.devFd, passthrough);
-    this.#ops = new WireOps(this.fs, this.nodes, this.modes, this.opts, (nodeid) => this.#invalInode(nodeid));
+    this.#ops = new WireOps(this.fs, this.nodes, this.modes, { ...this.opts, cacheDirs: this.fs.exclusive === true },
+      (nodeid) => this.#invalInode(nodeid));
     log.debug(`INIT: kernel 7.${k.minor} offered ${flagNames(k.flags)}; granted 7.${minor} ${flagNames(flags)}; passthrough ${passthrough ? 'on' : `off (${why})`}`);
     this.#readyResolve({ minor, flags, passthrough, passthroughWhy: why });
   }

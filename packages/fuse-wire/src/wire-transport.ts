@@ -8,6 +8,7 @@ import { WireSession } from './session';
 const log = createLogger('wire');
 
 const DEFAULT_MAX_WRITE = 1 << 20;
+const EXCLUSIVE_TIMEOUT = 86400;
 const STACKED_FS_MAGIC = new Set([0x794c7630 /* overlayfs */, 0x65735546 /* FUSE */, 0xf15f /* ecryptfs */]);
 
 /** Sessions by mountpoint, for tests and diagnostics in this process (counters, backing ids). */
@@ -17,8 +18,13 @@ export const wireTransport: Transport = {
   name: 'wire',
   async start(abs: string, handlers: FsHandlers, opts: BridgeOptions): Promise<TransportSession> {
     const devFd = openFuseDevice();
+    // An exclusive filesystem (the overlay) changes only through us, and every change through us
+    // reaches the kernel's caches (replies, INVAL_INODE for other hard-link names), so the kernel may
+    // keep what it learned for a day, as fuse-overlayfs lets it.
+    const long = handlers.exclusive ? EXCLUSIVE_TIMEOUT : undefined;
     const session = new WireSession(devFd, handlers, {
-      attrTimeout: opts.attrTimeout, entryTimeout: opts.entryTimeout, negativeTimeout: opts.negativeTimeout,
+      attrTimeout: opts.attrTimeout ?? long ?? 1, entryTimeout: opts.entryTimeout ?? long ?? 1,
+      negativeTimeout: opts.negativeTimeout ?? long ?? 0,
       cache: opts.cache, maxWrite: opts.maxWrite ?? DEFAULT_MAX_WRITE, passthrough: opts.passthrough,
       maxStackDepth: stackDepthFor(handlers.backingRoots ?? []),
     });

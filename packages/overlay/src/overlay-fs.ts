@@ -58,6 +58,8 @@ export class OverlayFs implements FsHandlers {
   readonly #origin = new Map<bigint, bigint>();
   readonly #statfsRoot: string;
   readonly backingRoots: readonly string[];
+  /** The layers change only through this mount (overlayfs.rst: anything else is undefined). */
+  readonly exclusive = true;
   /**
    * The backing-io hooks. No endWrite copy-attr: the overlay keeps no attribute cache (getattr reads
    * the real file, fstat for open files), so there is nothing to update; atime is the host's.
