@@ -1,6 +1,7 @@
 // renameat2 flags reach the filesystem only on the wire transport (libfuse 2 drops them):
 // RENAME_NOREPLACE onto an existing name fails EEXIST, RENAME_EXCHANGE swaps two names, on a
-// passthrough and on an overlay (lower files are copied up first, as the kernel's overlay does).
+// passthrough and on an overlay (lower files are copied up first, as the kernel's overlay does);
+// RENAME_WHITEOUT on a passthrough.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mountOverlay, mountPassthrough } from '../helpers/cli';
@@ -32,6 +33,11 @@ test('passthrough: RENAME_NOREPLACE and RENAME_EXCHANGE', async () => {
   try {
     await checkFlags(t.mnt);
     expect(fs.readFileSync(path.join(t.src, 'a'), 'utf8')).toBe('B');
+    // RENAME_WHITEOUT (what an overlay stacked on this mount asks for): a 0/0 character device stays.
+    expect(await py(RENAMEAT2, path.join(t.mnt, 'b'), path.join(t.mnt, 'moved'), '4')).toBe('ok');
+    const wh = fs.lstatSync(path.join(t.mnt, 'b'));
+    expect([wh.isCharacterDevice(), wh.rdev]).toEqual([true, 0]);
+    expect(fs.readFileSync(path.join(t.mnt, 'moved'), 'utf8')).toBe('A');
   } finally {
     await m.unmount();
     t.cleanup();

@@ -12,7 +12,8 @@ import {
   backingFileReadIter, backingFileWriteIter, backingMeta, ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
-  Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
+  Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, Reply,
+  RequestContext,
   SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
 import { AttrCache, AttrCacheOptions } from './attr-cache';
@@ -157,7 +158,8 @@ export class PassthroughFs implements FsHandlers {
   }
 
   rename(_ctx: RequestContext, from: string, to: string, flags: number): Reply<void> {
-    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', 'rename', from);
+    // RENAME_WHITEOUT too: the host makes the whiteout (an overlay stacked on this mount asks for it).
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) throw new FsError('EINVAL', 'rename', from);
     const done = flags === 0
       ? this.#meta.rename(this.realPath(from), this.realPath(to))
       : syscalls.renameat2(this.realPath(from), this.realPath(to), flags);
