@@ -144,6 +144,7 @@ const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
   max_read=N, max_write=N  request size in bytes (default 131072 on fuse-native, 1 MiB writes on wire)
   allow_other, default_permissions, nonempty, fsname=NAME
   passthrough=auto|off|require   kernel passthrough of file data (wire transport; default auto)
+  spin_us=N                wire: keep polling N µs for the next request after answering (default 50; 0 off)
   debug                    libfuse's trace of every request (fuse-native; the wire transport traces
                            every request with --debug); on stderr, with --foreground or --log
   op_timeout=S             fuse-native: answer a metadata request ETIMEDOUT after S seconds (default 0: never)

@@ -69,6 +69,8 @@ export interface BridgeOptions {
    * tested), require (fail the mount when the kernel refuses).
    */
   passthrough: 'auto' | 'off' | 'require';
+  /** Wire transport: µs to keep polling for the next request after answering one (default 50; 0 off). */
+  spinUs: number;
 }
 
 export function defaultBridgeOptions(): BridgeOptions {
@@ -76,7 +78,7 @@ export function defaultBridgeOptions(): BridgeOptions {
   return {
     cache: 'auto',
     allowOther: root, defaultPermissions: true, nonempty: false, fsname: 'layerfs', subtype: 'layerfs', debug: false,
-    fuseDebug: false, opTimeout: 0, passthrough: 'auto',
+    fuseDebug: false, opTimeout: 0, passthrough: 'auto', spinUs: 50,
   };
 }
 
@@ -114,6 +116,7 @@ export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = default
   if ((v = take('subtype')) !== undefined && v !== true) o.subtype = v;
   if (take('debug')) o.fuseDebug = true;
   if ((v = take('op_timeout')) !== undefined) o.opTimeout = num('op_timeout', v);
+  if ((v = take('spin_us')) !== undefined) o.spinUs = num('spin_us', v);
   if ((v = take('passthrough')) !== undefined) {
     if (v !== 'auto' && v !== 'off' && v !== 'require') throw new MountError(`option passthrough must be auto, off or require, got '${v === true ? '' : v}'`, { usage: true });
     o.passthrough = v;

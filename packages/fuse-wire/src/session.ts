@@ -37,6 +37,8 @@ export interface WireSessionOptions {
   /** Largest WRITE the kernel may send (and READ size cap); 1 MiB unless set. */
   maxWrite: number;
   passthrough: PassthroughPolicy;
+  /** How long to keep polling for the next request after answering one (µs; 0: sleep at once). */
+  spinMicros: number;
   /** 2 when a backing file lives on a stacked filesystem (overlayfs, FUSE); 1 otherwise. */
   maxStackDepth: number;
 }
@@ -65,6 +67,7 @@ export class WireSession {
   #buf: Buffer;
   #ended = false;
   #watch: DeviceWatch | undefined;
+  readonly #spinNs: bigint;
   /** Every request and reply on the debug log (`--debug`): the wire transport's `-o debug`. */
   readonly #trace = isDebugEnabled();
   #readyResolve!: (i: WireInit) => void;
@@ -75,6 +78,7 @@ export class WireSession {
 
   constructor(readonly devFd: number, readonly fs: FsHandlers, readonly opts: WireSessionOptions) {
     this.#buf = Buffer.allocUnsafe(opts.maxWrite + REQUEST_HEADROOM);
+    this.#spinNs = BigInt(Math.round(opts.spinMicros * 1000));
     this.ready = new Promise((res, rej) => { this.#readyResolve = res; this.#readyReject = rej; });
     this.ended = new Promise((res) => { this.#endedResolve = res; });
     // A session that ends before INIT never becomes ready; nobody else may be listening.
@@ -93,13 +97,28 @@ export class WireSession {
     log.debug(`waiting for requests with ${this.#watch.kind}`);
   }
 
-  /** Read and dispatch until EAGAIN, at most DRAIN_BATCH requests; the watch calls again if more wait. */
+  /**
+   * Read and dispatch until EAGAIN, at most DRAIN_BATCH requests; the watch calls again if more wait.
+   *
+   * After answering, keep polling the device for up to `spinMicros` before going back to sleep in
+   * epoll. A caller working through files sends its next request a few µs after our reply; caught
+   * while we are still awake, it costs no wakeup of ours — and a wakeup across vCPUs is most of a
+   * request's cost on these VMs (measured: lstat with zero TTLs 278–338 → 122–138 µs; cold stat of
+   * 300 files 20 % faster). Spinning starts only after a request, so an idle mount costs nothing.
+   */
   #drain(): void {
+    let spinUntil = 0n;
     for (let i = 0; i < DRAIN_BATCH; i++) {
       if (this.#ended) return;
       let n: number;
       try {
         n = readRequest(this.devFd, this.#buf);
+        while (n === 0 && i > 0 && this.#spinNs > 0n) {
+          const now = process.hrtime.bigint();
+          if (spinUntil === 0n) spinUntil = now + this.#spinNs;
+          else if (now >= spinUntil) break;
+          n = readRequest(this.devFd, this.#buf);
+        }
       } catch (err) {
         if (errnoOf(err) !== 19 /* ENODEV: unmounted */) log.warn(`reading /dev/fuse failed: ${(err as Error).message}`);
         this.#end();
@@ -107,6 +126,7 @@ export class WireSession {
       }
       if (n === 0) return; // drained; the watch calls again when more arrive
       if (n < 0) { this.#end(); return; } // end of file: the connection is gone
+      spinUntil = 0n;
       this.#dispatch(decodeRequest(this.#buf, n));
     }
   }

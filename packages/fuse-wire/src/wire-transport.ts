@@ -25,7 +25,7 @@ export const wireTransport: Transport = {
     const session = new WireSession(devFd, handlers, {
       attrTimeout: opts.attrTimeout ?? long ?? 1, entryTimeout: opts.entryTimeout ?? long ?? 1,
       negativeTimeout: opts.negativeTimeout ?? long ?? 0,
-      cache: opts.cache, maxWrite: opts.maxWrite ?? DEFAULT_MAX_WRITE, passthrough: opts.passthrough,
+      cache: opts.cache, maxWrite: opts.maxWrite ?? DEFAULT_MAX_WRITE, passthrough: opts.passthrough, spinMicros: opts.spinUs,
       maxStackDepth: stackDepthFor(handlers.backingRoots ?? []),
     });
     const data = [`fd=${devFd}`, 'rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`];
