@@ -67,7 +67,7 @@ async function runMount(args: MountArgs, rawArgv: string[], mountpoint: string, 
       process.stderr.write(`layerfs: ${r.message}\n`);
       return r.code;
     }
-    process.stdout.write(`layerfs: mounted ${path.resolve(mountpoint)} (daemon pid ${r.pid}); unmount with: layerfs umount ${path.resolve(mountpoint)}\n`);
+    process.stdout.write(`layerfs: mounted ${path.resolve(mountpoint)} (${r.detail ? `${r.detail}; ` : ''}daemon pid ${r.pid}); unmount with: layerfs umount ${path.resolve(mountpoint)}\n`);
     return 0;
   }
   await serveForeground(mount, describe);

@@ -1,6 +1,6 @@
 // Daemon mode: `layerfs passthrough SRC MNT` returns once the mount is ready and leaves a daemon
 // serving it. The parent re-runs itself with --foreground in a new session and waits on a pipe
-// (fd 3) for one line from the child: "ok" once mounted, or "error CODE MESSAGE".
+// (fd 3) for one line from the child: "ok DETAIL" once mounted, or "error CODE MESSAGE".
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 
@@ -11,9 +11,9 @@ export function isDaemonChild(): boolean {
 }
 
 /** In the child: tell the waiting parent how the mount went. */
-export function reportReady(result: { ok: true } | { ok: false; code: number; message: string }): void {
+export function reportReady(result: { ok: true; detail: string } | { ok: false; code: number; message: string }): void {
   if (!isDaemonChild()) return;
-  const line = result.ok ? 'ok\n' : `error ${result.code} ${result.message.replace(/\n/g, ' ')}\n`;
+  const line = result.ok ? `ok ${result.detail.replace(/\n/g, ' ')}\n` : `error ${result.code} ${result.message.replace(/\n/g, ' ')}\n`;
   try {
     fs.writeSync(READY_FD, line);
     fs.closeSync(READY_FD);
@@ -24,7 +24,7 @@ export function reportReady(result: { ok: true } | { ok: false; code: number; me
 }
 
 /** In the parent: start the daemon and wait for its verdict. Resolves to the exit code to use. */
-export function runDaemonized(argv: string[], logFile: string | undefined): Promise<{ code: number; message?: string; pid?: number }> {
+export function runDaemonized(argv: string[], logFile: string | undefined): Promise<{ code: number; message?: string; pid?: number; detail?: string }> {
   const errOut = logFile ? fs.openSync(logFile, 'a') : 'ignore';
   const child = spawn(process.execPath, [process.argv[1]!, ...argv, '--foreground'], {
     detached: true,
@@ -41,9 +41,10 @@ export function runDaemonized(argv: string[], logFile: string | undefined): Prom
     child.on('exit', (code) => { exited = code ?? 1; });
     pipe.on('end', () => {
       const line = out.trim();
-      if (line === 'ok') {
+      const ok = /^ok(?: (.*))?$/s.exec(line);
+      if (ok) {
         child.unref();
-        resolve({ code: 0, pid: child.pid });
+        resolve({ code: 0, pid: child.pid, detail: ok[1] });
         return;
       }
       const m = /^error (\d+) (.*)$/s.exec(line);

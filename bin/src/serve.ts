@@ -21,8 +21,8 @@ export async function serveForeground(mount: () => Promise<MountHandle>, describ
     void handle.unmount();
   };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop);
-  process.stderr.write(`layerfs: ${describe} on ${handle.mountpoint} (pid ${process.pid}); stop with Ctrl-C or layerfs umount ${handle.mountpoint}\n`);
-  reportReady({ ok: true });
+  process.stderr.write(`layerfs: ${describe} on ${handle.mountpoint} (${handle.description}; pid ${process.pid}); stop with Ctrl-C or layerfs umount ${handle.mountpoint}\n`);
+  reportReady({ ok: true, detail: handle.description });
   await handle.closed;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, stop);
 }

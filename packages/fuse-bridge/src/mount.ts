@@ -14,6 +14,8 @@ const log = createLogger('mount');
 export interface MountHandle {
   readonly mountpoint: string;
   readonly transport: TransportName;
+  /** One line: the transport and what it negotiated (for the user and the log). */
+  readonly description: string;
   /** Unmount and stop serving. Idempotent. A busy mount is detached lazily after a short retry. */
   unmount(): Promise<void>;
   /** Resolves when the mount is gone (unmounted by us or by someone else's umount). */
@@ -46,7 +48,8 @@ export async function mountFs(mountpoint: string, handlers: FsHandlers, options:
     unregisterOwnMount(abs);
     throw err;
   }
-  log.debug(`mounted ${abs} (${transport.name}: ${session.description})`);
+  const description = `${transport.name} transport: ${session.description}`;
+  log.debug(`mounted ${abs} (${description})`);
 
   let finishing: Promise<void> | undefined;
   let closedResolve!: () => void;
@@ -68,7 +71,7 @@ export async function mountFs(mountpoint: string, handlers: FsHandlers, options:
   };
   const unmount = () => finish(false);
   void session.ended.then(() => finish(true));
-  return { mountpoint: abs, transport: transport.name, unmount, closed };
+  return { mountpoint: abs, transport: transport.name, description, unmount, closed };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -55,7 +55,7 @@ export const wireTransport: Transport = {
     return {
       ended: session.ended,
       close: () => session.close(),
-      description: `FUSE 7.${init.minor}, passthrough ${init.passthrough ? 'on' : `off (${init.passthroughWhy})`}, max_write ${session.opts.maxWrite}`,
+      description: `FUSE 7.${init.minor}, ${init.passthrough ? 'kernel passthrough of file data' : `the daemon serves file data (passthrough off: ${init.passthroughWhy})`}`,
     };
   },
 };

@@ -4,6 +4,9 @@ import type { Transport, TransportSession } from '../transport';
 import { MountError } from '../mount-error';
 import { libfuseOptions } from '../options';
 import { FuseNativeTransport } from './transport';
+import { createLogger } from '../logger';
+
+const log = createLogger('fuse-native');
 
 export const fuseNativeTransport: Transport = {
   name: 'fuse-native',
@@ -13,6 +16,7 @@ export const fuseNativeTransport: Transport = {
     }
     const fuseOptions = libfuseOptions(opts);
     const fuse = new FuseNativeTransport(abs, handlers, { fuseOptions, debug: opts.debug, opTimeout: opts.opTimeout });
+    log.debug(`libfuse options ${fuseOptions.join(',')}`);
     try {
       await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
     } catch (err) {
@@ -22,7 +26,7 @@ export const fuseNativeTransport: Transport = {
       ended: watchForUnmount(abs),
       // Releases fuse-native's loop handle; its thread exits when the kernel closes the channel.
       close: () => new Promise<void>((resolve) => fuse.unmount(() => resolve())),
-      description: `libfuse 2, options ${fuseOptions.join(',')}`,
+      description: 'libfuse 2, the daemon serves file data',
     };
   },
 };
