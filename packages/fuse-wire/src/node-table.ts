@@ -16,7 +16,7 @@ export class Node {
   /** Kernel lookups not yet forgotten. */
   nlookup = 0;
   readonly children = new Map<string, Node>();
-  /** Open file handles of this node (fh → open flags), for getattr after unlink and for the I/O mode. */
+  /** Open file handles of this node, for getattr and ftruncate after its name is gone. */
   readonly openFhs = new Set<number>();
   detached = false;
   /** st_ino as last sent to the kernel (for the other names of a hard-linked file). */
@@ -28,7 +28,6 @@ export class Node {
   path(): string {
     if (this.id === ROOT_ID) return '/';
     let p = '';
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     for (let n: Node | null = this; n && n.id !== ROOT_ID; n = n.parent) {
       if (n.detached || !n.parent) throw new FsError('ENOENT', 'path', this.name);
       p = `/${n.name}${p}`;
@@ -61,7 +60,7 @@ export class NodeTable {
     return this.#nodes.size;
   }
 
-  /** The node for a kernel node id; EIO-free ESTALE when the kernel names one we never gave (a bug). */
+  /** The node for a kernel node id; ESTALE for an id we never gave or already forgot (a kernel/daemon mismatch). */
   get(id: number): Node {
     const n = this.#nodes.get(id);
     if (!n) throw new FsError('ESTALE', 'nodeid', String(id));
