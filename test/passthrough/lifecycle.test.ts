@@ -7,6 +7,19 @@ import { sourceAndMountpoint } from '../helpers/scratch';
 import { TRANSPORT, isMounted, layerfs, mountPassthrough, spawnForeground, waitFor } from '../helpers/cli';
 import { run } from '../helpers/run';
 
+/** kill -9 the daemon; its mount stays behind answering ENOTCONN. */
+async function killLeavingStaleMount(pid: number, mnt: string): Promise<void> {
+  process.kill(pid, 'SIGKILL');
+  await waitFor(() => {
+    try {
+      fs.statSync(mnt);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
+    }
+  }, 'the mount to go stale');
+}
+
 function tree() {
   const s = sourceAndMountpoint({ f: 'content' });
   return { s, src: s.src, mnt: s.mnt };
@@ -44,15 +57,7 @@ test('a stale mount left by SIGKILL is cleaned at the next mount, with a notice'
   const { s, src, mnt } = tree();
   const first = await mountPassthrough(src, mnt);
   try {
-    process.kill(first.pid, 'SIGKILL');
-    await waitFor(() => {
-      try {
-        fs.statSync(mnt);
-        return false;
-      } catch (err) {
-        return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
-      }
-    }, 'the mount to go stale');
+    await killLeavingStaleMount(first.pid, mnt);
     const r = await layerfs(['passthrough', src, mnt, '--transport', TRANSPORT]);
     expect(r.stderr).toMatch(/cleaned a stale mount at .*mnt left by a daemon that died/);
     expect(r.code).toBe(0);
@@ -71,8 +76,7 @@ test('layerfs umount cleans a stale mount left by SIGKILL, with a notice', async
   const { s, src, mnt } = tree();
   const first = await mountPassthrough(src, mnt);
   try {
-    process.kill(first.pid, 'SIGKILL');
-    await waitFor(() => { try { fs.statSync(mnt); return false; } catch { return true; } }, 'the mount to go stale');
+    await killLeavingStaleMount(first.pid, mnt);
     const u = await layerfs(['umount', mnt]);
     expect(u.stderr).toMatch(/cleaned a stale mount at .*mnt/);
     expect(u.code).toBe(0);

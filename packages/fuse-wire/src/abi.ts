@@ -70,7 +70,6 @@ export const DIRENT_NAME_OFFSET = 24;
 export const DIRENTPLUS_NAME_OFFSET = ENTRY_OUT_SIZE + DIRENT_NAME_OFFSET;
 
 // ioctls on the /dev/fuse fd (FUSE_DEV_IOC_MAGIC 229).
-export const DEV_IOC_CLONE = 0x8004e500;
 export const DEV_IOC_BACKING_OPEN = 0x4010e501;
 export const DEV_IOC_BACKING_CLOSE = 0x4004e502;
 

@@ -3,7 +3,7 @@
 // function, putAttr(), from the one Attr record every transport uses: no reply can carry half a set.
 import type { Attr, StatFs } from '@layerfs/fuse-bridge';
 import {
-  ATTR_OUT_SIZE, ATTR_SIZE, DIRENTPLUS_NAME_OFFSET, DIRENT_NAME_OFFSET, ENTRY_OUT_SIZE, INIT_OUT_SIZE,
+  ATTR_OUT_SIZE, DIRENTPLUS_NAME_OFFSET, DIRENT_NAME_OFFSET, ENTRY_OUT_SIZE, INIT_OUT_SIZE,
   IN_HEADER_SIZE, KSTATFS_SIZE, NotifyCode, OPEN_OUT_SIZE, OUT_HEADER_SIZE,
 } from './abi';
 
@@ -365,4 +365,3 @@ export function putDirentplus(buf: Buffer, off: number, e: EntryParams | null, i
   return direntplusSize(name.length);
 }
 
-export { ATTR_SIZE };

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import koffi from 'koffi';
 import { FsError, syscalls } from '@layerfs/backing-io';
-import { DEV_IOC_BACKING_CLOSE, DEV_IOC_BACKING_OPEN, DEV_IOC_CLONE } from './abi';
+import { DEV_IOC_BACKING_CLOSE, DEV_IOC_BACKING_OPEN } from './abi';
 
 const libc = koffi.load('libc.so.6');
 
@@ -154,17 +154,4 @@ export function backingClose(devFd: number, id: number): void {
   const arg = Buffer.alloc(4);
   arg.writeUInt32LE(id, 0);
   if (c.ioctlPtr(devFd, DEV_IOC_BACKING_CLOSE, arg) < 0) throw new FsError(koffi.errno(), 'FUSE_DEV_IOC_BACKING_CLOSE');
-}
-
-/** A second fd on the same connection (FUSE_DEV_IOC_CLONE), for a second reader. */
-export function cloneDevice(devFd: number): number {
-  const fd = openFuseDevice();
-  const arg = Buffer.alloc(4);
-  arg.writeUInt32LE(devFd, 0);
-  if (c.ioctlPtr(fd, DEV_IOC_CLONE, arg) < 0) {
-    const errno = koffi.errno();
-    fs.closeSync(fd);
-    throw new FsError(errno, 'FUSE_DEV_IOC_CLONE');
-  }
-  return fd;
 }

@@ -4,7 +4,7 @@
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
 import { FsError, thenMaybe } from '@layerfs/backing-io';
 import type {
-  Attr, CacheMode, DirEntry, Fh, FsHandlers, OpenReply, RequestContext,
+  Attr, CacheMode, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext,
 } from '@layerfs/fuse-bridge';
 import { RENAME_EXCHANGE } from '@layerfs/fuse-bridge';
 import {
@@ -88,8 +88,8 @@ export class WireOps {
   }
 
   /** Reply with a new entry for `name` after a create-like operation succeeded. */
-  #entryAfter(req: Request, ctx: RequestContext, parent: Node, name: string, done: unknown): OpResult {
-    return thenMaybe(done as void | Promise<void>, () => thenMaybe(this.fs.getattr(ctx, parent.childPath(name)),
+  #entryAfter(req: Request, ctx: RequestContext, parent: Node, name: string, done: Reply<void>): OpResult {
+    return thenMaybe(done, () => thenMaybe(this.fs.getattr(ctx, parent.childPath(name)),
       (attr) => entryReply(req.unique, this.#entry(parent, name, attr))));
   }
 
@@ -405,9 +405,8 @@ export class WireOps {
   }
 
   #childAttr(ctx: RequestContext, d: OpenDir, name: string): Attr | null | Promise<Attr | null> {
-    const p = d.path === '/' ? `/${name}` : `${d.path}/${name}`;
     try {
-      const a = this.fs.getattr(ctx, p);
+      const a = this.fs.getattr(ctx, d.node.childPath(name));
       return a instanceof Promise ? a.catch(() => null) : a;
     } catch {
       return null; // gone since the listing was taken

@@ -73,8 +73,6 @@ export class WireSession {
   #readyResolve!: (i: WireInit) => void;
   #readyReject!: (e: Error) => void;
   #endedResolve!: () => void;
-  /** Requests being answered asynchronously, so an INTERRUPT can be matched (and a reply to it tolerated). */
-  readonly #pending = new Set<bigint>();
 
   constructor(readonly devFd: number, readonly fs: FsHandlers, readonly opts: WireSessionOptions) {
     this.#buf = Buffer.allocUnsafe(opts.maxWrite + REQUEST_HEADROOM);
@@ -151,7 +149,7 @@ export class WireSession {
     if (req.opcode === Opcode.INTERRUPT) {
       // Nothing we run can be cut short safely (a handler owns its buffers until it settles); the
       // request finishes and its reply, if the kernel gave up on it, fails ENOENT and is dropped.
-      log.debug(`interrupt of ${decode.interrupt(req.body)}${this.#pending.has(decode.interrupt(req.body)) ? '' : ' (already answered)'}`);
+      log.debug(`interrupt of ${decode.interrupt(req.body)}`);
       return;
     }
     let result: OpResult;
@@ -163,12 +161,9 @@ export class WireSession {
     }
     if (result instanceof Promise) {
       if (req.opcode === Opcode.WRITE) this.#buf = Buffer.allocUnsafe(this.#buf.length);
-      this.#pending.add(req.unique);
       result.then((reply) => {
-        this.#pending.delete(req.unique);
         if (reply) this.#write(reply);
       }, (err) => {
-        this.#pending.delete(req.unique);
         this.#write(errorReply(req.unique, this.#errno(err, req)));
       });
     } else if (result) {

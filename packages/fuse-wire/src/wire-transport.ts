@@ -1,7 +1,7 @@
 // The wire transport as the mount lifecycle sees it: open /dev/fuse, mount(2) with its fd, serve.
 import * as fs from 'node:fs';
 import type { BridgeOptions, FsHandlers, Transport, TransportSession } from '@layerfs/fuse-bridge';
-import { MountError, createLogger } from '@layerfs/fuse-bridge';
+import { MountError, createLogger, unmountPath } from '@layerfs/fuse-bridge';
 import { MountFlags, mountFuse, openFuseDevice } from './dev';
 import { WireSession } from './session';
 
@@ -43,7 +43,7 @@ export const wireTransport: Transport = {
     try {
       init = await session.ready;
     } catch (err) {
-      await detach(abs);
+      await unmountPath(abs, { lazyIfBusy: true }).catch(() => undefined);
       await session.close();
       throw new MountError(`${(err as Error).message}`);
     }
@@ -73,9 +73,4 @@ function stackDepthFor(roots: readonly string[]): number {
     }
   }
   return 1;
-}
-
-async function detach(abs: string): Promise<void> {
-  const { unmountPath } = await import('@layerfs/fuse-bridge');
-  await unmountPath(abs, { lazyIfBusy: true }).catch(() => undefined);
 }
