@@ -1,28 +1,41 @@
 // Serving a mount in the foreground: report readiness, unmount cleanly on SIGINT/SIGTERM/SIGHUP,
 // and return when the mount is gone (also when someone else unmounted it).
+//
+// The signal handlers go in before mount(2): the kernel serves the mountpoint (and a watcher may
+// see it) before mount() resolves, and a signal in that window would otherwise take Node's default
+// action and kill the daemon with its mount still attached. A signal that arrives while mounting is
+// remembered and honoured as soon as there is a handle to unmount.
 import type { MountHandle } from '@layerfs/fuse-bridge';
 import { reportReady } from './daemon';
 import { describeError, exitCodeFor } from './errors';
 
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export async function serveForeground(mount: () => Promise<MountHandle>, describe: string): Promise<void> {
-  let handle: MountHandle;
-  try {
-    handle = await mount();
-  } catch (err) {
-    reportReady({ ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') });
-    throw err;
-  }
+  let handle: MountHandle | undefined;
+  let stopRequested = false;
   let signals = 0;
   const stop = (sig: NodeJS.Signals) => {
     if (++signals > 1) {
       process.stderr.write(`layerfs: ${sig} again: exiting without waiting for the unmount\n`);
       process.exit(130);
     }
-    void handle.unmount();
+    stopRequested = true;
+    if (handle) void handle.unmount();
   };
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop);
-  process.stderr.write(`layerfs: ${describe} on ${handle.mountpoint} (${handle.description}; pid ${process.pid}); stop with Ctrl-C or layerfs umount ${handle.mountpoint}\n`);
-  reportReady({ ok: true, detail: handle.description });
-  await handle.closed;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, stop);
+  for (const sig of STOP_SIGNALS) process.on(sig, stop);
+  try {
+    try {
+      handle = await mount();
+    } catch (err) {
+      reportReady({ ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') });
+      throw err;
+    }
+    process.stderr.write(`layerfs: ${describe} on ${handle.mountpoint} (${handle.description}; pid ${process.pid}); stop with Ctrl-C or layerfs umount ${handle.mountpoint}\n`);
+    reportReady({ ok: true, detail: handle.description });
+    if (stopRequested) void handle.unmount();
+    await handle.closed;
+  } finally {
+    for (const sig of STOP_SIGNALS) process.off(sig, stop);
+  }
 }
