@@ -17,16 +17,24 @@ import { serveForeground } from './serve';
 import { runOverlayDemo, runPassthroughDemo } from './demo';
 
 interface MountArgs {
-  o?: string[];
+  o?: string | string[];
   transport?: TransportChoice;
   foreground?: boolean;
   debug?: boolean;
   log?: string;
 }
 
+/**
+ * A repeatable option: yargs gives a string, or an array when it was repeated. (Not `array: true`:
+ * that makes -o swallow the positional after it, and `overlay -o lowerdir=… MNT` is the mount(8) form.)
+ */
+function listOf(v: string | string[] | undefined): string[] {
+  return v === undefined ? [] : ([] as string[]).concat(v);
+}
+
 function collectOptions(args: MountArgs): OptionMap {
   const opts: OptionMap = new Map();
-  for (const o of args.o ?? []) parseOptionString(o, opts);
+  for (const o of listOf(args.o)) parseOptionString(o, opts);
   return opts;
 }
 
@@ -94,7 +102,7 @@ async function passthroughCommand(args: MountArgs & { source: string; mountpoint
 
 interface OverlayArgs extends MountArgs {
   mountpoint: string;
-  lower?: string[];
+  lower?: string | string[];
   upper?: string;
   work?: string;
   optionsFile?: string;
@@ -109,7 +117,7 @@ async function overlayCommand(args: OverlayArgs, rawArgv: string[]): Promise<num
   }
   const take = (k: string) => { const v = opts.get(k); opts.delete(k); return v === true ? '' : v; };
   const lowerOpt = take('lowerdir');
-  const lower = [...(lowerOpt !== undefined ? parseLowerdir(lowerOpt) : []), ...(args.lower ?? [])];
+  const lower = [...(lowerOpt !== undefined ? parseLowerdir(lowerOpt) : []), ...listOf(args.lower)];
   const upper = args.upper ?? take('upperdir');
   const work = args.work ?? take('workdir');
   const bridge = takeBridgeOptions(opts);
@@ -153,7 +161,7 @@ const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
 
 function withMountFlags<T>(y: Argv<T>) {
   return y
-    .option('o', { type: 'string', array: true, describe: 'mount options, e.g. -o cache=auto,attr_timeout=2', requiresArg: true })
+    .option('o', { type: 'string', describe: 'mount options, e.g. -o cache=auto,attr_timeout=2', requiresArg: true })
     .option('transport', {
       choices: ['auto', 'wire', 'fuse-native'] as const, default: 'auto' as const,
       describe: 'wire: FUSE spoken on /dev/fuse (root; kernel passthrough); fuse-native: libfuse 2; auto: wire where it can mount',
@@ -181,14 +189,14 @@ export async function run(argv: string[]): Promise<number> {
     .command('overlay <mountpoint>', 'union of lower layers (and an upper one) at MOUNTPOINT, in the kernel overlayfs format',
       (y) => withMountFlags(y)
         .positional('mountpoint', { type: 'string', describe: 'empty directory to mount on', demandOption: true })
-        .option('lower', { type: 'string', array: true, describe: 'a lower layer (repeat; the first is the top)', requiresArg: true })
+        .option('lower', { type: 'string', describe: 'a lower layer (repeat; the first is the top)', requiresArg: true })
         .option('upper', { type: 'string', describe: 'the writable upper layer (needs --work)', requiresArg: true })
         .option('work', { type: 'string', describe: 'an empty directory on the upper layer\'s filesystem', requiresArg: true })
         .option('options-file', { type: 'string', describe: 'read -o options from a file (one per line)', requiresArg: true })
         .epilogue(`Overlay options: lowerdir=A:B:C (A on top; \\: escapes a colon), upperdir=U, workdir=W.
 Without upperdir/workdir the overlay is read-only (writes fail with EROFS).\n\n${OPTIONS_HELP}`)
-        .example('$0 overlay /mnt/o -o lowerdir=/base:/extra,upperdir=/rw/up,workdir=/rw/work', 'like mount -t overlay')
-        .example('$0 overlay /mnt/o --lower /base', 'read-only union of one layer'),
+        .example('$0 overlay -o lowerdir=/base:/extra,upperdir=/rw/up,workdir=/rw/work /mnt/o', 'like mount -t overlay')
+        .example('$0 overlay --lower /base --lower /extra /mnt/o', 'read-only union of two layers'),
       (a) => { result = overlayCommand(a as never, argv); })
     .command(['umount <mountpoint>', 'unmount <mountpoint>'], 'unmount a layerfs mount (its daemon then exits)',
       (y) => y.positional('mountpoint', { type: 'string', demandOption: true })

@@ -54,20 +54,21 @@ export interface Mounted {
   unmount(): Promise<void>;
 }
 
-/** `layerfs passthrough SRC MNT [-o …]`: returns once mounted; unmount() waits for the daemon to exit. */
+/** `layerfs passthrough [-o …] SRC MNT`: returns once mounted; unmount() waits for the daemon to exit. */
 export function mountPassthrough(source: string, mnt: string, opts: string[] = []): Promise<Mounted> {
-  return mountWith(['passthrough', source, mnt, '--transport', TRANSPORT, ...opts.flatMap((o) => ['-o', o])], mnt);
+  return mountWith(['passthrough', '--transport', TRANSPORT, ...opts.flatMap((o) => ['-o', o]), source, mnt], mnt);
 }
 
-/** `layerfs overlay MNT -o lowerdir=…[,upperdir=…,workdir=…]`. */
+/** `layerfs overlay -o lowerdir=…[,upperdir=…,workdir=…] MNT`: the mount(8) order, options first. */
 export function mountOverlay(mnt: string, layers: { lower: string[]; upper?: string; work?: string }, opts: string[] = []): Promise<Mounted> {
   const esc = (p: string) => p.replace(/\\/g, '\\\\').replace(/:/g, '\\:').replace(/,/g, '\\,');
   const o = [`lowerdir=${layers.lower.map(esc).join(':')}`];
   if (layers.upper) o.push(`upperdir=${layers.upper.replace(/,/g, '\\,')}`, `workdir=${layers.work!.replace(/,/g, '\\,')}`);
-  return mountWith(['overlay', mnt, '--transport', TRANSPORT, '-o', o.join(','), ...opts.flatMap((x) => ['-o', x])], mnt);
+  return mountWith(['overlay', '--transport', TRANSPORT, '-o', o.join(','), ...opts.flatMap((x) => ['-o', x]), mnt], mnt);
 }
 
-async function mountWith(args: string[], mnt: string): Promise<Mounted> {
+/** Any `layerfs` mount command line (the transport is the caller's to add); returns once mounted. */
+export async function mountWith(args: string[], mnt: string): Promise<Mounted> {
   const r = await layerfs(args);
   if (r.code !== 0) throw new Error(`mount failed (${r.code}): ${r.stderr}`);
   const pid = Number(/daemon pid (\d+)/.exec(r.stdout)?.[1]);

@@ -1,0 +1,52 @@
+// The overlay command line in each of its documented forms: mount(8)'s order (options, then the
+// mountpoint), repeated --lower/--upper/--work, an options file, and a layer path holding a colon
+// (escaped as \:). Each form must give the same union: the first lower layer on top, writes in upper.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { overlayLayers } from '../helpers/scratch';
+import { TRANSPORT, mountWith } from '../helpers/cli';
+
+function layersWithColon() {
+  const t = overlayLayers([{ 'a': 'top', 'only-top': '1' }, { 'a': 'bottom', 'only-bottom': '2' }]);
+  // A colon in the top layer's name: lowerdir must escape it.
+  const colon = path.join(t.dir, 'top:layer');
+  fs.renameSync(t.lower[0]!, colon);
+  return { ...t, lower: [colon, t.lower[1]!] };
+}
+
+async function expectUnion(t: ReturnType<typeof layersWithColon>, args: string[]): Promise<void> {
+  const m = await mountWith(['overlay', '--transport', TRANSPORT, ...args, t.mnt], t.mnt);
+  try {
+    expect(fs.readFileSync(path.join(t.mnt, 'a'), 'utf8')).toBe('top');
+    expect(fs.readdirSync(t.mnt).sort()).toEqual(['a', 'only-bottom', 'only-top']);
+    fs.writeFileSync(path.join(t.mnt, 'new'), 'n');
+    expect(fs.readFileSync(path.join(t.upper!, 'new'), 'utf8')).toBe('n');
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
+}
+
+const esc = (p: string) => p.replace(/:/g, '\\:');
+
+test('-o lowerdir=A:B,upperdir=U,workdir=W MOUNTPOINT (mount(8) order, colon escaped)', async () => {
+  const t = layersWithColon();
+  await expectUnion(t, ['-o', `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work}`]);
+});
+
+test('repeated -o options before the mountpoint', async () => {
+  const t = layersWithColon();
+  await expectUnion(t, ['-o', `lowerdir=${t.lower.map(esc).join(':')}`, '-o', `upperdir=${t.upper}`, '-o', `workdir=${t.work}`]);
+});
+
+test('--lower A --lower B --upper U --work W MOUNTPOINT (no escaping needed)', async () => {
+  const t = layersWithColon();
+  await expectUnion(t, ['--lower', t.lower[0]!, '--lower', t.lower[1]!, '--upper', t.upper!, '--work', t.work!]);
+});
+
+test('--options-file FILE MOUNTPOINT', async () => {
+  const t = layersWithColon();
+  const file = path.join(t.dir, 'options');
+  fs.writeFileSync(file, `lowerdir=${t.lower.map(esc).join(':')}\nupperdir=${t.upper}\nworkdir=${t.work}\n`);
+  await expectUnion(t, ['--options-file', file]);
+});
