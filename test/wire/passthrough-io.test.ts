@@ -12,7 +12,7 @@ import { mountPassthrough, PassthroughMount } from '@layerfs/passthrough';
 import { mountOverlay, OverlayMount } from '@layerfs/overlay';
 import { WireSession, wireSessions } from '@layerfs/fuse-wire';
 import { overlayLayers, sourceAndMountpoint } from '../helpers/scratch';
-import { run } from '../helpers/run';
+import { py, run } from '../helpers/run';
 
 const MiB = 1 << 20;
 const umask = process.umask();
@@ -48,6 +48,46 @@ test('passthrough: a 64 MiB read through the mount sends no READ to the daemon',
     expect((await run('dd', ['if=/dev/zero', `of=${path.join(t.mnt, 'w')}`, 'bs=1M', 'count=16', 'conv=fsync', 'status=none'])).code).toBe(0);
     expect(counts.get('WRITE') ?? 0).toBe(0);
     expect(fs.statSync(path.join(t.src, 'w')).size).toBe(16 * MiB);
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});
+
+test('1000 random 4 KiB writes reach the daemon as nothing: no WRITE, one GETXATTR (HANDLE_KILLPRIV_V2)', async () => {
+  const t = sourceAndMountpoint({ f: Buffer.alloc(4 * MiB) });
+  let m: PassthroughMount | undefined;
+  try {
+    m = await mountPassthrough({ source: t.src, mountpoint: t.mnt, transport: 'wire' });
+    const counts = session(t.mnt).counts;
+    // Without HANDLE_KILLPRIV_V2 the kernel asks for security.capability before every write(2).
+    await py(`
+import os, random, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+for i in range(1000):
+    os.pwrite(fd, b'x' * 4096, random.randrange(1024) * 4096)
+os.close(fd)`, path.join(t.mnt, 'f'));
+    expect(counts.get('WRITE') ?? 0).toBe(0);
+    expect(counts.get('GETXATTR') ?? 0).toBeLessThanOrEqual(1);
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});
+
+test('a set-id file is served by the daemon, so that an unprivileged write can drop its bits', async () => {
+  const t = sourceAndMountpoint({ s: 'content' });
+  let m: PassthroughMount | undefined;
+  try {
+    fs.chmodSync(path.join(t.src, 's'), 0o4777);
+    m = await mountPassthrough({ source: t.src, mountpoint: t.mnt, transport: 'wire' });
+    const counts = session(t.mnt).counts;
+    fs.chmodSync(path.dirname(t.mnt), 0o755);
+    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', 'echo more >> "$1"', 'sh', path.join(t.mnt, 's')]);
+    expect(r.stderr).toBe('');
+    expect(counts.get('WRITE')).toBe(1);
+    expect(fs.statSync(path.join(t.src, 's')).mode & 0o7777).toBe(0o777);
+    expect(fs.readFileSync(path.join(t.src, 's'), 'utf8')).toBe('contentmore\n');
   } finally {
     await m?.unmount();
     t.cleanup();

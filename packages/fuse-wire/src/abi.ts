@@ -38,6 +38,7 @@ export const InitFlag = {
   HANDLE_KILLPRIV: 1n << 19n,
   MAX_PAGES: 1n << 22n,
   CACHE_SYMLINKS: 1n << 23n,
+  HANDLE_KILLPRIV_V2: 1n << 28n,
   SETXATTR_EXT: 1n << 29n,
   INIT_EXT: 1n << 30n,
   PASSTHROUGH: 1n << 37n,
@@ -52,6 +53,11 @@ export const OpenOut = {
   DIRECT_IO: 1 << 0, KEEP_CACHE: 1 << 1, NONSEEKABLE: 1 << 2, CACHE_DIR: 1 << 3, STREAM: 1 << 4,
   NOFLUSH: 1 << 5, PARALLEL_DIRECT_WRITES: 1 << 6, PASSTHROUGH: 1 << 7,
 } as const;
+
+/** fuse_write_in.write_flags */
+export const WRITE_KILL_SUIDGID = 1 << 2;
+/** fuse_open_in.open_flags / fuse_create_in.open_flags */
+export const OPEN_KILL_SUIDGID = 1 << 0;
 
 export const GETATTR_FH = 1;
 export const FSYNC_FDATASYNC = 1;

@@ -89,8 +89,8 @@ export const decode = {
     return { newdir: u64(b, 0), flags: b.readUInt32LE(8), from, to: cstring(b, next)[0] };
   },
   link: (b: Buffer) => ({ oldnodeid: u64(b, 0), name: cstring(b, 8)[0] }),
-  open: (b: Buffer) => ({ flags: b.readUInt32LE(0) }),
-  create: (b: Buffer) => ({ flags: b.readUInt32LE(0), mode: b.readUInt32LE(4), umask: b.readUInt32LE(8), name: cstring(b, 16)[0] }),
+  open: (b: Buffer) => ({ flags: b.readUInt32LE(0), openFlags: b.readUInt32LE(4) }),
+  create: (b: Buffer) => ({ flags: b.readUInt32LE(0), mode: b.readUInt32LE(4), umask: b.readUInt32LE(8), openFlags: b.readUInt32LE(12), name: cstring(b, 16)[0] }),
   read: (b: Buffer) => ({ fh: u64(b, 0), offset: u64(b, 8), size: b.readUInt32LE(16) }),
   /** The payload stays a view into the request buffer: whoever answers asynchronously owns that buffer. */
   write: (b: Buffer) => {

@@ -8,13 +8,14 @@ import type {
 } from '@layerfs/fuse-bridge';
 import { RENAME_EXCHANGE } from '@layerfs/fuse-bridge';
 import {
-  FSYNC_FDATASYNC, GETATTR_FH, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid,
+  FSYNC_FDATASYNC, GETATTR_FH, OPEN_KILL_SUIDGID, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid, WRITE_KILL_SUIDGID,
 } from './abi';
 import {
   EntryParams, Request, attrReply, createReply, dataReply, decode, direntSize, direntplusSize, emptyReply,
   entryReply, negativeEntryReply, openReply, putDirent, putDirentplus, replyBuffer, sizeReply, statfsReply,
   u64Reply,
 } from './codec';
+import { modeAfterKill } from './killpriv';
 import { Node, NodeTable } from './node-table';
 import { PassthroughModes } from './passthrough-modes';
 
@@ -61,9 +62,28 @@ export class WireOps {
    * the kernel holds for it (a hard link is one kernel inode per name) must not keep serving cached
    * attributes for attr_timeout.
    */
-  #changed(node: Node | undefined): void {
+  #changed(node: Node | undefined, self = false): void {
     if (!node || this.opts.attrTimeout === 0) return;
     for (const other of this.nodes.aliases(node)) this.invalInode(other.id);
+    if (self) this.invalInode(node.id);
+  }
+
+  /**
+   * Drop the set-id bits an unprivileged modification of `node` drops (HANDLE_KILLPRIV_V2 leaves
+   * that to us; see killpriv.ts). A file without a name keeps its bits: nobody can exec it again.
+   */
+  #killSuidgid(ctx: RequestContext, node: Node, fh?: number): Reply<void> {
+    if (node.detached) return;
+    return thenMaybe(this.#getattr(ctx, node, fh), (attr) => {
+      const mode = modeAfterKill(attr.mode, attr.gid, ctx.gid ?? 0);
+      if (mode === undefined) return;
+      return thenMaybe(this.fs.chmod(ctx, node.path(), mode), () => this.#changed(node, true));
+    });
+  }
+
+  /** Where the kernel cannot flag it (fallocate, copy_file_range): an unprivileged caller is one without uid 0. */
+  #killIfUnprivileged(ctx: RequestContext, node: Node, fh: number): Reply<void> {
+    return ctx.uid === 0 || ctx.uid === undefined ? undefined : this.#killSuidgid(ctx, node, fh);
   }
 
   get openDirCount(): number {
@@ -141,6 +161,7 @@ export class WireOps {
       await this.fs.chown(ctx, p, s.valid & SetattrValid.UID ? s.uid : -1, s.valid & SetattrValid.GID ? s.gid : -1);
     }
     if (s.valid & SetattrValid.SIZE) await this.fs.truncate(ctx, p, s.size, fh);
+    if (s.valid & SetattrValid.KILL_SUIDGID) await this.#killSuidgid(ctx, node, fh);
     if (s.valid & (SetattrValid.ATIME | SetattrValid.MTIME)) {
       const time = (set: number, now: number, sec: bigint, nsec: number) => {
         if (!(s.valid & set)) return 'omit' as const;
@@ -229,18 +250,38 @@ export class WireOps {
   // -- files ----------------------------------------------------------------------------------------
 
   open(req: Request, ctx: RequestContext, node: Node): OpResult {
-    const { flags } = decode.open(req.body);
-    return thenMaybe(this.fs.open(ctx, node.path(), flags), (r) => this.#opened(ctx, node, r, false, (o) => openReply(req.unique, o)));
+    const { flags, openFlags } = decode.open(req.body);
+    return thenMaybe(this.fs.open(ctx, node.path(), flags), (r) => {
+      // The kill comes before the I/O-mode decision: a file that still has set-id bits is not passed through.
+      const killed = openFlags & OPEN_KILL_SUIDGID ? this.#killSuidgid(ctx, node, r.fh) : undefined;
+      return thenMaybe(killed, () => this.#opened(ctx, node, r, false, (o) => openReply(req.unique, o)));
+    });
   }
 
   create(req: Request, ctx: RequestContext, parent: Node): OpResult {
     const a = decode.create(req.body);
     const c = { ...ctx, umask: a.umask };
     const p = parent.childPath(a.name);
-    return thenMaybe(this.fs.create(c, p, a.mode, a.flags), (r) => thenMaybe(this.fs.getattr(c, p, r.fh), (attr) => {
+    const made = () => thenMaybe(this.fs.create(c, p, a.mode, a.flags), (r) => thenMaybe(this.fs.getattr(c, p, r.fh), (attr) => {
       const entry = this.#entry(parent, a.name, attr);
       return this.#opened(c, this.nodes.get(entry.nodeid), r, true, (o) => createReply(req.unique, entry, o));
     }));
+    if (!(a.openFlags & OPEN_KILL_SUIDGID)) return made();
+    // O_TRUNC by an unprivileged caller on a name the kernel had not looked up: it may truncate an
+    // existing set-id file, whose bits go first. A file this call makes keeps the mode asked for.
+    return thenMaybe(this.#existingMode(c, p), (mode) => thenMaybe(mode === undefined ? undefined : this.fs.chmod(c, p, mode), made));
+  }
+
+  /** The mode an existing file at `p` has after an unprivileged modification, if that drops bits. */
+  #existingMode(ctx: RequestContext, p: string): Reply<number | undefined> {
+    const dropped = (attr: Attr) => modeAfterKill(attr.mode, attr.gid, ctx.gid ?? 0);
+    let attr;
+    try {
+      attr = this.fs.getattr(ctx, p);
+    } catch {
+      return undefined;
+    }
+    return attr instanceof Promise ? attr.then(dropped, () => undefined) : dropped(attr);
   }
 
   /**
@@ -279,7 +320,9 @@ export class WireOps {
 
   write(req: Request, ctx: RequestContext, node: Node): OpResult {
     const a = decode.write(req.body);
-    return thenMaybe(this.fs.write(ctx, this.#ioPath(node), a.fh as Fh, a.data, a.offset), (n) => sizeReply(req.unique, n));
+    const written = this.fs.write(ctx, this.#ioPath(node), a.fh as Fh, a.data, a.offset);
+    if (!(a.writeFlags & WRITE_KILL_SUIDGID)) return thenMaybe(written, (n) => sizeReply(req.unique, n));
+    return thenMaybe(written, (n) => thenMaybe(this.#killSuidgid(ctx, node, a.fh), () => sizeReply(req.unique, n)));
   }
 
   /** Handlers use the path of an I/O on an open handle only in messages; an unlinked file has none. */
@@ -307,7 +350,8 @@ export class WireOps {
   fallocate(req: Request, ctx: RequestContext, node: Node): OpResult {
     if (!this.fs.fallocate) throw new FsError('EOPNOTSUPP', 'fallocate');
     const a = decode.fallocate(req.body);
-    return thenMaybe(this.fs.fallocate(ctx, this.#ioPath(node), a.fh as Fh, a.mode, a.offset, a.length), () => emptyReply(req.unique));
+    return thenMaybe(this.fs.fallocate(ctx, this.#ioPath(node), a.fh as Fh, a.mode, a.offset, a.length),
+      () => thenMaybe(this.#killIfUnprivileged(ctx, node, a.fh), () => emptyReply(req.unique)));
   }
 
   lseek(req: Request, ctx: RequestContext, node: Node): OpResult {
@@ -322,7 +366,8 @@ export class WireOps {
     const out = this.nodes.get(a.nodeidOut);
     return thenMaybe(this.fs.copyFileRange(ctx,
       { path: this.#ioPath(node), fh: a.fhIn as Fh, offset: a.offIn },
-      { path: this.#ioPath(out), fh: a.fhOut as Fh, offset: a.offOut }, a.len, a.flags), (n) => sizeReply(req.unique, n));
+      { path: this.#ioPath(out), fh: a.fhOut as Fh, offset: a.offOut }, a.len, a.flags),
+      (n) => thenMaybe(this.#killIfUnprivileged(ctx, out, a.fhOut), () => sizeReply(req.unique, n)));
   }
 
   // -- directories ----------------------------------------------------------------------------------

@@ -14,12 +14,18 @@
 //   then retries the open once with LOOKUP_REVAL, which looks the name up again and opens the new node.
 //   The earlier reader keeps the file it opened.
 //
+// - A regular file with set-id bits is served by the daemon: with HANDLE_KILLPRIV_V2 the kernel
+//   leaves dropping those bits on write to the server, and a passthrough write never reaches it
+//   (killpriv.ts). A file that gains such bits while open in passthrough keeps that mode until its
+//   last release — the one case where an unprivileged write does not drop them.
+//
 // Registration (FUSE_DEV_IOC_BACKING_OPEN) keeps a BackingFile reference: the host fd stays open for
 // as long as the kernel may use the backing id, and is put at the node's last release.
 import { fstatSync } from 'node:fs';
 import { BackingFile, errnoOf } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { backingClose, backingOpen } from './dev';
+import { hasKillableBits } from './killpriv';
 
 const log = createLogger('wire');
 
@@ -61,15 +67,16 @@ export class PassthroughModes {
         io.opens++;
         return { passthrough: false };
       }
-      if (!backing || fileKey(backing) !== io.fileKey) return { stale: true };
+      if (!backing || identify(backing).key !== io.fileKey) return { stale: true };
       io.opens++;
       return { passthrough: true, backingId: io.backingId };
     }
-    if (this.#enabled && backing) {
+    const file = this.#enabled && backing ? identify(backing) : undefined;
+    if (backing && file && !file.setId) {
       const id = this.#register(backing);
       if (id !== undefined) {
         backing.get();
-        this.#io.set(nodeId, { passthrough: true, opens: 1, backingId: id, backing, fileKey: fileKey(backing) });
+        this.#io.set(nodeId, { passthrough: true, opens: 1, backingId: id, backing, fileKey: file.key });
         return { passthrough: true, backingId: id };
       }
     }
@@ -124,7 +131,8 @@ export class PassthroughModes {
   }
 }
 
-function fileKey(b: BackingFile): string {
+/** Which file a backing fd is (dev:ino), and whether it carries set-id bits. */
+function identify(b: BackingFile): { key: string; setId: boolean } {
   const st = fstatSync(b.fd, { bigint: true });
-  return `${st.dev}:${st.ino}`;
+  return { key: `${st.dev}:${st.ino}`, setId: hasKillableBits(Number(st.mode)) };
 }

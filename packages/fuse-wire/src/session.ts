@@ -268,8 +268,9 @@ export class WireSession {
     }
     const minor = Math.min(k.minor, KERNEL_MINOR_VERSION);
     let wanted = WANTED_FLAGS;
-    // Passthrough and the writeback cache exclude each other; we never ask for the latter.
-    if (this.opts.passthrough !== 'off') wanted |= InitFlag.PASSTHROUGH;
+    // Passthrough and the writeback cache exclude each other; we never ask for the latter. With
+    // passthrough, HANDLE_KILLPRIV_V2 spares each write(2) a GETXATTR round trip (killpriv.ts).
+    if (this.opts.passthrough !== 'off') wanted |= InitFlag.PASSTHROUGH | InitFlag.HANDLE_KILLPRIV_V2;
     const flags = k.flags & wanted;
     const maxPages = Math.min(256, Math.ceil(this.opts.maxWrite / 4096));
     this.#write(initReply(req.unique, {

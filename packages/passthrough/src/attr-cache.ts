@@ -2,8 +2,13 @@
 // kernel's attr_timeout, so we never hold a value longer than the kernel would trust it).
 // Writers update it under the inode lock (endWrite); every metadata change through the mount drops
 // the entries it affects.
+//
+// Files open for writing are never served from here: the handle may be passed through to the kernel
+// (wire transport), and then its writes change size and mtime without a request ever reaching us.
+// The kernel drops its own cached attributes after such a write and asks again; that answer must be
+// the file's, so while any writable handle of an inode is open its attributes come from lstat.
 import { LRUCache } from 'lru-cache';
-import type { Attr } from '@layerfs/fuse-bridge';
+import type { Attr, Ino } from '@layerfs/fuse-bridge';
 
 export interface AttrCacheOptions {
   /** Entries kept at most. Default 10000 (~2 MB). */
@@ -18,6 +23,8 @@ export interface AttrCacheOptions {
 
 export class AttrCache {
   readonly #lru: LRUCache<string, Attr> | undefined;
+  /** Inode → open writable handles (see the header). */
+  readonly #writers = new Map<Ino, number>();
 
   constructor(opts: AttrCacheOptions = {}) {
     const ttl = opts.ttlMs ?? 1000;
@@ -25,11 +32,32 @@ export class AttrCache {
   }
 
   get(path: string): Attr | undefined {
-    return this.#lru?.get(path);
+    const a = this.#lru?.get(path);
+    if (a && this.#writers.has(a.ino)) {
+      this.#lru!.delete(path);
+      return undefined;
+    }
+    return a;
   }
 
   set(path: string, attr: Attr): void {
-    this.#lru?.set(path, attr);
+    if (!this.#writers.has(attr.ino)) this.#lru?.set(path, attr);
+  }
+
+  /** A writable handle of the inode opened: until the last closes, its attributes are not cached. */
+  openedForWrite(ino: Ino): void {
+    this.#writers.set(ino, (this.#writers.get(ino) ?? 0) + 1);
+  }
+
+  /** A writable handle closed. At the last, entries cached before the open are dropped too. */
+  closedForWrite(ino: Ino, path: string): void {
+    const n = (this.#writers.get(ino) ?? 1) - 1;
+    if (n > 0) {
+      this.#writers.set(ino, n);
+      return;
+    }
+    this.#writers.delete(ino);
+    this.dropFile(path);
   }
 
   drop(path: string): void {

@@ -12,7 +12,7 @@ import {
   backingFileReadIter, backingFileWriteIter, backingMeta, ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
-  Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, Reply,
+  Attr, DirEntry, Fh, FsHandlers, HandleTable, Ino, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, Reply,
   RequestContext,
   SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
@@ -22,6 +22,8 @@ import { AttrCache, AttrCacheOptions } from './attr-cache';
 interface OpenFile {
   readonly path: string;
   readonly backing: BackingFile;
+  /** Set for a writable handle: the inode whose attributes stay uncached while it is open. */
+  readonly writerIno?: Ino;
 }
 
 export interface PassthroughOptions {
@@ -32,7 +34,8 @@ export interface PassthroughOptions {
   attrCache?: AttrCacheOptions;
 }
 
-const { O_CREAT, O_EXCL, O_TRUNC } = fs.constants;
+const { O_CREAT, O_EXCL, O_TRUNC, O_RDONLY } = fs.constants;
+const O_ACCMODE = 0o3;
 
 export class PassthroughFs implements FsHandlers {
   readonly source: string;
@@ -192,7 +195,7 @@ export class PassthroughFs implements FsHandlers {
     });
     return thenMaybe(backing, (b) => {
       if (flags & O_TRUNC) this.#attrs.dropFile(p);
-      return this.#register(p, b);
+      return this.#register(p, b, flags);
     });
   }
 
@@ -204,12 +207,17 @@ export class PassthroughFs implements FsHandlers {
     return thenMaybe(backing, (b) => {
       this.#attrs.drop(p);
       ownAsCaller(b.realPath, ctx, { fd: b.fd });
-      return this.#register(p, b);
+      return this.#register(p, b, flags);
     });
   }
 
-  #register(p: string, backing: BackingFile): OpenReply {
-    return { fh: this.#files.add({ path: p, backing }), backing };
+  #register(p: string, backing: BackingFile, flags: number): Reply<OpenReply> {
+    if ((flags & O_ACCMODE) === O_RDONLY) return { fh: this.#files.add({ path: p, backing }), backing };
+    return thenMaybe(this.#meta.fstat(backing.fd), (st) => {
+      const writerIno = st.ino as Ino;
+      this.#attrs.openedForWrite(writerIno);
+      return { fh: this.#files.add({ path: p, backing, writerIno }), backing };
+    });
   }
 
   read(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Promise<number> {
@@ -234,7 +242,9 @@ export class PassthroughFs implements FsHandlers {
 
   release(_ctx: RequestContext, p: string, fh: Fh): Promise<void> {
     // Drops the opener's reference; in-flight I/O (if any) keeps the fd until it completes.
-    return this.#files.remove(fh, p).backing.put();
+    const open = this.#files.remove(fh, p);
+    if (open.writerIno !== undefined) this.#attrs.closedForWrite(open.writerIno, p);
+    return open.backing.put();
   }
 
   // -- ranges (wire transport only: libfuse 2 cannot deliver these) ------------------------------
