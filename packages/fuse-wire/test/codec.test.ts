@@ -90,8 +90,8 @@ describe('request layouts', () => {
       .toEqual({ mode: 0o10644, rdev: 0x0801, umask: 0o22, name: 'fifo' });
     expect(codec.decode.mkdir(decoded(Opcode.MKDIR, Buffer.concat([le([32, 0o755], [32, 0o22]), z('dir')]))))
       .toEqual({ mode: 0o755, umask: 0o22, name: 'dir' });
-    expect(codec.decode.create(decoded(Opcode.CREATE, Buffer.concat([le([32, 0o102], [32, 0o100644], [32, 0o22], [32, 0]), z('f')]))))
-      .toEqual({ flags: 0o102, mode: 0o100644, umask: 0o22, name: 'f' });
+    expect(codec.decode.create(decoded(Opcode.CREATE, Buffer.concat([le([32, 0o102], [32, 0o100644], [32, 0o22], [32, 1]), z('f')]))))
+      .toEqual({ flags: 0o102, mode: 0o100644, umask: 0o22, openFlags: 1 /* OPEN_KILL_SUIDGID */, name: 'f' });
   });
 
   test('RENAME and RENAME2', () => {
@@ -106,7 +106,7 @@ describe('request layouts', () => {
   });
 
   test('OPEN and OPENDIR', () => {
-    expect(codec.decode.open(decoded(Opcode.OPEN, le([32, 0o2002], [32, 0])))).toEqual({ flags: 0o2002 });
+    expect(codec.decode.open(decoded(Opcode.OPEN, le([32, 0o2002], [32, 1])))).toEqual({ flags: 0o2002, openFlags: 1 });
   });
 
   test('READ, READDIR, READDIRPLUS (fuse_read_in)', () => {
