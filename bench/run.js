@@ -6,6 +6,7 @@
 // bindfs and fuse-overlayfs with apt when missing.
 //
 //   node bench/run.js [--suite passthrough|overlay|all] [--runs N] [--big-mib N] [--small N] [--only a,b]
+//                     [--workloads randwrite,copy-up]   (workloads whose label contains one of these)
 //
 // The passthrough suite compares layerfs passthrough with native and bindfs; the overlay suite
 // compares layerfs overlay with the kernel's overlay and fuse-overlayfs over the same lower layer
@@ -27,6 +28,7 @@ const WRITE_MIB = Math.min(512, BIG_MIB);
 const SMALL = Number(opt('small', 3000));
 const SUITE = opt('suite', 'all');
 const ONLY = opt('only', '');
+const WORKLOADS = opt('workloads', '');
 const CLI = path.resolve(__dirname, '..', 'bin', 'layerfs');
 
 function sh(cmd, argv, o = {}) {
@@ -160,8 +162,12 @@ function runSuite(name, suiteTargets, suiteWorkloads, src, mnt) {
   }
   // Interleaved: each repeat runs every target once, so drift on a shared machine hits all alike.
   for (const [label, , fn, mountOpts] of suiteWorkloads) {
+    if (WORKLOADS && !WORKLOADS.split(',').some((w) => label.includes(w))) continue;
     const samples = {};
-    for (let r = 0; r < RUNS; r++) {
+    // Copy-up is bound by this VM's disk, whose speed swings 10× between samples (a plain cp of
+    // 1 GiB: 0.4–4.4 s): more samples for its median.
+    const runs = label.startsWith('copy-up') ? Math.max(RUNS, 7) : RUNS;
+    for (let r = 0; r < runs; r++) {
       for (const tname of Object.keys(results)) {
         const t = suiteTargets[tname];
         // A workload with mount options only means something where the options do (FUSE mounts that take them).

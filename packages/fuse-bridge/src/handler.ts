@@ -33,6 +33,12 @@ export interface OpenReply {
    * the kernel registers it and holds a reference while the kernel uses it; others ignore it.
    */
   backing?: BackingFile;
+  /**
+   * Called by a transport that did pass this open through: from then until its release, reads and
+   * writes on it go from the kernel to the backing file without reaching the handlers, so whatever
+   * the filesystem derives from them (a cached size or mtime) can no longer be trusted.
+   */
+  passedThrough?(): void;
   /** Keep the page cache across opens (the file did not change behind the mount). */
   keepCache?: boolean;
   directIo?: boolean;

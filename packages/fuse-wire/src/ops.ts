@@ -299,7 +299,10 @@ export class WireOps {
       });
     }
     node.openFhs.add(r.fh);
-    if (d.passthrough) return encode({ fh: r.fh, openFlags: OpenOut.PASSTHROUGH, backingId: d.backingId });
+    if (d.passthrough) {
+      r.passedThrough?.();
+      return encode({ fh: r.fh, openFlags: OpenOut.PASSTHROUGH, backingId: d.backingId });
+    }
     // Served by the daemon. cache=auto keeps the page cache across opens too: INIT negotiated
     // AUTO_INVAL_DATA, so the kernel drops it when it sees the file's mtime or size change.
     let openFlags = 0;

@@ -3,10 +3,10 @@
 // Writers update it under the inode lock (endWrite); every metadata change through the mount drops
 // the entries it affects.
 //
-// Files open for writing are never served from here: the handle may be passed through to the kernel
-// (wire transport), and then its writes change size and mtime without a request ever reaching us.
-// The kernel drops its own cached attributes after such a write and asks again; that answer must be
-// the file's, so while any writable handle of an inode is open its attributes come from lstat.
+// A file with a writable handle the transport passed through to the kernel (wire transport) is
+// never served from here: its writes change size and mtime without a request — or endWrite — ever
+// reaching us. The kernel drops its own cached attributes after such a write and asks again; that
+// answer must be the file's, so until the handle's release its attributes come from lstat.
 import { LRUCache } from 'lru-cache';
 import type { Attr, Ino } from '@layerfs/fuse-bridge';
 
@@ -44,7 +44,7 @@ export class AttrCache {
     if (!this.#writers.has(attr.ino)) this.#lru?.set(path, attr);
   }
 
-  /** A writable handle of the inode opened: until the last closes, its attributes are not cached. */
+  /** A writable handle of the inode was passed through: until the last closes, its attributes are not cached. */
   openedForWrite(ino: Ino): void {
     this.#writers.set(ino, (this.#writers.get(ino) ?? 0) + 1);
   }

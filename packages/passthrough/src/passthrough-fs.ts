@@ -22,8 +22,8 @@ import { AttrCache, AttrCacheOptions } from './attr-cache';
 interface OpenFile {
   readonly path: string;
   readonly backing: BackingFile;
-  /** Set for a writable handle: the inode whose attributes stay uncached while it is open. */
-  readonly writerIno?: Ino;
+  /** A writable handle the transport passed through: its inode's attributes stay uncached until release. */
+  writerIno?: Ino;
 }
 
 export interface PassthroughOptions {
@@ -212,12 +212,17 @@ export class PassthroughFs implements FsHandlers {
   }
 
   #register(p: string, backing: BackingFile, flags: number): Reply<OpenReply> {
-    if ((flags & O_ACCMODE) === O_RDONLY) return { fh: this.#files.add({ path: p, backing }), backing };
-    return thenMaybe(this.#meta.fstat(backing.fd), (st) => {
-      const writerIno = st.ino as Ino;
-      this.#attrs.openedForWrite(writerIno);
-      return { fh: this.#files.add({ path: p, backing, writerIno }), backing };
-    });
+    const open: OpenFile = { path: p, backing };
+    if ((flags & O_ACCMODE) === O_RDONLY) return { fh: this.#files.add(open), backing };
+    // Writes through a passed-through handle never reach endWrite: see attr-cache.ts.
+    return thenMaybe(this.#meta.fstat(backing.fd), (st) => ({
+      fh: this.#files.add(open),
+      backing,
+      passedThrough: () => {
+        open.writerIno = st.ino as Ino;
+        this.#attrs.openedForWrite(open.writerIno);
+      },
+    }));
   }
 
   read(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Promise<number> {
