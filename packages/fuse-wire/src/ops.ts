@@ -43,6 +43,8 @@ interface OpenDir {
 }
 
 const S_IFMT = 0o170000;
+const O_ACCMODE = 0o3;
+const O_RDONLY = 0;
 
 export class WireOps {
   readonly #dirs = new Map<number, OpenDir>();
@@ -254,7 +256,7 @@ export class WireOps {
     return thenMaybe(this.fs.open(ctx, node.path(), flags), (r) => {
       // The kill comes before the I/O-mode decision: a file that still has set-id bits is not passed through.
       const killed = openFlags & OPEN_KILL_SUIDGID ? this.#killSuidgid(ctx, node, r.fh) : undefined;
-      return thenMaybe(killed, () => this.#opened(ctx, node, r, false, (o) => openReply(req.unique, o)));
+      return thenMaybe(killed, () => this.#opened(ctx, node, r, false, (o) => openReply(req.unique, o), flags));
     });
   }
 
@@ -264,7 +266,7 @@ export class WireOps {
     const p = parent.childPath(a.name);
     const made = () => thenMaybe(this.fs.create(c, p, a.mode, a.flags), (r) => thenMaybe(this.fs.getattr(c, p, r.fh), (attr) => {
       const entry = this.#entry(parent, a.name, attr);
-      return this.#opened(c, this.nodes.get(entry.nodeid), r, true, (o) => createReply(req.unique, entry, o));
+      return this.#opened(c, this.nodes.get(entry.nodeid), r, true, (o) => createReply(req.unique, entry, o), a.flags);
     }));
     if (!(a.openFlags & OPEN_KILL_SUIDGID)) return made();
     // O_TRUNC by an unprivileged caller on a name the kernel had not looked up: it may truncate an
@@ -289,8 +291,11 @@ export class WireOps {
    * reply carries an entry whose lookup we already counted (CREATE), to be taken back on ESTALE.
    */
   #opened(ctx: RequestContext, node: Node, r: OpenReply, counted: boolean,
-    encode: (o: { fh: number; openFlags: number; backingId: number }) => Buffer): OpResult {
-    const d = this.modes.open(node.id, r.backing);
+    encode: (o: { fh: number; openFlags: number; backingId: number }) => Buffer, flags = 0): OpResult {
+    // A writer of a file the kernel knows by other names too is served by the daemon: a passed-through
+    // write would leave those names' cached size and mtime stale, and we would never know.
+    const shared = (flags & O_ACCMODE) !== O_RDONLY && this.nodes.aliases(node).length > 0;
+    const d = this.modes.open(node.id, shared ? undefined : r.backing);
     if ('stale' in d) {
       this.nodes.supersede(node);
       if (counted) this.nodes.forget(node.id, 1);
@@ -324,8 +329,11 @@ export class WireOps {
   write(req: Request, ctx: RequestContext, node: Node): OpResult {
     const a = decode.write(req.body);
     const written = this.fs.write(ctx, this.#ioPath(node), a.fh as Fh, a.data, a.offset);
-    if (!(a.writeFlags & WRITE_KILL_SUIDGID)) return thenMaybe(written, (n) => sizeReply(req.unique, n));
-    return thenMaybe(written, (n) => thenMaybe(this.#killSuidgid(ctx, node, a.fh), () => sizeReply(req.unique, n)));
+    return thenMaybe(written, (n) => {
+      this.#changed(node); // its other hard-link names: size and mtime
+      if (!(a.writeFlags & WRITE_KILL_SUIDGID)) return sizeReply(req.unique, n);
+      return thenMaybe(this.#killSuidgid(ctx, node, a.fh), () => sizeReply(req.unique, n));
+    });
   }
 
   /** Handlers use the path of an I/O on an open handle only in messages; an unlinked file has none. */

@@ -44,6 +44,15 @@ export class AttrCache {
     if (!this.#writers.has(attr.ino)) this.#lru?.set(path, attr);
   }
 
+  /**
+   * A write through `path` changed size and times: its entry is replaced; a file with other names
+   * (found only by clearing, as in dropFile) must not keep serving theirs.
+   */
+  written(path: string, attr: Attr): void {
+    if (attr.nlink > 1) this.clear();
+    this.set(path, attr);
+  }
+
   /** A writable handle of the inode was passed through: until the last closes, its attributes are not cached. */
   openedForWrite(ino: Ino): void {
     this.#writers.set(ino, (this.#writers.get(ino) ?? 0) + 1);

@@ -55,7 +55,7 @@ export class PassthroughFs implements FsHandlers {
       // ovl_file_end_write → ovl_copyattr, in userspace: copy the backing file's size and times into
       // the cache under the path's lock. The aio still holds its reference, so the fd is this file's.
       endWrite: (file) => this.#locks.withLock(file.userPath, async () => {
-        this.#attrs.set(file.userPath, attrFromStats(await this.#meta.fstat(file.fd)));
+        this.#attrs.written(file.userPath, attrFromStats(await this.#meta.fstat(file.fd)));
       }),
     };
   }
