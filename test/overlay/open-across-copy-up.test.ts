@@ -15,7 +15,8 @@ const modes = TRANSPORT === 'wire'
 
 test.each(modes)('a read-only fd opened before the copy-up ($opts): follows the copy-up = $follows', async ({ opts, follows }) => {
   const t = overlayLayers([{ f: 'lower!' }]);
-  const m = await mountOverlay(t.mnt, t, ['cache=none', ...opts]);
+  // attr_timeout=0: fstat asks the daemon rather than the kernel's copy of the attributes from the open.
+  const m = await mountOverlay(t.mnt, t, ['cache=none', 'attr_timeout=0', ...opts]);
   try {
     const f = path.join(t.mnt, 'f');
     const ro = fs.openSync(f, 'r');

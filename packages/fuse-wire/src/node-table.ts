@@ -19,6 +19,11 @@ export class Node {
   /** Open file handles of this node, for getattr and ftruncate after its name is gone. */
   readonly openFhs = new Set<number>();
   detached = false;
+  /**
+   * Replaced for its name by a fresh node while the kernel's open files still read the backing file
+   * it was opened on (see supersede): its data attributes are that file's, not the name's.
+   */
+  superseded = false;
   /** st_ino as last sent to the kernel (for the other names of a hard-linked file). */
   ino: bigint | undefined;
 
@@ -129,6 +134,10 @@ export class NodeTable {
    */
   supersede(n: Node): void {
     if (n.parent && n.parent.children.get(n.name) === n) n.parent.children.delete(n.name);
+    n.superseded = true;
+    // No longer another name of the file the name now refers to: that file's writers need not
+    // invalidate it, and it must not make them daemon-served.
+    this.#dropIno(n);
   }
 
   renamed(from: Node, fromName: string, to: Node, toName: string, exchange: boolean): void {

@@ -2,6 +2,7 @@
 // anything else (the request buffer is reused once a handler goes asynchronous; only WRITE keeps it,
 // and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
+import { fstatSync, type BigIntStats } from 'node:fs';
 import { FsError, thenMaybe } from '@layerfs/backing-io';
 import type {
   Attr, CacheMode, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext,
@@ -101,7 +102,17 @@ export class WireOps {
   }
 
   /** Attributes of a node: through one of its open handles once its name is gone (fstat after unlink). */
-  #getattr(ctx: RequestContext, node: Node, fh?: number) {
+  #getattr(ctx: RequestContext, node: Node, fh?: number): Reply<Attr> {
+    const pinned = node.superseded ? this.modes.backingOf(node.id) : undefined;
+    if (pinned) {
+      // The kernel reads this node's passed-through backing file (the lower file a reader opened
+      // before the copy-up): fstat on that fd shows the data it reads.
+      return thenMaybe(this.#getattrOfName(ctx, node, fh), (attr) => withDataOf(attr, fstatSync(pinned.fd, { bigint: true })));
+    }
+    return this.#getattrOfName(ctx, node, fh);
+  }
+
+  #getattrOfName(ctx: RequestContext, node: Node, fh?: number): Reply<Attr> {
     if (node.detached) {
       const open = fh ?? node.openFhs.values().next().value;
       if (open !== undefined) return this.fs.getattr(ctx, this.#ioPath(node), open as Fh);
@@ -526,4 +537,9 @@ function sized(unique: bigint, size: number, value: Buffer): Buffer {
   if (size === 0) return sizeReply(unique, value.length);
   if (value.length > size) throw new FsError('ERANGE', 'getxattr');
   return dataReply(unique, value);
+}
+
+/** `attr` with the size, blocks and times of the file the kernel actually reads. */
+function withDataOf(attr: Attr, st: BigIntStats): Attr {
+  return { ...attr, size: st.size, blocks: st.blocks, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
 }

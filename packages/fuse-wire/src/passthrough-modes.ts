@@ -59,6 +59,11 @@ export class PassthroughModes {
     return this.#enabled;
   }
 
+  /** The backing file the kernel passes `nodeId`'s opens through to, while it has any. */
+  backingOf(nodeId: number): BackingFile | undefined {
+    return this.#io.get(nodeId)?.backing;
+  }
+
   /** Decide how an open of `nodeId` is served. `backing` is what the filesystem opened for it. */
   open(nodeId: number, backing: BackingFile | undefined): OpenDecision {
     const io = this.#io.get(nodeId);
