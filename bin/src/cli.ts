@@ -8,7 +8,7 @@ import {
   takeBridgeOptions, unmountPath,
 } from '@layerfs/fuse-bridge';
 import { checkSource, mountPassthrough } from '@layerfs/passthrough';
-import { checkOverlay, mountOverlay, parseLowerdir } from '@layerfs/overlay';
+import { checkOverlay, mountOverlay, parseLowerdir, takeOverlayFeatures } from '@layerfs/overlay';
 import * as fs from 'node:fs';
 import type { MetadataMode } from '@layerfs/backing-io';
 import { isDaemonChild, runDaemonized } from './daemon';
@@ -120,9 +120,10 @@ async function overlayCommand(args: OverlayArgs, rawArgv: string[]): Promise<num
   const lower = [...(lowerOpt !== undefined ? parseLowerdir(lowerOpt) : []), ...listOf(args.lower)];
   const upper = args.upper ?? take('upperdir');
   const work = args.work ?? take('workdir');
+  const features = takeOverlayFeatures(take);
   const bridge = takeBridgeOptions(opts);
   rejectLeftovers(opts);
-  const o = { lower, upper, work, mountpoint: args.mountpoint, ...bridge, transport: args.transport };
+  const o = { lower, upper, work, mountpoint: args.mountpoint, ...features, ...bridge, transport: args.transport };
   return runMount(args, rawArgv, args.mountpoint, () => { checkOverlay(o); }, () => mountOverlay(o),
     `overlaying ${lower.join(':')}${upper ? ` under ${upper}` : ' (read-only)'}`);
 }
@@ -194,7 +195,11 @@ export async function run(argv: string[]): Promise<number> {
         .option('work', { type: 'string', describe: 'an empty directory on the upper layer\'s filesystem', requiresArg: true })
         .option('options-file', { type: 'string', describe: 'read -o options from a file (one per line)', requiresArg: true })
         .epilogue(`Overlay options: lowerdir=A:B:C (A on top; \\: escapes a colon), upperdir=U, workdir=W.
-Without upperdir/workdir the overlay is read-only (writes fail with EROFS).\n\n${OPTIONS_HELP}`)
+Without upperdir/workdir the overlay is read-only (writes fail with EROFS).
+  volatile      do not fsync copied-up data before it is renamed into place (the kernel's volatile)
+  userxattr     write the overlay's xattrs as user.overlay.* (default when not root)
+  redirect_dir=on|follow, index=off, metacopy=off, xino=auto|off, nfs_export=off
+                the kernel's options, accepted where they describe what layerfs does\n\n${OPTIONS_HELP}`)
         .example('$0 overlay -o lowerdir=/base:/extra,upperdir=/rw/up,workdir=/rw/work /mnt/o', 'like mount -t overlay')
         .example('$0 overlay --lower /base --lower /extra /mnt/o', 'read-only union of two layers'),
       (a) => { result = overlayCommand(a as never, argv); })

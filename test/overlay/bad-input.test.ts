@@ -22,6 +22,8 @@ describe('layerfs overlay refuses bad layers', () => {
     ['upper inside a lower', () => ['-o', `lowerdir=${t.dir},upperdir=${t.upper},workdir=${t.work}`], 1, /contain one another|is inside/],
     ['workdir not empty', () => ['-o', `lowerdir=${L()},upperdir=${t.upper},workdir=${other}`], 1, /workdir .*other holds stray: use an empty directory/],
     ['unknown option', () => ['-o', `lowerdir=${L()},bogus`], 2, /unknown mount option: bogus/],
+    ['a kernel feature layerfs lacks', () => ['-o', `lowerdir=${L()},metacopy=on`], 2, /metacopy=on is not supported: copy-up always copies the data; leave it out or use metacopy=off/],
+    ['a kernel value layerfs does not honour', () => ['-o', `lowerdir=${L()},redirect_dir=off`], 2, /redirect_dir=off is not supported: layerfs always writes and follows redirects/],
   ];
   test.each(cases)('%s', async (_name, args, code, message) => {
     if (_name === 'workdir not empty') fs.writeFileSync(path.join(other, 'stray'), '');

@@ -1,9 +1,11 @@
 // The overlay command line in each of its documented forms: mount(8)'s order (options, then the
-// mountpoint), repeated --lower/--upper/--work, an options file, and a layer path holding a colon
-// (escaped as \:). Each form must give the same union: the first lower layer on top, writes in upper.
+// mountpoint), repeated --lower/--upper/--work, an options file, a layer path holding a colon
+// (escaped as \:), and a kernel `mount -t overlay` option string as it is. Each form must give the
+// same union: the first lower layer on top, writes in upper.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { overlayLayers } from '../helpers/scratch';
+import { syscalls } from '@layerfs/backing-io';
 import { TRANSPORT, mountWith } from '../helpers/cli';
 
 function layersWithColon() {
@@ -49,4 +51,26 @@ test('--options-file FILE MOUNTPOINT', async () => {
   const file = path.join(t.dir, 'options');
   fs.writeFileSync(file, `lowerdir=${t.lower.map(esc).join(':')}\nupperdir=${t.upper}\nworkdir=${t.work}\n`);
   await expectUnion(t, ['--options-file', file]);
+});
+
+test('a kernel overlay option string works as it is (redirect_dir=on,index=off,xino=auto,metacopy=off)', async () => {
+  const t = layersWithColon();
+  await expectUnion(t, ['-o', `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work},redirect_dir=on,index=off,xino=auto,metacopy=off`]);
+});
+
+test('userxattr: the overlay writes its own xattrs as user.overlay.*', async () => {
+  const t = overlayLayers([{ 'd/x': '1' }]);
+  const m = await mountWith(['overlay', '--transport', TRANSPORT, '-o', `lowerdir=${t.lower[0]},upperdir=${t.upper},workdir=${t.work},userxattr`, t.mnt], t.mnt);
+  try {
+    fs.rmSync(path.join(t.mnt, 'd'), { recursive: true });
+    fs.mkdirSync(path.join(t.mnt, 'd'));
+    expect(fs.readdirSync(path.join(t.mnt, 'd'))).toEqual([]);
+    expect(syscalls.lgetxattr(path.join(t.upper!, 'd'), 'user.overlay.opaque').toString()).toBe('y');
+    expect(syscalls.llistxattr(path.join(t.upper!, 'd')).filter((n) => n.startsWith('trusted.'))).toEqual([]);
+    // And private: not listed through the mount.
+    expect(syscalls.llistxattr(path.join(t.mnt, 'd'))).toEqual([]);
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
 });

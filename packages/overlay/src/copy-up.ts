@@ -1,7 +1,8 @@
 // Copy-up: make a lower entry exist in the upper layer before it is changed. Models
 // fs/overlayfs/copy_up.c: parents first (with their mode, owner, times and xattrs), then the entry,
-// built in workdir/work and renamed into place — a crash leaves either no copy or a whole one, and
-// the partial file in workdir is removed at the next mount.
+// built in workdir/work, its data fsync'd (unless `volatile`) and renamed into place — a crash of the
+// daemon or of the machine leaves either no copy or a whole one, and the partial file in workdir is
+// removed at the next mount.
 //
 // The race (two first-writes of one file at once): a lock-free check, then the path's lock, then a
 // re-check, so the data is copied once. Large files are copied by libuv's copyFile (FICLONE reflink
@@ -22,6 +23,12 @@ export interface CopyUpCtx {
   /** workdir/work: the scratch directory on the upper layer's filesystem. */
   workDir: string;
   locks: InodeLocks<string>;
+  /**
+   * fsync a copied-up file's data before renaming it into place, as the kernel does unless mounted
+   * `volatile`: otherwise a machine crash can leave the rename durable and the data not — an empty
+   * or partial file in the upper layer, hiding the intact lower one.
+   */
+  durable: boolean;
   /** Called after a copy-up: the upper inode now stands for the lower one (st_ino stays the same). */
   recordOrigin(upperIno: bigint, lower: RealEntry): void;
 }
@@ -86,6 +93,7 @@ async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry, kind: CopyUpKind): Promise
       syscalls.mknod(tmp, Number(st.mode), st.rdev);
     }
     copyMetadata(src, tmp);
+    if (ctx.durable && st.isFile() && kind === 'with-data') await fsyncPath(tmp);
     // The atomic step: until here nothing is visible in the upper layer.
     await fs.promises.rename(tmp, dest);
   } catch (err) {
@@ -93,6 +101,15 @@ async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry, kind: CopyUpKind): Promise
     throw err;
   }
   ctx.recordOrigin(fs.lstatSync(dest, { bigint: true }).ino, src);
+}
+
+async function fsyncPath(p: string): Promise<void> {
+  const h = await fs.promises.open(p, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
 }
 
 function copyMetadata(src: RealEntry, tmp: string): void {

@@ -3,6 +3,6 @@ export { OverlayFs } from './overlay-fs';
 export type { OverlayFsOptions } from './overlay-fs';
 export { mountOverlay, checkOverlay } from './mount-overlay';
 export type { MountOverlayOptions, OverlayMount } from './mount-overlay';
-export { parseLowerdir, checkLayers } from './params';
-export type { OverlayLayers } from './params';
+export { parseLowerdir, checkLayers, takeOverlayFeatures } from './params';
+export type { OverlayLayers, OverlayFeatures } from './params';
 export { ovlXattrs, isPrivateXattr } from './xattr-names';

@@ -2,9 +2,9 @@
 import { MountFsOptions, MountHandle, TransportChoice, mountFs, prepareMountpoint } from '@layerfs/fuse-bridge';
 import { chooseTransport } from '@layerfs/fuse-wire';
 import { OverlayFs } from './overlay-fs';
-import { checkLayers } from './params';
+import { OverlayFeatures, checkLayers } from './params';
 
-export interface MountOverlayOptions extends Omit<MountFsOptions, 'transport'> {
+export interface MountOverlayOptions extends Omit<MountFsOptions, 'transport'>, OverlayFeatures {
   /** Default `auto`: the wire transport where it can mount (root, /dev/fuse), else fuse-native. */
   transport?: TransportChoice;
   /** Lower layers, top first. */
@@ -29,7 +29,10 @@ export function checkOverlay(opts: MountOverlayOptions) {
 
 export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMount> {
   const layers = checkOverlay(opts);
-  const ofs = new OverlayFs(layers);
+  // Trusted xattrs need CAP_SYS_ADMIN: without it the overlay's own names go in user.overlay.*, as
+  // with the kernel's userxattr.
+  const userxattr = opts.userxattr ?? (process.getuid?.() !== 0);
+  const ofs = new OverlayFs({ ...layers, volatile: opts.volatile, userxattr });
   const handle = await mountFs(opts.mountpoint, ofs, {
     ...opts, fsname: opts.fsname ?? 'layerfs-overlay', subtype: 'layerfs-overlay', transport: chooseTransport(opts.transport).transport,
   });

@@ -29,10 +29,10 @@ import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated } from
 import { OvlEntry, OvlNamei, readRedirect } from './namei';
 import { readMergedDir } from './readdir';
 import { isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
-import { OvlXattrs, isPrivateXattr, ovlXattrs } from './xattr-names';
-import { WORK_SUBDIR } from './params';
+import { OvlXattrs, USER_PREFIX, isPrivateXattr, ovlXattrs } from './xattr-names';
+import { OverlayFeatures, WORK_SUBDIR } from './params';
 
-export interface OverlayFsOptions {
+export interface OverlayFsOptions extends OverlayFeatures {
   /** Real lower layer roots, top first. */
   lower: string[];
   upper?: string;
@@ -51,7 +51,7 @@ const BIG = { bigint: true } as const;
 export class OverlayFs implements FsHandlers {
   readonly namei: OvlNamei;
   readonly #cu: CopyUpCtx | undefined;
-  readonly #names: OvlXattrs = ovlXattrs();
+  readonly #names: OvlXattrs;
   readonly #locks = new InodeLocks<string>();
   readonly #files = new HandleTable<OpenFile>();
   /** upper inode → the lower inode it was copied up from (st_ino stays put across copy-up). */
@@ -68,12 +68,14 @@ export class OverlayFs implements FsHandlers {
 
   constructor(opts: OverlayFsOptions) {
     const roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
+    this.#names = opts.userxattr ? ovlXattrs(USER_PREFIX) : ovlXattrs();
     this.namei = new OvlNamei({ roots, hasUpper: opts.upper !== undefined });
     this.#statfsRoot = roots[0]!;
     this.backingRoots = roots;
     if (opts.upper && opts.work) {
       this.#cu = {
         namei: this.namei, upperRoot: opts.upper, workDir: path.join(opts.work, WORK_SUBDIR), locks: this.#locks,
+        durable: !opts.volatile,
         recordOrigin: (upperIno, lower) => this.#origin.set(upperIno, this.#inoOf(lower.st.ino)),
       };
     }

@@ -94,3 +94,40 @@ function cleanWorkdir(work: string): void {
   fs.rmSync(scratch, { recursive: true, force: true });
   fs.mkdirSync(scratch, { mode: 0o700 });
 }
+
+/** The kernel overlay's feature options that change what layerfs does. */
+export interface OverlayFeatures {
+  /**
+   * `volatile`: skip the fsync of copied-up data before it is renamed into place. Faster; after a
+   * crash of the machine (not of the daemon) a copied-up file may be empty or partial.
+   */
+  volatile?: boolean;
+  /** `userxattr`: write the overlay's own xattrs as user.overlay.* (read: every namespace, always). */
+  userxattr?: boolean;
+}
+
+/**
+ * The kernel's overlay mount options (Documentation/filesystems/overlayfs.rst), so that the options
+ * of a `mount -t overlay` line work here as they are. The values that describe what layerfs does
+ * anyway are accepted; the ones that ask for a feature it lacks fail with a line saying so.
+ * `take(name)` removes the option from the caller's set: undefined when absent, '' for a flag.
+ */
+export function takeOverlayFeatures(take: (name: string) => string | undefined): OverlayFeatures {
+  const only = (name: string, accepted: string[], why: string) => {
+    const v = take(name);
+    if (v !== undefined && !accepted.includes(v)) {
+      throw new MountError(`${name}=${v} is not supported: ${why}; leave it out or use ${name}=${accepted[0]}`, { usage: true });
+    }
+  };
+  only('redirect_dir', ['on', 'follow'], 'layerfs always writes and follows redirects for renamed directories');
+  only('index', ['off'], 'there is no inode index (hard links are broken up by copy-up, as with index=off)');
+  only('metacopy', ['off'], 'copy-up always copies the data');
+  only('xino', ['auto', 'off'], 'inode numbers are the real ones; layers on several filesystems may repeat them');
+  only('nfs_export', ['off'], 'the mount cannot be exported over NFS');
+  const flag = (name: string) => {
+    const v = take(name);
+    if (v !== undefined && v !== '') throw new MountError(`${name} takes no value (got ${name}=${v})`, { usage: true });
+    return v !== undefined;
+  };
+  return { volatile: flag('volatile'), userxattr: flag('userxattr') };
+}
