@@ -85,6 +85,8 @@ function freshUpper(mnt) {
   return { upper: path.join(base, 'upper'), work: path.join(base, 'work') };
 }
 
+// `options`: the mount options a target takes (true: any); a workload that needs options it does not
+// take skips it.
 const layerfsMount = (transport, cmd) => ({
   options: true,
   mount: (src, mnt, extra = []) => { sh(process.execPath, [CLI, ...cmd(src, mnt), '--transport', transport, ...extra.flatMap((o) => ['-o', o])]); return mnt; },
@@ -94,12 +96,15 @@ const overlayCmd = (src, mnt) => { const { upper, work } = freshUpper(mnt); retu
 
 const overlayTargets = {
   'kernel-overlay': {
-    mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`, mnt]); return mnt; },
+    options: ['volatile'],
+    mount: (src, mnt, extra = []) => { const { upper, work } = freshUpper(mnt); sh('mount', ['-t', 'overlay', 'overlay', '-o', [`lowerdir=${src},upperdir=${upper},workdir=${work}`, ...extra].join(','), mnt]); return mnt; },
     unmount: (mnt) => { sh('umount', [mnt]); },
   },
   'layerfs-overlay-wire': layerfsMount('wire', overlayCmd),
   'layerfs-overlay-fuse-native': layerfsMount('fuse-native', overlayCmd),
   'fuse-overlayfs': {
+    // It never fsyncs copied-up data: every mount of it is what `volatile` asks of the others.
+    options: ['volatile'],
     mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh('fuse-overlayfs', ['-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`, mnt]); return mnt; },
     unmount: (mnt) => { sh('umount', [mnt]); waitGone(mnt); },
   },
@@ -142,9 +147,18 @@ const workloads = [
   [`lstat latency, TTL 0 (µs)`, 'time', (root) => small('lstat1', `${root}/small`, LATENCY_N) / LATENCY_N * 1e6, ['attr_timeout=0', 'entry_timeout=0']],
 ];
 
+// sync first (untimed): otherwise each sample pays for the writeback of the previous target's 1 GiB.
+function copyUp(root) {
+  sh('sync', []);
+  const t = now();
+  sh('touch', [`${root}/big`]);
+  return secs(t);
+}
+
 const overlayExtra = [
-  // sync first (untimed): otherwise each sample pays for the writeback of the previous target's 1 GiB.
-  [`copy-up ${BIG_MIB} MiB (s)`, 'time', (root) => { sh('sync', []); const t = now(); sh('touch', [`${root}/big`]); return secs(t); }],
+  [`copy-up ${BIG_MIB} MiB (s)`, 'time', copyUp],
+  // Without the fsync of the copied-up data that the kernel and layerfs do by default.
+  [`copy-up ${BIG_MIB} MiB, volatile (s)`, 'time', copyUp, ['volatile']],
   ['find + tar of the tree (s)', 'time', (root) => {
     dropCaches();
     const t = now();
@@ -171,7 +185,7 @@ function runSuite(name, suiteTargets, suiteWorkloads, src, mnt) {
       for (const tname of Object.keys(results)) {
         const t = suiteTargets[tname];
         // A workload with mount options only means something where the options do (FUSE mounts that take them).
-        if (mountOpts && !t.options) continue;
+        if (mountOpts && !(t.options === true || mountOpts.every((o) => t.options?.includes(o)))) continue;
         const root = t.mount(src, mnt, mountOpts);
         try { (samples[tname] ??= []).push(fn(root)); } finally { t.unmount(mnt); }
       }
@@ -251,7 +265,8 @@ function overlayTargetChecks(R) {
     [`stat of ${SMALL} files ≤ 1.3× its time`, 1.3 * speed(`stat ${SMALL} files (s)`), 1],
     [`create of ${SMALL} files ≤ 1.0× its time`, speed(`create ${SMALL} files (s)`), 1],
     ['tree walk ≤ 1.5× its time', 1.5 * speed('find + tar of the tree (s)'), 1],
-    ['copy-up ≤ 1.0× its time', speed(`copy-up ${BIG_MIB} MiB (s)`), 1],
+    // fuse-overlayfs never fsyncs a copy-up: compared with layerfs doing the same (-o volatile).
+    ['copy-up ≤ 1.0× its time (both without fsync)', speed(`copy-up ${BIG_MIB} MiB, volatile (s)`), 1],
     [`ls -l of ${SMALL} files ≤ 0.5× its time`, 0.5 * speed(`ls -l of ${SMALL} files (s)`), 1],
     [`create of ${SMALL} files ≤ 0.5× its time`, 0.5 * speed(`create ${SMALL} files (s)`), 1],
   ];
@@ -259,6 +274,7 @@ function overlayTargetChecks(R) {
     out.push(
       ['cold read of a lower file ≥ 0.9× kernel overlay', K[`read ${BIG_MIB} MiB cold (s)`] / L[`read ${BIG_MIB} MiB cold (s)`], 0.9],
       ['warm read of a lower file ≥ 0.9× kernel overlay', K[`read ${BIG_MIB} MiB warm (s)`] / L[`read ${BIG_MIB} MiB warm (s)`], 0.9],
+      ['copy-up ≤ 1.0× the kernel overlay\'s time (both fsync)', K[`copy-up ${BIG_MIB} MiB (s)`] / L[`copy-up ${BIG_MIB} MiB (s)`], 1],
       ['4k random write ≥ 0.5× kernel overlay', L['fio 4k randwrite (IOPS)'] / K['fio 4k randwrite (IOPS)'], 0.5],
     );
   }
