@@ -34,14 +34,16 @@ const CLI = path.resolve(__dirname, '..', 'bin', 'layerfs');
 function sh(cmd, argv, o = {}) {
   return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...o });
 }
-function ensureTool(bin, pkg) {
-  if (spawnSync('which', [bin]).status === 0) return;
+function haveTool(bin, pkg) {
+  if (spawnSync('which', [bin]).status === 0) return true;
   process.stderr.write(`bench: installing ${pkg}\n`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env }).status !== 0) {
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    if (spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env }).status !== 0) throw new Error(`cannot install ${pkg}`);
-  }
+  if (spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env }).status === 0) return true;
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  return spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env }).status === 0;
+}
+function ensureTool(bin, pkg) {
+  if (!haveTool(bin, pkg)) throw new Error(`cannot install ${pkg}`);
 }
 const dropCaches = () => { sh('sync', []); fs.writeFileSync('/proc/sys/vm/drop_caches', '3'); };
 const now = () => process.hrtime.bigint();
@@ -106,6 +108,11 @@ const overlayTargets = {
     // It never fsyncs copied-up data: every mount of it is what `volatile` asks of the others.
     options: ['volatile'],
     mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh('fuse-overlayfs', ['-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`, mnt]); return mnt; },
+    unmount: (mnt) => { sh('umount', [mnt]); waitGone(mnt); },
+  },
+  // Where it can be installed (it is optional): copy-on-write union, its own whiteout format.
+  'unionfs-fuse': {
+    mount: (src, mnt) => { const { upper } = freshUpper(mnt); sh('unionfs-fuse', ['-o', 'cow', `${upper}=RW:${src}=RO`, mnt]); return mnt; },
     unmount: (mnt) => { sh('umount', [mnt]); waitGone(mnt); },
   },
 };
@@ -202,7 +209,13 @@ function main() {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (drop_caches and mounts)');
   ensureTool('fio', 'fio');
   ensureTool('bindfs', 'bindfs');
-  if (SUITE !== 'passthrough') ensureTool('fuse-overlayfs', 'fuse-overlayfs');
+  if (SUITE !== 'passthrough') {
+    ensureTool('fuse-overlayfs', 'fuse-overlayfs');
+    if (!haveTool('unionfs-fuse', 'unionfs-fuse')) {
+      process.stderr.write('bench: unionfs-fuse cannot be installed; the overlay suite runs without it\n');
+      delete overlayTargets['unionfs-fuse'];
+    }
+  }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-bench-'));
   const src = path.join(work, 'src');
   const mnt = path.join(work, 'mnt');
@@ -223,7 +236,7 @@ function main() {
   }
   try {
     if (SUITE !== 'overlay') report(runSuite('passthrough', targets, workloads, src, mnt), workloads, 'layerfs-wire', ['native', 'bindfs', 'layerfs-fuse-native'], passthroughTargets);
-    if (SUITE !== 'passthrough') report(runSuite('overlay', overlayTargets, [...workloads, ...overlayExtra], src, mnt), [...workloads, ...overlayExtra], 'layerfs-overlay-wire', ['kernel-overlay', 'fuse-overlayfs', 'layerfs-overlay-fuse-native'], overlayTargetChecks);
+    if (SUITE !== 'passthrough') report(runSuite('overlay', overlayTargets, [...workloads, ...overlayExtra], src, mnt), [...workloads, ...overlayExtra], 'layerfs-overlay-wire', ['kernel-overlay', 'fuse-overlayfs', 'layerfs-overlay-fuse-native', ...('unionfs-fuse' in overlayTargets ? ['unionfs-fuse'] : [])], overlayTargetChecks);
   } finally {
     for (const t of [...Object.values(targets), ...Object.values(overlayTargets)]) { try { t.unmount(mnt); } catch { /* not mounted */ } }
     fs.rmSync(work, { recursive: true, force: true });
@@ -306,6 +319,7 @@ function report(results, suiteWorkloads, ours, bases, targetChecks) {
   if (checks.length) {
     process.stdout.write('\n```text\nTargets:\n');
     for (const [what, value, need] of checks) {
+      if (Number.isNaN(value)) continue; // a workload left out with --workloads or --only
       process.stdout.write(`  ${value >= need ? 'met   ' : 'MISSED'} ${what} (measured ${value.toFixed(2)}, need ≥ ${need})\n`);
     }
     process.stdout.write('```\n');

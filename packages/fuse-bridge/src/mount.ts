@@ -1,6 +1,7 @@
 // Mounting a filesystem on a transport and the handle that unmounts it. The lifecycle is the same
 // for every transport: check the mountpoint, start, and on unmount (ours or anyone's) close the
 // session and let the filesystem put what it holds.
+import * as fs from 'node:fs';
 import { registerOwnMount, unregisterOwnMount } from '@layerfs/backing-io';
 import type { FsHandlers } from './handler';
 import { BridgeOptions, defaultBridgeOptions } from './options';
@@ -39,6 +40,9 @@ export async function mountFs(mountpoint: string, handlers: FsHandlers, options:
     process.umask(0);
     umaskCleared = true;
   }
+  // libuv starts its threadpool at first use (~8 ms of thread creation on these VMs): without this,
+  // the first request that goes asynchronous (a copy-up, a release) would pay for it.
+  await fs.promises.access(abs);
   await handlers.init?.();
   registerOwnMount(abs);
   let session;

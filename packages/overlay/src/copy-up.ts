@@ -85,8 +85,10 @@ async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry, kind: CopyUpKind): Promise
     } else if (st.isFile() && kind === 'truncated') {
       await fs.promises.writeFile(tmp, '', { flag: 'wx' });
     } else if (st.isFile()) {
-      // COPYFILE_FICLONE: reflink when the filesystem can, else libuv's copy_file_range/sendfile.
-      await fs.promises.copyFile(src.real, tmp, fs.constants.COPYFILE_FICLONE);
+      // FICLONE: reflink when the filesystem can, else libuv's copy_file_range/sendfile. EXCL (the
+      // name is fresh anyway) also spares the ftruncate(0) libuv does otherwise, after which ext4's
+      // auto_da_alloc flushes the whole file at close: 0.4 s of a 1 GiB copy-up's 0.8.
+      await fs.promises.copyFile(src.real, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
     } else if (st.isSymbolicLink()) {
       await fs.promises.symlink(await fs.promises.readlink(src.real), tmp);
     } else {
