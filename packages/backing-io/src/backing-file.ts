@@ -11,6 +11,7 @@ import { FsError } from './errors';
 import { BackingIoOps, nodeIoOps } from './backing-io-ops';
 import { checkNotStacked } from './own-mounts';
 import { IocbFlagSet, iocbFlagsFromOpenFlags } from './kiocb';
+import { O_TMPFILE } from './syscalls';
 
 /** Who asked for the open, as far as the transport knows. */
 export interface Cred {
@@ -118,6 +119,26 @@ export function backingFileOpen(opts: BackingFileOpenOptions): BackingFile | Pro
     if (!opts.openFile) return Promise.reject(err);
     throw err;
   }
+}
+
+/** The last component of an O_TMPFILE's realPath: it has no name of its own. */
+export const TMPFILE_NAME = '(tmpfile)';
+
+/**
+ * An O_TMPFILE in host directory `dir`: a backing file without a name until syscalls.linkFd gives
+ * it one. Its realPath is `dir/(tmpfile)`, the directory it would be named in, so callers that ask
+ * where a backing file lives (which layer) get the right answer. O_EXCL in `flags` keeps it unlinkable.
+ */
+export function backingTmpfileOpen(opts: Omit<BackingFileOpenOptions, 'realPath' | 'createFlags'> & { dir: string }): BackingFile | Promise<BackingFile> {
+  const { dir, ...rest } = opts;
+  const open = opts.openFile ?? (opts.io ?? nodeIoOps).open;
+  return backingFileOpen({
+    ...rest,
+    realPath: path.join(dir, TMPFILE_NAME),
+    flags: opts.flags & ~O_TMPFILE,
+    createFlags: O_TMPFILE | (opts.flags & fsConstants.O_EXCL),
+    openFile: (_tmpfile, flags, mode) => open(dir, flags, mode),
+  });
 }
 
 function openBacking(opts: BackingFileOpenOptions): BackingFile | Promise<BackingFile> {

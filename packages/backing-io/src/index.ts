@@ -3,7 +3,7 @@ export { FsError, errnoOf, errnoName, isErrno } from './errors';
 export type { ErrnoCode } from './errors';
 export { IocbFlags, BACKING_IOCB_MASK, kiocbClone, iocbFlagsFromOpenFlags } from './kiocb';
 export type { Kiocb, IocbFlagSet } from './kiocb';
-export { BackingFile, backingFileOpen } from './backing-file';
+export { BackingFile, TMPFILE_NAME, backingFileOpen, backingTmpfileOpen } from './backing-file';
 export type { BackingFileOpenOptions, Cred } from './backing-file';
 export { BackingAio } from './backing-aio';
 export type { AioResult } from './backing-aio';

@@ -29,6 +29,7 @@ const c = {
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
   lseek: libc.func('int64_t lseek(int fd, int64_t offset, int whence)'),
   syncfs: libc.func('int syncfs(int fd)'),
+  linkat: libc.func('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)'),
   copyFileRange: libc.func('int64_t copy_file_range(int fd_in, _Inout_ int64_t *off_in, int fd_out, _Inout_ int64_t *off_out, size_t len, unsigned int flags)'),
   opendir: libc.func('void *opendir(const char *path)'),
   readdir64: libc.func('readdir64', koffi.pointer(Dirent64), ['void *']),
@@ -37,6 +38,10 @@ const c = {
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_SYMLINK_FOLLOW = 0x400;
+
+/** open(2)'s O_TMPFILE (__O_TMPFILE | O_DIRECTORY), which Node's constants lack. */
+export const O_TMPFILE = 0o20200000;
 
 /** utimensat's special tv_nsec values. */
 export const UTIME_NOW = (1 << 30) - 1;
@@ -149,6 +154,14 @@ export function copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut
 
 export function syncfs(fd: number): void {
   check(c.syncfs(fd), 'syncfs');
+}
+
+/**
+ * Give the open file `fd` the name `newPath` (an O_TMPFILE opened without O_EXCL; open(2) documents
+ * this form, which needs no CAP_DAC_READ_SEARCH). A file that was unlinked fails ENOENT, as in the kernel.
+ */
+export function linkFd(fd: number, newPath: string): void {
+  check(c.linkat(AT_FDCWD, `/proc/self/fd/${fd}`, AT_FDCWD, newPath, AT_SYMLINK_FOLLOW), 'linkat', newPath);
 }
 
 

@@ -112,7 +112,11 @@ export interface FsHandlers {
   rmdir(ctx: RequestContext, path: string): Reply<void>;
   /** `flags`: RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT; 0 from fuse-native. */
   rename(ctx: RequestContext, from: string, to: string, flags: number): Reply<void>;
-  link(ctx: RequestContext, existing: string, newPath: string): Reply<void>;
+  /**
+   * Give `existing` another name. `fh` is set when the file has no name (`existing` is then only
+   * for messages): an O_TMPFILE being linked in, or a file unlinked while open, which must fail ENOENT.
+   */
+  link(ctx: RequestContext, existing: string, newPath: string, fh?: Fh): Reply<void>;
 
   setxattr?(ctx: RequestContext, path: string, name: string, value: Buffer, flags: number): Reply<void>;
   getxattr?(ctx: RequestContext, path: string, name: string): Reply<Buffer>;
@@ -122,6 +126,8 @@ export interface FsHandlers {
   // Served only by transports that can deliver them (not fuse-native / libfuse 2).
   fallocate?(ctx: RequestContext, path: string, fh: Fh, mode: number, offset: number, length: number): Reply<void>;
   lseek?(ctx: RequestContext, path: string, fh: Fh, offset: number, whence: number): Reply<number>;
+  /** O_TMPFILE: an open regular file without a name in directory `dir`, linkable later (`link` with its fh). */
+  tmpfile?(ctx: RequestContext, dir: string, mode: number, flags: number): Reply<OpenReply>;
   copyFileRange?(ctx: RequestContext, from: { path: string; fh: Fh; offset: number },
     to: { path: string; fh: Fh; offset: number }, length: number, flags: number): Reply<number>;
 }

@@ -86,6 +86,20 @@ export class NodeTable {
     return n;
   }
 
+  /**
+   * A node for a file without a name (O_TMPFILE), with one kernel lookup: detached from birth, it
+   * has no path until a LINK gives the file one — under a node of its own, as every name has.
+   */
+  anonymous(): Node {
+    const reuse = this.#free.pop();
+    const id = reuse ?? this.#next++;
+    const n = new Node(id, reuse === undefined ? 0 : ++this.#generation, null, '(tmpfile)');
+    n.detached = true;
+    n.nlookup = 1;
+    this.#nodes.set(id, n);
+    return n;
+  }
+
   /** Record the st_ino the kernel was told for `n`. */
   setIno(n: Node, ino: bigint): void {
     if (n.ino === ino) return;

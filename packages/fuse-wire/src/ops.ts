@@ -222,10 +222,35 @@ export class WireOps {
     return this.#entryAfter(req, c, parent, a.name, this.fs.mkdir(c, parent.childPath(a.name), a.mode & 0o7777));
   }
 
+  /**
+   * O_TMPFILE: an open file without a name in `parent`, on a node of its own. The entry says nlink 1
+   * (what a fresh file has); the kernel's d_tmpfile drops it to 0, and a later linkat(AT_EMPTY_PATH)
+   * arrives as a LINK of this node (unless it was opened O_EXCL).
+   */
+  tmpfile(req: Request, ctx: RequestContext, parent: Node): OpResult {
+    if (!this.fs.tmpfile) throw new FsError('ENOSYS', 'tmpfile');
+    const tmpfile = this.fs.tmpfile.bind(this.fs);
+    const a = decode.create(req.body);
+    const c = { ...ctx, umask: a.umask };
+    return thenMaybe(tmpfile(c, parent.path(), a.mode, a.flags), (r) => thenMaybe(this.fs.getattr(c, '(tmpfile)', r.fh), (attr) => {
+      const node = this.nodes.anonymous();
+      this.nodes.setIno(node, attr.ino);
+      const entry: EntryParams = { nodeid: node.id, generation: node.generation, entryTimeout: 0, attrTimeout: this.opts.attrTimeout, attr: { ...attr, nlink: 1 } };
+      return this.#opened(c, node, r, true, (o) => createReply(req.unique, entry, o), a.flags);
+    }));
+  }
+
   link(req: Request, ctx: RequestContext, parent: Node): OpResult {
     const a = decode.link(req.body);
     const old = this.nodes.get(a.oldnodeid);
-    return thenMaybe(this.#entryAfter(req, ctx, parent, a.name, this.fs.link(ctx, old.path(), parent.childPath(a.name))), (reply) => {
+    // A file without a name (O_TMPFILE, or unlinked while open) is linked through one of its open
+    // handles; the filesystem decides which of those may get a name again (the host kernel lets only
+    // an O_TMPFILE opened without O_EXCL).
+    const fh = old.detached ? old.openFhs.values().next().value : undefined;
+    const linked = old.detached
+      ? (fh === undefined ? Promise.reject(new FsError('ENOENT', 'link', old.name)) : this.fs.link(ctx, this.#ioPath(old), parent.childPath(a.name), fh as Fh))
+      : this.fs.link(ctx, old.path(), parent.childPath(a.name));
+    return thenMaybe(this.#entryAfter(req, ctx, parent, a.name, linked), (reply) => {
       this.#changed(old);
       return reply;
     });

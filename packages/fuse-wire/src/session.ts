@@ -215,9 +215,10 @@ export class WireSession {
       case Opcode.FALLOCATE: return o.fallocate(req, ctx, node);
       case Opcode.LSEEK: return o.lseek(req, ctx, node);
       case Opcode.COPY_FILE_RANGE: return o.copyFileRange(req, ctx, node);
+      case Opcode.TMPFILE: return o.tmpfile(req, ctx, node);
       // Deliberately left out, each answered ENOSYS so the kernel uses its own fallback: locks (not
-      // negotiated: the kernel keeps them locally), STATX (→ GETATTR), TMPFILE (→ EOPNOTSUPP),
-      // SYNCFS (→ success without a round trip), IOCTL, POLL, BMAP, DAX mappings.
+      // negotiated: the kernel keeps them locally), STATX (→ GETATTR), SYNCFS (→ success without a
+      // round trip), IOCTL, POLL, BMAP, DAX mappings.
       default: return errorReply(req.unique, ENOSYS);
     }
   }

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   BackingFile, BackingFileCtx, FsError, InodeLocks, backingFileCopyRange, backingFileFallocate, backingFileLseek,
-  backingFileOpen, backingFileReadIter, backingFileWriteIter,
+  backingFileOpen, backingFileReadIter, backingFileWriteIter, backingTmpfileOpen, TMPFILE_NAME,
   ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
@@ -280,7 +280,17 @@ export class OverlayFs implements FsHandlers {
     this.namei.changedTree(to);
   }
 
-  async link(_ctx: RequestContext, existing: string, newPath: string): Promise<void> {
+  async link(_ctx: RequestContext, existing: string, newPath: string, fh?: Fh): Promise<void> {
+    if (fh !== undefined) {
+      // A file without a name: only one made in the upper layer (O_TMPFILE) can get one; a lower
+      // file whose name was whited out must not be hard-linked into the upper layer.
+      const { backing } = this.#files.get(fh, existing);
+      if (this.#isLowerFile(backing)) throw new FsError('ENOENT', 'link', existing);
+      const { real } = await this.#prepareCreate('link', newPath);
+      syscalls.linkFd(backing.fd, real);
+      this.namei.changed(newPath);
+      return;
+    }
     const e = this.namei.resolve(existing, 'link');
     if (e.top.st.isDirectory()) throw new FsError('EPERM', 'link', existing);
     const srcReal = await this.#copyUp('link', existing);
@@ -330,6 +340,17 @@ export class OverlayFs implements FsHandlers {
     ownAsCaller(real, ctx, { fd: backing.fd });
     this.namei.changed(p);
     return this.#register(p, backing);
+  }
+
+  /** As the kernel's ovl_tmpfile: in the upper directory, copied up first. */
+  async tmpfile(ctx: RequestContext, dir: string, mode: number, flags: number): Promise<OpenReply> {
+    assertWritable(this.#cu, 'tmpfile', dir);
+    if (!this.namei.resolve(dir, 'tmpfile').top.st.isDirectory()) throw new FsError('ENOTDIR', 'tmpfile', dir);
+    const upperDir = await this.#copyUp('tmpfile', dir);
+    const userPath = `${dir}/${TMPFILE_NAME}`;
+    const backing = await backingTmpfileOpen({ userPath, dir: upperDir, flags, cred: ctx, mode, openFile: fs.openSync });
+    ownAsCaller(backing.realPath, ctx, { fd: backing.fd });
+    return this.#register(userPath, backing);
   }
 
   #register(p: string, backing: BackingFile): OpenReply {

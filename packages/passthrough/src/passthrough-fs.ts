@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   BackingFile, BackingFileCtx, BackingMeta, FsError, InodeLocks, MetadataMode, backingFileCopyRange,
-  backingFileFallocate, backingFileLseek, backingFileOpen,
+  backingFileFallocate, backingFileLseek, backingFileOpen, backingTmpfileOpen, TMPFILE_NAME,
   backingFileReadIter, backingFileWriteIter, backingMeta, ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
@@ -169,7 +169,12 @@ export class PassthroughFs implements FsHandlers {
     return thenMaybe(done, () => this.#attrs.clear());
   }
 
-  link(_ctx: RequestContext, existing: string, newPath: string): Reply<void> {
+  link(_ctx: RequestContext, existing: string, newPath: string, fh?: Fh): Reply<void> {
+    if (fh !== undefined) {
+      syscalls.linkFd(this.#files.get(fh, existing).backing.fd, this.realPath(newPath));
+      this.#attrs.drop(newPath);
+      return;
+    }
     // Every name of the inode now has one more link.
     return thenMaybe(this.#meta.link(this.realPath(existing), this.realPath(newPath)), () => this.#attrs.clear());
   }
@@ -208,6 +213,15 @@ export class PassthroughFs implements FsHandlers {
       this.#attrs.drop(p);
       ownAsCaller(b.realPath, ctx, { fd: b.fd });
       return this.#register(p, b, flags);
+    });
+  }
+
+  tmpfile(ctx: RequestContext, dir: string, mode: number, flags: number): Reply<OpenReply> {
+    const userPath = `${dir}/${TMPFILE_NAME}`;
+    const backing = backingTmpfileOpen({ userPath, dir: this.realPath(dir), flags, cred: ctx, mode, openFile: this.#meta.open });
+    return thenMaybe(backing, (b) => {
+      ownAsCaller(b.realPath, ctx, { fd: b.fd });
+      return this.#register(userPath, b, flags);
     });
   }
 
