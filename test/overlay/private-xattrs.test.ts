@@ -19,9 +19,10 @@ test('private overlay xattrs are hidden; user xattrs show', async () => {
     expect(() => syscalls.lgetxattr(path.join(t.mnt, 'd/f'), 'user.overlay.redirect')).toThrow(/ENODATA/);
     expect(() => syscalls.lsetxattr(path.join(t.mnt, 'd/f'), 'trusted.overlay.opaque', Buffer.from('y'))).toThrow(/EPERM/);
     expect(syscalls.lgetxattr(path.join(t.mnt, 'd/f'), 'user.visible').toString()).toBe('yes');
-    // Copy-up carries user xattrs, never the lower layer's private ones.
+    // Copy-up carries user xattrs, never the lower layer's private ones; the origin is the copy's own.
     fs.appendFileSync(path.join(t.mnt, 'd/f'), 'y');
-    expect(syscalls.llistxattr(path.join(t.upper!, 'd/f'))).toEqual(['user.visible']);
+    expect(syscalls.llistxattr(path.join(t.upper!, 'd/f')).sort()).toEqual(['trusted.overlay.origin', 'user.visible']);
+    expect(syscalls.lgetxattr(path.join(t.upper!, 'd/f'), 'trusted.overlay.origin')[1]).toBe(0xfb);
   } finally {
     await m.unmount();
     t.cleanup();

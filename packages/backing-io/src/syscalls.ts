@@ -34,6 +34,10 @@ const c = {
   opendir: libc.func('void *opendir(const char *path)'),
   readdir64: libc.func('readdir64', koffi.pointer(Dirent64), ['void *']),
   closedir: libc.func('int closedir(void *dir)'),
+  // struct file_handle is a header and a variable tail: passed as raw bytes.
+  nameToHandleAt: libc.func('int name_to_handle_at(int dirfd, const char *path, _Inout_ uint8_t *handle, _Out_ int *mountId, int flags)'),
+  openByHandleAt: libc.func('int open_by_handle_at(int mountFd, const uint8_t *handle, int flags)'),
+  ioctlPtr: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
 };
 
 const AT_FDCWD = -100;
@@ -164,6 +168,53 @@ export function linkFd(fd: number, newPath: string): void {
   check(c.linkat(AT_FDCWD, `/proc/self/fd/${fd}`, AT_FDCWD, newPath, AT_SYMLINK_FOLLOW), 'linkat', newPath);
 }
 
+/** MAX_HANDLE_SZ: the largest f_handle any filesystem encodes. */
+const MAX_HANDLE_SZ = 128;
+
+/** An exportfs file handle: the filesystem's fid type and its opaque bytes (struct file_handle). */
+export interface FileHandle {
+  type: number;
+  fid: Buffer;
+}
+
+/** name_to_handle_at(2) without following a final symlink; EOPNOTSUPP where the filesystem has none. */
+export function nameToHandle(path: string): FileHandle {
+  const raw = Buffer.alloc(8 + MAX_HANDLE_SZ);
+  raw.writeUInt32LE(MAX_HANDLE_SZ, 0);
+  check(c.nameToHandleAt(AT_FDCWD, path, raw, [0], 0), 'name_to_handle_at', path);
+  return { type: raw.readInt32LE(4), fid: Buffer.from(raw.subarray(8, 8 + raw.readUInt32LE(0))) };
+}
+
+/**
+ * open_by_handle_at(2): the file `h` names on the filesystem `mountFd` is on. Needs
+ * CAP_DAC_READ_SEARCH (EPERM otherwise); ESTALE when the file is gone.
+ */
+export function openByHandle(mountFd: number, h: FileHandle, flags: number): number {
+  const raw = Buffer.alloc(8 + h.fid.length);
+  raw.writeUInt32LE(h.fid.length, 0);
+  raw.writeInt32LE(h.type, 4);
+  h.fid.copy(raw, 8);
+  return check(c.openByHandleAt(mountFd, raw, flags), 'open_by_handle_at');
+}
+
+/** FS_IOC_GETFSUUID = _IOR(0x15, 0, struct fsuuid2 { u8 len; u8 uuid[16]; }). */
+const FS_IOC_GETFSUUID = 0x80111500;
+
+/**
+ * The UUID of the filesystem `fd` is on (the kernel's sb->s_uuid), or 16 zero bytes where the
+ * filesystem has none (ENOTTY) — the null UUID the kernel uses for it too.
+ */
+export function fsUuid(fd: number): Buffer {
+  const arg = Buffer.alloc(17);
+  if (c.ioctlPtr(fd, FS_IOC_GETFSUUID, arg) < 0) {
+    const errno = koffi.errno();
+    if (errno === 25 /* ENOTTY */) return Buffer.alloc(16);
+    throw new FsError(errno, 'FS_IOC_GETFSUUID');
+  }
+  const uuid = Buffer.alloc(16);
+  arg.copy(uuid, 0, 1, 1 + Math.min(arg[0]!, 16));
+  return uuid;
+}
 
 export interface RawDirent {
   name: string;

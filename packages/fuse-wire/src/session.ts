@@ -86,8 +86,13 @@ export class WireSession {
   start(): void {
     this.#watch = watchReadable(this.devFd, (err) => {
       if (err) {
-        log.warn(`waiting on /dev/fuse failed: ${err.message}`);
-        this.#end();
+        // libuv reports POLLERR as EBADF, and an unmount is POLLERR: the read in #drain then fails
+        // ENODEV and ends the session quietly. Anything else is worth a line.
+        this.#drain();
+        if (!this.#ended) {
+          log.warn(`waiting on /dev/fuse failed: ${err.message}`);
+          this.#end();
+        }
         return;
       }
       this.#drain();

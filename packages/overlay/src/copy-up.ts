@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import { FsError, InodeLocks, syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import type { OvlEntry, OvlNamei, RealEntry } from './namei';
-import { isPrivateXattr } from './xattr-names';
+import type { OriginFh } from './origin';
+import { OvlXattrs, isPrivateXattr } from './xattr-names';
 
 const log = createLogger('overlay:copy-up');
 
@@ -29,8 +30,21 @@ export interface CopyUpCtx {
    * or partial file in the upper layer, hiding the intact lower one.
    */
   durable: boolean;
+  names: OvlXattrs;
+  /** Writes the overlay.origin of each copy, as the kernel does: st_ino survives a remount. */
+  origin: OriginFh;
   /** Called after a copy-up: the upper inode now stands for the lower one (st_ino stays the same). */
   recordOrigin(upperIno: bigint, lower: RealEntry): void;
+}
+
+/** Mark an upper directory impure (once): it now holds an entry whose st_ino is not its own. */
+export function markImpure(names: OvlXattrs, upperDir: string): void {
+  try {
+    if (syscalls.lgetxattr(upperDir, names.impure).toString() === 'y') return;
+  } catch {
+    // not marked yet
+  }
+  syscalls.lsetxattr(upperDir, names.impure, Buffer.from('y'));
 }
 
 const upperPathOf = (ctx: CopyUpCtx, p: string) => (p === '/' ? ctx.upperRoot : ctx.upperRoot + p);
@@ -79,6 +93,10 @@ async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry, kind: CopyUpKind): Promise
   const dest = upperPathOf(ctx, e.path);
   const tmp = path.join(ctx.workDir, `#${crypto.randomBytes(8).toString('hex')}`);
   log.debug(`${e.path}: from layer ${src.layer} (${st.size} bytes)`);
+  // As the kernel (ovl_do_copy_up): no origin for a file with lower hard links — each name copied up
+  // becomes its own inode, and one lower number must not stand for several upper files.
+  const origin = st.isDirectory() || st.nlink === 1n ? ctx.origin.encode(src.real, src.layer) : undefined;
+  if (origin) markImpure(ctx.names, path.dirname(dest));
   try {
     if (st.isDirectory()) {
       await fs.promises.mkdir(tmp, Number(st.mode) & 0o7777);
@@ -95,6 +113,7 @@ async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry, kind: CopyUpKind): Promise
       syscalls.mknod(tmp, Number(st.mode), st.rdev);
     }
     copyMetadata(src, tmp);
+    if (origin) setOrigin(ctx, tmp, origin);
     if (ctx.durable && st.isFile() && kind === 'with-data') await fsyncPath(tmp);
     // The atomic step: until here nothing is visible in the upper layer.
     await fs.promises.rename(tmp, dest);
@@ -103,6 +122,16 @@ async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry, kind: CopyUpKind): Promise
     throw err;
   }
   ctx.recordOrigin(fs.lstatSync(dest, { bigint: true }).ino, src);
+}
+
+function setOrigin(ctx: CopyUpCtx, tmp: string, origin: Buffer): void {
+  try {
+    syscalls.lsetxattr(tmp, ctx.names.origin, origin);
+  } catch (err) {
+    // user.* xattrs are refused on symlinks and special files (userxattr): that copy just keeps its
+    // own st_ino after a remount, as under the kernel's overlay.
+    log.warnOnce(`origin:${(err as FsError).code}`, `could not record a copy-up's origin (${(err as Error).message}); its st_ino will change at the next mount`);
+  }
 }
 
 async function fsyncPath(p: string): Promise<void> {

@@ -11,9 +11,11 @@
 // passthrough's default metadata=sync: measured faster than a threadpool hop for µs-long calls on
 // local layers. Data I/O and copy-up data go through the threadpool.
 //
-// st_ino: the real inode of the entry that shows; after a copy-up, the lower inode it came from
-// (kept in memory, so it is stable for the life of the mount). All layers on one filesystem keep
-// inode numbers unique; layers on several filesystems may collide (the kernel's xino is not done).
+// st_ino, as the kernel's overlay reports it (#stIno): an entry keeps its lower inode number across
+// copy-up, through the life of the mount and — by the overlay.origin xattr, in the kernel's format
+// (origin.ts) — across remounts. All layers on one filesystem keep inode numbers unique; layers on
+// several filesystems may collide (the kernel's xino is not done).
+import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -25,9 +27,10 @@ import {
   Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
   SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
-import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated } from './copy-up';
-import { OvlEntry, OvlNamei, readRedirect } from './namei';
-import { readMergedDir } from './readdir';
+import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated, markImpure } from './copy-up';
+import { OvlEntry, OvlNamei, RealEntry, readRedirect } from './namei';
+import { OriginFh } from './origin';
+import { DirentIno, readMergedDir } from './readdir';
 import { isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
 import { OvlXattrs, USER_PREFIX, isPrivateXattr, ovlXattrs } from './xattr-names';
 import { OverlayFeatures, WORK_SUBDIR } from './params';
@@ -54,8 +57,12 @@ export class OverlayFs implements FsHandlers {
   readonly #names: OvlXattrs;
   readonly #locks = new InodeLocks<string>();
   readonly #files = new HandleTable<OpenFile>();
-  /** upper inode → the lower inode it was copied up from (st_ino stays put across copy-up). */
-  readonly #origin = new Map<bigint, bigint>();
+  /**
+   * upper inode → the lower inode it was copied up from in this mount: st_ino stays put across
+   * copy-up without reading the origin back, and where none can be decoded (no CAP_DAC_READ_SEARCH).
+   */
+  readonly #copiedUp = new Map<bigint, bigint>();
+  readonly #originFh: OriginFh;
   readonly #statfsRoot: string;
   readonly backingRoots: readonly string[];
   /** The layers change only through this mount (overlayfs.rst: anything else is undefined). */
@@ -70,19 +77,47 @@ export class OverlayFs implements FsHandlers {
     const roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
     this.#names = opts.userxattr ? ovlXattrs(USER_PREFIX) : ovlXattrs();
     this.namei = new OvlNamei({ roots, hasUpper: opts.upper !== undefined });
+    this.#originFh = new OriginFh(roots, opts.upper !== undefined);
     this.#statfsRoot = roots[0]!;
     this.backingRoots = roots;
     if (opts.upper && opts.work) {
       this.#cu = {
         namei: this.namei, upperRoot: opts.upper, workDir: path.join(opts.work, WORK_SUBDIR), locks: this.#locks,
-        durable: !opts.volatile,
-        recordOrigin: (upperIno, lower) => this.#origin.set(upperIno, this.#inoOf(lower.st.ino)),
+        durable: !opts.volatile, names: this.#names, origin: this.#originFh,
+        // Lower hard links too, unlike the origin: the kernel's FUSE inode keeps the st_ino it first
+        // saw until it is evicted, so reporting another one now would only make d_ino disagree.
+        recordOrigin: (upperIno, lower) => { if (!lower.st.isDirectory()) this.#copiedUp.set(upperIno, lower.st.ino); },
       };
     }
   }
 
-  #inoOf(realIno: bigint): bigint {
-    return this.#origin.get(realIno) ?? realIno;
+  /**
+   * st_ino of a real entry, as the kernel's overlay reports it with its layers on one filesystem:
+   * an entry that shows from a lower layer has its own; an upper directory merged with lower ones
+   * has the topmost lower one's; an upper copy of a lower file has the lower file's (copied up in
+   * this mount: remembered; before: decoded from its overlay.origin); anything else, its own.
+   */
+  #stIno(st: BigIntStats, isUpper: boolean, origin: () => Buffer | undefined, lowerDir?: RealEntry): bigint {
+    if (!isUpper) return st.ino;
+    if (st.isDirectory()) return lowerDir?.st.ino ?? st.ino;
+    const copied = this.#copiedUp.get(st.ino);
+    if (copied !== undefined) return copied;
+    const fb = origin();
+    return (fb && fb.length > 0 && this.#originFh.inoOf(fb)) || st.ino;
+  }
+
+  /** `st`: a fresh lstat of e.top, where the cached one may be stale. */
+  #entryIno(e: OvlEntry, st: BigIntStats = e.top.st): bigint {
+    const isUpper = e.upper !== undefined && e.top === e.upper;
+    return this.#stIno(st, isUpper, () => this.#readOrigin(e.top.real), e.dirs.find((d) => d !== e.upper));
+  }
+
+  #readOrigin(real: string): Buffer | undefined {
+    try {
+      return syscalls.lgetxattr(real, this.#names.origin);
+    } catch {
+      return undefined; // ENODATA: a pure upper entry
+    }
   }
 
   // -- attributes ---------------------------------------------------------------------------------
@@ -93,14 +128,15 @@ export class OverlayFs implements FsHandlers {
       // A handle opened on the lower file follows a later copy-up here too, as reads do.
       return thenMaybe(this.#followCopyUp(open), (b) => {
         const st = fs.fstatSync(b.fd, BIG);
-        return attrFromStats(st, this.#inoOf(st.ino));
+        const origin = () => { try { return syscalls.fgetxattr(b.fd, this.#names.origin); } catch { return undefined; } };
+        return attrFromStats(st, this.#stIno(st, !this.#isLowerFile(b), origin));
       });
     }
     // Attributes are always read fresh: namei caches which real entries make up a directory, not
     // their size, times or link count.
     const e = this.namei.resolve(p, 'getattr');
     const st = fs.lstatSync(e.top.real, BIG);
-    return attrFromStats(st, this.#inoOf(st.ino));
+    return attrFromStats(st, this.#entryIno(e, st));
   }
 
   async statfs(): Promise<StatFs> {
@@ -149,11 +185,39 @@ export class OverlayFs implements FsHandlers {
   readdir(_ctx: RequestContext, p: string): DirEntry[] {
     const e = this.namei.resolve(p, 'readdir');
     if (!e.top.st.isDirectory()) throw new FsError('ENOTDIR', 'readdir', p);
-    const entries = readMergedDir(e, (ino) => this.#inoOf(ino));
+    const entries = readMergedDir(e, this.#direntIno(p, e));
     // glibc drops entries whose d_ino is 0, so ".." needs the parent's real number.
     const parent = p === '/' ? e : this.namei.resolve(path.posix.dirname(p), 'readdir');
-    const dot = (name: string, d: OvlEntry): DirEntry => ({ name, ino: this.#inoOf(d.top.st.ino), type: fs.constants.S_IFDIR });
+    const dot = (name: string, d: OvlEntry): DirEntry => ({ name, ino: this.#entryIno(d), type: fs.constants.S_IFDIR });
     return [dot('.', e), dot('..', parent), ...entries];
+  }
+
+  /**
+   * d_ino = st_ino for the entries of `dir`. Only entries of its upper directory can differ from
+   * their real number: subdirectories when something can lie below them (the directory is merged,
+   * or impure: a merged directory was moved in), files when the directory is impure (the kernel's
+   * marker for "holds copied-up entries"; pure upper directories need no lookups).
+   */
+  #direntIno(p: string, dir: OvlEntry): DirentIno {
+    const upper = dir.upper;
+    if (!upper) return (_name, ino) => ino;
+    let impure: boolean | undefined;
+    const isImpure = () => (impure ??= (() => {
+      try { return syscalls.lgetxattr(upper.real, this.#names.impure).toString() === 'y'; } catch { return false; }
+    })());
+    return (name, ino, type, from) => {
+      if (from !== upper) return ino;
+      if (type === fs.constants.S_IFDIR || type === 0) {
+        if (dir.dirs.length === 1 && !isImpure()) return ino;
+        const child = this.namei.lookup(p === '/' ? `/${name}` : `${p}/${name}`);
+        return child ? this.#entryIno(child) : ino;
+      }
+      const copied = this.#copiedUp.get(ino);
+      if (copied !== undefined) return copied;
+      if (!isImpure()) return ino;
+      const fb = this.#readOrigin(path.join(upper.real, name));
+      return (fb && fb.length > 0 && this.#originFh.inoOf(fb)) || ino;
+    };
   }
 
   /** Prepare the upper layer for a new entry at `p`: parent copied up, any whiteout removed. */
@@ -249,6 +313,7 @@ export class OverlayFs implements FsHandlers {
     }
     const dstParent = await copyUpParent(this.#cu, to);
     const dstReal = path.join(dstParent, path.posix.basename(to));
+    if (path.posix.dirname(from) !== path.posix.dirname(to) && this.#showsLowerIno(src, srcReal)) markImpure(this.#names, dstParent);
     if (dst?.upper?.st.isDirectory()) {
       // Empty in the merged view, so it holds only whiteouts: clear them so rename(2) may replace it.
       for (const n of fs.readdirSync(dstReal)) fs.rmSync(path.join(dstReal, n), { recursive: true });
@@ -275,9 +340,22 @@ export class OverlayFs implements FsHandlers {
     }
     const aReal = await copyUp(this.#cu!, from);
     const bReal = await copyUp(this.#cu!, to);
+    if (path.dirname(aReal) !== path.dirname(bReal)) {
+      if (this.#showsLowerIno(a, aReal)) markImpure(this.#names, path.dirname(bReal));
+      if (this.#showsLowerIno(b, bReal)) markImpure(this.#names, path.dirname(aReal));
+    }
     syscalls.renameat2(aReal, bReal, RENAME_EXCHANGE);
     this.namei.changedTree(from);
     this.namei.changedTree(to);
+  }
+
+  /**
+   * Whether the entry `e`, copied up to `upperReal`, reports a lower st_ino: its new directory must
+   * then be marked impure (as ovl_rename does), so readdir there looks the number up.
+   */
+  #showsLowerIno(e: OvlEntry, upperReal: string): boolean {
+    if (e.top.st.isDirectory()) return e.dirs.some((d) => d !== e.upper) || readRedirect(upperReal) !== undefined;
+    return this.#readOrigin(upperReal) !== undefined;
   }
 
   async link(_ctx: RequestContext, existing: string, newPath: string, fh?: Fh): Promise<void> {
@@ -443,6 +521,7 @@ export class OverlayFs implements FsHandlers {
 
   async destroy(): Promise<void> {
     await Promise.all(this.#files.values().map((f) => f.backing.put().catch(() => undefined)));
+    this.#originFh.close();
   }
 }
 

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
 import type { DirEntry } from '@layerfs/fuse-bridge';
-import type { OvlEntry } from './namei';
+import type { OvlEntry, RealEntry } from './namei';
 import { isWhiteout } from './whiteout';
 import { AUFS_WHITEOUT_PREFIX } from './xattr-names';
 import * as fs from 'node:fs';
@@ -15,8 +15,11 @@ import * as fs from 'node:fs';
 const S_IFCHR = fs.constants.S_IFCHR;
 const S_IFREG = fs.constants.S_IFREG;
 
-/** `inoOf` maps a real inode number to the one the mount reports (identity where it does not matter). */
-export function readMergedDir(dir: OvlEntry, inoOf: (realIno: bigint) => bigint = (ino) => ino): DirEntry[] {
+/** What getattr would report as st_ino for the entry `name` of the real directory `from`. */
+export type DirentIno = (name: string, realIno: bigint, type: number, from: RealEntry) => bigint;
+
+/** `inoOf` maps each entry to getattr's st_ino (identity where it does not matter). */
+export function readMergedDir(dir: OvlEntry, inoOf: DirentIno = (_n, ino) => ino): DirEntry[] {
   const seen = new Set<string>();
   const out: DirEntry[] = [];
   for (const d of dir.dirs) {
@@ -39,7 +42,7 @@ export function readMergedDir(dir: OvlEntry, inoOf: (realIno: bigint) => bigint 
         }
         if ((e.type !== S_IFREG || st.size === 0n) && isWhiteout(real, st)) continue;
       }
-      out.push({ name: e.name, ino: inoOf(e.ino), type: e.type });
+      out.push({ name: e.name, ino: inoOf(e.name, e.ino, e.type, d), type: e.type });
     }
   }
   return out;

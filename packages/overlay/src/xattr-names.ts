@@ -9,10 +9,15 @@ export interface OvlXattrs {
   readonly opaque: string;
   readonly whiteout: string;
   readonly redirect: string;
+  /** A copied-up entry's lower inode, as a file handle (origin.ts). */
+  readonly origin: string;
+  /** "y" on an upper directory holding entries whose st_ino is not their own (origin, merged dirs). */
+  readonly impure: string;
 }
 
 export function ovlXattrs(prefix: string = TRUSTED_PREFIX): OvlXattrs {
-  return { prefix, opaque: `${prefix}opaque`, whiteout: `${prefix}whiteout`, redirect: `${prefix}redirect` };
+  return { prefix, opaque: `${prefix}opaque`, whiteout: `${prefix}whiteout`, redirect: `${prefix}redirect`,
+    origin: `${prefix}origin`, impure: `${prefix}impure` };
 }
 
 /** fuse-overlayfs's own namespace (origin, opaque when unprivileged): private too. */
