@@ -3,7 +3,7 @@
 // and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
 import { fstatSync, type BigIntStats } from 'node:fs';
-import { FsError, thenMaybe } from '@layerfs/backing-io';
+import { FsError, errnoOf, thenMaybe } from '@layerfs/backing-io';
 import type {
   Attr, CacheMode, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext,
 } from '@layerfs/fuse-bridge';
@@ -33,6 +33,11 @@ export interface OpsOptions {
    * through the mount (or a new mtime it happens to see) tells it to.
    */
   cacheDirs: boolean;
+  /**
+   * FUSE_DONT_MASK was granted: modes of new entries come with the caller's umask still to apply
+   * (#createMode), so a directory's default ACL can decide instead, as on a local filesystem.
+   */
+  dontMask: boolean;
 }
 
 /** A directory the kernel opened: the listing is taken at offset 0 and served from here after. */
@@ -44,6 +49,7 @@ interface OpenDir {
 }
 
 const S_IFMT = 0o170000;
+const EOPNOTSUPP = 95;
 const O_ACCMODE = 0o3;
 const O_RDONLY = 0;
 
@@ -213,13 +219,35 @@ export class WireOps {
   mknod(req: Request, ctx: RequestContext, parent: Node): OpResult {
     const a = decode.mknod(req.body);
     const c = { ...ctx, umask: a.umask };
-    return this.#entryAfter(req, c, parent, a.name, this.fs.mknod(c, parent.childPath(a.name), a.mode, a.rdev));
+    return thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) =>
+      this.#entryAfter(req, c, parent, a.name, this.fs.mknod(c, parent.childPath(a.name), mode, a.rdev)));
   }
 
   mkdir(req: Request, ctx: RequestContext, parent: Node): OpResult {
     const a = decode.mkdir(req.body);
     const c = { ...ctx, umask: a.umask };
-    return this.#entryAfter(req, c, parent, a.name, this.fs.mkdir(c, parent.childPath(a.name), a.mode & 0o7777));
+    return thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) =>
+      this.#entryAfter(req, c, parent, a.name, this.fs.mkdir(c, parent.childPath(a.name), mode & 0o7777)));
+  }
+
+  /**
+   * The mode a new entry in `parent` is made with. The kernel leaves the umask to us (DONT_MASK)
+   * because with POSIX ACLs it must not always apply: a directory with a default ACL hands that ACL
+   * down and the umask is ignored (the source filesystem applies it: our own umask is 0); without
+   * one the caller's umask applies. The daemon must decide — the kernel cannot see the backing
+   * directory's ACL when the request leaves.
+   */
+  #createMode(ctx: RequestContext, parent: Node, mode: number, umask: number): number | Promise<number> {
+    if (!this.opts.dontMask) return mode;
+    const masked = mode & ~umask;
+    if (!this.fs.getxattr || (mode & ~umask) === mode) return masked;
+    let probe: Buffer | Promise<Buffer>;
+    try {
+      probe = this.fs.getxattr(ctx, parent.path(), 'system.posix_acl_default');
+    } catch {
+      return masked; // ENODATA: no default ACL
+    }
+    return probe instanceof Promise ? probe.then(() => mode, () => masked) : mode;
   }
 
   /**
@@ -232,7 +260,7 @@ export class WireOps {
     const tmpfile = this.fs.tmpfile.bind(this.fs);
     const a = decode.create(req.body);
     const c = { ...ctx, umask: a.umask };
-    return thenMaybe(tmpfile(c, parent.path(), a.mode, a.flags), (r) => thenMaybe(this.fs.getattr(c, '(tmpfile)', r.fh), (attr) => {
+    return thenMaybe(thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => tmpfile(c, parent.path(), mode, a.flags)), (r) => thenMaybe(this.fs.getattr(c, '(tmpfile)', r.fh), (attr) => {
       const node = this.nodes.anonymous();
       this.nodes.setIno(node, attr.ino);
       const entry: EntryParams = { nodeid: node.id, generation: node.generation, entryTimeout: 0, attrTimeout: this.opts.attrTimeout, attr: { ...attr, nlink: 1 } };
@@ -300,7 +328,7 @@ export class WireOps {
     const a = decode.create(req.body);
     const c = { ...ctx, umask: a.umask };
     const p = parent.childPath(a.name);
-    const made = () => thenMaybe(this.fs.create(c, p, a.mode, a.flags), (r) => thenMaybe(this.fs.getattr(c, p, r.fh), (attr) => {
+    const made = () => thenMaybe(thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => this.fs.create(c, p, mode, a.flags)), (r) => thenMaybe(this.fs.getattr(c, p, r.fh), (attr) => {
       const entry = this.#entry(parent, a.name, attr);
       return this.#opened(c, this.nodes.get(entry.nodeid), r, true, (o) => createReply(req.unique, entry, o), a.flags);
     }));
@@ -534,6 +562,18 @@ export class WireOps {
   getxattr(req: Request, ctx: RequestContext, node: Node): OpResult {
     if (!this.fs.getxattr) throw new FsError('EOPNOTSUPP', 'getxattr');
     const a = decode.getxattr(req.body);
+    if (a.name.startsWith('system.posix_acl_')) {
+      // With POSIX_ACL the kernel asks this for its permission checks, and takes any error but
+      // ENODATA as one: a source filesystem without ACLs must answer "no ACL", not EOPNOTSUPP.
+      const noAcl = (err: unknown) => { throw errnoOf(err) === EOPNOTSUPP ? new FsError('ENODATA', 'getxattr', a.name) : err; };
+      let value: Buffer | Promise<Buffer>;
+      try {
+        value = this.fs.getxattr(ctx, node.path(), a.name);
+      } catch (err) {
+        return noAcl(err);
+      }
+      return thenMaybe(value instanceof Promise ? value.catch(noAcl) : value, (v) => sized(req.unique, a.size, v));
+    }
     return thenMaybe(this.fs.getxattr(ctx, node.path(), a.name), (value) => sized(req.unique, a.size, value));
   }
 

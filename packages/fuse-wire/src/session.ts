@@ -54,7 +54,7 @@ export interface WireInit {
 
 const WANTED_FLAGS = InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.AUTO_INVAL_DATA
   | InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO | InitFlag.ASYNC_DIO | InitFlag.PARALLEL_DIROPS
-  | InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.INIT_EXT;
+  | InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.INIT_EXT | InitFlag.POSIX_ACL | InitFlag.DONT_MASK;
 
 export class WireSession {
   readonly nodes = new NodeTable();
@@ -289,7 +289,7 @@ export class WireSession {
       return;
     }
     this.modes = new PassthroughModes(this.devFd, passthrough);
-    this.#ops = new WireOps(this.fs, this.nodes, this.modes, { ...this.opts, cacheDirs: this.fs.exclusive === true },
+    this.#ops = new WireOps(this.fs, this.nodes, this.modes, { ...this.opts, cacheDirs: this.fs.exclusive === true, dontMask: (flags & InitFlag.DONT_MASK) !== 0n },
       (nodeid) => this.#invalInode(nodeid));
     log.debug(`INIT: kernel 7.${k.minor} offered ${flagNames(k.flags)}; granted 7.${minor} ${flagNames(flags)}; passthrough ${passthrough ? 'on' : `off (${why})`}`);
     this.#readyResolve({ minor, flags, passthrough, passthroughWhy: why });
