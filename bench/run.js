@@ -230,7 +230,8 @@ function main() {
     // entries, twice).
     for (const copy of ['a', 'b']) {
       fs.mkdirSync(path.join(src, 'tree'), { recursive: true });
-      sh('cp', ['-a', path.resolve(__dirname, '..', 'node_modules'), path.join(src, 'tree', copy)]);
+      // realpath: a checkout whose node_modules is a symlink would otherwise copy just the link.
+      sh('cp', ['-a', fs.realpathSync(path.resolve(__dirname, '..', 'node_modules')), path.join(src, 'tree', copy)]);
     }
     process.stderr.write(`bench: tree of ${sh('find', [path.join(src, 'tree')]).split('\n').length - 1} entries\n`);
   }

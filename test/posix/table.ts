@@ -13,6 +13,8 @@ export interface PosixCase {
 }
 
 const j = path.join;
+/** Longer than the coarse clock's tick (ctime comes from it), so a changed ctime is a larger one. */
+const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
 const sh = (cmd: string, args: string[]) => {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
@@ -335,6 +337,41 @@ export const posixCases: PosixCase[] = [
       fs.closeSync(a);
       fs.closeSync(b);
       expect(fs.readFileSync(f, 'utf8')).toBe('one\ntwo\nthree\nfour\n');
+    },
+  },
+  {
+    name: 'link changes the ctime of the file it links',
+    run(dir) {
+      const f = j(dir, 'f');
+      fs.writeFileSync(f, 'x');
+      const before = fs.statSync(f, { bigint: true }).ctimeNs;
+      pause();
+      fs.linkSync(f, j(dir, 'g'));
+      expect(fs.statSync(f, { bigint: true }).ctimeNs).toBeGreaterThan(before);
+    },
+  },
+  {
+    name: 'chown(-1, -1) changes only the ctime',
+    run(dir) {
+      const f = j(dir, 'f');
+      fs.writeFileSync(f, 'x');
+      const before = fs.statSync(f, { bigint: true });
+      pause();
+      fs.chownSync(f, -1, -1);
+      const after = fs.statSync(f, { bigint: true });
+      expect(after.ctimeNs).toBeGreaterThan(before.ctimeNs);
+      expect([after.mtimeNs, after.uid, after.gid, after.mode]).toEqual([before.mtimeNs, before.uid, before.gid, before.mode]);
+    },
+  },
+  {
+    name: 'a name longer than NAME_MAX (255 bytes) is ENAMETOOLONG, looked up or created',
+    run(dir) {
+      fs.writeFileSync(j(dir, 'a'.repeat(255)), 'x');
+      expect(fs.readdirSync(dir)).toEqual(['a'.repeat(255)]);
+      const long = j(dir, 'b'.repeat(256));
+      expect(() => fs.lstatSync(long)).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+      expect(() => fs.writeFileSync(long, 'x')).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+      expect(() => fs.mkdirSync(long)).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
     },
   },
 ];

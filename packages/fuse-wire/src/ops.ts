@@ -50,6 +50,9 @@ interface OpenDir {
 
 const S_IFMT = 0o170000;
 const EOPNOTSUPP = 95;
+/** The SETATTR bits that change something (FH, LOCKOWNER and CTIME only qualify the request). */
+const CHANGES = SetattrValid.MODE | SetattrValid.UID | SetattrValid.GID | SetattrValid.SIZE | SetattrValid.ATIME
+  | SetattrValid.MTIME | SetattrValid.KILL_SUIDGID;
 const O_ACCMODE = 0o3;
 const O_RDONLY = 0;
 
@@ -179,6 +182,11 @@ export class WireOps {
     if (s.valid & (SetattrValid.UID | SetattrValid.GID)) {
       await this.fs.chown(ctx, p, s.valid & SetattrValid.UID ? s.uid : -1, s.valid & SetattrValid.GID ? s.gid : -1);
     }
+    if (!(s.valid & CHANGES)) {
+      // chown(f, -1, -1): nothing to change but the ctime, which Linux updates; the kernel sends it
+      // as a SETATTR that names no attribute (FATTR_CTIME only comes with the writeback cache).
+      await this.fs.chown(ctx, p, -1, -1);
+    }
     if (s.valid & SetattrValid.SIZE) await this.fs.truncate(ctx, p, s.size, fh);
     if (s.valid & SetattrValid.KILL_SUIDGID) await this.#killSuidgid(ctx, node, fh);
     if (s.valid & (SetattrValid.ATIME | SetattrValid.MTIME)) {
@@ -279,7 +287,9 @@ export class WireOps {
       ? (fh === undefined ? Promise.reject(new FsError('ENOENT', 'link', old.name)) : this.fs.link(ctx, this.#ioPath(old), parent.childPath(a.name), fh as Fh))
       : this.fs.link(ctx, old.path(), parent.childPath(a.name));
     return thenMaybe(this.#entryAfter(req, ctx, parent, a.name, linked), (reply) => {
-      this.#changed(old);
+      // The old name too: after LINK the kernel bumps its nlink but keeps its cached ctime (a FUSE
+      // inode without the writeback cache never updates times locally), so stat showed the old one.
+      this.#changed(old, true);
       return reply;
     });
   }

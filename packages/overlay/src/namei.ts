@@ -45,6 +45,8 @@ export interface LayerRoots {
 }
 
 const BIG = { bigint: true } as const;
+/** The layers' longest name (ext4, xfs, btrfs, tmpfs: 255 bytes); statfs reports the same. */
+const NAME_MAX = 255;
 
 function lstatOrNull(real: string): BigIntStats | null {
   try {
@@ -137,9 +139,11 @@ export class OvlNamei {
 
   /** ovl_lookup() for one name in a resolved directory. */
   lookupChild(parent: OvlEntry, name: string): OvlEntry | null {
+    const p = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
+    // As ovl_lookup: a name no layer could hold is ENAMETOOLONG, not "not found".
+    if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'lookup', p);
     // aufs whiteouts and markers are metadata, never entries of the merged view.
     if (name.startsWith(AUFS_WHITEOUT_PREFIX)) return null;
-    const p = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
     let top: RealEntry | undefined;
     const dirs: RealEntry[] = [];
     let inLower = false;
