@@ -10,7 +10,7 @@ test('three lower layers with shadowing, merged with the upper layer', async () 
   const t = overlayLayers([
     { 'd/a': 'top', 'd/only1': '1', 'shadow': 'file in layer 1' },
     { 'd/a': 'mid', 'd/b': 'mid', 'd/only2': '2', 'shadow/': '' , 'shadow/inner': 'hidden' },
-    { 'd/a': 'bottom', 'd/b': 'bottom', 'd/c': 'bottom', 'd/only3': '3' },
+    { 'd/a': 'bottom', 'd/b': 'bottom', 'd/c': 'bottom', 'd/only3': '3', 'single/sub/': '' },
   ], { upper: { 'd/u': 'upper', 'd/c': 'upper c' } });
   const m = await mountOverlay(t.mnt, t);
   try {
@@ -25,6 +25,9 @@ test('three lower layers with shadowing, merged with the upper layer', async () 
     for (const e of syscalls.readdirIno(path.join(t.mnt, 'd'))) {
       expect(e.ino).toBe(fs.lstatSync(path.join(t.mnt, 'd', e.name), { bigint: true }).ino);
     }
+    // As the kernel's overlay: a merged directory reports nlink 1 ("not counted"), one that lives in
+    // a single layer its real count.
+    expect([fs.statSync(path.join(t.mnt, 'd')).nlink, fs.statSync(path.join(t.mnt, 'single')).nlink]).toEqual([1, 3]);
     // A whiteout in the upper layer hides the name in every lower layer.
     fs.unlinkSync(path.join(t.mnt, 'd/b'));
     expect(fs.readdirSync(path.join(t.mnt, 'd')).sort()).toEqual(['a', 'c', 'only1', 'only2', 'only3', 'u']);

@@ -136,7 +136,10 @@ export class OverlayFs implements FsHandlers {
     // their size, times or link count.
     const e = this.namei.resolve(p, 'getattr');
     const st = fs.lstatSync(e.top.real, BIG);
-    return attrFromStats(st, this.#entryIno(e, st));
+    const attr = attrFromStats(st, this.#entryIno(e, st));
+    // As ovl_getattr: a merged directory's subdirectories are spread over layers, and counting them
+    // is not worth a listing; nlink 1 tells find and fts "unknown" rather than a wrong count.
+    return st.isDirectory() && e.dirs.length > 1 ? { ...attr, nlink: 1 } : attr;
   }
 
   async statfs(): Promise<StatFs> {
