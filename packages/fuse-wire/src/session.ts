@@ -68,6 +68,8 @@ export class WireSession {
   #ended = false;
   #watch: DeviceWatch | undefined;
   readonly #spinNs: bigint;
+  /** A request of the current drain is answered when its promise settles (see #drain). */
+  #wentAsync = false;
   /** Every request and reply on the debug log (`--debug`): the wire transport's `-o debug`. */
   readonly #trace = isDebugEnabled();
   #readyResolve!: (i: WireInit) => void;
@@ -109,14 +111,22 @@ export class WireSession {
    * request's cost on these VMs (measured: lstat with zero TTLs 278–338 → 122–138 µs; cold stat of
    * 300 files 20 % faster). Spinning starts only after a request, so an idle mount costs nothing.
    */
-  #drain(): void {
+  #drain(spinFirst = false): void {
     let spinUntil = 0n;
+    this.#wentAsync = false;
     for (let i = 0; i < DRAIN_BATCH; i++) {
       if (this.#ended) return;
       let n: number;
       try {
         n = readRequest(this.devFd, this.#buf);
-        while (n === 0 && i > 0 && this.#spinNs > 0n) {
+        while (n === 0 && (i > 0 || spinFirst) && this.#spinNs > 0n) {
+          if (this.#wentAsync) {
+            // A reply waits for a promise, and promises settle only once we return: spinning now
+            // would hold the reply back (an overlay create or unlink is async, yet settles in
+            // microtasks). Return, and spin right after they ran (immediates follow microtasks).
+            setImmediate(() => { if (!this.#ended) this.#drain(true); });
+            return;
+          }
           const now = process.hrtime.bigint();
           if (spinUntil === 0n) spinUntil = now + this.#spinNs;
           else if (now >= spinUntil) break;
@@ -165,6 +175,7 @@ export class WireSession {
       return;
     }
     if (result instanceof Promise) {
+      this.#wentAsync = true;
       if (req.opcode === Opcode.WRITE) this.#buf = Buffer.allocUnsafe(this.#buf.length);
       result.then((reply) => {
         if (reply) this.#write(reply);
