@@ -22,6 +22,17 @@ import { PassthroughModes } from './passthrough-modes';
 
 export type OpResult = Buffer | null | Promise<Buffer | null>;
 
+/** `call()`, with `onError` for its failure whether it throws or rejects (thenMaybe's counterpart). */
+function catchMaybe<T, U>(call: () => T | Promise<T>, onError: (err: unknown) => U): T | U | Promise<T | U> {
+  let v: T | Promise<T>;
+  try {
+    v = call();
+  } catch (err) {
+    return onError(err);
+  }
+  return v instanceof Promise ? v.catch(onError) : v;
+}
+
 export interface OpsOptions {
   attrTimeout: number;
   entryTimeout: number;
@@ -248,14 +259,10 @@ export class WireOps {
   #createMode(ctx: RequestContext, parent: Node, mode: number, umask: number): number | Promise<number> {
     if (!this.opts.dontMask) return mode;
     const masked = mode & ~umask;
-    if (!this.fs.getxattr || (mode & ~umask) === mode) return masked;
-    let probe: Buffer | Promise<Buffer>;
-    try {
-      probe = this.fs.getxattr(ctx, parent.path(), 'system.posix_acl_default');
-    } catch {
-      return masked; // ENODATA: no default ACL
-    }
-    return probe instanceof Promise ? probe.then(() => mode, () => masked) : mode;
+    const getxattr = this.fs.getxattr?.bind(this.fs);
+    if (!getxattr || masked === mode) return masked;
+    // ENODATA (no default ACL) or any other failure: the umask applies.
+    return catchMaybe(() => thenMaybe(getxattr(ctx, parent.path(), 'system.posix_acl_default'), () => mode), () => masked);
   }
 
   /**
@@ -575,14 +582,9 @@ export class WireOps {
     if (a.name.startsWith('system.posix_acl_')) {
       // With POSIX_ACL the kernel asks this for its permission checks, and takes any error but
       // ENODATA as one: a source filesystem without ACLs must answer "no ACL", not EOPNOTSUPP.
-      const noAcl = (err: unknown) => { throw errnoOf(err) === EOPNOTSUPP ? new FsError('ENODATA', 'getxattr', a.name) : err; };
-      let value: Buffer | Promise<Buffer>;
-      try {
-        value = this.fs.getxattr(ctx, node.path(), a.name);
-      } catch (err) {
-        return noAcl(err);
-      }
-      return thenMaybe(value instanceof Promise ? value.catch(noAcl) : value, (v) => sized(req.unique, a.size, v));
+      const getxattr = this.fs.getxattr.bind(this.fs);
+      const noAcl = (err: unknown): never => { throw errnoOf(err) === EOPNOTSUPP ? new FsError('ENODATA', 'getxattr', a.name) : err; };
+      return thenMaybe(catchMaybe(() => getxattr(ctx, node.path(), a.name), noAcl), (v) => sized(req.unique, a.size, v));
     }
     return thenMaybe(this.fs.getxattr(ctx, node.path(), a.name), (value) => sized(req.unique, a.size, value));
   }

@@ -76,7 +76,8 @@ export class OriginFh {
   /**
    * st_ino for an upper non-directory with origin value `fb`: the lower inode's number if it has one
    * link (the kernel's rule: lower hard links copied up separately would otherwise share a number
-   * with different contents), else undefined (the upper inode's own number stands).
+   * with different contents), else undefined (the upper inode's own number stands). An empty value
+   * (the kernel's null origin) and a malformed one decode to nothing.
    */
   inoOf(fb: Buffer): bigint | undefined {
     const key = fb.toString('hex');

@@ -100,10 +100,15 @@ export class OverlayFs implements FsHandlers {
   #stIno(st: BigIntStats, isUpper: boolean, origin: () => Buffer | undefined, lowerDir?: RealEntry): bigint {
     if (!isUpper) return st.ino;
     if (st.isDirectory()) return lowerDir?.st.ino ?? st.ino;
-    const copied = this.#copiedUp.get(st.ino);
+    return this.#upperFileIno(st.ino, origin);
+  }
+
+  /** An upper non-directory's st_ino: the lower inode it was copied up from, if any, else its own. */
+  #upperFileIno(upperIno: bigint, origin: () => Buffer | undefined): bigint {
+    const copied = this.#copiedUp.get(upperIno);
     if (copied !== undefined) return copied;
     const fb = origin();
-    return (fb && fb.length > 0 && this.#originFh.inoOf(fb)) || st.ino;
+    return (fb && this.#originFh.inoOf(fb)) ?? upperIno;
   }
 
   /** `st`: a fresh lstat of e.top, where the cached one may be stale. */
@@ -112,9 +117,10 @@ export class OverlayFs implements FsHandlers {
     return this.#stIno(st, isUpper, () => this.#readOrigin(e.top.real), e.dirs.find((d) => d !== e.upper));
   }
 
-  #readOrigin(real: string): Buffer | undefined {
+  /** The overlay.origin of an upper entry, by path or by open fd. */
+  #readOrigin(at: string | number): Buffer | undefined {
     try {
-      return syscalls.lgetxattr(real, this.#names.origin);
+      return typeof at === 'number' ? syscalls.fgetxattr(at, this.#names.origin) : syscalls.lgetxattr(at, this.#names.origin);
     } catch {
       return undefined; // ENODATA: a pure upper entry
     }
@@ -128,8 +134,7 @@ export class OverlayFs implements FsHandlers {
       // A handle opened on the lower file follows a later copy-up here too, as reads do.
       return thenMaybe(this.#followCopyUp(open), (b) => {
         const st = fs.fstatSync(b.fd, BIG);
-        const origin = () => { try { return syscalls.fgetxattr(b.fd, this.#names.origin); } catch { return undefined; } };
-        return attrFromStats(st, this.#stIno(st, !this.#isLowerFile(b), origin));
+        return attrFromStats(st, this.#stIno(st, !this.#isLowerFile(b), () => this.#readOrigin(b.fd)));
       });
     }
     // Attributes are always read fresh: namei caches which real entries make up a directory, not
@@ -215,11 +220,8 @@ export class OverlayFs implements FsHandlers {
         const child = this.namei.lookup(p === '/' ? `/${name}` : `${p}/${name}`);
         return child ? this.#entryIno(child) : ino;
       }
-      const copied = this.#copiedUp.get(ino);
-      if (copied !== undefined) return copied;
-      if (!isImpure()) return ino;
-      const fb = this.#readOrigin(path.join(upper.real, name));
-      return (fb && fb.length > 0 && this.#originFh.inoOf(fb)) || ino;
+      if (!this.#copiedUp.has(ino) && !isImpure()) return ino;
+      return this.#upperFileIno(ino, () => this.#readOrigin(path.join(upper.real, name)));
     };
   }
 
