@@ -10,7 +10,6 @@ import {
 import { checkSource, mountPassthrough } from '@layerfs/passthrough';
 import { checkOverlay, mountOverlay, parseLowerdir, takeOverlayFeatures } from '@layerfs/overlay';
 import * as fs from 'node:fs';
-import type { MetadataMode } from '@layerfs/backing-io';
 import { isDaemonChild, runDaemonized } from './daemon';
 import { EXIT_BUG, UsageError, describeError, exitCodeFor } from './errors';
 import { serveForeground } from './serve';
@@ -44,23 +43,6 @@ function rejectLeftovers(opts: OptionMap): void {
   }
 }
 
-function takeMetadata(opts: OptionMap): MetadataMode | undefined {
-  const v = opts.get('metadata');
-  opts.delete('metadata');
-  if (v === undefined) return undefined;
-  if (v !== 'sync' && v !== 'async') throw new UsageError(`option metadata must be sync or async, got '${v === true ? '' : v}'`);
-  return v;
-}
-
-function takeNumber(opts: OptionMap, key: string): number | undefined {
-  const v = opts.get(key);
-  opts.delete(key);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v === true || !Number.isFinite(n) || n < 0) throw new UsageError(`option ${key} needs a non-negative number`);
-  return n;
-}
-
 /**
  * The part every mount command shares: without --foreground, run the checks here (so errors and the
  * stale-mount notice reach the terminal directly), start the daemon and wait for it; in the
@@ -85,9 +67,6 @@ async function runMount(args: MountArgs, rawArgv: string[], mountpoint: string, 
 async function passthroughCommand(args: MountArgs & { source: string; mountpoint: string }, rawArgv: string[]): Promise<number> {
   const opts = collectOptions(args);
   const bridge = takeBridgeOptions(opts);
-  const metadata = takeMetadata(opts);
-  const attrCacheMs = takeNumber(opts, 'attr_cache_ms');
-  const attrCacheMax = takeNumber(opts, 'attr_cache_max');
   rejectLeftovers(opts);
   const check = () => {
     const source = checkSource(args.source);
@@ -95,8 +74,7 @@ async function passthroughCommand(args: MountArgs & { source: string; mountpoint
     prepareMountpoint(args.mountpoint, { nonempty: bridge.nonempty });
   };
   return runMount(args, rawArgv, args.mountpoint, check, () => mountPassthrough({
-    source: args.source, mountpoint: args.mountpoint, ...bridge, metadata, transport: args.transport,
-    attrCache: { ttlMs: attrCacheMs, max: attrCacheMax },
+    source: args.source, mountpoint: args.mountpoint, ...bridge, transport: args.transport,
   }), `mirroring ${path.resolve(args.source)}`);
 }
 
@@ -156,9 +134,7 @@ const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
   spin_us=N                wire: keep polling N µs for the next request after answering (default 50; 0 off)
   debug                    libfuse's trace of every request (fuse-native; the wire transport traces
                            every request with --debug); on stderr, with --foreground or --log
-  op_timeout=S             fuse-native: answer a metadata request ETIMEDOUT after S seconds (default 0: never)
-  metadata=sync|async      how lstat/readlink reach the source (default sync; see README)
-  attr_cache_ms=MS, attr_cache_max=N   the daemon's attribute cache (default 1000 ms, 10000 entries)`;
+  op_timeout=S             fuse-native: answer a metadata request ETIMEDOUT after S seconds (default 0: never)`;
 
 function withMountFlags<T>(y: Argv<T>) {
   return y

@@ -18,3 +18,14 @@ export function ownAsCaller(realPath: string, cred: Cred, target: { fd?: number 
   if (target.fd !== undefined) fs.fchownSync(target.fd, cred.uid, gid);
   else fs.lchownSync(realPath, cred.uid, gid);
 }
+
+/**
+ * The owner a new entry in a directory of mode `parentMode` is handed to, or undefined where it
+ * stays as created (caller unknown, daemon not root, or the caller is root). For filesystems that
+ * reach the host by fd: they apply it with fchownat on what they just made.
+ */
+export function callerOwner(cred: Cred, parentMode: number): { uid: number; gid: number } | undefined {
+  if (!daemonIsRoot || cred.uid === undefined || cred.gid === undefined) return undefined;
+  if (cred.uid === 0 && cred.gid === 0) return undefined;
+  return { uid: cred.uid, gid: parentMode & S_ISGID ? -1 : cred.gid };
+}

@@ -21,5 +21,5 @@ export * as syscalls from './syscalls';
 export type { TimeSpec } from './syscalls';
 export { backingMeta, thenMaybe } from './metadata';
 export type { BackingMeta, MetadataMode } from './metadata';
-export type { FileHandle, RawDirent } from './syscalls';
-export { ownAsCaller } from './caller-owner';
+export type { FileHandle, RawDirent, StatxResult } from './syscalls';
+export { ownAsCaller, callerOwner } from './caller-owner';

@@ -38,6 +38,21 @@ const c = {
   nameToHandleAt: libc.func('int name_to_handle_at(int dirfd, const char *path, _Inout_ uint8_t *handle, _Out_ int *mountId, int flags)'),
   openByHandleAt: libc.func('int open_by_handle_at(int mountFd, const uint8_t *handle, int flags)'),
   ioctlPtr: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
+  // The *at family: every host access of a node-based filesystem is relative to a directory fd.
+  openat: libc.func('int openat(int dirfd, const char *path, int flags, uint32_t mode)'),
+  statx: libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)'),
+  mkdirat: libc.func('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
+  unlinkat: libc.func('int unlinkat(int dirfd, const char *path, int flags)'),
+  symlinkat: libc.func('int symlinkat(const char *target, int dirfd, const char *path)'),
+  mknodat: libc.func('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)'),
+  fchownat: libc.func('int fchownat(int dirfd, const char *path, uint32_t uid, uint32_t gid, int flags)'),
+  readlinkat: libc.func('intptr_t readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)'),
+  getxattr: libc.func('intptr_t getxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+  setxattr: libc.func('int setxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
+  listxattr: libc.func('intptr_t listxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
+  removexattr: libc.func('int removexattr(const char *path, const char *name)'),
+  fdopendir: libc.func('void *fdopendir(int fd)'),
+  close: libc.func('int close(int fd)'),
 };
 
 const AT_FDCWD = -100;
@@ -74,13 +89,22 @@ function toTimespec(t: TimeSpec): { tv_sec: bigint; tv_nsec: bigint } {
   return { tv_sec: sec, tv_nsec: nsec };
 }
 
-export function lgetxattr(path: string, name: string): Buffer {
+/**
+ * How a path-taking xattr call treats a final symlink. `follow` is for `/proc/self/fd/N` of an
+ * O_PATH fd, which must be followed to reach the file the fd names (and goes no further).
+ */
+export interface XattrAt {
+  follow?: boolean;
+}
+
+export function lgetxattr(path: string, name: string, at: XattrAt = {}): Buffer {
+  const get = at.follow ? c.getxattr : c.lgetxattr;
   // Size, then fetch; retry if the value grew in between (ERANGE), as getfattr does.
   for (;;) {
-    const size = check(c.lgetxattr(path, name, null, 0), 'getxattr', path);
+    const size = check(get(path, name, null, 0), 'getxattr', path);
     const buf = Buffer.alloc(size);
     if (size === 0) return buf;
-    const n = Number(c.lgetxattr(path, name, buf, size));
+    const n = Number(get(path, name, buf, size));
     if (n >= 0) return buf.subarray(0, n);
     const errno = koffi.errno();
     if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'getxattr', path);
@@ -99,24 +123,25 @@ export function lgetxattrSize(path: string, name: string): number {
   return check(c.lgetxattr(path, name, null, 0), 'getxattr', path);
 }
 
-export function lsetxattr(path: string, name: string, value: Uint8Array, flags = 0): void {
-  check(c.lsetxattr(path, name, value, value.length, flags), 'setxattr', path);
+export function lsetxattr(path: string, name: string, value: Uint8Array, flags = 0, at: XattrAt = {}): void {
+  check((at.follow ? c.setxattr : c.lsetxattr)(path, name, value, value.length, flags), 'setxattr', path);
 }
 
-export function llistxattr(path: string): string[] {
+export function llistxattr(path: string, at: XattrAt = {}): string[] {
+  const list = at.follow ? c.listxattr : c.llistxattr;
   for (;;) {
-    const size = check(c.llistxattr(path, null, 0), 'listxattr', path);
+    const size = check(list(path, null, 0), 'listxattr', path);
     if (size === 0) return [];
     const buf = Buffer.alloc(size);
-    const n = Number(c.llistxattr(path, buf, size));
+    const n = Number(list(path, buf, size));
     if (n >= 0) return buf.subarray(0, n).toString('utf8').split('\0').filter((s) => s.length > 0);
     const errno = koffi.errno();
     if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'listxattr', path);
   }
 }
 
-export function lremovexattr(path: string, name: string): void {
-  check(c.lremovexattr(path, name), 'removexattr', path);
+export function lremovexattr(path: string, name: string, at: XattrAt = {}): void {
+  check((at.follow ? c.removexattr : c.lremovexattr)(path, name), 'removexattr', path);
 }
 
 export function mknod(path: string, mode: number, rdev: number | bigint = 0): void {
@@ -130,6 +155,11 @@ export function lutimens(path: string, atime: TimeSpec, mtime: TimeSpec): void {
 
 export function renameat2(oldPath: string, newPath: string, flags: number): void {
   check(c.renameat2(AT_FDCWD, oldPath, AT_FDCWD, newPath, flags), 'renameat2', oldPath);
+}
+
+/** renameat2(2) between two directory fds: a name in each, never followed. */
+export function renameAt(oldDir: number, oldName: string, newDir: number, newName: string, flags = 0): void {
+  check(c.renameat2(oldDir, oldName, newDir, newName, flags), 'renameat2', oldName);
 }
 
 export function fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): void {
@@ -230,6 +260,11 @@ export interface RawDirent {
 export function readdirIno(path: string, opts: { withDots?: boolean } = {}): RawDirent[] {
   const dir = c.opendir(path);
   if (dir === null) throw new FsError(koffi.errno(), 'opendir', path);
+  return readDirStream(dir, opts, path);
+}
+
+/** Every entry of an open DIR stream, which it closes. */
+function readDirStream(dir: unknown, opts: { withDots?: boolean }, path: string): RawDirent[] {
   try {
     const out: RawDirent[] = [];
     for (;;) {
@@ -247,4 +282,129 @@ export function readdirIno(path: string, opts: { withDots?: boolean } = {}): Raw
   } finally {
     c.closedir(dir);
   }
+}
+
+// -- the *at family -------------------------------------------------------------------------------
+// A name below is one component in the directory `dir` (an fd); "" with AT_EMPTY_PATH means the fd's
+// own file. Nothing here follows a final symlink unless the name says so.
+
+export const AtFlags = { EMPTY_PATH: 0x1000, SYMLINK_NOFOLLOW: AT_SYMLINK_NOFOLLOW, SYMLINK_FOLLOW: AT_SYMLINK_FOLLOW, REMOVEDIR: 0x200 } as const;
+/** open(2)'s O_PATH, which Node's constants lack. */
+export const O_PATH = 0o10000000;
+
+export function openat(dir: number, name: string, flags: number, mode = 0): number {
+  return check(c.openat(dir, name, flags, mode), 'openat', name);
+}
+
+export function close(fd: number): void {
+  c.close(fd);
+}
+
+/** What statx reports, in the units Attr uses (times in ns), plus the device the file is on. */
+export interface StatxResult {
+  dev: bigint;
+  ino: bigint;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: bigint;
+  blocks: bigint;
+  blksize: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/** STATX_BASIC_STATS: everything stat(2) reports. */
+const STATX_BASIC_STATS = 0x7ff;
+const statxBuf = Buffer.alloc(256);
+
+/** glibc's makedev(). */
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major >>> 0);
+  const mi = BigInt(minor >>> 0);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+function stxTime(b: Buffer, off: number): bigint {
+  return b.readBigInt64LE(off) * 1_000_000_000n + BigInt(b.readUInt32LE(off + 8));
+}
+
+/**
+ * statx(2) of `name` in `dir` without following a final symlink (`""`: the fd itself). One shared
+ * buffer: the call and its decoding are synchronous, so nothing can interleave.
+ */
+export function statxAt(dir: number, name: string): StatxResult {
+  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
+  check(c.statx(dir, name, flags, STATX_BASIC_STATS, statxBuf), 'statx', name);
+  const b = statxBuf;
+  return {
+    blksize: b.readUInt32LE(4),
+    nlink: b.readUInt32LE(16),
+    uid: b.readUInt32LE(20),
+    gid: b.readUInt32LE(24),
+    mode: b.readUInt16LE(28),
+    ino: b.readBigUInt64LE(32),
+    size: b.readBigUInt64LE(40),
+    blocks: b.readBigUInt64LE(48),
+    atimeNs: stxTime(b, 64),
+    ctimeNs: stxTime(b, 96),
+    mtimeNs: stxTime(b, 112),
+    rdev: Number(makedev(b.readUInt32LE(128), b.readUInt32LE(132))),
+    dev: makedev(b.readUInt32LE(136), b.readUInt32LE(140)),
+  };
+}
+
+export function mkdirAt(dir: number, name: string, mode: number): void {
+  check(c.mkdirat(dir, name, mode), 'mkdirat', name);
+}
+
+export function unlinkAt(dir: number, name: string, opts: { dir?: boolean } = {}): void {
+  check(c.unlinkat(dir, name, opts.dir ? AtFlags.REMOVEDIR : 0), opts.dir ? 'rmdir' : 'unlink', name);
+}
+
+export function symlinkAt(target: string, dir: number, name: string): void {
+  check(c.symlinkat(target, dir, name), 'symlinkat', name);
+}
+
+export function mknodAt(dir: number, name: string, mode: number, rdev: number | bigint = 0): void {
+  check(c.mknodat(dir, name, mode, BigInt(rdev)), 'mknodat', name);
+}
+
+/** fchownat(2); `name` "" changes the fd's own file (AT_EMPTY_PATH, an O_PATH fd will do). -1 keeps an id. */
+export function fchownAt(dir: number, name: string, uid: number, gid: number): void {
+  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
+  check(c.fchownat(dir, name, uid >>> 0, gid >>> 0, flags), 'fchownat', name);
+}
+
+/** utimensat(2) of `name` in `dir`; a final symlink is followed only with `follow` (for `/proc/self/fd/N`). */
+export function utimensAt(dir: number, name: string, atime: TimeSpec, mtime: TimeSpec, opts: { follow?: boolean } = {}): void {
+  check(c.utimensat(dir, name, [toTimespec(atime), toTimespec(mtime)], opts.follow ? 0 : AT_SYMLINK_NOFOLLOW), 'utimensat', name);
+}
+
+/** linkat(2) between directory fds; `follow` for `/proc/self/fd/N` sources (AT_SYMLINK_FOLLOW). */
+export function linkAt(oldDir: number, oldName: string, newDir: number, newName: string, opts: { follow?: boolean } = {}): void {
+  check(c.linkat(oldDir, oldName, newDir, newName, opts.follow ? AT_SYMLINK_FOLLOW : 0), 'linkat', newName);
+}
+
+const linkBuf = Buffer.alloc(4097);
+
+/** readlinkat(2); `name` "" reads the symlink an O_PATH fd names. */
+export function readlinkAt(dir: number, name: string): string {
+  const n = check(c.readlinkat(dir, name, linkBuf, linkBuf.length), 'readlinkat', name);
+  return linkBuf.toString('utf8', 0, n);
+}
+
+/** readdirIno() of the directory an fd names (O_PATH will do): read through a fresh fd of its own. */
+export function readdirFd(fd: number, opts: { withDots?: boolean } = {}): RawDirent[] {
+  const own = openat(fd, '.', 0o200000 /* O_DIRECTORY */ | 0o2000000 /* O_CLOEXEC */);
+  const dir = c.fdopendir(own);
+  if (dir === null) {
+    const errno = koffi.errno();
+    c.close(own);
+    throw new FsError(errno, 'fdopendir');
+  }
+  return readDirStream(dir, opts, '(fd)');
 }

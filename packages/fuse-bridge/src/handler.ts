@@ -1,14 +1,20 @@
 // The handler interface every layerfs filesystem implements and every transport serves.
 //
-// Transport-neutral by construction: requests are path-based (the wire transport keeps a node table
-// that maps node ids to paths), each carries a RequestContext with the caller's credentials where the
-// transport knows them, and a handler may answer with a plain value (no thread hop: the transport
-// replies at once) or a Promise (awaited; the bridge adds no hop of its own). Errors are thrown as
-// FsError (or any error with a Node `code`); errno values are positive everywhere except inside the
-// transport's own reply code.
+// Node-based, the shape of libfuse's lowlevel API and of the kernel's inode operations: `lookup`
+// (and every operation that makes a name) answers an Entry naming a node the filesystem owns, with
+// one lookup counted on it; every other request names its node (and its file handle); `forget`
+// gives counts back, and at zero the filesystem may let the node go. A node is the file, never a
+// path: an open handle, an open directory or a cached node keeps meaning the same file across
+// renames, and nothing is ever resolved twice.
 //
-// Operations libfuse 2 cannot deliver (rename flags, fallocate, copy_file_range, lseek) are part of
-// the interface too; the fuse-native transport simply never calls them.
+// Transport-neutral by construction: each request carries a RequestContext with the caller's
+// credentials where the transport knows them, and a handler may answer with a plain value (no thread
+// hop: the transport replies at once) or a Promise (awaited; the bridge adds no hop of its own).
+// Errors are thrown as FsError (or any error with a Node `code`); errno values are positive everywhere
+// except inside the transport's own reply code.
+//
+// Operations libfuse 2 cannot deliver (rename flags, fallocate, copy_file_range, lseek, tmpfile) are
+// part of the interface too; the fuse-native transport simply never calls them.
 import type { BackingFile, TimeSpec } from '@layerfs/backing-io';
 import type { Attr, StatFs } from './attr';
 
@@ -24,7 +30,22 @@ export interface RequestContext {
 /** A file handle as the filesystem hands it out. Non-zero, below 2^31. */
 export type Fh = number & { readonly __brand: 'Fh' };
 
+/**
+ * A node as the filesystem hands it out: the kernel's nodeid. Non-zero, below 2^53; ROOT_NODE is the
+ * mount's root and is never forgotten. Reused only with a new generation (Entry.generation).
+ */
+export type NodeId = number & { readonly __brand: 'NodeId' };
+export const ROOT_NODE = 1 as NodeId;
+
 export type Reply<T> = T | Promise<T>;
+
+/** What a lookup (or a create-like operation) found: one lookup of `node` is now counted. */
+export interface Entry {
+  node: NodeId;
+  /** (node, generation) never repeats within a mount; 0 while ids are never reused. */
+  generation: number;
+  attr: Attr;
+}
 
 export interface OpenReply {
   fh: Fh;
@@ -44,13 +65,19 @@ export interface OpenReply {
   directIo?: boolean;
 }
 
+/** CREATE and TMPFILE: the new node and its open, in one answer (one lookup counted on the node). */
+export interface CreateReply {
+  entry: Entry;
+  open: OpenReply;
+}
+
 export interface DirEntry {
   name: string;
   /** d_ino: must equal the st_ino getattr reports for the same entry. */
   ino: bigint;
   /** The file type bits of st_mode (S_IFMT part); 0 when unknown. */
   type: number;
-  /** Full attributes where cheap; a transport that needs them (READDIRPLUS) asks getattr otherwise. */
+  /** Full attributes where cheap; a transport that needs them (READDIRPLUS) looks the name up otherwise. */
   attr?: Attr;
 }
 
@@ -59,11 +86,18 @@ export interface SetattrTimes {
   mtime: TimeSpec;
 }
 
+/** One end of a copy_file_range. */
+export interface FileRange {
+  node: NodeId;
+  fh: Fh;
+  offset: number;
+}
+
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
 export const RENAME_WHITEOUT = 4;
 
-export interface FsHandlers {
+export interface NodeHandlers {
   /**
    * Host directories where this filesystem's backing files live. The wire transport looks at their
    * filesystems to set the kernel's passthrough stacking depth.
@@ -79,55 +113,67 @@ export interface FsHandlers {
   init?(): Reply<void>;
   destroy?(): Reply<void>;
 
-  getattr(ctx: RequestContext, path: string, fh?: Fh): Reply<Attr>;
-  access?(ctx: RequestContext, path: string, mask: number): Reply<void>;
-  statfs(ctx: RequestContext, path: string): Reply<StatFs>;
-
-  opendir?(ctx: RequestContext, path: string, flags: number): Reply<Fh>;
-  readdir(ctx: RequestContext, path: string, fh?: Fh): Reply<DirEntry[]>;
-  releasedir?(ctx: RequestContext, path: string, fh: Fh): Reply<void>;
-  fsyncdir?(ctx: RequestContext, path: string, datasync: boolean, fh?: Fh): Reply<void>;
-
-  open(ctx: RequestContext, path: string, flags: number): Reply<OpenReply>;
-  create(ctx: RequestContext, path: string, mode: number, flags: number): Reply<OpenReply>;
-  /** Fill `buf` (which the transport owns until the promise settles) from `position`. */
-  read(ctx: RequestContext, path: string, fh: Fh, buf: Buffer, position: number): Reply<number>;
-  /** Write `buf` (owned by the handler until the promise settles) at `position`. */
-  write(ctx: RequestContext, path: string, fh: Fh, buf: Buffer, position: number): Reply<number>;
-  flush?(ctx: RequestContext, path: string, fh: Fh): Reply<void>;
-  release(ctx: RequestContext, path: string, fh: Fh): Reply<void>;
-  fsync?(ctx: RequestContext, path: string, datasync: boolean, fh?: Fh): Reply<void>;
-
-  truncate(ctx: RequestContext, path: string, size: number, fh?: Fh): Reply<void>;
-  chmod(ctx: RequestContext, path: string, mode: number): Reply<void>;
-  /** -1 leaves that id unchanged. */
-  chown(ctx: RequestContext, path: string, uid: number, gid: number): Reply<void>;
-  utimens(ctx: RequestContext, path: string, times: SetattrTimes): Reply<void>;
-
-  readlink(ctx: RequestContext, path: string): Reply<string>;
-  symlink(ctx: RequestContext, target: string, path: string): Reply<void>;
-  mknod(ctx: RequestContext, path: string, mode: number, rdev: number): Reply<void>;
-  mkdir(ctx: RequestContext, path: string, mode: number): Reply<void>;
-  unlink(ctx: RequestContext, path: string): Reply<void>;
-  rmdir(ctx: RequestContext, path: string): Reply<void>;
-  /** `flags`: RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT; 0 from fuse-native. */
-  rename(ctx: RequestContext, from: string, to: string, flags: number): Reply<void>;
+  /** `name` in directory `parent`; ENOENT when there is none. Counts one lookup of the answer. */
+  lookup(ctx: RequestContext, parent: NodeId, name: string): Reply<Entry>;
+  /** The kernel (or the fuse-native path cache) dropped `nlookup` lookups of `node`. Never fails. */
+  forget(node: NodeId, nlookup: number): void;
   /**
-   * Give `existing` another name. `fh` is set when the file has no name (`existing` is then only
-   * for messages): an O_TMPFILE being linked in, or a file unlinked while open, which must fail ENOENT.
+   * The transport cannot serve opens of `node` any more (its kernel I/O mode is pinned to a file the
+   * node no longer stands for): let the node's name answer a fresh node at the next lookup, while
+   * this one lives on for the opens and lookups it still has. Optional: a filesystem whose node is
+   * always one file never needs it.
    */
-  link(ctx: RequestContext, existing: string, newPath: string, fh?: Fh): Reply<void>;
+  supersede?(node: NodeId): void;
 
-  setxattr?(ctx: RequestContext, path: string, name: string, value: Buffer, flags: number): Reply<void>;
-  getxattr?(ctx: RequestContext, path: string, name: string): Reply<Buffer>;
-  listxattr?(ctx: RequestContext, path: string): Reply<string[]>;
-  removexattr?(ctx: RequestContext, path: string, name: string): Reply<void>;
+  /** `fh`, when given, is an open handle of `node` (fstat): answer for the file it has open. */
+  getattr(ctx: RequestContext, node: NodeId, fh?: Fh): Reply<Attr>;
+  access?(ctx: RequestContext, node: NodeId, mask: number): Reply<void>;
+  statfs(ctx: RequestContext, node: NodeId): Reply<StatFs>;
+
+  opendir?(ctx: RequestContext, node: NodeId, flags: number): Reply<Fh>;
+  readdir(ctx: RequestContext, node: NodeId, fh?: Fh): Reply<DirEntry[]>;
+  releasedir?(ctx: RequestContext, node: NodeId, fh: Fh): Reply<void>;
+  fsyncdir?(ctx: RequestContext, node: NodeId, datasync: boolean, fh?: Fh): Reply<void>;
+
+  open(ctx: RequestContext, node: NodeId, flags: number): Reply<OpenReply>;
+  create(ctx: RequestContext, parent: NodeId, name: string, mode: number, flags: number): Reply<CreateReply>;
+  /** Fill `buf` (which the transport owns until the promise settles) from `position`. */
+  read(ctx: RequestContext, node: NodeId, fh: Fh, buf: Buffer, position: number): Reply<number>;
+  /** Write `buf` (owned by the handler until the promise settles) at `position`. */
+  write(ctx: RequestContext, node: NodeId, fh: Fh, buf: Buffer, position: number): Reply<number>;
+  flush?(ctx: RequestContext, node: NodeId, fh: Fh): Reply<void>;
+  release(ctx: RequestContext, node: NodeId, fh: Fh): Reply<void>;
+  fsync?(ctx: RequestContext, node: NodeId, datasync: boolean, fh?: Fh): Reply<void>;
+
+  truncate(ctx: RequestContext, node: NodeId, size: number, fh?: Fh): Reply<void>;
+  chmod(ctx: RequestContext, node: NodeId, mode: number): Reply<void>;
+  /** -1 leaves that id unchanged. */
+  chown(ctx: RequestContext, node: NodeId, uid: number, gid: number): Reply<void>;
+  utimens(ctx: RequestContext, node: NodeId, times: SetattrTimes): Reply<void>;
+
+  readlink(ctx: RequestContext, node: NodeId): Reply<string>;
+  symlink(ctx: RequestContext, parent: NodeId, name: string, target: string): Reply<Entry>;
+  mknod(ctx: RequestContext, parent: NodeId, name: string, mode: number, rdev: number): Reply<Entry>;
+  mkdir(ctx: RequestContext, parent: NodeId, name: string, mode: number): Reply<Entry>;
+  unlink(ctx: RequestContext, parent: NodeId, name: string): Reply<void>;
+  rmdir(ctx: RequestContext, parent: NodeId, name: string): Reply<void>;
+  /** `flags`: RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT; 0 from fuse-native. */
+  rename(ctx: RequestContext, parent: NodeId, name: string, newParent: NodeId, newName: string, flags: number): Reply<void>;
+  /**
+   * Give `node` the name `newName` in `newParent`. A node without a name (an O_TMPFILE) is linked in;
+   * one that was unlinked while open fails ENOENT, as in the kernel.
+   */
+  link(ctx: RequestContext, node: NodeId, newParent: NodeId, newName: string): Reply<Entry>;
+
+  setxattr?(ctx: RequestContext, node: NodeId, name: string, value: Buffer, flags: number): Reply<void>;
+  getxattr?(ctx: RequestContext, node: NodeId, name: string): Reply<Buffer>;
+  listxattr?(ctx: RequestContext, node: NodeId): Reply<string[]>;
+  removexattr?(ctx: RequestContext, node: NodeId, name: string): Reply<void>;
 
   // Served only by transports that can deliver them (not fuse-native / libfuse 2).
-  fallocate?(ctx: RequestContext, path: string, fh: Fh, mode: number, offset: number, length: number): Reply<void>;
-  lseek?(ctx: RequestContext, path: string, fh: Fh, offset: number, whence: number): Reply<number>;
-  /** O_TMPFILE: an open regular file without a name in directory `dir`, linkable later (`link` with its fh). */
-  tmpfile?(ctx: RequestContext, dir: string, mode: number, flags: number): Reply<OpenReply>;
-  copyFileRange?(ctx: RequestContext, from: { path: string; fh: Fh; offset: number },
-    to: { path: string; fh: Fh; offset: number }, length: number, flags: number): Reply<number>;
+  fallocate?(ctx: RequestContext, node: NodeId, fh: Fh, mode: number, offset: number, length: number): Reply<void>;
+  lseek?(ctx: RequestContext, node: NodeId, fh: Fh, offset: number, whence: number): Reply<number>;
+  /** O_TMPFILE: an open regular file without a name in directory `parent`, linkable later by `link`. */
+  tmpfile?(ctx: RequestContext, parent: NodeId, mode: number, flags: number): Reply<CreateReply>;
+  copyFileRange?(ctx: RequestContext, from: FileRange, to: FileRange, length: number, flags: number): Reply<number>;
 }

@@ -1,8 +1,11 @@
 // @layerfs/fuse-bridge — the handler interface and its transports. See README.md.
 export type {
-  FsHandlers, RequestContext, Fh, Reply, OpenReply, DirEntry, SetattrTimes,
+  NodeHandlers, NodeId, Entry, CreateReply, FileRange, RequestContext, Fh, Reply, OpenReply, DirEntry, SetattrTimes,
 } from './handler';
-export { RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT } from './handler';
+export { ROOT_NODE, RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT } from './handler';
+export { NodeFsBase } from './node-fs-base';
+export type { PathHandlers } from './path-handlers';
+export { servePathHandlers } from './path-adapter';
 export { attrFromStats } from './attr';
 export type { Attr, Ino, StatFs } from './attr';
 export { mountFs } from './mount';

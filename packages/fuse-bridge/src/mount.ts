@@ -3,7 +3,7 @@
 // session and let the filesystem put what it holds.
 import * as fs from 'node:fs';
 import { registerOwnMount, unregisterOwnMount } from '@layerfs/backing-io';
-import type { FsHandlers } from './handler';
+import type { NodeHandlers } from './handler';
 import { BridgeOptions, defaultBridgeOptions } from './options';
 import { prepareMountpoint, unmountPath } from './mountpoint';
 import { fuseNativeTransport } from './fuse-native/start';
@@ -30,7 +30,7 @@ export interface MountFsOptions extends Partial<BridgeOptions> {
 
 let umaskCleared = false;
 
-export async function mountFs(mountpoint: string, handlers: FsHandlers, options: MountFsOptions = {}): Promise<MountHandle> {
+export async function mountFs(mountpoint: string, handlers: NodeHandlers, options: MountFsOptions = {}): Promise<MountHandle> {
   const { transport = fuseNativeTransport, ...rest } = options;
   const opts: BridgeOptions = { ...defaultBridgeOptions(), ...stripUndefined(rest) };
   const abs = prepareMountpoint(mountpoint, { nonempty: opts.nonempty });

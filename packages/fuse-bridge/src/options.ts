@@ -41,7 +41,7 @@ export interface BridgeOptions {
   /**
    * Kernel cache lifetimes in seconds. Unset: the transport's default — 1 s (0 for negative entries),
    * or, on a transport that invalidates what it changes (wire) serving a filesystem whose backing
-   * store nothing else may change (`FsHandlers.exclusive`: the overlay), a day, as fuse-overlayfs.
+   * store nothing else may change (`NodeHandlers.exclusive`: the overlay), a day, as fuse-overlayfs.
    */
   attrTimeout?: number;
   entryTimeout?: number;

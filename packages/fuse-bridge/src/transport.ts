@@ -1,7 +1,7 @@
 // What a transport is to the mount lifecycle (mount.ts): something that mounts a directory, serves a
 // filesystem on it until the kernel ends the connection, and then lets go of what it holds. Nothing
 // outside the transports knows which one is in use.
-import type { FsHandlers } from './handler';
+import type { NodeHandlers } from './handler';
 import type { BridgeOptions } from './options';
 
 export type TransportName = 'fuse-native' | 'wire';
@@ -20,5 +20,5 @@ export interface TransportSession {
 export interface Transport {
   readonly name: TransportName;
   /** Mount at `mountpoint` (absolute, checked) and serve `handlers` on it. */
-  start(mountpoint: string, handlers: FsHandlers, opts: BridgeOptions): Promise<TransportSession>;
+  start(mountpoint: string, handlers: NodeHandlers, opts: BridgeOptions): Promise<TransportSession>;
 }

@@ -1,13 +1,12 @@
-// From FUSE opcodes to the path-based handler interface. Each method decodes its arguments before
+// From FUSE opcodes to the node-based handler interface (the kernel's nodeid is the filesystem's NodeId). Each method decodes its arguments before
 // anything else (the request buffer is reused once a handler goes asynchronous; only WRITE keeps it,
 // and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
 import { fstatSync, type BigIntStats } from 'node:fs';
 import { FsError, errnoOf, thenMaybe } from '@layerfs/backing-io';
 import type {
-  Attr, CacheMode, DirEntry, Fh, FsHandlers, OpenReply, Reply, RequestContext,
+  Attr, CacheMode, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext,
 } from '@layerfs/fuse-bridge';
-import { RENAME_EXCHANGE } from '@layerfs/fuse-bridge';
 import {
   FSYNC_FDATASYNC, GETATTR_FH, OPEN_KILL_SUIDGID, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid, WRITE_KILL_SUIDGID,
 } from './abi';
@@ -17,7 +16,7 @@ import {
   u64Reply,
 } from './codec';
 import { modeAfterKill } from './killpriv';
-import { Node, NodeTable } from './node-table';
+import { KernelNodes } from './kernel-nodes';
 import { PassthroughModes } from './passthrough-modes';
 
 export type OpResult = Buffer | null | Promise<Buffer | null>;
@@ -53,8 +52,7 @@ export interface OpsOptions {
 
 /** A directory the kernel opened: the listing is taken at offset 0 and served from here after. */
 interface OpenDir {
-  path: string;
-  node: Node;
+  node: NodeId;
   fh?: Fh;
   entries?: DirEntry[];
 }
@@ -72,8 +70,8 @@ export class WireOps {
   #nextDir = 1;
 
   constructor(
-    readonly fs: FsHandlers,
-    readonly nodes: NodeTable,
+    readonly fs: NodeHandlers,
+    readonly nodes: KernelNodes,
     readonly modes: PassthroughModes,
     readonly opts: OpsOptions,
     /** Sends FUSE_NOTIFY_INVAL_INODE (attributes only) for a node, before the current reply. */
@@ -85,27 +83,26 @@ export class WireOps {
    * the kernel holds for it (a hard link is one kernel inode per name) must not keep serving cached
    * attributes for attr_timeout.
    */
-  #changed(node: Node | undefined, self = false): void {
-    if (!node || this.opts.attrTimeout === 0) return;
-    for (const other of this.nodes.aliases(node)) this.invalInode(other.id);
-    if (self) this.invalInode(node.id);
+  #changed(node: NodeId | undefined, self = false): void {
+    if (node === undefined || this.opts.attrTimeout === 0) return;
+    for (const other of this.nodes.aliases(node)) this.invalInode(other);
+    if (self) this.invalInode(node);
   }
 
   /**
    * Drop the set-id bits an unprivileged modification of `node` drops (HANDLE_KILLPRIV_V2 leaves
    * that to us; see killpriv.ts). A file without a name keeps its bits: nobody can exec it again.
    */
-  #killSuidgid(ctx: RequestContext, node: Node, fh?: number): Reply<void> {
-    if (node.detached) return;
+  #killSuidgid(ctx: RequestContext, node: NodeId, fh?: number): Reply<void> {
     return thenMaybe(this.#getattr(ctx, node, fh), (attr) => {
-      const mode = modeAfterKill(attr.mode, attr.gid, ctx.gid ?? 0);
+      const mode = attr.nlink === 0 ? undefined : modeAfterKill(attr.mode, attr.gid, ctx.gid ?? 0);
       if (mode === undefined) return;
-      return thenMaybe(this.fs.chmod(ctx, node.path(), mode), () => this.#changed(node, true));
+      return thenMaybe(this.fs.chmod(ctx, node, mode), () => this.#changed(node, true));
     });
   }
 
   /** Where the kernel cannot flag it (fallocate, copy_file_range): an unprivileged caller is one without uid 0. */
-  #killIfUnprivileged(ctx: RequestContext, node: Node, fh: number): Reply<void> {
+  #killIfUnprivileged(ctx: RequestContext, node: NodeId, fh: number): Reply<void> {
     return ctx.uid === 0 || ctx.uid === undefined ? undefined : this.#killSuidgid(ctx, node, fh);
   }
 
@@ -115,49 +112,35 @@ export class WireOps {
 
   // -- names and attributes -------------------------------------------------------------------------
 
-  #entry(parent: Node, name: string, attr: Attr): EntryParams {
-    const node = this.nodes.lookup(parent, name);
-    this.nodes.setIno(node, attr.ino);
-    return { nodeid: node.id, generation: node.generation, entryTimeout: this.opts.entryTimeout, attrTimeout: this.opts.attrTimeout, attr };
+  /** An entry the filesystem answered, as the kernel gets it: its lookup is counted here too. */
+  #entry(e: Entry): EntryParams {
+    this.nodes.entered(e.node, e.attr.ino);
+    return { nodeid: e.node, generation: e.generation, entryTimeout: this.opts.entryTimeout, attrTimeout: this.opts.attrTimeout, attr: e.attr };
   }
 
-  /** Attributes of a node: through one of its open handles once its name is gone (fstat after unlink). */
-  #getattr(ctx: RequestContext, node: Node, fh?: number): Reply<Attr> {
-    const pinned = node.superseded ? this.modes.backingOf(node.id) : undefined;
+  /** Attributes of a node; `fh` an open handle of it (fstat). */
+  #getattr(ctx: RequestContext, node: NodeId, fh?: number): Reply<Attr> {
+    const pinned = this.nodes.get(node)?.superseded ? this.modes.backingOf(node) : undefined;
     if (pinned) {
       // The kernel reads this node's passed-through backing file (the lower file a reader opened
       // before the copy-up): fstat on that fd shows the data it reads.
-      return thenMaybe(this.#getattrOfName(ctx, node, fh), (attr) => withDataOf(attr, fstatSync(pinned.fd, { bigint: true })));
+      return thenMaybe(this.fs.getattr(ctx, node, fh as Fh | undefined), (attr) => withDataOf(attr, fstatSync(pinned.fd, { bigint: true })));
     }
-    return this.#getattrOfName(ctx, node, fh);
+    return this.fs.getattr(ctx, node, fh as Fh | undefined);
   }
 
-  #getattrOfName(ctx: RequestContext, node: Node, fh?: number): Reply<Attr> {
-    if (node.detached) {
-      const open = fh ?? node.openFhs.values().next().value;
-      if (open !== undefined) return this.fs.getattr(ctx, this.#ioPath(node), open as Fh);
-    }
-    return this.fs.getattr(ctx, node.path(), fh as Fh | undefined);
-  }
-
-  /** Reply with a new entry for `name` after a create-like operation succeeded. */
-  #entryAfter(req: Request, ctx: RequestContext, parent: Node, name: string, done: Reply<void>): OpResult {
-    return thenMaybe(done, () => thenMaybe(this.fs.getattr(ctx, parent.childPath(name)),
-      (attr) => entryReply(req.unique, this.#entry(parent, name, attr))));
-  }
-
-  lookup(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  lookup(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const name = decode.name(req.body);
-    let attr;
+    let e;
     try {
-      attr = this.fs.getattr(ctx, parent.childPath(name));
+      e = this.fs.lookup(ctx, parent, name);
     } catch (err) {
       return this.#negative(req, err);
     }
-    if (attr instanceof Promise) {
-      return attr.then((a) => entryReply(req.unique, this.#entry(parent, name, a)), (err) => this.#negative(req, err));
+    if (e instanceof Promise) {
+      return e.then((x) => entryReply(req.unique, this.#entry(x)), (err) => this.#negative(req, err));
     }
-    return entryReply(req.unique, this.#entry(parent, name, attr));
+    return entryReply(req.unique, this.#entry(e));
   }
 
   #negative(req: Request, err: unknown): Buffer {
@@ -166,39 +149,43 @@ export class WireOps {
   }
 
   forget(req: Request): null {
-    this.nodes.forget(req.nodeid, decode.forget(req.body));
+    this.#forget(req.nodeid as NodeId, decode.forget(req.body));
     return null;
   }
 
   batchForget(req: Request): null {
-    for (const f of decode.batchForget(req.body)) this.nodes.forget(f.nodeid, f.nlookup);
+    for (const f of decode.batchForget(req.body)) this.#forget(f.nodeid as NodeId, f.nlookup);
     return null;
   }
 
-  getattr(req: Request, ctx: RequestContext, node: Node): OpResult {
-    const a = decode.getattr(req.body);
-    const fh = a.flags & GETATTR_FH && node.openFhs.has(a.fh) ? a.fh : undefined;
-    return thenMaybe(this.#getattr(ctx, node, fh), (attr) => attrReply(req.unique, attr, this.opts.attrTimeout));
+  #forget(node: NodeId, count: number): void {
+    this.nodes.forget(node, count);
+    this.fs.forget(node, count);
   }
 
-  async setattr(req: Request, ctx: RequestContext, node: Node): Promise<Buffer> {
+  getattr(req: Request, ctx: RequestContext, node: NodeId): OpResult {
+    const a = decode.getattr(req.body);
+    const fh = a.flags & GETATTR_FH ? a.fh : undefined;
+    return thenMaybe(this.#getattr(ctx, node, fh), (attr) => {
+      this.nodes.seen(node, attr.ino);
+      return attrReply(req.unique, attr, this.opts.attrTimeout);
+    });
+  }
+
+  async setattr(req: Request, ctx: RequestContext, node: NodeId): Promise<Buffer> {
     const s = decode.setattr(req.body);
     const fh = s.valid & SetattrValid.FH ? (s.fh as Fh) : undefined;
-    // ftruncate of an unlinked file comes with its handle, and the handlers act on the handle; any
-    // other change to a nameless file fails ENOENT from path().
-    const p = node.detached && fh !== undefined && !(s.valid & ~(SetattrValid.SIZE | SetattrValid.FH | SetattrValid.LOCKOWNER))
-      ? this.#ioPath(node) : node.path();
     // libfuse's order: mode, owner, size, times.
-    if (s.valid & SetattrValid.MODE) await this.fs.chmod(ctx, p, s.mode & 0o7777);
+    if (s.valid & SetattrValid.MODE) await this.fs.chmod(ctx, node, s.mode & 0o7777);
     if (s.valid & (SetattrValid.UID | SetattrValid.GID)) {
-      await this.fs.chown(ctx, p, s.valid & SetattrValid.UID ? s.uid : -1, s.valid & SetattrValid.GID ? s.gid : -1);
+      await this.fs.chown(ctx, node, s.valid & SetattrValid.UID ? s.uid : -1, s.valid & SetattrValid.GID ? s.gid : -1);
     }
     if (!(s.valid & CHANGES)) {
       // chown(f, -1, -1): nothing to change but the ctime, which Linux updates; the kernel sends it
       // as a SETATTR that names no attribute (FATTR_CTIME only comes with the writeback cache).
-      await this.fs.chown(ctx, p, -1, -1);
+      await this.fs.chown(ctx, node, -1, -1);
     }
-    if (s.valid & SetattrValid.SIZE) await this.fs.truncate(ctx, p, s.size, fh);
+    if (s.valid & SetattrValid.SIZE) await this.fs.truncate(ctx, node, s.size, fh);
     if (s.valid & SetattrValid.KILL_SUIDGID) await this.#killSuidgid(ctx, node, fh);
     if (s.valid & (SetattrValid.ATIME | SetattrValid.MTIME)) {
       const time = (set: number, now: number, sec: bigint, nsec: number) => {
@@ -206,7 +193,7 @@ export class WireOps {
         if (s.valid & now) return 'now' as const;
         return sec * 1_000_000_000n + BigInt(nsec);
       };
-      await this.fs.utimens(ctx, p, {
+      await this.fs.utimens(ctx, node, {
         atime: time(SetattrValid.ATIME, SetattrValid.ATIME_NOW, s.atime, s.atimensec),
         mtime: time(SetattrValid.MTIME, SetattrValid.MTIME_NOW, s.mtime, s.mtimensec),
       });
@@ -215,38 +202,38 @@ export class WireOps {
     return attrReply(req.unique, await this.#getattr(ctx, node, fh), this.opts.attrTimeout);
   }
 
-  access(req: Request, ctx: RequestContext, node: Node): OpResult {
+  access(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.access) throw new FsError('ENOSYS', 'access');
-    return thenMaybe(this.fs.access(ctx, node.path(), decode.access(req.body).mask), () => emptyReply(req.unique));
+    return thenMaybe(this.fs.access(ctx, node, decode.access(req.body).mask), () => emptyReply(req.unique));
   }
 
-  statfs(req: Request, ctx: RequestContext, node: Node): OpResult {
-    return thenMaybe(this.fs.statfs(ctx, node.path()), (s) => statfsReply(req.unique, s));
+  statfs(req: Request, ctx: RequestContext, node: NodeId): OpResult {
+    return thenMaybe(this.fs.statfs(ctx, node), (s) => statfsReply(req.unique, s));
   }
 
-  readlink(req: Request, ctx: RequestContext, node: Node): OpResult {
-    return thenMaybe(this.fs.readlink(ctx, node.path()), (target) => dataReply(req.unique, Buffer.from(target)));
+  readlink(req: Request, ctx: RequestContext, node: NodeId): OpResult {
+    return thenMaybe(this.fs.readlink(ctx, node), (target) => dataReply(req.unique, Buffer.from(target)));
   }
 
   // -- creating and removing names ----------------------------------------------------------------
 
-  symlink(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  symlink(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const { name, target } = decode.symlink(req.body);
-    return this.#entryAfter(req, ctx, parent, name, this.fs.symlink(ctx, target, parent.childPath(name)));
+    return thenMaybe(this.fs.symlink(ctx, parent, name, target), (e) => entryReply(req.unique, this.#entry(e)));
   }
 
-  mknod(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  mknod(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const a = decode.mknod(req.body);
     const c = { ...ctx, umask: a.umask };
     return thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) =>
-      this.#entryAfter(req, c, parent, a.name, this.fs.mknod(c, parent.childPath(a.name), mode, a.rdev)));
+      thenMaybe(this.fs.mknod(c, parent, a.name, mode, a.rdev), (e) => entryReply(req.unique, this.#entry(e))));
   }
 
-  mkdir(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  mkdir(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const a = decode.mkdir(req.body);
     const c = { ...ctx, umask: a.umask };
     return thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) =>
-      this.#entryAfter(req, c, parent, a.name, this.fs.mkdir(c, parent.childPath(a.name), mode & 0o7777)));
+      thenMaybe(this.fs.mkdir(c, parent, a.name, mode & 0o7777), (e) => entryReply(req.unique, this.#entry(e))));
   }
 
   /**
@@ -256,13 +243,13 @@ export class WireOps {
    * one the caller's umask applies. The daemon must decide — the kernel cannot see the backing
    * directory's ACL when the request leaves.
    */
-  #createMode(ctx: RequestContext, parent: Node, mode: number, umask: number): number | Promise<number> {
+  #createMode(ctx: RequestContext, parent: NodeId, mode: number, umask: number): number | Promise<number> {
     if (!this.opts.dontMask) return mode;
     const masked = mode & ~umask;
     const getxattr = this.fs.getxattr?.bind(this.fs);
     if (!getxattr || masked === mode) return masked;
     // ENODATA (no default ACL) or any other failure: the umask applies.
-    return catchMaybe(() => thenMaybe(getxattr(ctx, parent.path(), 'system.posix_acl_default'), () => mode), () => masked);
+    return catchMaybe(() => thenMaybe(getxattr(ctx, parent, 'system.posix_acl_default'), () => mode), () => masked);
   }
 
   /**
@@ -270,121 +257,129 @@ export class WireOps {
    * (what a fresh file has); the kernel's d_tmpfile drops it to 0, and a later linkat(AT_EMPTY_PATH)
    * arrives as a LINK of this node (unless it was opened O_EXCL).
    */
-  tmpfile(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  tmpfile(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     if (!this.fs.tmpfile) throw new FsError('ENOSYS', 'tmpfile');
     const tmpfile = this.fs.tmpfile.bind(this.fs);
     const a = decode.create(req.body);
     const c = { ...ctx, umask: a.umask };
-    return thenMaybe(thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => tmpfile(c, parent.path(), mode, a.flags)), (r) => thenMaybe(this.fs.getattr(c, '(tmpfile)', r.fh), (attr) => {
-      const node = this.nodes.anonymous();
-      this.nodes.setIno(node, attr.ino);
-      const entry: EntryParams = { nodeid: node.id, generation: node.generation, entryTimeout: 0, attrTimeout: this.opts.attrTimeout, attr: { ...attr, nlink: 1 } };
-      return this.#opened(c, node, r, true, (o) => createReply(req.unique, entry, o), a.flags);
-    }));
+    return thenMaybe(thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => tmpfile(c, parent, mode, a.flags)), ({ entry: e, open }) => {
+      const entry = { ...this.#entry(e), entryTimeout: 0, attr: { ...e.attr, nlink: 1 } };
+      return this.#opened(c, e.node, open, true, (o) => createReply(req.unique, entry, o), a.flags);
+    });
   }
 
-  link(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  link(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const a = decode.link(req.body);
-    const old = this.nodes.get(a.oldnodeid);
-    // A file without a name (O_TMPFILE, or unlinked while open) is linked through one of its open
-    // handles; the filesystem decides which of those may get a name again (the host kernel lets only
-    // an O_TMPFILE opened without O_EXCL).
-    const fh = old.detached ? old.openFhs.values().next().value : undefined;
-    const linked = old.detached
-      ? (fh === undefined ? Promise.reject(new FsError('ENOENT', 'link', old.name)) : this.fs.link(ctx, this.#ioPath(old), parent.childPath(a.name), fh as Fh))
-      : this.fs.link(ctx, old.path(), parent.childPath(a.name));
-    return thenMaybe(this.#entryAfter(req, ctx, parent, a.name, linked), (reply) => {
-      // The old name too: after LINK the kernel bumps its nlink but keeps its cached ctime (a FUSE
-      // inode without the writeback cache never updates times locally), so stat showed the old one.
+    const old = a.oldnodeid as NodeId;
+    return thenMaybe(this.fs.link(ctx, old, parent, a.name), (e) => {
+      const reply = entryReply(req.unique, this.#entry(e));
+      // The old node too, where it is another node: after LINK the kernel bumps its nlink but keeps
+      // its cached ctime (a FUSE inode without the writeback cache never updates times locally).
       this.#changed(old, true);
       return reply;
     });
   }
 
-  unlink(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  unlink(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const name = decode.name(req.body);
-    const gone = parent.children.get(name);
-    return thenMaybe(this.fs.unlink(ctx, parent.childPath(name)), () => {
+    // Which node loses a name is the filesystem's to know; its other names learn the new nlink from
+    // the filesystem's next answer about them. A filesystem with a node per name shows that as aliases.
+    return thenMaybe(this.#peek(ctx, parent, name), (gone) => thenMaybe(this.fs.unlink(ctx, parent, name), () => {
       this.#changed(gone);
-      this.nodes.unlinked(parent, name);
       return emptyReply(req.unique);
-    });
+    }));
   }
 
-  rmdir(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  rmdir(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const name = decode.name(req.body);
-    return thenMaybe(this.fs.rmdir(ctx, parent.childPath(name)), () => {
-      this.nodes.unlinked(parent, name);
-      return emptyReply(req.unique);
-    });
+    return thenMaybe(this.fs.rmdir(ctx, parent, name), () => emptyReply(req.unique));
   }
 
-  rename(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  rename(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const a = req.opcode === Opcode.RENAME2 ? decode.rename2(req.body) : decode.rename(req.body);
-    const to = this.nodes.get(a.newdir);
-    const replaced = to.children.get(a.to);
-    return thenMaybe(this.fs.rename(ctx, parent.childPath(a.from), to.childPath(a.to), a.flags), () => {
+    const to = a.newdir as NodeId;
+    return thenMaybe(this.#peek(ctx, to, a.to), (replaced) => thenMaybe(this.fs.rename(ctx, parent, a.from, to, a.to, a.flags), () => {
       this.#changed(replaced);
-      this.nodes.renamed(parent, a.from, to, a.to, (a.flags & RENAME_EXCHANGE) !== 0);
       return emptyReply(req.unique);
-    });
+    }));
+  }
+
+  /**
+   * The node a name stands for, where other nodes may show the same file (only then does it matter):
+   * looked up and given back at once. Undefined where nothing is there.
+   */
+  #peek(ctx: RequestContext, parent: NodeId, name: string): Reply<NodeId | undefined> {
+    if (!this.nodes.hasAliases || this.opts.attrTimeout === 0) return undefined;
+    return catchMaybe(() => thenMaybe(this.fs.lookup(ctx, parent, name), (e) => {
+      this.fs.forget(e.node, 1);
+      return e.node;
+    }), () => undefined);
   }
 
   // -- files ----------------------------------------------------------------------------------------
 
-  open(req: Request, ctx: RequestContext, node: Node): OpResult {
+  open(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     const { flags, openFlags } = decode.open(req.body);
-    return thenMaybe(this.fs.open(ctx, node.path(), flags), (r) => {
+    return thenMaybe(this.fs.open(ctx, node, flags), (r) => {
       // The kill comes before the I/O-mode decision: a file that still has set-id bits is not passed through.
       const killed = openFlags & OPEN_KILL_SUIDGID ? this.#killSuidgid(ctx, node, r.fh) : undefined;
       return thenMaybe(killed, () => this.#opened(ctx, node, r, false, (o) => openReply(req.unique, o), flags));
     });
   }
 
-  create(req: Request, ctx: RequestContext, parent: Node): OpResult {
+  create(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const a = decode.create(req.body);
     const c = { ...ctx, umask: a.umask };
-    const p = parent.childPath(a.name);
-    const made = () => thenMaybe(thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => this.fs.create(c, p, mode, a.flags)), (r) => thenMaybe(this.fs.getattr(c, p, r.fh), (attr) => {
-      const entry = this.#entry(parent, a.name, attr);
-      return this.#opened(c, this.nodes.get(entry.nodeid), r, true, (o) => createReply(req.unique, entry, o), a.flags);
-    }));
+    const made = () => thenMaybe(thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => this.fs.create(c, parent, a.name, mode, a.flags)), ({ entry: e, open }) => {
+      const entry = this.#entry(e);
+      return this.#opened(c, e.node, open, true, (o) => createReply(req.unique, entry, o), a.flags);
+    });
     if (!(a.openFlags & OPEN_KILL_SUIDGID)) return made();
     // O_TRUNC by an unprivileged caller on a name the kernel had not looked up: it may truncate an
     // existing set-id file, whose bits go first. A file this call makes keeps the mode asked for.
-    return thenMaybe(this.#existingMode(c, p), (mode) => thenMaybe(mode === undefined ? undefined : this.fs.chmod(c, p, mode), made));
+    return thenMaybe(this.#killExisting(c, parent, a.name), made);
   }
 
-  /** The mode an existing file at `p` has after an unprivileged modification, if that drops bits. */
-  #existingMode(ctx: RequestContext, p: string): Reply<number | undefined> {
-    const dropped = (attr: Attr) => modeAfterKill(attr.mode, attr.gid, ctx.gid ?? 0);
-    let attr;
+  /** Drop the set-id bits of an existing `name` in `parent` as an unprivileged modification does. */
+  #killExisting(ctx: RequestContext, parent: NodeId, name: string): Reply<void> {
+    let found;
     try {
-      attr = this.fs.getattr(ctx, p);
+      found = this.fs.lookup(ctx, parent, name);
     } catch {
-      return undefined;
+      return; // nothing there yet: the create makes it
     }
-    return attr instanceof Promise ? attr.then(dropped, () => undefined) : dropped(attr);
+    const kill = (e: Entry) => {
+      const mode = modeAfterKill(e.attr.mode, e.attr.gid, ctx.gid ?? 0);
+      const done = () => this.fs.forget(e.node, 1);
+      if (mode === undefined) return done();
+      return thenMaybe(catchMaybe(() => this.fs.chmod(ctx, e.node, mode), (err) => { done(); throw err; }), done);
+    };
+    return found instanceof Promise ? found.then(kill, () => undefined) : kill(found);
   }
 
   /**
    * The I/O mode decision for a fresh open, then its reply; see passthrough-modes.ts. `counted`: the
    * reply carries an entry whose lookup we already counted (CREATE), to be taken back on ESTALE.
    */
-  #opened(ctx: RequestContext, node: Node, r: OpenReply, counted: boolean,
+  #opened(ctx: RequestContext, node: NodeId, r: OpenReply, counted: boolean,
     encode: (o: { fh: number; openFlags: number; backingId: number }) => Buffer, flags = 0): OpResult {
     // A writer of a file the kernel knows by other names too is served by the daemon: a passed-through
     // write would leave those names' cached size and mtime stale, and we would never know.
     const shared = (flags & O_ACCMODE) !== O_RDONLY && this.nodes.aliases(node).length > 0;
-    const d = this.modes.open(node.id, shared ? undefined : r.backing);
+    const d = this.modes.open(node, shared ? undefined : r.backing);
     if ('stale' in d) {
+      if (!this.fs.supersede) {
+        return thenMaybe(this.fs.release(ctx, node, r.fh), () => {
+          throw new FsError('EIO', 'open', `node ${node}`, 'the filesystem answered another backing file for a node the kernel passes through');
+        });
+      }
+      this.fs.supersede(node);
       this.nodes.supersede(node);
-      if (counted) this.nodes.forget(node.id, 1);
-      return thenMaybe(this.fs.release(ctx, node.path(), r.fh), () => {
-        throw new FsError('ESTALE', 'open', node.name, 'the name now refers to another file; the kernel retries the open');
+      if (counted) this.#forget(node, 1);
+      return thenMaybe(this.fs.release(ctx, node, r.fh), () => {
+        throw new FsError('ESTALE', 'open', `node ${node}`, 'the name now refers to another file; the kernel retries the open');
       });
     }
-    node.openFhs.add(r.fh);
     if (d.passthrough) {
       r.passedThrough?.();
       return encode({ fh: r.fh, openFlags: OpenOut.PASSTHROUGH, backingId: d.backingId });
@@ -397,19 +392,19 @@ export class WireOps {
     return encode({ fh: r.fh, openFlags, backingId: 0 });
   }
 
-  read(req: Request, ctx: RequestContext, node: Node): OpResult {
+  read(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     const a = decode.read(req.body);
     const out = replyBuffer(req.unique, a.size);
     const data = out.subarray(OUT_HEADER_SIZE);
-    return thenMaybe(this.fs.read(ctx, this.#ioPath(node), a.fh as Fh, data, a.offset), (n) => {
+    return thenMaybe(this.fs.read(ctx, node, a.fh as Fh, data, a.offset), (n) => {
       out.writeUInt32LE(OUT_HEADER_SIZE + n, 0);
       return out.subarray(0, OUT_HEADER_SIZE + n);
     });
   }
 
-  write(req: Request, ctx: RequestContext, node: Node): OpResult {
+  write(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     const a = decode.write(req.body);
-    const written = this.fs.write(ctx, this.#ioPath(node), a.fh as Fh, a.data, a.offset);
+    const written = this.fs.write(ctx, node, a.fh as Fh, a.data, a.offset);
     return thenMaybe(written, (n) => {
       this.#changed(node); // its other hard-link names: size and mtime
       if (!(a.writeFlags & WRITE_KILL_SUIDGID)) return sizeReply(req.unique, n);
@@ -417,59 +412,52 @@ export class WireOps {
     });
   }
 
-  /** Handlers use the path of an I/O on an open handle only in messages; an unlinked file has none. */
-  #ioPath(node: Node): string {
-    return node.detached ? `(deleted) ${node.name}` : node.path();
-  }
-
-  flush(req: Request, ctx: RequestContext, node: Node): OpResult {
+  flush(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.flush) throw new FsError('ENOSYS', 'flush');
-    return thenMaybe(this.fs.flush(ctx, this.#ioPath(node), decode.flush(req.body).fh as Fh), () => emptyReply(req.unique));
+    return thenMaybe(this.fs.flush(ctx, node, decode.flush(req.body).fh as Fh), () => emptyReply(req.unique));
   }
 
-  fsync(req: Request, ctx: RequestContext, node: Node): OpResult {
+  fsync(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.fsync) throw new FsError('ENOSYS', 'fsync');
     const a = decode.fsync(req.body);
-    return thenMaybe(this.fs.fsync(ctx, this.#ioPath(node), (a.fsyncFlags & FSYNC_FDATASYNC) !== 0, a.fh as Fh), () => emptyReply(req.unique));
+    return thenMaybe(this.fs.fsync(ctx, node, (a.fsyncFlags & FSYNC_FDATASYNC) !== 0, a.fh as Fh), () => emptyReply(req.unique));
   }
 
-  release(req: Request, ctx: RequestContext, node: Node): OpResult {
+  release(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     const { fh } = decode.release(req.body);
-    node.openFhs.delete(fh);
-    return thenMaybe(this.fs.release(ctx, this.#ioPath(node), fh as Fh), () => thenMaybe(this.modes.release(node.id), () => emptyReply(req.unique)));
+    return thenMaybe(this.fs.release(ctx, node, fh as Fh), () => thenMaybe(this.modes.release(node), () => emptyReply(req.unique)));
   }
 
-  fallocate(req: Request, ctx: RequestContext, node: Node): OpResult {
+  fallocate(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.fallocate) throw new FsError('EOPNOTSUPP', 'fallocate');
     const a = decode.fallocate(req.body);
-    return thenMaybe(this.fs.fallocate(ctx, this.#ioPath(node), a.fh as Fh, a.mode, a.offset, a.length),
+    return thenMaybe(this.fs.fallocate(ctx, node, a.fh as Fh, a.mode, a.offset, a.length),
       () => thenMaybe(this.#killIfUnprivileged(ctx, node, a.fh), () => emptyReply(req.unique)));
   }
 
-  lseek(req: Request, ctx: RequestContext, node: Node): OpResult {
+  lseek(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.lseek) throw new FsError('ENOSYS', 'lseek');
     const a = decode.lseek(req.body);
-    return thenMaybe(this.fs.lseek(ctx, this.#ioPath(node), a.fh as Fh, a.offset, a.whence), (off) => u64Reply(req.unique, off));
+    return thenMaybe(this.fs.lseek(ctx, node, a.fh as Fh, a.offset, a.whence), (off) => u64Reply(req.unique, off));
   }
 
-  copyFileRange(req: Request, ctx: RequestContext, node: Node): OpResult {
+  copyFileRange(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.copyFileRange) throw new FsError('ENOSYS', 'copy_file_range');
     const a = decode.copyFileRange(req.body);
-    const out = this.nodes.get(a.nodeidOut);
+    const out = a.nodeidOut as NodeId;
     return thenMaybe(this.fs.copyFileRange(ctx,
-      { path: this.#ioPath(node), fh: a.fhIn as Fh, offset: a.offIn },
-      { path: this.#ioPath(out), fh: a.fhOut as Fh, offset: a.offOut }, a.len, a.flags),
+      { node, fh: a.fhIn as Fh, offset: a.offIn },
+      { node: out, fh: a.fhOut as Fh, offset: a.offOut }, a.len, a.flags),
       (n) => thenMaybe(this.#killIfUnprivileged(ctx, out, a.fhOut), () => sizeReply(req.unique, n)));
   }
 
   // -- directories ----------------------------------------------------------------------------------
 
-  opendir(req: Request, ctx: RequestContext, node: Node): OpResult {
-    const p = node.path();
+  opendir(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     const flags = decode.open(req.body).flags;
-    return thenMaybe(this.fs.opendir ? this.fs.opendir(ctx, p, flags) : undefined, (fh) => {
+    return thenMaybe(this.fs.opendir ? this.fs.opendir(ctx, node, flags) : undefined, (fh) => {
       const id = this.#nextDir++;
-      this.#dirs.set(id, { path: p, node, fh });
+      this.#dirs.set(id, { node, fh });
       const openFlags = this.opts.cacheDirs ? OpenOut.CACHE_DIR | OpenOut.KEEP_CACHE : 0;
       return openReply(req.unique, { fh: id, openFlags, backingId: 0 });
     });
@@ -485,7 +473,7 @@ export class WireOps {
     // A listing is taken when the kernel starts at 0 (opendir, rewinddir) and served from here
     // after, so entries added or removed during a listing neither repeat nor vanish.
     if (offset === 0 || !d.entries) {
-      return thenMaybe(this.fs.readdir(ctx, d.path, d.fh), (entries) => (d.entries = entries));
+      return thenMaybe(this.fs.readdir(ctx, d.node, d.fh), (entries) => (d.entries = entries));
     }
     return d.entries;
   }
@@ -508,9 +496,9 @@ export class WireOps {
   }
 
   /**
-   * READDIRPLUS: each entry with full attributes (the same Attr every other reply carries; an entry
-   * whose attributes cannot be had goes out as a plain name, nodeid 0). Every entry sent with a node
-   * counts as a lookup, so nodes are taken only for entries that fit.
+   * READDIRPLUS: each entry with full attributes, looked up through the filesystem (an entry that
+   * cannot be looked up goes out as a plain name, nodeid 0). Every entry sent with a node counts as a
+   * lookup, so only entries that fit are looked up.
    */
   readdirplus(req: Request, ctx: RequestContext): OpResult {
     const a = decode.read(req.body);
@@ -524,27 +512,27 @@ export class WireOps {
         size += direntplusSize(name.length);
         picked.push({ e: entries[i], name, i });
       }
-      const attrs = picked.map(({ e }) => (e.name === '.' || e.name === '..' ? null : e.attr ?? this.#childAttr(ctx, d, e.name)));
-      const encode = (resolved: (Attr | null)[]) => {
+      const found = picked.map(({ e }) => (e.name === '.' || e.name === '..' ? null : this.#childEntry(ctx, d.node, e.name)));
+      const encode = (resolved: (Entry | null)[]) => {
         const out = replyBuffer(req.unique, size);
         let off = OUT_HEADER_SIZE;
         picked.forEach(({ e, name, i }, k) => {
-          const attr = resolved[k];
-          const entry = attr && !d.node.detached ? this.#entry(d.node, e.name, attr) : null;
-          off += putDirentplus(out, off, entry, attr?.ino ?? e.ino, i + 1, ((attr?.mode ?? e.type) & S_IFMT) >> 12, name);
+          const child = resolved[k];
+          const entry = child ? this.#entry(child) : null;
+          off += putDirentplus(out, off, entry, child?.attr.ino ?? e.ino, i + 1, ((child?.attr.mode ?? e.type) & S_IFMT) >> 12, name);
         });
         return out.subarray(0, off);
       };
-      return attrs.some((x) => x instanceof Promise)
-        ? Promise.all(attrs).then(encode)
-        : encode(attrs as (Attr | null)[]);
+      return found.some((x) => x instanceof Promise)
+        ? Promise.all(found).then(encode)
+        : encode(found as (Entry | null)[]);
     });
   }
 
-  #childAttr(ctx: RequestContext, d: OpenDir, name: string): Attr | null | Promise<Attr | null> {
+  #childEntry(ctx: RequestContext, dir: NodeId, name: string): Entry | null | Promise<Entry | null> {
     try {
-      const a = this.fs.getattr(ctx, d.node.childPath(name));
-      return a instanceof Promise ? a.catch(() => null) : a;
+      const e = this.fs.lookup(ctx, dir, name);
+      return e instanceof Promise ? e.catch(() => null) : e;
     } catch {
       return null; // gone since the listing was taken
     }
@@ -555,28 +543,28 @@ export class WireOps {
     const d = this.#dirs.get(fh);
     this.#dirs.delete(fh);
     if (!d || d.fh === undefined || !this.fs.releasedir) return emptyReply(req.unique);
-    return thenMaybe(this.fs.releasedir(ctx, d.path, d.fh), () => emptyReply(req.unique));
+    return thenMaybe(this.fs.releasedir(ctx, d.node, d.fh), () => emptyReply(req.unique));
   }
 
-  fsyncdir(req: Request, ctx: RequestContext, node: Node): OpResult {
+  fsyncdir(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.fsyncdir) throw new FsError('ENOSYS', 'fsyncdir');
     const a = decode.fsync(req.body);
     const d = this.#dirs.get(a.fh);
-    return thenMaybe(this.fs.fsyncdir(ctx, node.path(), (a.fsyncFlags & FSYNC_FDATASYNC) !== 0, d?.fh), () => emptyReply(req.unique));
+    return thenMaybe(this.fs.fsyncdir(ctx, node, (a.fsyncFlags & FSYNC_FDATASYNC) !== 0, d?.fh), () => emptyReply(req.unique));
   }
 
   // -- extended attributes --------------------------------------------------------------------------
 
-  setxattr(req: Request, ctx: RequestContext, node: Node): OpResult {
+  setxattr(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.setxattr) throw new FsError('EOPNOTSUPP', 'setxattr');
     const a = decode.setxattr(req.body);
-    return thenMaybe(this.fs.setxattr(ctx, node.path(), a.name, a.value, a.flags), () => {
+    return thenMaybe(this.fs.setxattr(ctx, node, a.name, a.value, a.flags), () => {
       this.#changed(node);
       return emptyReply(req.unique);
     });
   }
 
-  getxattr(req: Request, ctx: RequestContext, node: Node): OpResult {
+  getxattr(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.getxattr) throw new FsError('EOPNOTSUPP', 'getxattr');
     const a = decode.getxattr(req.body);
     if (a.name.startsWith('system.posix_acl_')) {
@@ -584,20 +572,20 @@ export class WireOps {
       // ENODATA as one: a source filesystem without ACLs must answer "no ACL", not EOPNOTSUPP.
       const getxattr = this.fs.getxattr.bind(this.fs);
       const noAcl = (err: unknown): never => { throw errnoOf(err) === EOPNOTSUPP ? new FsError('ENODATA', 'getxattr', a.name) : err; };
-      return thenMaybe(catchMaybe(() => getxattr(ctx, node.path(), a.name), noAcl), (v) => sized(req.unique, a.size, v));
+      return thenMaybe(catchMaybe(() => getxattr(ctx, node, a.name), noAcl), (v) => sized(req.unique, a.size, v));
     }
-    return thenMaybe(this.fs.getxattr(ctx, node.path(), a.name), (value) => sized(req.unique, a.size, value));
+    return thenMaybe(this.fs.getxattr(ctx, node, a.name), (value) => sized(req.unique, a.size, value));
   }
 
-  listxattr(req: Request, ctx: RequestContext, node: Node): OpResult {
+  listxattr(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.listxattr) throw new FsError('EOPNOTSUPP', 'listxattr');
     const a = decode.listxattr(req.body);
-    return thenMaybe(this.fs.listxattr(ctx, node.path()), (names) => sized(req.unique, a.size, Buffer.from(names.map((n) => `${n}\0`).join(''))));
+    return thenMaybe(this.fs.listxattr(ctx, node), (names) => sized(req.unique, a.size, Buffer.from(names.map((n) => `${n}\0`).join(''))));
   }
 
-  removexattr(req: Request, ctx: RequestContext, node: Node): OpResult {
+  removexattr(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.removexattr) throw new FsError('EOPNOTSUPP', 'removexattr');
-    return thenMaybe(this.fs.removexattr(ctx, node.path(), decode.name(req.body)), () => {
+    return thenMaybe(this.fs.removexattr(ctx, node, decode.name(req.body)), () => {
       this.#changed(node);
       return emptyReply(req.unique);
     });

@@ -13,14 +13,14 @@
 // WRITE that goes asynchronous takes the buffer with it and the loop allocates a new one.
 import * as fs from 'node:fs';
 import { errnoOf } from '@layerfs/backing-io';
-import type { CacheMode, FsHandlers, RequestContext } from '@layerfs/fuse-bridge';
+import type { CacheMode, NodeHandlers, NodeId, RequestContext } from '@layerfs/fuse-bridge';
 import { createLogger, errnoForReply, isDebugEnabled } from '@layerfs/fuse-bridge';
 import {
   InitFlag, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_MINOR_VERSION, Opcode, REQUEST_HEADROOM, opcodeName,
 } from './abi';
 import { Request, decode, decodeRequest, errorReply, initReply, invalInodeNotice, replyBuffer } from './codec';
 import { DeviceWatch, backingClose, backingOpen, readRequest, watchReadable } from './dev';
-import { NodeTable } from './node-table';
+import { KernelNodes } from './kernel-nodes';
 import { OpResult, WireOps } from './ops';
 import { PassthroughModes, PassthroughPolicy } from './passthrough-modes';
 
@@ -57,7 +57,7 @@ const WANTED_FLAGS = InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BI
   | InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.INIT_EXT | InitFlag.POSIX_ACL | InitFlag.DONT_MASK;
 
 export class WireSession {
-  readonly nodes = new NodeTable();
+  readonly nodes = new KernelNodes();
   /** Requests that reached the daemon, by opcode name (the tests prove passthrough with these). */
   readonly counts = new Map<string, number>();
   readonly ready: Promise<WireInit>;
@@ -76,7 +76,7 @@ export class WireSession {
   #readyReject!: (e: Error) => void;
   #endedResolve!: () => void;
 
-  constructor(readonly devFd: number, readonly fs: FsHandlers, readonly opts: WireSessionOptions) {
+  constructor(readonly devFd: number, readonly fs: NodeHandlers, readonly opts: WireSessionOptions) {
     this.#buf = Buffer.allocUnsafe(opts.maxWrite + REQUEST_HEADROOM);
     this.#spinNs = BigInt(Math.round(opts.spinMicros * 1000));
     this.ready = new Promise((res, rej) => { this.#readyResolve = res; this.#readyReject = rej; });
@@ -199,7 +199,7 @@ export class WireSession {
       case Opcode.RELEASEDIR: return o.releasedir(req, ctx);
       default: break;
     }
-    const node = this.nodes.get(req.nodeid);
+    const node = req.nodeid as NodeId;
     switch (req.opcode) {
       case Opcode.LOOKUP: return o.lookup(req, ctx, node);
       case Opcode.GETATTR: return o.getattr(req, ctx, node);

@@ -1,6 +1,6 @@
 // The wire transport as the mount lifecycle sees it: open /dev/fuse, mount(2) with its fd, serve.
 import * as fs from 'node:fs';
-import type { BridgeOptions, FsHandlers, Transport, TransportSession } from '@layerfs/fuse-bridge';
+import type { BridgeOptions, NodeHandlers, Transport, TransportSession } from '@layerfs/fuse-bridge';
 import { MountError, createLogger, unmountPath } from '@layerfs/fuse-bridge';
 import { MountFlags, mountFuse, openFuseDevice } from './dev';
 import { WireSession } from './session';
@@ -16,7 +16,7 @@ export const wireSessions = new Map<string, WireSession>();
 
 export const wireTransport: Transport = {
   name: 'wire',
-  async start(abs: string, handlers: FsHandlers, opts: BridgeOptions): Promise<TransportSession> {
+  async start(abs: string, handlers: NodeHandlers, opts: BridgeOptions): Promise<TransportSession> {
     const devFd = openFuseDevice();
     // An exclusive filesystem (the overlay) changes only through us, and every change through us
     // reaches the kernel's caches (replies, INVAL_INODE for other hard-link names), so the kernel may

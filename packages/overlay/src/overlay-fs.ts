@@ -24,7 +24,7 @@ import {
   ownAsCaller, syscalls, thenMaybe,
 } from '@layerfs/backing-io';
 import {
-  Attr, DirEntry, Fh, FsHandlers, HandleTable, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
+  Attr, DirEntry, Fh, PathHandlers, HandleTable, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
   SetattrTimes, StatFs, attrFromStats,
 } from '@layerfs/fuse-bridge';
 import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated, markImpure } from './copy-up';
@@ -51,7 +51,7 @@ const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL } = fs.constants;
 const O_ACCMODE = 3; // not in Node's fs.constants
 const BIG = { bigint: true } as const;
 
-export class OverlayFs implements FsHandlers {
+export class OverlayFs implements PathHandlers {
   readonly namei: OvlNamei;
   readonly #cu: CopyUpCtx | undefined;
   readonly #names: OvlXattrs;

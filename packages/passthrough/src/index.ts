@@ -3,5 +3,3 @@ export { PassthroughFs } from './passthrough-fs';
 export type { PassthroughOptions } from './passthrough-fs';
 export { mountPassthrough, checkSource } from './mount-passthrough';
 export type { MountPassthroughOptions, PassthroughMount } from './mount-passthrough';
-export { AttrCache } from './attr-cache';
-export type { AttrCacheOptions } from './attr-cache';

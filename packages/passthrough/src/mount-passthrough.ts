@@ -30,8 +30,7 @@ export function checkSource(source: string): string {
 export async function mountPassthrough(opts: MountPassthroughOptions): Promise<PassthroughMount> {
   const source = checkSource(opts.source);
   checkNoOverlap(opts.mountpoint, [{ role: 'source', path: source }]);
-  const attrTimeoutMs = (opts.attrTimeout ?? 1) * 1000;
-  const pfs = new PassthroughFs({ ...opts, source, attrCache: { ...opts.attrCache, ttlMs: opts.attrCache?.ttlMs ?? attrTimeoutMs } });
+  const pfs = new PassthroughFs({ ...opts, source });
   const handle = await mountFs(opts.mountpoint, pfs, {
     ...opts, fsname: opts.fsname ?? source, subtype: 'layerfs-passthrough', transport: chooseTransport(opts.transport).transport,
   });

@@ -1,314 +1,414 @@
 // PassthroughFs: the user-visible tree is `source`, one to one. The thinnest correct client of
-// backing-io: it decides which host file backs each path and which lock guards its attributes; the
-// core does the I/O, the references and the completion hook.
+// backing-io: it decides which host file backs each node; the core does the I/O and the references.
 //
-// Locks: one InodeLocks keyed by mount-relative path guards each path's cached attributes. Only
-// endWrite and truncate take it; getattr waits for it only while it is held. No operation holds two.
+// Identity (inode-table.ts): a node per host inode, reached by its O_PATH fd. Every host access is
+// relative to a node's fd — a name is one component looked up in its parent's fd with O_NOFOLLOW —
+// or goes through `/proc/self/fd/N`, which names the file the fd holds and nothing else. No full host
+// path is ever built, so no rename or symlink made in the source while mounted can make the daemon
+// act outside it, and a path of PATH_MAX bytes inside the mount is as good as a short one.
+//
+// No attribute cache: statx on a node's fd costs about a microsecond, and a cache would have to be
+// told of every change made behind the mount or by a passed-through write (it never could be).
+//
+// Metadata syscalls are issued synchronously in the request thread (measured faster than a
+// threadpool hop for µs-long calls on a local source); data I/O, fsync and statfs go asynchronous.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import {
-  BackingFile, BackingFileCtx, BackingMeta, FsError, InodeLocks, MetadataMode, backingFileCopyRange,
-  backingFileFallocate, backingFileLseek, backingFileOpen, backingTmpfileOpen, TMPFILE_NAME,
-  backingFileReadIter, backingFileWriteIter, backingMeta, ownAsCaller, syscalls, thenMaybe,
+  BackingFile, FsError, backingFileCopyRange, backingFileFallocate, backingFileLseek, backingFileOpen,
+  backingFileReadIter, backingFileWriteIter, callerOwner, syscalls, type StatxResult, type TimeSpec,
 } from '@layerfs/backing-io';
 import {
-  Attr, DirEntry, Fh, FsHandlers, HandleTable, Ino, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, Reply,
-  RequestContext,
-  SetattrTimes, StatFs, attrFromStats,
+  Attr, CreateReply, DirEntry, Entry, Fh, FileRange, HandleTable, NodeHandlers, NodeId, OpenReply,
+  RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, RequestContext, SetattrTimes, StatFs,
 } from '@layerfs/fuse-bridge';
-import { AttrCache, AttrCacheOptions } from './attr-cache';
+import { InodeTable, PtInode } from './inode-table';
 
 /** What an open handle stands for. */
 interface OpenFile {
-  readonly path: string;
+  readonly node: PtInode;
   readonly backing: BackingFile;
-  /** A writable handle the transport passed through: its inode's attributes stay uncached until release. */
-  writerIno?: Ino;
 }
 
 export interface PassthroughOptions {
   /** The directory to mirror. */
   source: string;
-  /** How lstat/fstat/readlink are issued (see backing-io's metadata.ts). Default 'sync'. */
-  metadata?: MetadataMode;
-  attrCache?: AttrCacheOptions;
+  /**
+   * O_PATH fds the node table keeps at most (default: a third of the fd limit, at most 8192): the
+   * rest of the fd limit is for open files and the kernel's backing files.
+   */
+  fdBudget?: number;
 }
 
-const { O_CREAT, O_EXCL, O_TRUNC, O_RDONLY } = fs.constants;
-const O_ACCMODE = 0o3;
+const { O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
+const O_CLOEXEC = 0o2000000;
+const O_DIRECTORY = 0o200000;
 
-export class PassthroughFs implements FsHandlers {
+const proc = (fd: number) => `/proc/self/fd/${fd}`;
+
+export class PassthroughFs implements NodeHandlers {
   readonly source: string;
   readonly backingRoots: readonly string[];
-  readonly #meta: BackingMeta;
-  readonly #attrs: AttrCache;
-  readonly #locks = new InodeLocks<string>();
+  readonly #nodes: InodeTable;
   readonly #files = new HandleTable<OpenFile>();
-  readonly #ctx: BackingFileCtx;
 
   constructor(opts: PassthroughOptions) {
-    this.source = path.resolve(opts.source);
+    this.source = opts.source;
     this.backingRoots = [this.source];
-    this.#meta = backingMeta(opts.metadata ?? 'sync');
-    this.#attrs = new AttrCache(opts.attrCache);
-    this.#ctx = {
-      // ovl_file_end_write → ovl_copyattr, in userspace: copy the backing file's size and times into
-      // the cache under the path's lock. The aio still holds its reference, so the fd is this file's.
-      endWrite: (file) => this.#locks.withLock(file.userPath, async () => {
-        this.#attrs.written(file.userPath, attrFromStats(await this.#meta.fstat(file.fd)));
-      }),
-    };
-  }
-
-  /** The host path behind a mount-relative path. The kernel never sends "..", so no escape. */
-  realPath(p: string): string {
-    return p === '/' ? this.source : this.source + p;
+    this.#nodes = new InodeTable(this.source, { fdBudget: opts.fdBudget ?? defaultFdBudget() });
   }
 
   get openFileCount(): number {
     return this.#files.size;
   }
 
-  // -- attributes ---------------------------------------------------------------------------------
+  /** Nodes the kernel (or the fuse-native path cache) holds, and how many O_PATH fds they keep. */
+  get nodeStats(): { nodes: number; fds: number } {
+    return { nodes: this.#nodes.size, fds: this.#nodes.openFds };
+  }
 
-  getattr(_ctx: RequestContext, p: string, fh?: Fh): Reply<Attr> {
+  // -- nodes ----------------------------------------------------------------------------------------
+
+  /** `name` in `parent` as the node it is now, counting one lookup. */
+  #lookup(parent: PtInode, name: string): Entry {
+    checkName(name);
+    const st = syscalls.statxAt(this.#nodes.fd(parent), name);
+    return entryOf(this.#nodes.found(parent, name, st), st);
+  }
+
+  lookup(_ctx: RequestContext, parent: NodeId, name: string): Entry {
+    return this.#lookup(this.#nodes.get(parent), name);
+  }
+
+  forget(node: NodeId, nlookup: number): void {
+    this.#nodes.forget(node, nlookup);
+  }
+
+  #stat(n: PtInode): StatxResult {
+    return syscalls.statxAt(this.#nodes.fd(n), '');
+  }
+
+  /**
+   * A symlink's own name in its parent, for the calls that cannot act on an O_PATH fd of a symlink
+   * (xattrs, times): checked to be the node's file still, so at worst another entry of the same
+   * directory is refused, never a file elsewhere.
+   */
+  #symlinkAt(n: PtInode): { dir: number; name: string } {
+    if (!n.parent || n.name === '') throw new FsError('ESTALE', 'symlink', n.describe());
+    const dir = this.#nodes.fd(n.parent);
+    const st = syscalls.statxAt(dir, n.name);
+    if (st.ino !== n.ino || st.dev !== n.dev) throw new FsError('ESTALE', 'symlink', n.describe(), 'renamed behind the mount');
+    return { dir, name: n.name };
+  }
+
+  // -- attributes -----------------------------------------------------------------------------------
+
+  getattr(_ctx: RequestContext, node: NodeId, fh?: Fh): Attr {
     const open = this.#files.find(fh);
-    if (open) {
-      if (this.#meta.mode === 'sync') return attrFromStats(this.#meta.fstat(open.backing.fd) as fs.BigIntStats);
-      return withRef(open.backing, async (fd) => attrFromStats(await this.#meta.fstat(fd)));
-    }
-    if (this.#locks.isLocked(p)) return this.#locks.withLock(p, () => this.#lookupAttr(p));
-    return this.#lookupAttr(p);
+    if (open) return attrOf(syscalls.statxAt(open.backing.fd, ''));
+    return attrOf(this.#stat(this.#nodes.get(node)));
   }
 
-  #lookupAttr(p: string): Reply<Attr> {
-    const cached = this.#attrs.get(p);
-    if (cached) return cached;
-    return thenMaybe(this.#meta.lstat(this.realPath(p)), (st) => {
-      const attr = attrFromStats(st);
-      this.#attrs.set(p, attr);
-      return attr;
-    });
+  access(_ctx: RequestContext, node: NodeId, mask: number): void {
+    fs.accessSync(proc(this.#nodes.fd(this.#nodes.get(node))), mask);
   }
 
-  access(_ctx: RequestContext, p: string, mask: number): Promise<void> {
-    return fs.promises.access(this.realPath(p), mask);
-  }
-
-  async statfs(_ctx: RequestContext, p: string): Promise<StatFs> {
-    const s = await fs.promises.statfs(this.realPath(p), { bigint: true });
+  statfs(_ctx: RequestContext, node: NodeId): StatFs {
+    const s = fs.statfsSync(proc(this.#nodes.fd(this.#nodes.get(node))), { bigint: true });
     return {
       bsize: Number(s.bsize), frsize: Number(s.bsize), blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
       files: s.files, ffree: s.ffree, namemax: 255,
     };
   }
 
-  chmod(_ctx: RequestContext, p: string, mode: number): Reply<void> {
-    return thenMaybe(this.#meta.chmod(this.realPath(p), mode), () => this.#attrs.dropFile(p));
+  chmod(_ctx: RequestContext, node: NodeId, mode: number): void {
+    const n = this.#nodes.get(node);
+    // chmod through the magic link reaches the file itself (a symlink's mode cannot change: EOPNOTSUPP, as lchmod).
+    if (n.isSymlink) throw new FsError('EOPNOTSUPP', 'chmod', n.describe());
+    fs.chmodSync(proc(this.#nodes.fd(n)), mode);
   }
 
-  chown(_ctx: RequestContext, p: string, uid: number, gid: number): Reply<void> {
-    return thenMaybe(this.#meta.lchown(this.realPath(p), uid, gid), () => this.#attrs.dropFile(p));
+  chown(_ctx: RequestContext, node: NodeId, uid: number, gid: number): void {
+    syscalls.fchownAt(this.#nodes.fd(this.#nodes.get(node)), '', uid, gid);
   }
 
-  utimens(_ctx: RequestContext, p: string, times: SetattrTimes): void {
-    syscalls.lutimens(this.realPath(p), times.atime, times.mtime);
-    this.#attrs.dropFile(p);
-  }
-
-  truncate(_ctx: RequestContext, p: string, size: number, fh?: Fh): Promise<void> {
-    const open = this.#files.find(fh);
-    return this.#locks.withLock(p, async () => {
-      if (open) await withRef(open.backing, (fd) => new Promise<void>((res, rej) => fs.ftruncate(fd, size, (e) => (e ? rej(e) : res()))));
-      else await this.#meta.truncate(this.realPath(p), size);
-      this.#attrs.dropFile(p);
-    });
-  }
-
-  // -- directories --------------------------------------------------------------------------------
-
-  // No opendir/releasedir: readdir is path-based and keeps no state, and without them libfuse
-  // answers OPENDIR/RELEASEDIR itself, which saves two round trips into JavaScript per listing.
-
-  readdir(_ctx: RequestContext, p: string): DirEntry[] {
-    return syscalls.readdirIno(this.realPath(p), { withDots: true });
-  }
-
-  async fsyncdir(_ctx: RequestContext, p: string): Promise<void> {
-    const fd = await fs.promises.open(this.realPath(p), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    try {
-      await fd.sync();
-    } finally {
-      await fd.close();
-    }
-  }
-
-  mkdir(ctx: RequestContext, p: string, mode: number): Reply<void> {
-    return thenMaybe(this.#meta.mkdir(this.realPath(p), mode), () => ownAsCaller(this.realPath(p), ctx));
-  }
-
-  rmdir(_ctx: RequestContext, p: string): Reply<void> {
-    return thenMaybe(this.#meta.rmdir(this.realPath(p)), () => this.#attrs.drop(p));
-  }
-
-  // -- names --------------------------------------------------------------------------------------
-
-  unlink(_ctx: RequestContext, p: string): Reply<void> {
-    // An open handle keeps working: its BackingFile holds the host fd, and the host keeps an
-    // unlinked inode alive for as long as an fd refers to it. Other hard-link names of the inode
-    // changed nlink too, and we do not know them by path: drop the whole cache.
-    return thenMaybe(this.#meta.unlink(this.realPath(p)), () => this.#attrs.clear());
-  }
-
-  rename(_ctx: RequestContext, from: string, to: string, flags: number): Reply<void> {
-    // RENAME_WHITEOUT too: the host makes the whiteout (an overlay stacked on this mount asks for it).
-    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) throw new FsError('EINVAL', 'rename', from);
-    const done = flags === 0
-      ? this.#meta.rename(this.realPath(from), this.realPath(to))
-      : syscalls.renameat2(this.realPath(from), this.realPath(to), flags);
-    return thenMaybe(done, () => this.#attrs.clear());
-  }
-
-  link(_ctx: RequestContext, existing: string, newPath: string, fh?: Fh): Reply<void> {
-    if (fh !== undefined) {
-      syscalls.linkFd(this.#files.get(fh, existing).backing.fd, this.realPath(newPath));
-      this.#attrs.drop(newPath);
+  utimens(_ctx: RequestContext, node: NodeId, times: SetattrTimes): void {
+    const n = this.#nodes.get(node);
+    if (n.isSymlink) {
+      const { dir, name } = this.#symlinkAt(n);
+      syscalls.utimensAt(dir, name, times.atime, times.mtime);
       return;
     }
-    // Every name of the inode now has one more link.
-    return thenMaybe(this.#meta.link(this.realPath(existing), this.realPath(newPath)), () => this.#attrs.clear());
+    utimensFollow(proc(this.#nodes.fd(n)), times.atime, times.mtime);
   }
 
-  symlink(ctx: RequestContext, target: string, p: string): Reply<void> {
-    return thenMaybe(this.#meta.symlink(target, this.realPath(p)), () => ownAsCaller(this.realPath(p), ctx));
+  truncate(_ctx: RequestContext, node: NodeId, size: number, fh?: Fh): void | Promise<void> {
+    const open = this.#files.find(fh);
+    if (open) return withRef(open.backing, (fd) => new Promise<void>((res, rej) => fs.ftruncate(fd, size, (e) => (e ? rej(e) : res()))));
+    fs.truncateSync(proc(this.#nodes.fd(this.#nodes.get(node))), size);
   }
 
-  readlink(_ctx: RequestContext, p: string): Reply<string> {
-    return this.#meta.readlink(this.realPath(p));
+  // -- directories ----------------------------------------------------------------------------------
+
+  // No opendir/releasedir: readdir is by node and keeps no state, and without them libfuse answers
+  // OPENDIR/RELEASEDIR itself, which saves two round trips into JavaScript per listing.
+
+  readdir(_ctx: RequestContext, node: NodeId): DirEntry[] {
+    return syscalls.readdirFd(this.#nodes.fd(this.#nodes.get(node)), { withDots: true });
   }
 
-  mknod(ctx: RequestContext, p: string, mode: number, rdev: number): void {
-    syscalls.mknod(this.realPath(p), mode, rdev);
-    ownAsCaller(this.realPath(p), ctx);
+  async fsyncdir(_ctx: RequestContext, node: NodeId): Promise<void> {
+    const fd = syscalls.openat(this.#nodes.fd(this.#nodes.get(node)), '.', O_DIRECTORY | O_CLOEXEC);
+    try {
+      await new Promise<void>((res, rej) => fs.fsync(fd, (e) => (e ? rej(e) : res())));
+    } finally {
+      syscalls.close(fd);
+    }
   }
 
-  // -- files --------------------------------------------------------------------------------------
+  // -- names ----------------------------------------------------------------------------------------
 
-  open(ctx: RequestContext, p: string, flags: number): Reply<OpenReply> {
+  /** After `make` created `name` in `parent`: its node, handed to the caller. */
+  #made(ctx: RequestContext, parent: PtInode, name: string, make: (dirFd: number) => void): Entry {
+    checkName(name);
+    const dir = this.#nodes.fd(parent);
+    make(dir);
+    const owner = callerOwner(ctx, this.#stat(parent).mode);
+    if (owner) {
+      // fchownat on the O_PATH fd of what is there now: the new entry, or (if something replaced it
+      // behind the mount in between) that entry itself — never a symlink's target.
+      const e = this.#lookup(parent, name);
+      syscalls.fchownAt(this.#nodes.fd(this.#nodes.get(e.node)), '', owner.uid, owner.gid);
+      return { ...e, attr: attrOf(this.#stat(this.#nodes.get(e.node))) };
+    }
+    return this.#lookup(parent, name);
+  }
+
+  mkdir(ctx: RequestContext, parent: NodeId, name: string, mode: number): Entry {
+    return this.#made(ctx, this.#nodes.get(parent), name, (dir) => syscalls.mkdirAt(dir, name, mode));
+  }
+
+  mknod(ctx: RequestContext, parent: NodeId, name: string, mode: number, rdev: number): Entry {
+    return this.#made(ctx, this.#nodes.get(parent), name, (dir) => syscalls.mknodAt(dir, name, mode, rdev));
+  }
+
+  symlink(ctx: RequestContext, parent: NodeId, name: string, target: string): Entry {
+    return this.#made(ctx, this.#nodes.get(parent), name, (dir) => syscalls.symlinkAt(target, dir, name));
+  }
+
+  unlink(_ctx: RequestContext, parent: NodeId, name: string): void {
+    // An open handle keeps working: its BackingFile holds the host fd, and the host keeps an
+    // unlinked inode alive for as long as an fd refers to it.
+    syscalls.unlinkAt(this.#nodes.fd(this.#nodes.get(parent)), name);
+  }
+
+  rmdir(_ctx: RequestContext, parent: NodeId, name: string): void {
+    syscalls.unlinkAt(this.#nodes.fd(this.#nodes.get(parent)), name, { dir: true });
+  }
+
+  rename(_ctx: RequestContext, parent: NodeId, name: string, newParent: NodeId, newName: string, flags: number): void {
+    // RENAME_WHITEOUT too: the host makes the whiteout (an overlay stacked on this mount asks for it).
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) throw new FsError('EINVAL', 'rename', name);
+    checkName(newName);
+    const from = this.#nodes.get(parent);
+    const to = this.#nodes.get(newParent);
+    const fromDir = this.#nodes.fd(from);
+    const toDir = this.#nodes.fd(to);
+    const moving = this.#known(fromDir, name);
+    const other = flags & RENAME_EXCHANGE ? this.#known(toDir, newName) : undefined;
+    syscalls.renameAt(fromDir, name, toDir, newName, flags);
+    // The names nodes are re-opened by follow the rename.
+    if (moving) this.#nodes.moved(moving, to, newName);
+    if (other) this.#nodes.moved(other, from, name);
+  }
+
+  /** The node already known for `name` in directory `dir`, if any. */
+  #known(dir: number, name: string): PtInode | undefined {
+    try {
+      return this.#nodes.find(syscalls.statxAt(dir, name));
+    } catch {
+      return undefined; // nothing there: the rename itself says so
+    }
+  }
+
+  link(_ctx: RequestContext, node: NodeId, newParent: NodeId, newName: string): Entry {
+    checkName(newName);
+    const n = this.#nodes.get(node);
+    const to = this.#nodes.get(newParent);
+    // Through the magic link: the file the fd holds, also one without a name (an O_TMPFILE opened
+    // without O_EXCL; a file unlinked while open fails ENOENT, as in the kernel). No CAP_DAC_READ_SEARCH needed.
+    syscalls.linkAt(-100 /* AT_FDCWD */, proc(this.#nodes.fd(n)), this.#nodes.fd(to), newName, { follow: true });
+    return this.#lookup(to, newName);
+  }
+
+  readlink(_ctx: RequestContext, node: NodeId): string {
+    return syscalls.readlinkAt(this.#nodes.fd(this.#nodes.get(node)), '');
+  }
+
+  // -- files ----------------------------------------------------------------------------------------
+
+  open(ctx: RequestContext, node: NodeId, flags: number): OpenReply {
+    const n = this.#nodes.get(node);
+    const fd = this.#nodes.fd(n);
     const backing = backingFileOpen({
-      userPath: p, realPath: this.realPath(p), flags, cred: ctx, createFlags: flags & O_TRUNC, openFile: this.#meta.open,
-    });
-    return thenMaybe(backing, (b) => {
-      if (flags & O_TRUNC) this.#attrs.dropFile(p);
-      return this.#register(p, b, flags);
-    });
+      userPath: n.describe(), realPath: this.source + n.describe(), flags, cred: ctx, createFlags: flags & O_TRUNC,
+      // The magic link is itself a symlink: O_NOFOLLOW would refuse it (the kernel already did the
+      // caller's O_NOFOLLOW check on the name it opened).
+      openFile: (_p, f, m) => fs.openSync(proc(fd), f & ~O_NOFOLLOW, m),
+    }) as BackingFile;
+    return this.#register(n, backing);
   }
 
-  create(ctx: RequestContext, p: string, mode: number, flags: number): Reply<OpenReply> {
+  create(ctx: RequestContext, parent: NodeId, name: string, mode: number, flags: number): CreateReply {
+    checkName(name);
+    const p = this.#nodes.get(parent);
+    const dir = this.#nodes.fd(p);
     const backing = backingFileOpen({
-      userPath: p, realPath: this.realPath(p), flags, cred: ctx, mode, openFile: this.#meta.open,
+      userPath: `${p.describe()}/${name}`, realPath: `${this.source}${p.describe()}/${name}`, flags, cred: ctx, mode,
       createFlags: O_CREAT | (flags & (O_EXCL | O_TRUNC)),
-    });
-    return thenMaybe(backing, (b) => {
-      this.#attrs.drop(p);
-      ownAsCaller(b.realPath, ctx, { fd: b.fd });
-      return this.#register(p, b, flags);
-    });
+      // O_NOFOLLOW: O_CREAT without O_EXCL would follow a dangling symlink put there behind the mount.
+      openFile: (_p, f, m) => syscalls.openat(dir, name, f | O_NOFOLLOW | O_CLOEXEC, m),
+    }) as BackingFile;
+    try {
+      const owner = callerOwner(ctx, this.#stat(p).mode);
+      if (owner) fs.fchownSync(backing.fd, owner.uid, owner.gid);
+      const st = syscalls.statxAt(backing.fd, '');
+      const n = this.#nodes.found(p, name, st);
+      return { entry: entryOf(n, st), open: this.#register(n, backing) };
+    } catch (err) {
+      void backing.put().catch(() => undefined);
+      throw err;
+    }
   }
 
-  tmpfile(ctx: RequestContext, dir: string, mode: number, flags: number): Reply<OpenReply> {
-    const userPath = `${dir}/${TMPFILE_NAME}`;
-    const backing = backingTmpfileOpen({ userPath, dir: this.realPath(dir), flags, cred: ctx, mode, openFile: this.#meta.open });
-    return thenMaybe(backing, (b) => {
-      ownAsCaller(b.realPath, ctx, { fd: b.fd });
-      return this.#register(userPath, b, flags);
-    });
+  tmpfile(ctx: RequestContext, parent: NodeId, mode: number, flags: number): CreateReply {
+    const p = this.#nodes.get(parent);
+    const dir = this.#nodes.fd(p);
+    const backing = backingFileOpen({
+      userPath: `${p.describe()}/(tmpfile)`, realPath: `${this.source}${p.describe()}/(tmpfile)`, flags, cred: ctx, mode,
+      openFile: (_p, f, m) => syscalls.openat(dir, '.', (f & ~O_CREAT) | syscalls.O_TMPFILE | O_CLOEXEC, m),
+    }) as BackingFile;
+    try {
+      const owner = callerOwner(ctx, this.#stat(p).mode);
+      if (owner) fs.fchownSync(backing.fd, owner.uid, owner.gid);
+      const st = syscalls.statxAt(backing.fd, '');
+      const n = this.#nodes.anonymous(p, st, syscalls.openat(-100, proc(backing.fd), syscalls.O_PATH | O_CLOEXEC));
+      return { entry: entryOf(n, st), open: this.#register(n, backing) };
+    } catch (err) {
+      void backing.put().catch(() => undefined);
+      throw err;
+    }
   }
 
-  #register(p: string, backing: BackingFile, flags: number): Reply<OpenReply> {
-    const open: OpenFile = { path: p, backing };
-    if ((flags & O_ACCMODE) === O_RDONLY) return { fh: this.#files.add(open), backing };
-    // Writes through a passed-through handle never reach endWrite: see attr-cache.ts.
-    return thenMaybe(this.#meta.fstat(backing.fd), (st) => ({
-      fh: this.#files.add(open),
-      backing,
-      passedThrough: () => {
-        open.writerIno = st.ino as Ino;
-        this.#attrs.openedForWrite(open.writerIno);
-      },
-    }));
+  #register(node: PtInode, backing: BackingFile): OpenReply {
+    return { fh: this.#files.add({ node, backing }), backing };
   }
 
-  read(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Promise<number> {
-    const { backing } = this.#files.get(fh, p);
-    return backingFileReadIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, this.#ctx);
+  read(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): Promise<number> {
+    const { backing } = this.#files.get(fh, 'read');
+    return backingFileReadIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, {});
   }
 
-  write(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Promise<number> {
-    const { backing } = this.#files.get(fh, p);
-    return backingFileWriteIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, this.#ctx);
+  write(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): Promise<number> {
+    const { backing } = this.#files.get(fh, 'write');
+    return backingFileWriteIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, {});
   }
 
   // No flush: nothing is buffered in the daemon (every write reached the host before it was
   // answered), and without a flush handler the kernel stops sending FLUSH after the first ENOSYS,
   // which saves a round trip on every close(2).
 
-  fsync(_ctx: RequestContext, p: string, datasync: boolean, fh?: Fh): Promise<void> {
+  fsync(ctx: RequestContext, node: NodeId, datasync: boolean, fh?: Fh): Promise<void> {
     const open = this.#files.find(fh);
-    if (!open) return this.fsyncdir(_ctx, p);
+    if (!open) return this.fsyncdir(ctx, node);
     return withRef(open.backing, (fd) => (datasync ? open.backing.io.fdatasync(fd) : open.backing.io.fsync(fd)));
   }
 
-  release(_ctx: RequestContext, p: string, fh: Fh): Promise<void> {
+  release(_ctx: RequestContext, _node: NodeId, fh: Fh): Promise<void> {
     // Drops the opener's reference; in-flight I/O (if any) keeps the fd until it completes.
-    const open = this.#files.remove(fh, p);
-    if (open.writerIno !== undefined) this.#attrs.closedForWrite(open.writerIno, p);
-    return open.backing.put();
+    return this.#files.remove(fh, 'release').backing.put();
   }
 
   // -- ranges (wire transport only: libfuse 2 cannot deliver these) ------------------------------
 
-  fallocate(_ctx: RequestContext, p: string, fh: Fh, mode: number, offset: number, length: number): void {
-    backingFileFallocate(this.#files.get(fh, p).backing, mode, offset, length);
-    this.#attrs.dropFile(p);
+  fallocate(_ctx: RequestContext, _node: NodeId, fh: Fh, mode: number, offset: number, length: number): void {
+    backingFileFallocate(this.#files.get(fh, 'fallocate').backing, mode, offset, length);
   }
 
-  lseek(_ctx: RequestContext, p: string, fh: Fh, offset: number, whence: number): number {
-    return backingFileLseek(this.#files.get(fh, p).backing, offset, whence);
+  lseek(_ctx: RequestContext, _node: NodeId, fh: Fh, offset: number, whence: number): number {
+    return backingFileLseek(this.#files.get(fh, 'lseek').backing, offset, whence);
   }
 
-  copyFileRange(_ctx: RequestContext, from: { path: string; fh: Fh; offset: number },
-    to: { path: string; fh: Fh; offset: number }, length: number): number {
-    const n = backingFileCopyRange(this.#files.get(from.fh, from.path).backing, from.offset,
-      this.#files.get(to.fh, to.path).backing, to.offset, length);
-    this.#attrs.dropFile(to.path);
-    return n;
+  copyFileRange(_ctx: RequestContext, from: FileRange, to: FileRange, length: number): number {
+    return backingFileCopyRange(this.#files.get(from.fh, 'copy_file_range').backing, from.offset,
+      this.#files.get(to.fh, 'copy_file_range').backing, to.offset, length);
   }
 
-  // -- extended attributes ------------------------------------------------------------------------
+  // -- extended attributes --------------------------------------------------------------------------
+  // Through `/proc/self/fd/N`, followed (it names the file the fd holds). A symlink's fd cannot be
+  // followed to the symlink itself, so a symlink's xattrs go by its checked name (#symlinkAt).
 
-  setxattr(_ctx: RequestContext, p: string, name: string, value: Buffer, flags: number): void {
-    syscalls.lsetxattr(this.realPath(p), name, value, flags);
-    this.#attrs.dropFile(p);
+  #xattrPath(n: PtInode): { path: string; follow: boolean } {
+    if (!n.isSymlink) return { path: proc(this.#nodes.fd(n)), follow: true };
+    const { dir, name } = this.#symlinkAt(n);
+    return { path: `${proc(dir)}/${name}`, follow: false };
   }
 
-  getxattr(_ctx: RequestContext, p: string, name: string): Buffer {
-    return syscalls.lgetxattr(this.realPath(p), name);
+  setxattr(_ctx: RequestContext, node: NodeId, name: string, value: Buffer, flags: number): void {
+    const at = this.#xattrPath(this.#nodes.get(node));
+    syscalls.lsetxattr(at.path, name, value, flags, at);
   }
 
-  listxattr(_ctx: RequestContext, p: string): string[] {
-    return syscalls.llistxattr(this.realPath(p));
+  getxattr(_ctx: RequestContext, node: NodeId, name: string): Buffer {
+    const at = this.#xattrPath(this.#nodes.get(node));
+    return syscalls.lgetxattr(at.path, name, at);
   }
 
-  removexattr(_ctx: RequestContext, p: string, name: string): void {
-    syscalls.lremovexattr(this.realPath(p), name);
-    this.#attrs.dropFile(p);
+  listxattr(_ctx: RequestContext, node: NodeId): string[] {
+    const at = this.#xattrPath(this.#nodes.get(node));
+    return syscalls.llistxattr(at.path, at);
   }
 
-  /** Close every handle still open (after unmount the kernel sends no more releases). */
+  removexattr(_ctx: RequestContext, node: NodeId, name: string): void {
+    const at = this.#xattrPath(this.#nodes.get(node));
+    syscalls.lremovexattr(at.path, name, at);
+  }
+
+  /** Close every handle still open (after unmount the kernel sends no more releases), then the node fds. */
   async destroy(): Promise<void> {
     await Promise.all(this.#files.values().map((f) => f.backing.put().catch(() => undefined)));
+    this.#nodes.closeAll();
   }
+}
+
+function attrOf(st: StatxResult): Attr {
+  return st as unknown as Attr;
+}
+
+function entryOf(n: PtInode, st: StatxResult): Entry {
+  return { node: n.id, generation: 0, attr: attrOf(st) };
+}
+
+/** A name the kernel would never send (".", "..", one with a slash) must not walk anywhere. */
+function checkName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new FsError('EINVAL', 'lookup', name);
+  if (Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG', 'lookup', name);
+}
+
+/** utimensat(2) on a path whose final link is followed (a `/proc/self/fd/N`). */
+function utimensFollow(path: string, atime: TimeSpec, mtime: TimeSpec): void {
+  syscalls.utimensAt(-100 /* AT_FDCWD */, path, atime, mtime, { follow: true });
+}
+
+/** A third of the soft fd limit, at most 8192. */
+function defaultFdBudget(): number {
+  try {
+    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = Number(line?.split(/\s+/)[3]);
+    if (Number.isFinite(soft) && soft > 0) return Math.min(8192, Math.floor(soft / 3));
+  } catch {
+    // not Linux: the default below
+  }
+  return 1024;
 }
 
 /** Use the file's fd under a reference of our own, so a racing release cannot close it under us. */
@@ -320,3 +420,4 @@ async function withRef<T>(file: BackingFile, fn: (fd: number) => Promise<T>): Pr
     await file.put();
   }
 }
+

@@ -1,12 +1,15 @@
-// The fuse-native transport as the mount lifecycle sees it.
+// The fuse-native transport as the mount lifecycle sees it. The binding itself (transport.ts, which
+// loads fuse-native and libfuse) is required only when this transport starts: a process that serves
+// only the wire transport never loads it.
 import { readFile } from 'node:fs/promises';
 import type { Transport, TransportSession } from '../transport';
 import { MountError } from '../mount-error';
 import { libfuseOptions } from '../options';
-import { FuseNativeTransport } from './transport';
 import { createLogger } from '../logger';
 
 const log = createLogger('fuse-native');
+/** How long names are trusted where nothing but the mount changes the backing store (the overlay). */
+const EXCLUSIVE_TIMEOUT = 86400;
 
 export const fuseNativeTransport: Transport = {
   name: 'fuse-native',
@@ -15,7 +18,10 @@ export const fuseNativeTransport: Transport = {
       throw new MountError('-o passthrough=require needs the wire transport (libfuse 2 has no kernel passthrough): run as root with /dev/fuse, or drop the option', { usage: true });
     }
     const fuseOptions = libfuseOptions(opts);
-    const fuse = new FuseNativeTransport(abs, handlers, { fuseOptions, debug: opts.debug, opTimeout: opts.opTimeout });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { FuseNativeTransport } = require('./transport') as typeof import('./transport');
+    const entryTimeout = opts.entryTimeout ?? (handlers.exclusive ? EXCLUSIVE_TIMEOUT : 1);
+    const fuse = new FuseNativeTransport(abs, handlers, { fuseOptions, debug: opts.debug, opTimeout: opts.opTimeout, entryTimeout });
     log.debug(`libfuse options ${fuseOptions.join(',')}`);
     try {
       await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));

@@ -1,4 +1,4 @@
-// The fuse-native transport: FsHandlers served through libfuse 2's high-level API. The only file in
+// The fuse-native transport: NodeHandlers served through libfuse 2's high-level API. The only file in
 // layerfs that touches fuse-native.
 //
 // We subclass fuse-native's Fuse and replace every `_op_*` method, because its own adapters lose
@@ -14,7 +14,9 @@ import Fuse from 'fuse-native';
 import nodeGypBuild from 'node-gyp-build';
 import * as path from 'node:path';
 import { constants as fsConstants } from 'node:fs';
-import type { FsHandlers, Fh, RequestContext, SetattrTimes, Reply } from '../handler';
+import { FsError, thenMaybe } from '@layerfs/backing-io';
+import type { Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext, SetattrTimes } from '../handler';
+import { PathCache } from './path-cache';
 import { STAT_SLOTS, decodeTimespec, encodeDirEntry, encodeStat, encodeStatfs, joinU64, msToNs } from './codec';
 import { errnoForReply } from '../errno';
 import { createLogger } from '../logger';
@@ -109,15 +111,24 @@ export interface FuseNativeOptions {
   debug?: boolean;
   /** See BridgeOptions.opTimeout; seconds, 0 = never. */
   opTimeout?: number;
+  /** How long a resolved path is trusted, seconds (the kernel's entry_timeout). */
+  entryTimeout: number;
 }
 
-export class FuseNativeTransport extends Fuse {
-  readonly #h: FsHandlers;
-  readonly #fuseOptions: string[];
+/** Dentries the path cache keeps (each holds one node of the filesystem). */
+const PATH_CACHE_MAX = 20000;
 
-  constructor(mountpoint: string, handlers: FsHandlers, opts: FuseNativeOptions) {
+export class FuseNativeTransport extends Fuse {
+  readonly #h: NodeHandlers;
+  readonly #fuseOptions: string[];
+  readonly #paths: PathCache;
+  /** Open file handles → the node each was opened on. */
+  readonly #opened = new Map<number, NodeId>();
+
+  constructor(mountpoint: string, handlers: NodeHandlers, opts: FuseNativeOptions) {
     super(mountpoint, implementedOps(handlers), { timeout: false, debug: opts.debug ?? false });
     this.#h = handlers;
+    this.#paths = new PathCache(handlers, { ttlMs: opts.entryTimeout * 1000, max: PATH_CACHE_MAX });
     this.#fuseOptions = opts.fuseOptions;
     opTimeoutMs = (opts.opTimeout ?? 0) * 1000;
     if (fuseNativeBinding().layerfs_patch === undefined) {
@@ -150,171 +161,250 @@ export class FuseNativeTransport extends Fuse {
     cb(null);
   }
 
-  // Each _op_* below has fuse-native's calling convention: (signal, ...args from the C side).
+  // Each _op_* below has fuse-native's calling convention: (signal, ...args from the C side). The
+  // path becomes a node first (path-cache.ts); an operation on an open handle uses the node the
+  // handle was opened on.
+
+  /** Run `op` on the node at `path`. */
+  #at<T>(ctx: RequestContext, path: string, op: (node: NodeId) => Reply<T>): Reply<T> {
+    return thenMaybe(this.#paths.resolve(ctx, path), op);
+  }
+
+  /** Run `op` on the directory holding `path` and its last component. */
+  #in<T>(ctx: RequestContext, path: string, op: (parent: NodeId, name: string) => Reply<T>): Reply<T> {
+    return thenMaybe(this.#paths.resolveParent(ctx, path), ({ parent, name }) => op(parent, name));
+  }
+
+  /** A create-like operation: its entry joins the path cache. */
+  #made(ctx: RequestContext, path: string, op: (parent: NodeId, name: string) => Reply<Entry>): Reply<void> {
+    return this.#in(ctx, path, (parent, name) => thenMaybe(op(parent, name), (e) => this.#paths.entered(parent, path, e)));
+  }
+
+  /** The node an open handle was opened on (libfuse hands its path along; the handle is the identity). */
+  #ofHandle(ctx: RequestContext, path: string, fh: number): Reply<NodeId> {
+    return this.#opened.get(fh) ?? this.#paths.resolve(ctx, path);
+  }
+
+  #opening(node: NodeId, r: OpenReply): OpenReply {
+    this.#paths.pin(node);
+    this.#opened.set(r.fh, node);
+    return r;
+  }
 
   _op_getattr(signal: Signal, path: string): void {
-    serve('getattr', path, signal, () => this.#h.getattr(caller(), path), (a) => [0, encodeStat(a)], [emptyStat()]);
+    const ctx = caller();
+    serve('getattr', path, signal, () => this.#at(ctx, path, (n) => this.#h.getattr(ctx, n)), (a) => [0, encodeStat(a)], [emptyStat()]);
   }
 
   _op_fgetattr(signal: Signal, path: string, fh: number): void {
-    serve('fgetattr', path, signal, () => this.#h.getattr(caller(), path, fh ? (fh as Fh) : undefined),
+    const ctx = caller();
+    serve('fgetattr', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.getattr(ctx, n, fh ? (fh as Fh) : undefined)),
       (a) => [0, encodeStat(a)], [emptyStat()]);
   }
 
   _op_access(signal: Signal, path: string, mask: number): void {
+    const ctx = caller();
     const h = this.#h;
-    serve('access', path, signal, () => h.access?.(caller(), path, mask), done);
+    serve('access', path, signal, () => this.#at(ctx, path, (n) => h.access?.(ctx, n, mask)), done);
   }
 
   _op_statfs(signal: Signal, path: string): void {
-    serve('statfs', path, signal, () => this.#h.statfs(caller(), path), (s) => [0, encodeStatfs(s)]);
+    const ctx = caller();
+    serve('statfs', path, signal, () => this.#at(ctx, path, (n) => this.#h.statfs(ctx, n)), (s) => [0, encodeStatfs(s)]);
   }
 
   _op_opendir(signal: Signal, path: string, _fh: number, flags: number): void {
+    const ctx = caller();
     const h = this.#h;
-    serve('opendir', path, signal, () => h.opendir?.(caller(), path, flags) ?? (0 as Fh), (fh) => [0, fh]);
+    serve('opendir', path, signal, () => this.#at(ctx, path, (n) => h.opendir?.(ctx, n, flags) ?? (0 as Fh)), (fh) => [0, fh]);
   }
 
-  _op_readdir(signal: Signal, path: string): void {
+  _op_readdir(signal: Signal, path: string, fh: number): void {
+    const ctx = caller();
     // libfuse 2's filler reads only st_ino and the type bits of each entry's stat, so d_ino equals
     // the st_ino that getattr reports (use_ino) without a stat per entry.
-    serve('readdir', path, signal, () => this.#h.readdir(caller(), path), (all) => {
+    serve('readdir', path, signal, () => this.#at(ctx, path, (n) => this.#h.readdir(ctx, n, fh ? (fh as Fh) : undefined)), (all) => {
       const entries = all.filter((e) => !isFuseHidden(e.name));
       return [0, entries.map((e) => e.name), entries.map(encodeDirEntry)];
     });
   }
 
   _op_releasedir(signal: Signal, path: string, fh: number): void {
+    const ctx = caller();
     const h = this.#h;
-    serve('releasedir', path, signal, () => h.releasedir?.(caller(), path, fh as Fh), done);
+    serve('releasedir', path, signal, () => (fh && h.releasedir ? this.#at(ctx, path, (n) => h.releasedir!(ctx, n, fh as Fh)) : undefined), done);
   }
 
   _op_fsyncdir(signal: Signal, path: string, datasync: number, fh: number): void {
+    const ctx = caller();
     const h = this.#h;
-    serve('fsyncdir', path, signal, () => h.fsyncdir?.(caller(), path, datasync !== 0, fh as Fh), done);
+    serve('fsyncdir', path, signal, () => this.#at(ctx, path, (n) => h.fsyncdir?.(ctx, n, datasync !== 0, fh ? (fh as Fh) : undefined)), done);
   }
 
   _op_open(signal: Signal, path: string, flags: number): void {
-    serve('open', path, signal, () => this.#h.open(caller(), path, flags), (r) => [0, r.fh]);
+    const ctx = caller();
+    serve('open', path, signal, () => this.#at(ctx, path, (n) => thenMaybe(this.#h.open(ctx, n, flags), (r) => this.#opening(n, r))), (r) => [0, r.fh]);
   }
 
   _op_create(signal: Signal, path: string, mode: number, flags?: number): void {
+    const ctx = caller();
     // The patched binding passes the open flags; the stock one does not, and a create is then served
     // as O_RDWR (O_APPEND on a creating open only takes effect at the next open).
     if (flags === undefined) flags = fsConstants.O_RDWR | fsConstants.O_CREAT;
-    serve('create', path, signal, () => this.#h.create(caller(), path, mode, flags), (r) => [0, r.fh]);
+    const f = flags;
+    serve('create', path, signal, () => this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.create(ctx, parent, name, mode, f), (c) => {
+      this.#paths.entered(parent, path, c.entry);
+      return this.#opening(c.entry.node, c.open);
+    })), (r) => [0, r.fh]);
   }
 
   _op_read(signal: Signal, path: string, fh: number, buf: Buffer, len: number, offLow: number, offHigh: number): void {
+    const ctx = caller();
     // `buf` is libfuse's own memory, valid until we answer; the handler reads straight into it.
     const target = buf.length === len ? buf : buf.subarray(0, len);
-    serve('read', path, signal, () => this.#h.read(caller(), path, fh as Fh, target, joinU64(offLow, offHigh)),
+    serve('read', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.read(ctx, n, fh as Fh, target, joinU64(offLow, offHigh))),
       (n) => [n, 0, buf.buffer], [0, buf.buffer]);
   }
 
   _op_write(signal: Signal, path: string, fh: number, buf: Buffer, len: number, offLow: number, offHigh: number): void {
+    const ctx = caller();
     const data = buf.length === len ? buf : buf.subarray(0, len);
-    serve('write', path, signal, () => this.#h.write(caller(), path, fh as Fh, data, joinU64(offLow, offHigh)),
+    serve('write', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.write(ctx, n, fh as Fh, data, joinU64(offLow, offHigh))),
       (n) => [n, 0, buf.buffer], [0, buf.buffer]);
   }
 
   _op_flush(signal: Signal, path: string, fh: number): void {
+    const ctx = caller();
     const h = this.#h;
-    serve('flush', path, signal, () => h.flush?.(caller(), path, fh as Fh), done);
+    serve('flush', path, signal, () => (h.flush ? thenMaybe(this.#ofHandle(ctx, path, fh), (n) => h.flush!(ctx, n, fh as Fh)) : undefined), done);
   }
 
   _op_release(signal: Signal, path: string, fh: number): void {
-    serve('release', path, signal, () => this.#h.release(caller(), path, fh as Fh), done);
+    const ctx = caller();
+    const node = this.#opened.get(fh);
+    if (node === undefined) {
+      serve('release', path, signal, () => { throw new FsError('EBADF', 'release', path); }, done);
+      return;
+    }
+    this.#opened.delete(fh);
+    serve('release', path, signal, () => {
+      try {
+        return thenMaybe(this.#h.release(ctx, node, fh as Fh), () => this.#paths.unpin(node));
+      } catch (err) {
+        this.#paths.unpin(node);
+        throw err;
+      }
+    }, done);
   }
 
   _op_fsync(signal: Signal, path: string, datasync: number, fh: number): void {
+    const ctx = caller();
     const h = this.#h;
-    serve('fsync', path, signal, () => h.fsync?.(caller(), path, datasync !== 0, fh ? (fh as Fh) : undefined), done);
+    serve('fsync', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => h.fsync?.(ctx, n, datasync !== 0, fh ? (fh as Fh) : undefined)), done);
   }
 
   _op_truncate(signal: Signal, path: string, low: number, high: number): void {
-    serve('truncate', path, signal, () => this.#h.truncate(caller(), path, joinU64(low, high)), done);
+    const ctx = caller();
+    serve('truncate', path, signal, () => this.#at(ctx, path, (n) => this.#h.truncate(ctx, n, joinU64(low, high))), done);
   }
 
   _op_ftruncate(signal: Signal, path: string, fh: number, low: number, high: number): void {
-    serve('ftruncate', path, signal, () => this.#h.truncate(caller(), path, joinU64(low, high), fh as Fh), done);
+    const ctx = caller();
+    serve('ftruncate', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.truncate(ctx, n, joinU64(low, high), fh as Fh)), done);
   }
 
   _op_chmod(signal: Signal, path: string, mode: number): void {
-    serve('chmod', path, signal, () => this.#h.chmod(caller(), path, mode), done);
+    const ctx = caller();
+    serve('chmod', path, signal, () => this.#at(ctx, path, (n) => this.#h.chmod(ctx, n, mode)), done);
   }
 
   _op_chown(signal: Signal, path: string, uid: number, gid: number): void {
-    serve('chown', path, signal, () => this.#h.chown(caller(), path, idArg(uid), idArg(gid)), done);
+    const ctx = caller();
+    serve('chown', path, signal, () => this.#at(ctx, path, (n) => this.#h.chown(ctx, n, idArg(uid), idArg(gid))), done);
   }
 
   _op_utimens(signal: Signal, path: string, ...t: number[]): void {
+    const ctx = caller();
     // Patched binding: (atime sec low, high, nsec, mtime sec low, high, nsec). Stock fuse-native
     // 2.2.6 sends atime twice in milliseconds: mtime is lost and UTIME_NOW/OMIT arrive as garbage.
     const times: SetattrTimes = t.length >= 6
       ? { atime: decodeTimespec(t[0]!, t[1]!, t[2]!), mtime: decodeTimespec(t[3]!, t[4]!, t[5]!) }
       : { atime: msToNs(joinU64(t[0]!, t[1]!)), mtime: msToNs(joinU64(t[2]!, t[3]!)) };
-    serve('utimens', path, signal, () => this.#h.utimens(caller(), path, times), done);
+    serve('utimens', path, signal, () => this.#at(ctx, path, (n) => this.#h.utimens(ctx, n, times)), done);
   }
 
   _op_readlink(signal: Signal, path: string): void {
-    serve('readlink', path, signal, () => this.#h.readlink(caller(), path), (target) => [0, target]);
+    const ctx = caller();
+    serve('readlink', path, signal, () => this.#at(ctx, path, (n) => this.#h.readlink(ctx, n)), (target) => [0, target]);
   }
 
   _op_symlink(signal: Signal, target: string, path: string): void {
-    serve('symlink', path, signal, () => this.#h.symlink(caller(), target, path), done);
+    const ctx = caller();
+    serve('symlink', path, signal, () => this.#made(ctx, path, (parent, name) => this.#h.symlink(ctx, parent, name, target)), done);
   }
 
   _op_mknod(signal: Signal, path: string, mode: number, rdev: number): void {
-    serve('mknod', path, signal, () => this.#h.mknod(caller(), path, mode, rdev), done);
+    const ctx = caller();
+    serve('mknod', path, signal, () => this.#made(ctx, path, (parent, name) => this.#h.mknod(ctx, parent, name, mode, rdev)), done);
   }
 
   _op_mkdir(signal: Signal, path: string, mode: number): void {
-    serve('mkdir', path, signal, () => this.#h.mkdir(caller(), path, mode), done);
+    const ctx = caller();
+    serve('mkdir', path, signal, () => this.#made(ctx, path, (parent, name) => this.#h.mkdir(ctx, parent, name, mode)), done);
   }
 
   _op_unlink(signal: Signal, path: string): void {
-    serve('unlink', path, signal, () => this.#h.unlink(caller(), path), done);
+    const ctx = caller();
+    serve('unlink', path, signal, () => this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.unlink(ctx, parent, name), () => this.#paths.removed(path))), done);
   }
 
   _op_rmdir(signal: Signal, path: string): void {
-    serve('rmdir', path, signal, () => this.#h.rmdir(caller(), path), done);
+    const ctx = caller();
+    serve('rmdir', path, signal, () => this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.rmdir(ctx, parent, name), () => this.#paths.removed(path))), done);
   }
 
   _op_rename(signal: Signal, from: string, to: string): void {
-    serve('rename', from, signal, () => this.#h.rename(caller(), from, to, 0), done);
+    const ctx = caller();
+    serve('rename', from, signal, () => this.#in(ctx, from, (parent, name) => this.#in(ctx, to, (newParent, newName) =>
+      thenMaybe(this.#h.rename(ctx, parent, name, newParent, newName, 0), () => this.#paths.renamed(from, to)))), done);
   }
 
   _op_link(signal: Signal, existing: string, newPath: string): void {
-    serve('link', newPath, signal, () => this.#h.link(caller(), existing, newPath), done);
+    const ctx = caller();
+    serve('link', newPath, signal, () => this.#at(ctx, existing, (node) =>
+      this.#made(ctx, newPath, (parent, name) => this.#h.link(ctx, node, parent, name))), done);
   }
 
   _op_setxattr(signal: Signal, path: string, name: string, value: Buffer, _position: number, flags: number): void {
+    const ctx = caller();
     const h = this.#h;
     // `value` is libfuse's memory, valid until we answer: copy it if a handler keeps it longer.
-    serve('setxattr', path, signal, () => h.setxattr!(caller(), path, name, value, flags),
+    serve('setxattr', path, signal, () => this.#at(ctx, path, (n) => h.setxattr!(ctx, n, name, value, flags)),
       () => [0, value.buffer], [value.buffer]);
   }
 
   _op_getxattr(signal: Signal, path: string, name: string, out: Buffer): void {
+    const ctx = caller();
     const h = this.#h;
-    serve('getxattr', path, signal, () => h.getxattr!(caller(), path, name), (value) => intoCallerBuffer(value, out), [out.buffer]);
+    serve('getxattr', path, signal, () => this.#at(ctx, path, (n) => h.getxattr!(ctx, n, name)), (value) => intoCallerBuffer(value, out), [out.buffer]);
   }
 
   _op_listxattr(signal: Signal, path: string, out: Buffer): void {
+    const ctx = caller();
     const h = this.#h;
-    serve('listxattr', path, signal, () => h.listxattr!(caller(), path),
+    serve('listxattr', path, signal, () => this.#at(ctx, path, (n) => h.listxattr!(ctx, n)),
       (names) => intoCallerBuffer(Buffer.from(names.map((n) => `${n}\0`).join('')), out), [out.buffer]);
   }
 
   _op_removexattr(signal: Signal, path: string, name: string): void {
+    const ctx = caller();
     const h = this.#h;
-    serve('removexattr', path, signal, () => h.removexattr!(caller(), path, name), done);
+    serve('removexattr', path, signal, () => this.#at(ctx, path, (n) => h.removexattr!(ctx, n, name)), done);
   }
 }
 
 /** fuse-native registers a libfuse operation only when `ops[name]` is truthy. */
-function implementedOps(h: FsHandlers): Record<string, true> {
+function implementedOps(h: NodeHandlers): Record<string, true> {
   const ops: Record<string, true> = {
     getattr: true, fgetattr: true, statfs: true, readdir: true, open: true, create: true, read: true,
     write: true, release: true, truncate: true, ftruncate: true, chmod: true, chown: true, utimens: true,

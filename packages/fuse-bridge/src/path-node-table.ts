@@ -1,6 +1,6 @@
-// Node ids ↔ paths. The handler interface is path-based; the kernel speaks node ids. Each id stands
-// for one name the kernel has looked up (one node per name, as libfuse's high-level layer keeps it:
-// two hard links are two kernel inodes that share st_ino), with the kernel's lookup count.
+// Node ids ↔ paths, for servePathHandlers() (path-adapter.ts): a path-based filesystem has no nodes
+// of its own, so each id stands for one name looked up (one node per name, as libfuse's high-level
+// layer keeps it: two hard links are two nodes that share st_ino), with its lookup count.
 //
 // Invariants:
 // - A node's path is its parent's path plus its name, computed on demand, so a rename of a directory
@@ -10,30 +10,25 @@
 // - Ids are recycled only after FORGET drops the count to zero, each time with a new generation, so
 //   (nodeid, generation) never repeats within a mount.
 import { FsError } from '@layerfs/backing-io';
-import { ROOT_ID } from './abi';
+import { ROOT_NODE } from './handler';
 
-export class Node {
+const ROOT_ID: number = ROOT_NODE;
+
+export class PathNode {
   /** Kernel lookups not yet forgotten. */
   nlookup = 0;
-  readonly children = new Map<string, Node>();
+  readonly children = new Map<string, PathNode>();
   /** Open file handles of this node, for getattr and ftruncate after its name is gone. */
   readonly openFhs = new Set<number>();
   detached = false;
-  /**
-   * Replaced for its name by a fresh node while the kernel's open files still read the backing file
-   * it was opened on (see supersede): its data attributes are that file's, not the name's.
-   */
-  superseded = false;
-  /** st_ino as last sent to the kernel (for the other names of a hard-linked file). */
-  ino: bigint | undefined;
 
-  constructor(readonly id: number, readonly generation: number, public parent: Node | null, public name: string) {}
+  constructor(readonly id: number, readonly generation: number, public parent: PathNode | null, public name: string) {}
 
   /** The mount-relative path, "/" for the root; ENOENT once detached. */
   path(): string {
     if (this.id === ROOT_ID) return '/';
     let p = '';
-    for (let n: Node | null = this; n && n.id !== ROOT_ID; n = n.parent) {
+    for (let n: PathNode | null = this; n && n.id !== ROOT_ID; n = n.parent) {
       if (n.detached || !n.parent) throw new FsError('ENOENT', 'path', this.name);
       p = `/${n.name}${p}`;
     }
@@ -46,17 +41,15 @@ export class Node {
   }
 }
 
-export class NodeTable {
-  readonly #nodes = new Map<number, Node>();
+export class PathNodeTable {
+  readonly #nodes = new Map<number, PathNode>();
   readonly #free: number[] = [];
-  /** st_ino → the nodes that show it: several only for hard links. */
-  readonly #byIno = new Map<bigint, Set<Node>>();
   #next = ROOT_ID + 1;
   #generation = 0;
-  readonly root: Node;
+  readonly root: PathNode;
 
   constructor() {
-    this.root = new Node(ROOT_ID, 0, null, '');
+    this.root = new PathNode(ROOT_ID, 0, null, '');
     this.root.nlookup = 1;
     this.#nodes.set(ROOT_ID, this.root);
   }
@@ -66,19 +59,19 @@ export class NodeTable {
   }
 
   /** The node for a kernel node id; ESTALE for an id we never gave or already forgot (a kernel/daemon mismatch). */
-  get(id: number): Node {
+  get(id: number): PathNode {
     const n = this.#nodes.get(id);
     if (!n) throw new FsError('ESTALE', 'nodeid', String(id));
     return n;
   }
 
   /** Count one kernel lookup of `name` in `parent`: the node for that name, created on first sight. */
-  lookup(parent: Node, name: string): Node {
+  lookup(parent: PathNode, name: string): PathNode {
     let n = parent.children.get(name);
     if (!n) {
       const reuse = this.#free.pop();
       const id = reuse ?? this.#next++;
-      n = new Node(id, reuse === undefined ? 0 : ++this.#generation, parent, name);
+      n = new PathNode(id, reuse === undefined ? 0 : ++this.#generation, parent, name);
       parent.children.set(name, n);
       this.#nodes.set(id, n);
     }
@@ -90,39 +83,14 @@ export class NodeTable {
    * A node for a file without a name (O_TMPFILE), with one kernel lookup: detached from birth, it
    * has no path until a LINK gives the file one — under a node of its own, as every name has.
    */
-  anonymous(): Node {
+  anonymous(): PathNode {
     const reuse = this.#free.pop();
     const id = reuse ?? this.#next++;
-    const n = new Node(id, reuse === undefined ? 0 : ++this.#generation, null, '(tmpfile)');
+    const n = new PathNode(id, reuse === undefined ? 0 : ++this.#generation, null, '(tmpfile)');
     n.detached = true;
     n.nlookup = 1;
     this.#nodes.set(id, n);
     return n;
-  }
-
-  /** Record the st_ino the kernel was told for `n`. */
-  setIno(n: Node, ino: bigint): void {
-    if (n.ino === ino) return;
-    this.#dropIno(n);
-    n.ino = ino;
-    let set = this.#byIno.get(ino);
-    if (!set) this.#byIno.set(ino, (set = new Set()));
-    set.add(n);
-  }
-
-  /** The other nodes the kernel holds for the same file (its other hard-link names). */
-  aliases(n: Node): Node[] {
-    const set = n.ino === undefined ? undefined : this.#byIno.get(n.ino);
-    if (!set || set.size < 2) return [];
-    return [...set].filter((o) => o !== n);
-  }
-
-  #dropIno(n: Node): void {
-    if (n.ino === undefined) return;
-    const set = this.#byIno.get(n.ino);
-    set?.delete(n);
-    if (set?.size === 0) this.#byIno.delete(n.ino);
-    n.ino = undefined;
   }
 
   forget(id: number, count: number): void {
@@ -130,31 +98,26 @@ export class NodeTable {
     if (!n || id === ROOT_ID) return;
     n.nlookup -= count;
     if (n.nlookup > 0) return;
-    this.#dropIno(n);
     this.#detach(n);
     this.#nodes.delete(id);
     this.#free.push(id);
   }
 
   /** The name went away (unlink, rmdir, replaced by a rename): its node loses its path. */
-  unlinked(parent: Node, name: string): void {
+  unlinked(parent: PathNode, name: string): void {
     const n = parent.children.get(name);
     if (n) this.#detach(n);
   }
 
   /**
    * Give the name a fresh node on its next lookup while the old one lives on for the kernel's open
-   * files (the overlay's copy-up under a passed-through open; see passthrough-modes.ts).
+   * files (the overlay's copy-up under a passed-through open; see fuse-wire's passthrough-modes.ts).
    */
-  supersede(n: Node): void {
+  supersede(n: PathNode): void {
     if (n.parent && n.parent.children.get(n.name) === n) n.parent.children.delete(n.name);
-    n.superseded = true;
-    // No longer another name of the file the name now refers to: that file's writers need not
-    // invalidate it, and it must not make them daemon-served.
-    this.#dropIno(n);
   }
 
-  renamed(from: Node, fromName: string, to: Node, toName: string, exchange: boolean): void {
+  renamed(from: PathNode, fromName: string, to: PathNode, toName: string, exchange: boolean): void {
     const moving = from.children.get(fromName);
     const target = to.children.get(toName);
     if (exchange) {
@@ -171,13 +134,13 @@ export class NodeTable {
     }
   }
 
-  #place(n: Node, parent: Node, name: string): void {
+  #place(n: PathNode, parent: PathNode, name: string): void {
     n.parent = parent;
     n.name = name;
     parent.children.set(name, n);
   }
 
-  #detach(n: Node): void {
+  #detach(n: PathNode): void {
     if (n.parent && n.parent.children.get(n.name) === n) n.parent.children.delete(n.name);
     n.detached = true;
   }

@@ -1,0 +1,225 @@
+// The passthrough's nodes: one per host inode (st_dev, st_ino), as libfuse's passthrough_hp keeps
+// them, so two hard links are one kernel inode (one page cache, one set of attributes).
+//
+// A node reaches its file through an O_PATH fd, never through a path: every operation is an *at call
+// on that fd (or on `/proc/self/fd/N`, which names exactly the file the fd holds), so a directory
+// swapped for a symlink behind the mount cannot redirect it. The fds are bounded (the process's fd
+// limit is shared with open files and the kernel's backing files): beyond `fdBudget` the least
+// recently used node closes its fd and re-opens it when next needed, from its parent's fd and the
+// name it was last known by — one component, O_NOFOLLOW — and only if what it finds there is still
+// the same (dev, ino); otherwise ESTALE (the file moved behind the mount while nothing held it).
+//
+// Lifetime: a node lives while the kernel holds lookups of it (nlookup) or a node below it names it
+// as parent (children) — the kernel never forgets a directory before what it looked up inside it, and
+// a child re-opens through its parent. Node ids are never reused, so every generation is 0.
+//
+// Everything here is synchronous: an fd handed out is used before the next request can evict it.
+import { FsError, syscalls, type StatxResult } from '@layerfs/backing-io';
+import { ROOT_NODE, type NodeId } from '@layerfs/fuse-bridge';
+
+const O_PATH_NOFOLLOW = syscalls.O_PATH | 0o400000 /* O_NOFOLLOW */ | 0o2000000 /* O_CLOEXEC */;
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+const S_IFDIR = 0o040000;
+
+export class PtInode {
+  nlookup = 0;
+  /** Nodes whose `parent` is this one. */
+  children = 0;
+  /** The O_PATH fd, or -1 while evicted. */
+  fd = -1;
+
+  constructor(
+    readonly id: NodeId,
+    readonly dev: bigint,
+    readonly ino: bigint,
+    readonly type: number,
+    /** The directory and name it was last known by (for re-opening and messages); null for the root. */
+    public parent: PtInode | null,
+    public name: string,
+  ) {}
+
+  get isSymlink(): boolean {
+    return this.type === S_IFLNK;
+  }
+
+  get isDir(): boolean {
+    return this.type === S_IFDIR;
+  }
+
+  /** Where it was last seen, for messages only: never used to reach the file. */
+  describe(): string {
+    const parts: string[] = [];
+    for (let n: PtInode | null = this; n?.parent; n = n.parent) parts.unshift(n.name || '(unnamed)');
+    return `/${parts.join('/')}`;
+  }
+}
+
+export interface InodeTableOptions {
+  /** O_PATH fds kept open at most. */
+  fdBudget: number;
+}
+
+export class InodeTable {
+  readonly root: PtInode;
+  readonly #byId = new Map<number, PtInode>();
+  readonly #byKey = new Map<string, PtInode>();
+  /** Nodes holding an fd, least recently used first (the root is not in it: its fd never closes). */
+  readonly #withFd = new Set<PtInode>();
+  readonly #budget: number;
+  #next = ROOT_NODE + 1;
+
+  constructor(rootDir: string, opts: InodeTableOptions) {
+    this.#budget = Math.max(16, opts.fdBudget);
+    const fd = syscalls.openat(-100 /* AT_FDCWD */, rootDir, syscalls.O_PATH | 0o200000 /* O_DIRECTORY */ | 0o2000000);
+    const st = syscalls.statxAt(fd, '');
+    this.root = new PtInode(ROOT_NODE, st.dev, st.ino, st.mode & S_IFMT, null, '');
+    this.root.fd = fd;
+    this.root.nlookup = 1;
+    this.#byId.set(ROOT_NODE, this.root);
+    this.#byKey.set(key(st.dev, st.ino), this.root);
+  }
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  get openFds(): number {
+    return this.#withFd.size + 1;
+  }
+
+  /** The node for a kernel node id; ESTALE for one we never gave or already let go. */
+  get(id: NodeId): PtInode {
+    const n = this.#byId.get(id);
+    if (!n) throw new FsError('ESTALE', 'nodeid', String(id));
+    return n;
+  }
+
+  /** The node an inode already has, if any. */
+  find(st: StatxResult): PtInode | undefined {
+    return this.#byKey.get(key(st.dev, st.ino));
+  }
+
+  /**
+   * `name` in `parent` is the file `st` (just looked up or made there): count one lookup of its node,
+   * made on first sight with an fd of its own. The name becomes the one it is re-opened by.
+   */
+  found(parent: PtInode, name: string, st: StatxResult): PtInode {
+    let n = this.find(st);
+    if (!n) {
+      const fd = syscalls.openat(this.fd(parent), name, O_PATH_NOFOLLOW);
+      const now = syscalls.statxAt(fd, '');
+      if (now.ino !== st.ino || now.dev !== st.dev) {
+        syscalls.close(fd);
+        throw new FsError('ESTALE', 'lookup', name, 'the name changed behind the mount while it was looked up');
+      }
+      n = this.#add(st, parent, name, fd);
+    } else {
+      this.#rename(n, parent, name);
+    }
+    n.nlookup++;
+    return n;
+  }
+
+  /** A file without a name (O_TMPFILE) in `dir`, reached through `fd` (an O_PATH fd of it). */
+  anonymous(dir: PtInode, st: StatxResult, fd: number): PtInode {
+    const n = this.#add(st, dir, '', fd);
+    n.nlookup++;
+    return n;
+  }
+
+  #add(st: StatxResult, parent: PtInode, name: string, fd: number): PtInode {
+    const n = new PtInode(this.#next++ as NodeId, st.dev, st.ino, st.mode & S_IFMT, parent, name);
+    parent.children++;
+    n.fd = fd;
+    this.#byId.set(n.id, n);
+    this.#byKey.set(key(st.dev, st.ino), n);
+    this.#holdFd(n);
+    return n;
+  }
+
+  /** `n` is now known as `name` in `parent` (a lookup, link or rename through the mount). */
+  #rename(n: PtInode, parent: PtInode, name: string): void {
+    if (n === this.root) return;
+    if (n.parent !== parent) {
+      parent.children++;
+      const old = n.parent;
+      n.parent = parent;
+      if (old) this.#release(old, 0);
+    }
+    n.name = name;
+  }
+
+  /** A rename through the mount moved `n` to `name` in `parent`. */
+  moved(n: PtInode, parent: PtInode, name: string): void {
+    this.#rename(n, parent, name);
+  }
+
+  forget(id: NodeId, count: number): void {
+    const n = this.#byId.get(id);
+    if (!n || n === this.root) return;
+    this.#release(n, count);
+  }
+
+  #release(n: PtInode, lookups: number): void {
+    if (lookups > 0) n.nlookup -= lookups;
+    else n.children--;
+    if (n.nlookup > 0 || n.children > 0 || n === this.root) return;
+    this.#byId.delete(n.id);
+    if (this.#byKey.get(key(n.dev, n.ino)) === n) this.#byKey.delete(key(n.dev, n.ino));
+    this.#closeFd(n);
+    const parent = n.parent;
+    n.parent = null;
+    if (parent) this.#release(parent, 0);
+  }
+
+  /** The node's O_PATH fd, re-opened from its parent's if it was evicted. */
+  fd(n: PtInode): number {
+    if (n.fd >= 0) {
+      if (n !== this.root) {
+        this.#withFd.delete(n);
+        this.#withFd.add(n);
+      }
+      return n.fd;
+    }
+    if (!n.parent || n.name === '') throw new FsError('ESTALE', 'open', n.describe(), 'no name to re-open it by');
+    const fd = syscalls.openat(this.fd(n.parent), n.name, O_PATH_NOFOLLOW);
+    const st = syscalls.statxAt(fd, '');
+    if (st.ino !== n.ino || st.dev !== n.dev) {
+      syscalls.close(fd);
+      throw new FsError('ESTALE', 'open', n.describe(), 'the file moved behind the mount');
+    }
+    n.fd = fd;
+    this.#holdFd(n);
+    return fd;
+  }
+
+  #holdFd(n: PtInode): void {
+    this.#withFd.add(n);
+    if (this.#withFd.size <= this.#budget) return;
+    for (const old of this.#withFd) {
+      if (this.#withFd.size <= this.#budget) break;
+      // A file without a name cannot be found again: it keeps its fd.
+      if (old.name === '') continue;
+      this.#closeFd(old);
+    }
+  }
+
+  #closeFd(n: PtInode): void {
+    if (n.fd < 0) return;
+    syscalls.close(n.fd);
+    n.fd = -1;
+    this.#withFd.delete(n);
+  }
+
+  /** Close every fd (after unmount). */
+  closeAll(): void {
+    for (const n of [...this.#withFd]) this.#closeFd(n);
+    syscalls.close(this.root.fd);
+    this.root.fd = -1;
+  }
+}
+
+function key(dev: bigint, ino: bigint): string {
+  return `${dev}:${ino}`;
+}
