@@ -8,9 +8,9 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(cmd: string, args: string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: opts.timeoutMs ?? 30000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { timeout: opts.timeoutMs ?? 30000, maxBuffer: 64 << 20, cwd: opts.cwd }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
