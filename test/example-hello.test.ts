@@ -14,6 +14,9 @@ import { run } from './helpers/run';
 test('HelloFs mounts, lists, reads and refuses changes with EROFS', async () => {
   const s = scratch();
   const mnt = path.join(s.dir, 'mnt');
+  // mountFs clears this process's umask (the kernel already applied the caller's): the tests that
+  // run after this one in the same process expect it back.
+  const umask = process.umask(0o022);
   fs.mkdirSync(mnt);
   const m = await mountFs(mnt, new HelloFs({ 'hello.txt': 'Hello, world!\n', 'empty': '' }), {
     transport: chooseTransport(TRANSPORT).transport, fsname: 'hello', subtype: 'hello',
@@ -29,6 +32,7 @@ test('HelloFs mounts, lists, reads and refuses changes with EROFS', async () => 
     expect((await run('cat', [path.join(mnt, 'nope')])).code).not.toBe(0);
   } finally {
     await m.unmount();
+    process.umask(umask);
     s.cleanup();
   }
 });

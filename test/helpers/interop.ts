@@ -1,5 +1,8 @@
 // Interop between overlay implementations: one writes through its mount, the other mounts the same
 // layers afterwards, and both must show the same tree.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { overlayLayers } from './scratch';
 import { mountOverlay } from './cli';
 import { treeView } from './tree-view';
@@ -46,3 +49,15 @@ export async function crossView(t: Layers, writer: OverlayImpl, reader: OverlayI
     await reader.unmount(r);
   }
 }
+
+/** The kernel's overlay on the same layers, with redirect_dir=on (it follows layerfs's redirects too). */
+export const kernelImpl: OverlayImpl = {
+  name: 'kernel',
+  mount: async (t) => {
+    const kmnt = path.join(t.dir, 'kmnt');
+    fs.mkdirSync(kmnt, { recursive: true });
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${t.lower.join(':')},upperdir=${t.upper},workdir=${t.work},redirect_dir=on`, kmnt]);
+    return kmnt;
+  },
+  unmount: async (mnt) => { execFileSync('umount', [mnt]); },
+};

@@ -1,19 +1,10 @@
 // Layers move freely between the kernel's overlay and layerfs: changes made through one are seen the
 // same way through the other (names, types, modes, sizes, contents, symlink targets, user xattrs).
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
 import { overlayLayers } from '../helpers/scratch';
-import { Layers, OverlayImpl, crossView, layerfsImpl } from '../helpers/interop';
-
-function kernelMount(t: Layers): string {
-  const kmnt = path.join(t.dir, 'kmnt');
-  fs.mkdirSync(kmnt, { recursive: true });
-  // redirect_dir=on: the kernel renames lower directories in O(1) too (and follows layerfs's redirects).
-  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${t.lower.join(':')},upperdir=${t.upper},workdir=${t.work},redirect_dir=on`, kmnt]);
-  return kmnt;
-}
+import { crossView, kernelImpl, layerfsImpl } from '../helpers/interop';
 
 function changes(root: string): void {
   fs.appendFileSync(path.join(root, 'd/lowerfile'), ' changed');
@@ -36,11 +27,7 @@ const tree = {
   'link': '->d/lowerfile', 'top': 'top layer', 'movedir/in': 'inside', 'movedir/sub/deep': 'deep',
 };
 
-const kernel: OverlayImpl = {
-  name: 'kernel',
-  mount: async (t) => kernelMount(t),
-  unmount: async (mnt) => { execFileSync('umount', [mnt]); },
-};
+const kernel = kernelImpl;
 
 test.each([{ writer: kernel, reader: layerfsImpl }, { writer: layerfsImpl, reader: kernel }])('changes made through $writer.name look the same through $reader.name', async ({ writer, reader }) => {
   const t = overlayLayers([{ top: 'top layer' }, tree]);

@@ -1,6 +1,6 @@
 // One FUSE connection: the request loop, INIT negotiation and the replies.
 //
-// The loop is shaped by what was measured (FUSE-PROTOCOL.md, and dev.ts): every hop between threads
+// The loop is shaped by what was measured (the README's Decisions, and dev.ts): every hop between threads
 // costs 20-90 µs, so a request is answered in the thread that read it whenever the filesystem answers
 // synchronously (µs-long metadata syscalls), and the main thread waits for the device in Node's own
 // epoll (dev.ts watchReadable), so the kernel wakes it directly. The device fd is non-blocking; on
@@ -257,7 +257,7 @@ export class WireSession {
   /**
    * FUSE_NOTIFY_INVAL_INODE, attributes only, written from the request thread before the reply of
    * the request that changed the file, so the caller's next stat through another name already sees
-   * it. Safe here, unlike INVAL_ENTRY (FUSE-PROTOCOL.md: it takes the parent directory's lock, which
+   * it. Safe here, unlike INVAL_ENTRY (README, Decisions: it takes the parent directory's lock, which
    * the request being answered may hold): with offset -1 the kernel takes only the node's spinlock
    * (fuse_reverse_inval_inode), and the node is another name's kernel inode, not one the request
    * locked. ENOENT (the kernel no longer knows the node) is expected.

@@ -163,21 +163,21 @@ export class OvlNamei {
       if (!top) {
         top = here;
         if (!st.isDirectory()) break;
-        dirs.push(here);
-        if (isOpaqueDir(real)) break;
-        const redirect = dir.layer === 0 && this.#layers.hasUpper ? readRedirect(real) : undefined;
-        if (redirect !== undefined) {
-          // A directory renamed in the kernel's redirect_dir format: the lower layers hold it at the
-          // path it came from (absolute from the layer roots, or a sibling name when relative).
-          lowerPath = redirect.startsWith('/') ? redirect : `${parent.lowerPath}/${redirect}`;
-          candidates = [...candidates.slice(0, i + 1), ...this.#lowerCandidates(lowerPath)];
-        }
-        continue;
+      } else if (!st.isDirectory()) {
+        // Below a directory: another directory merges in; anything else hides what is below it.
+        break;
       }
-      // Below a directory: another directory merges in; anything else hides what is below it.
-      if (!st.isDirectory()) break;
       dirs.push(here);
       if (isOpaqueDir(real)) break;
+      // A directory renamed in the kernel's redirect_dir format, in any layer (as redirect_dir=on
+      // follows them: a layer that was an upper keeps working once it is stacked as a lower): the
+      // layers below hold it at the path it came from (absolute from the layer roots, or a sibling
+      // name when relative).
+      const redirect = this.#isLast(dir.layer) ? undefined : readRedirect(real);
+      if (redirect !== undefined) {
+        lowerPath = redirect.startsWith('/') ? redirect : `${path.posix.dirname(lowerPath)}/${redirect}`.replace(/^\/\//, '/');
+        candidates = [...candidates.slice(0, i + 1), ...this.#candidatesBelow(dir.layer, lowerPath)];
+      }
     }
     if (!top) {
       return null;
@@ -216,10 +216,13 @@ export class OvlNamei {
     return has && lstatOrNull(path.join(dir, AUFS_WHITEOUT_PREFIX + name)) !== null;
   }
 
-  /** Every lower layer's real path for a lower path (redirect targets are looked up from the roots). */
-  #lowerCandidates(lowerPath: string): Array<{ layer: number; real: string }> {
-    const first = this.#layers.hasUpper ? 1 : 0;
-    return this.#layers.roots.slice(first).map((root, k) => ({ layer: first + k, real: root + lowerPath }));
+  /** The real path of `lowerPath` in every layer below `layer` (redirect targets go from the roots). */
+  #candidatesBelow(layer: number, lowerPath: string): Array<{ layer: number; real: string }> {
+    return this.#layers.roots.slice(layer + 1).map((root, k) => ({ layer: layer + 1 + k, real: root + lowerPath }));
+  }
+
+  #isLast(layer: number): boolean {
+    return layer === this.#layers.roots.length - 1;
   }
 
   #isLower(layer: number): boolean {

@@ -31,7 +31,7 @@ import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated, markI
 import { OvlEntry, OvlNamei, RealEntry, readRedirect } from './namei';
 import { OriginFh } from './origin';
 import { DirentIno, readMergedDir } from './readdir';
-import { isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
+import { isUpperWhiteout, isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
 import { OvlXattrs, USER_PREFIX, isPrivateXattr, ovlXattrs } from './xattr-names';
 import { OverlayFeatures, WORK_SUBDIR } from './params';
 
@@ -132,7 +132,7 @@ export class OverlayFs implements PathHandlers {
     const open = this.#files.find(fh);
     if (open) {
       // A handle opened on the lower file follows a later copy-up here too, as reads do.
-      return thenMaybe(this.#followCopyUp(open), (b) => {
+      return thenMaybe(this.#followCopyUp(open, p), (b) => {
         const st = fs.fstatSync(b.fd, BIG);
         return attrFromStats(st, this.#stIno(st, !this.#isLowerFile(b), () => this.#readOrigin(b.fd)));
       });
@@ -323,11 +323,22 @@ export class OverlayFs implements PathHandlers {
       // Empty in the merged view, so it holds only whiteouts: clear them so rename(2) may replace it.
       for (const n of fs.readdirSync(dstReal)) fs.rmSync(path.join(dstReal, n), { recursive: true });
     }
-    if (dst?.top.st.isDirectory() && dst.dirs.some((d) => d.layer > 0)) {
-      // The moved directory replaces a merged one: nothing of the old lower directory may show through.
+    const overWhiteout = !dst && isUpperWhiteout(dstReal);
+    const hidesLower = overWhiteout || (dst?.top.st.isDirectory() === true && dst.dirs.some((d) => d.layer > 0));
+    if (srcIsDir && hidesLower && !src.dirs.some((d) => d.layer > 0)) {
+      // A directory of the upper layer alone replaces a name the lower layers hold: nothing of the old
+      // lower directory may show through. (One with lower parts has a redirect: its lower layers are
+      // looked up where it came from, never under its new name.)
       syscalls.lsetxattr(srcReal, this.#names.opaque, Buffer.from('y'));
     }
-    renameLeavingWhiteout(srcReal, dstReal, src.inLower, this.#names);
+    if (overWhiteout && srcIsDir) {
+      // rename(2) cannot put a directory over the whiteout's device node: swap the two (as
+      // ovl_rename does), and the whiteout, now at the old name, stays only if that name needs one.
+      syscalls.renameat2(srcReal, dstReal, RENAME_EXCHANGE);
+      if (!src.inLower) fs.unlinkSync(srcReal);
+    } else {
+      renameLeavingWhiteout(srcReal, dstReal, src.inLower, this.#names);
+    }
     this.namei.changedTree(from);
     this.namei.changedTree(to);
   }
@@ -442,7 +453,7 @@ export class OverlayFs implements PathHandlers {
 
   read(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Reply<number> {
     const f = this.#files.get(fh, p);
-    return thenMaybe(this.#followCopyUp(f), (b) => backingFileReadIter(b, { buf }, { pos: position, flags: b.iocbFlags }, this.#ctx));
+    return thenMaybe(this.#followCopyUp(f, p), (b) => backingFileReadIter(b, { buf }, { pos: position, flags: b.iocbFlags }, this.#ctx));
   }
 
   /**
@@ -450,9 +461,12 @@ export class OverlayFs implements PathHandlers {
    * copy-up reads the upper file afterwards (ovl_real_fdget re-opens it). Only a MAP_SHARED mapping
    * made before the copy-up keeps showing the lower file.
    */
-  #followCopyUp(f: OpenFile): BackingFile | Promise<BackingFile> {
+  #followCopyUp(f: OpenFile, current: string): BackingFile | Promise<BackingFile> {
     if (!this.#cu || !this.#isLowerFile(f.backing)) return f.backing;
-    const e = this.namei.lookup(f.path);
+    // `current` is the name the handle's node has now (the node, not the name it was opened by: after
+    // a rename another file may have that name); a node without a name has nothing to follow.
+    if (!current.startsWith('/')) return f.backing;
+    const e = this.namei.lookup(current);
     if (!e?.upper || !e.upper.st.isFile()) return f.backing;
     return thenMaybe(backingFileOpen({ userPath: f.path, realPath: e.upper.real, flags: f.backing.flags }), (b) => {
       const old = f.backing;
@@ -491,13 +505,13 @@ export class OverlayFs implements PathHandlers {
   }
 
   lseek(_ctx: RequestContext, p: string, fh: Fh, offset: number, whence: number): Reply<number> {
-    return thenMaybe(this.#followCopyUp(this.#files.get(fh, p)), (b) => backingFileLseek(b, offset, whence));
+    return thenMaybe(this.#followCopyUp(this.#files.get(fh, p), p), (b) => backingFileLseek(b, offset, whence));
   }
 
   copyFileRange(_ctx: RequestContext, from: { path: string; fh: Fh; offset: number },
     to: { path: string; fh: Fh; offset: number }, length: number): Reply<number> {
     const dst = this.#files.get(to.fh, to.path).backing;
-    return thenMaybe(this.#followCopyUp(this.#files.get(from.fh, from.path)),
+    return thenMaybe(this.#followCopyUp(this.#files.get(from.fh, from.path), from.path),
       (src) => backingFileCopyRange(src, from.offset, dst, to.offset, length));
   }
 

@@ -34,6 +34,17 @@ export function isWhiteout(real: string, st: BigIntStats): boolean {
   return false;
 }
 
+/** Is there a whiteout at `real` (nothing there, or anything else, is false)? */
+export function isUpperWhiteout(real: string): boolean {
+  let st: BigIntStats;
+  try {
+    st = fs.lstatSync(real, { bigint: true });
+  } catch {
+    return false; // nothing there
+  }
+  return isWhiteout(real, st);
+}
+
 /** Make `real` (which must not exist) a whiteout. */
 export function makeWhiteout(real: string, names: OvlXattrs): void {
   try {

@@ -1,0 +1,88 @@
+// Renaming onto a whiteout, as the kernel's overlay does it: a lower directory moved away and back
+// (empty and populated), a lower directory removed and a new one moved onto its name (empty and
+// populated), a file moved away and back. Then the same again with each step's upper layer pushed
+// onto the lower stack (a layer that was an upper, with its redirects and whiteouts, read as a lower),
+// ten layers deep; after every step layerfs and the kernel's overlay show the same tree.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { overlayLayers } from '../helpers/scratch';
+import { Layers, kernelImpl, layerfsImpl } from '../helpers/interop';
+import { treeView } from '../helpers/tree-view';
+
+const tree = { 'd1/a': 'A', 'd1/sub/b': 'B', 'e1/': '', 'gone/x': 'x', 'gone2/': '', 'f': 'file', 'keep/k': 'k' };
+
+function moves(root: string, round: number): void {
+  const p = (n: string) => path.join(root, n);
+  fs.renameSync(p('d1'), p(`d1.moved${round}`));
+  fs.renameSync(p(`d1.moved${round}`), p('d1'));
+  fs.renameSync(p('e1'), p('e1.moved'));
+  fs.renameSync(p('e1.moved'), p('e1'));
+  fs.renameSync(p('f'), p('f.moved'));
+  fs.renameSync(p('f.moved'), p('f'));
+  // A cycle of three directory renames.
+  fs.renameSync(p('d1'), p('tmp'));
+  fs.renameSync(p('keep'), p('d1'));
+  fs.renameSync(p('tmp'), p('keep'));
+  fs.renameSync(p('keep'), p('tmp'));
+  fs.renameSync(p('d1'), p('keep'));
+  fs.renameSync(p('tmp'), p('d1'));
+  // Into another directory and back.
+  fs.renameSync(p('d1'), p('keep/inner'));
+  fs.renameSync(p('keep/inner'), p('d1'));
+  fs.writeFileSync(p(`d1/round${round}`), `r${round}`);
+}
+
+function firstRound(root: string): void {
+  moves(root, 0);
+  fs.rmSync(path.join(root, 'gone'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'newdir'));
+  fs.writeFileSync(path.join(root, 'newdir/n'), 'n');
+  fs.renameSync(path.join(root, 'newdir'), path.join(root, 'gone'));
+  fs.rmdirSync(path.join(root, 'gone2'));
+  fs.mkdirSync(path.join(root, 'newdir2'));
+  fs.renameSync(path.join(root, 'newdir2'), path.join(root, 'gone2'));
+}
+
+function expected(rounds: number): string[] {
+  const files = ['d1 755 dir []', 'd1/a 644 file 1 A []'];
+  for (let r = 0; r < rounds; r++) files.push(`d1/round${r} 644 file ${`r${r}`.length} r${r} []`);
+  files.push('d1/sub 755 dir []', 'd1/sub/b 644 file 1 B []', 'e1 755 dir []', 'f 644 file 4 file []',
+    'gone 755 dir []', 'gone/n 644 file 1 n []', 'gone2 755 dir []', 'keep 755 dir []', 'keep/k 644 file 1 k []');
+  return files.sort();
+}
+
+/** Mount `t` with layerfs, run `change`, check the view; then the kernel's overlay on the same layers. */
+async function step(t: Layers, change: (root: string) => void, want: string[]): Promise<void> {
+  const mnt = await layerfsImpl.mount(t);
+  try {
+    change(mnt);
+    expect(treeView(mnt).sort()).toEqual(want);
+  } finally {
+    await layerfsImpl.unmount(mnt);
+  }
+  const kmnt = await kernelImpl.mount(t);
+  try {
+    expect(treeView(kmnt).sort()).toEqual(want);
+  } finally {
+    await kernelImpl.unmount(kmnt);
+  }
+}
+
+test('rename onto whiteouts, then again on stacked layers (10 deep), as the kernel overlay shows it', async () => {
+  const t = overlayLayers([tree]);
+  try {
+    await step(t, firstRound, expected(1));
+    let layers: Layers = t;
+    for (let round = 1; round < 10; round++) {
+      // The upper just written becomes the top lower layer; a fresh upper and workdir on top.
+      const upper = path.join(t.dir, `upper${round}`);
+      const work = path.join(t.dir, `work${round}`);
+      fs.mkdirSync(upper);
+      fs.mkdirSync(work);
+      layers = { ...layers, lower: [layers.upper!, ...layers.lower], upper, work };
+      await step(layers, (root) => moves(root, round), expected(round + 1));
+    }
+  } finally {
+    t.cleanup();
+  }
+}, 180000);
