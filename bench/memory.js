@@ -56,9 +56,10 @@ function main() {
         fs.rmSync(rw, { recursive: true, force: true });
         fs.mkdirSync(path.join(rw, 'upper'), { recursive: true });
         fs.mkdirSync(path.join(rw, 'work'));
-        const argv = fsName === 'overlay'
-          ? ['overlay', '-o', `lowerdir=${src},upperdir=${rw}/upper,workdir=${rw}/work`, '--transport', transport, mnt]
-          : ['passthrough', src, mnt, '--transport', transport];
+        const argv =
+          fsName === 'overlay'
+            ? ['overlay', '-o', `lowerdir=${src},upperdir=${rw}/upper,workdir=${rw}/work`, '--transport', transport, mnt]
+            : ['passthrough', src, mnt, '--transport', transport];
         const pid = mount(argv);
         try {
           const t0 = process.hrtime.bigint();
@@ -81,7 +82,9 @@ function main() {
     '|---|---|---|---|---|',
     ...rows.map(([f, t, mb, s]) => `| ${f} | ${t} | ${mb.toFixed(0)} | ${s.toFixed(1)} | ${mb < BOUND_MB ? 'yes' : 'NO'} |`),
   ];
-  process.stdout.write(`\n${lines.join('\n')}\n\n(${DIRS * FILES} files; ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)})\n`);
+  process.stdout.write(
+    `\n${lines.join('\n')}\n\n(${DIRS * FILES} files; ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)})\n`,
+  );
   if (rows.some(([, , mb]) => mb >= BOUND_MB)) process.exitCode = 1;
 }
 

@@ -45,10 +45,16 @@ function haveTool(bin, pkg) {
 function ensureTool(bin, pkg) {
   if (!haveTool(bin, pkg)) throw new Error(`cannot install ${pkg}`);
 }
-const dropCaches = () => { sh('sync', []); fs.writeFileSync('/proc/sys/vm/drop_caches', '3'); };
+const dropCaches = () => {
+  sh('sync', []);
+  fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+};
 const now = () => process.hrtime.bigint();
 const secs = (t0) => Number(now() - t0) / 1e9;
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
 
 // A helper process does the small-file loops, so the timed code never shares a process with a daemon.
 const SMALL_SCRIPT = `
@@ -72,8 +78,18 @@ const small = (op, dir, n = SMALL) => Number(sh(process.execPath, ['-e', SMALL_S
 const LATENCY_N = 20000;
 
 function fioIops(file, rw) {
-  const out = sh('fio', ['--name=b', `--filename=${file}`, '--size=256M', `--rw=${rw}`, '--bs=4k', '--ioengine=psync',
-    '--invalidate=0', '--runtime=8', '--time_based', '--output-format=json']);
+  const out = sh('fio', [
+    '--name=b',
+    `--filename=${file}`,
+    '--size=256M',
+    `--rw=${rw}`,
+    '--bs=4k',
+    '--ioengine=psync',
+    '--invalidate=0',
+    '--runtime=8',
+    '--time_based',
+    '--output-format=json',
+  ]);
   const job = JSON.parse(out.slice(out.indexOf('{'))).jobs[0];
   return rw === 'randread' ? job.read.iops : job.write.iops;
 }
@@ -91,29 +107,58 @@ function freshUpper(mnt) {
 // take skips it.
 const layerfsMount = (transport, cmd) => ({
   options: true,
-  mount: (src, mnt, extra = []) => { sh(process.execPath, [CLI, ...cmd(src, mnt), '--transport', transport, ...extra.flatMap((o) => ['-o', o])]); return mnt; },
-  unmount: (mnt) => { sh(process.execPath, [CLI, 'umount', mnt]); waitGone(mnt); },
+  mount: (src, mnt, extra = []) => {
+    sh(process.execPath, [CLI, ...cmd(src, mnt), '--transport', transport, ...extra.flatMap((o) => ['-o', o])]);
+    return mnt;
+  },
+  unmount: (mnt) => {
+    sh(process.execPath, [CLI, 'umount', mnt]);
+    waitGone(mnt);
+  },
 });
-const overlayCmd = (src, mnt) => { const { upper, work } = freshUpper(mnt); return ['overlay', mnt, '-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`]; };
+const overlayCmd = (src, mnt) => {
+  const { upper, work } = freshUpper(mnt);
+  return ['overlay', mnt, '-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`];
+};
 
 const overlayTargets = {
   'kernel-overlay': {
     options: ['volatile'],
-    mount: (src, mnt, extra = []) => { const { upper, work } = freshUpper(mnt); sh('mount', ['-t', 'overlay', 'overlay', '-o', [`lowerdir=${src},upperdir=${upper},workdir=${work}`, ...extra].join(','), mnt]); return mnt; },
-    unmount: (mnt) => { sh('umount', [mnt]); },
+    mount: (src, mnt, extra = []) => {
+      const { upper, work } = freshUpper(mnt);
+      sh('mount', ['-t', 'overlay', 'overlay', '-o', [`lowerdir=${src},upperdir=${upper},workdir=${work}`, ...extra].join(','), mnt]);
+      return mnt;
+    },
+    unmount: (mnt) => {
+      sh('umount', [mnt]);
+    },
   },
   'layerfs-overlay-wire': layerfsMount('wire', overlayCmd),
   'layerfs-overlay-fuse-native': layerfsMount('fuse-native', overlayCmd),
   'fuse-overlayfs': {
     // It never fsyncs copied-up data: every mount of it is what `volatile` asks of the others.
     options: ['volatile'],
-    mount: (src, mnt) => { const { upper, work } = freshUpper(mnt); sh('fuse-overlayfs', ['-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`, mnt]); return mnt; },
-    unmount: (mnt) => { sh('umount', [mnt]); waitGone(mnt); },
+    mount: (src, mnt) => {
+      const { upper, work } = freshUpper(mnt);
+      sh('fuse-overlayfs', ['-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`, mnt]);
+      return mnt;
+    },
+    unmount: (mnt) => {
+      sh('umount', [mnt]);
+      waitGone(mnt);
+    },
   },
   // Where it can be installed (it is optional): copy-on-write union, its own whiteout format.
   'unionfs-fuse': {
-    mount: (src, mnt) => { const { upper } = freshUpper(mnt); sh('unionfs-fuse', ['-o', 'cow', `${upper}=RW:${src}=RO`, mnt]); return mnt; },
-    unmount: (mnt) => { sh('umount', [mnt]); waitGone(mnt); },
+    mount: (src, mnt) => {
+      const { upper } = freshUpper(mnt);
+      sh('unionfs-fuse', ['-o', 'cow', `${upper}=RW:${src}=RO`, mnt]);
+      return mnt;
+    },
+    unmount: (mnt) => {
+      sh('umount', [mnt]);
+      waitGone(mnt);
+    },
   },
 };
 
@@ -124,8 +169,14 @@ const targets = {
   'layerfs-fuse-native': layerfsMount('fuse-native', passthroughCmd),
   bindfs: {
     options: true,
-    mount: (src, mnt, extra = []) => { sh('bindfs', [...extra.flatMap((o) => ['-o', o]), src, mnt]); return mnt; },
-    unmount: (mnt) => { sh('umount', [mnt]); waitGone(mnt); },
+    mount: (src, mnt, extra = []) => {
+      sh('bindfs', [...extra.flatMap((o) => ['-o', o]), src, mnt]);
+      return mnt;
+    },
+    unmount: (mnt) => {
+      sh('umount', [mnt]);
+      waitGone(mnt);
+    },
   },
 };
 
@@ -140,18 +191,77 @@ const readBig = (root) => sh('dd', [`if=${root}/big`, 'of=/dev/null', 'bs=1M']);
 
 // [label, kind, fn, mount options (for FUSE targets; skipped on the others)]
 const workloads = [
-  [`read ${BIG_MIB} MiB cold (s)`, 'time', (root) => { dropCaches(); const t = now(); readBig(root); return secs(t); }],
+  [
+    `read ${BIG_MIB} MiB cold (s)`,
+    'time',
+    (root) => {
+      dropCaches();
+      const t = now();
+      readBig(root);
+      return secs(t);
+    },
+  ],
   // Warm: two untimed reads first (the second moves the pages to the active list), then the timed one.
-  [`read ${BIG_MIB} MiB warm (s)`, 'time', (root) => { readBig(root); readBig(root); const t = now(); readBig(root); return secs(t); }],
-  [`write ${WRITE_MIB} MiB + fsync (s)`, 'time', (root) => { const t = now(); sh('dd', ['if=/dev/zero', `of=${root}/w`, 'bs=1M', `count=${WRITE_MIB}`, 'conv=fsync']); const s = secs(t); fs.rmSync(`${root}/w`); return s; }],
+  [
+    `read ${BIG_MIB} MiB warm (s)`,
+    'time',
+    (root) => {
+      readBig(root);
+      readBig(root);
+      const t = now();
+      readBig(root);
+      return secs(t);
+    },
+  ],
+  [
+    `write ${WRITE_MIB} MiB + fsync (s)`,
+    'time',
+    (root) => {
+      const t = now();
+      sh('dd', ['if=/dev/zero', `of=${root}/w`, 'bs=1M', `count=${WRITE_MIB}`, 'conv=fsync']);
+      const s = secs(t);
+      fs.rmSync(`${root}/w`);
+      return s;
+    },
+  ],
   ['fio 4k randread (IOPS)', 'rate', (root) => fioIops(`${root}/fio`, 'randread')],
   ['fio 4k randwrite (IOPS)', 'rate', (root) => fioIops(`${root}/fio`, 'randwrite')],
-  [`stat ${SMALL} files (s)`, 'time', (root) => { dropCaches(); return small('stat', `${root}/small`); }],
-  [`ls -l of ${SMALL} files (s)`, 'time', (root) => { dropCaches(); const t = now(); sh('ls', ['-l', `${root}/small`]); return secs(t); }],
-  [`cat of ${SMALL} files (s)`, 'time', (root) => { dropCaches(); const t = now(); sh('sh', ['-c', 'cat "$1"/* > /dev/null', 'sh', `${root}/small`]); return secs(t); }],
+  [
+    `stat ${SMALL} files (s)`,
+    'time',
+    (root) => {
+      dropCaches();
+      return small('stat', `${root}/small`);
+    },
+  ],
+  [
+    `ls -l of ${SMALL} files (s)`,
+    'time',
+    (root) => {
+      dropCaches();
+      const t = now();
+      sh('ls', ['-l', `${root}/small`]);
+      return secs(t);
+    },
+  ],
+  [
+    `cat of ${SMALL} files (s)`,
+    'time',
+    (root) => {
+      dropCaches();
+      const t = now();
+      sh('sh', ['-c', 'cat "$1"/* > /dev/null', 'sh', `${root}/small`]);
+      return secs(t);
+    },
+  ],
   [`create ${SMALL} files (s)`, 'time', (root) => small('create', `${root}/small`)],
   [`remove ${SMALL} files (s)`, 'time', (root) => small('remove', `${root}/small`)],
-  [`lstat latency, TTL 0 (µs)`, 'time', (root) => small('lstat1', `${root}/small`, LATENCY_N) / LATENCY_N * 1e6, ['attr_timeout=0', 'entry_timeout=0']],
+  [
+    `lstat latency, TTL 0 (µs)`,
+    'time',
+    (root) => (small('lstat1', `${root}/small`, LATENCY_N) / LATENCY_N) * 1e6,
+    ['attr_timeout=0', 'entry_timeout=0'],
+  ],
 ];
 
 // sync first (untimed): otherwise each sample pays for the writeback of the previous target's 1 GiB.
@@ -166,18 +276,22 @@ const overlayExtra = [
   [`copy-up ${BIG_MIB} MiB (s)`, 'time', copyUp],
   // Without the fsync of the copied-up data that the kernel and layerfs do by default.
   [`copy-up ${BIG_MIB} MiB, volatile (s)`, 'time', copyUp, ['volatile']],
-  ['find + tar of the tree (s)', 'time', (root) => {
-    dropCaches();
-    const t = now();
-    sh('find', [`${root}/tree`, '-printf', '.']);
-    sh('sh', ['-c', `tar -cf - -C ${root} tree | wc -c`]);
-    return secs(t);
-  }],
+  [
+    'find + tar of the tree (s)',
+    'time',
+    (root) => {
+      dropCaches();
+      const t = now();
+      sh('find', [`${root}/tree`, '-printf', '.']);
+      sh('sh', ['-c', `tar -cf - -C ${root} tree | wc -c`]);
+      return secs(t);
+    },
+  ],
 ];
 
 function runSuite(name, suiteTargets, suiteWorkloads, src, mnt) {
   const results = {};
-  for (const [tname, t] of Object.entries(suiteTargets)) {
+  for (const tname of Object.keys(suiteTargets)) {
     if (ONLY && !ONLY.split(',').includes(tname)) continue;
     results[tname] = {};
   }
@@ -194,7 +308,11 @@ function runSuite(name, suiteTargets, suiteWorkloads, src, mnt) {
         // A workload with mount options only means something where the options do (FUSE mounts that take them).
         if (mountOpts && !(t.options === true || mountOpts.every((o) => t.options?.includes(o)))) continue;
         const root = t.mount(src, mnt, mountOpts);
-        try { (samples[tname] ??= []).push(fn(root)); } finally { t.unmount(mnt); }
+        try {
+          (samples[tname] ??= []).push(fn(root));
+        } finally {
+          t.unmount(mnt);
+        }
       }
     }
     for (const [tname, xs] of Object.entries(samples)) {
@@ -236,19 +354,44 @@ function main() {
     process.stderr.write(`bench: tree of ${sh('find', [path.join(src, 'tree')]).split('\n').length - 1} entries\n`);
   }
   try {
-    if (SUITE !== 'overlay') report(runSuite('passthrough', targets, workloads, src, mnt), workloads, 'layerfs-wire', ['native', 'bindfs', 'layerfs-fuse-native'], passthroughTargets);
-    if (SUITE !== 'passthrough') report(runSuite('overlay', overlayTargets, [...workloads, ...overlayExtra], src, mnt), [...workloads, ...overlayExtra], 'layerfs-overlay-wire', ['kernel-overlay', 'fuse-overlayfs', 'layerfs-overlay-fuse-native', ...('unionfs-fuse' in overlayTargets ? ['unionfs-fuse'] : [])], overlayTargetChecks);
+    if (SUITE !== 'overlay')
+      report(
+        runSuite('passthrough', targets, workloads, src, mnt),
+        workloads,
+        'layerfs-wire',
+        ['native', 'bindfs', 'layerfs-fuse-native'],
+        passthroughTargets,
+      );
+    if (SUITE !== 'passthrough')
+      report(
+        runSuite('overlay', overlayTargets, [...workloads, ...overlayExtra], src, mnt),
+        [...workloads, ...overlayExtra],
+        'layerfs-overlay-wire',
+        ['kernel-overlay', 'fuse-overlayfs', 'layerfs-overlay-fuse-native', ...('unionfs-fuse' in overlayTargets ? ['unionfs-fuse'] : [])],
+        overlayTargetChecks,
+      );
   } finally {
-    for (const t of [...Object.values(targets), ...Object.values(overlayTargets)]) { try { t.unmount(mnt); } catch { /* not mounted */ } }
+    for (const t of [...Object.values(targets), ...Object.values(overlayTargets)]) {
+      try {
+        t.unmount(mnt);
+      } catch {
+        /* not mounted */
+      }
+    }
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
 /** Issue 2's targets (layerfs passthrough against native and bindfs) and issue 5's (wire transport). */
 function passthroughTargets(R) {
-  const W = R['layerfs-wire']; const F = R['layerfs-fuse-native']; const N = R.native; const B = R.bindfs;
+  const W = R['layerfs-wire'];
+  const F = R['layerfs-fuse-native'];
+  const N = R.native;
+  const B = R.bindfs;
   const out = [];
-  const cold = `read ${BIG_MIB} MiB cold (s)`; const warm = `read ${BIG_MIB} MiB warm (s)`; const w = `write ${WRITE_MIB} MiB + fsync (s)`;
+  const cold = `read ${BIG_MIB} MiB cold (s)`;
+  const warm = `read ${BIG_MIB} MiB warm (s)`;
+  const w = `write ${WRITE_MIB} MiB + fsync (s)`;
   if (W && N && B) {
     out.push(
       ['wire: warm read ≥ 0.9× native', N[warm] / W[warm], 0.9],
@@ -274,7 +417,9 @@ function passthroughTargets(R) {
 
 /** Issue 3's targets (overlay against fuse-overlayfs) and issue 5's (against the kernel overlay), on the wire transport. */
 function overlayTargetChecks(R) {
-  const L = R['layerfs-overlay-wire']; const F = R['fuse-overlayfs']; const K = R['kernel-overlay'];
+  const L = R['layerfs-overlay-wire'];
+  const F = R['fuse-overlayfs'];
+  const K = R['kernel-overlay'];
   if (!L || !F) return [];
   const speed = (label) => F[label] / L[label];
   const out = [
@@ -293,7 +438,7 @@ function overlayTargetChecks(R) {
     out.push(
       ['cold read of a lower file ≥ 0.9× kernel overlay', K[`read ${BIG_MIB} MiB cold (s)`] / L[`read ${BIG_MIB} MiB cold (s)`], 0.9],
       ['warm read of a lower file ≥ 0.9× kernel overlay', K[`read ${BIG_MIB} MiB warm (s)`] / L[`read ${BIG_MIB} MiB warm (s)`], 0.9],
-      ['copy-up ≤ 1.0× the kernel overlay\'s time (both fsync)', K[`copy-up ${BIG_MIB} MiB (s)`] / L[`copy-up ${BIG_MIB} MiB (s)`], 1],
+      ["copy-up ≤ 1.0× the kernel overlay's time (both fsync)", K[`copy-up ${BIG_MIB} MiB (s)`] / L[`copy-up ${BIG_MIB} MiB (s)`], 1],
       ['4k random write ≥ 0.5× kernel overlay', L['fio 4k randwrite (IOPS)'] / K['fio 4k randwrite (IOPS)'], 0.5],
     );
   }
@@ -305,7 +450,8 @@ function report(results, suiteWorkloads, ours, bases, targetChecks) {
   const fmt = (v, kind) => (v === undefined ? '' : kind === 'rate' ? Math.round(v).toString() : v.toFixed(3));
   // Speed relative to a base: > 1 is faster. For times that is base/ours, for rates ours/base.
   const speed = (label, kind, base) => {
-    const a = results[ours]?.[label]; const b = results[base]?.[label];
+    const a = results[ours]?.[label];
+    const b = results[base]?.[label];
     if (a === undefined || b === undefined) return '';
     return (kind === 'rate' ? a / b : b / a).toFixed(2) + '×';
   };
@@ -313,9 +459,13 @@ function report(results, suiteWorkloads, ours, bases, targetChecks) {
   lines.push(`| workload | ${names.join(' | ')} | ${bases.map((b) => `${ours} speed vs ${b}`).join(' | ')} |`);
   lines.push(`|---|${names.map(() => '---').join('|')}|${bases.map(() => '---').join('|')}|`);
   for (const [label, kind] of suiteWorkloads) {
-    lines.push(`| ${label} | ${names.map((n) => fmt(results[n][label], kind)).join(' | ')} | ${bases.map((b) => speed(label, kind, b)).join(' | ')} |`);
+    lines.push(
+      `| ${label} | ${names.map((n) => fmt(results[n][label], kind)).join(' | ')} | ${bases.map((b) => speed(label, kind, b)).join(' | ')} |`,
+    );
   }
-  process.stdout.write(`\n${lines.join('\n')}\n\n(speed: > 1× is faster; medians of ${RUNS} runs; ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)})\n`);
+  process.stdout.write(
+    `\n${lines.join('\n')}\n\n(speed: > 1× is faster; medians of ${RUNS} runs; ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)})\n`,
+  );
   const checks = targetChecks(results);
   if (checks.length) {
     process.stdout.write('\n```text\nTargets:\n');

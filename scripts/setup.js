@@ -10,7 +10,9 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const quiet = process.argv.includes('--quiet');
-const say = (s) => { if (!quiet) process.stderr.write(`setup: ${s}\n`); };
+const say = (s) => {
+  if (!quiet) process.stderr.write(`setup: ${s}\n`);
+};
 const isRoot = process.getuid && process.getuid() === 0;
 
 function run(cmd, args, opts = {}) {
@@ -75,8 +77,7 @@ const { PATCH_VERSION, writePatchedSource } = require(path.join(nativeDir, 'patc
 const fuseNativeDir = path.dirname(require.resolve('fuse-native/package.json', { paths: [root] }));
 const installed = path.join(fuseNativeDir, 'build', 'Release', 'fuse.node');
 const marker = path.join(fuseNativeDir, 'build', 'layerfs-patch.json');
-const markerOk = fs.existsSync(installed) && fs.existsSync(marker) &&
-  JSON.parse(fs.readFileSync(marker, 'utf8')).version === PATCH_VERSION;
+const markerOk = fs.existsSync(installed) && fs.existsSync(marker) && JSON.parse(fs.readFileSync(marker, 'utf8')).version === PATCH_VERSION;
 if (!markerOk) {
   say('building fuse-native with the layerfs fixes (utimens, create flags, 64-bit inodes, ns times)');
   writePatchedSource(path.join(nativeDir, 'build-src'));
@@ -87,8 +88,10 @@ if (!markerOk) {
   const ok = gyp && run(process.execPath, args, { stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'inherit'] });
   if (!ok) {
     if (process.env.LAYERFS_REQUIRE_PATCHED) fail('building the patched fuse-native failed (needs python3, make, g++ and Node headers)');
-    say('warning: could not build the patched fuse-native (needs python3, make, g++ and Node headers); ' +
-      'using the stock binding: utimens loses mtime and create loses its flags');
+    say(
+      'warning: could not build the patched fuse-native (needs python3, make, g++ and Node headers); ' +
+        'using the stock binding: utimens loses mtime and create loses its flags',
+    );
   } else {
     fs.mkdirSync(path.dirname(installed), { recursive: true });
     fs.copyFileSync(path.join(nativeDir, 'build', 'Release', 'fuse.node'), installed);
@@ -98,10 +101,13 @@ if (!markerOk) {
 
 function findNodeGyp() {
   const candidates = [];
-  if (process.env.npm_execpath) candidates.push(path.join(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  if (process.env.npm_execpath)
+    candidates.push(path.join(path.dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   const npmRoot = spawnSync('npm', ['root', '-g'], { encoding: 'utf8' }).stdout?.trim();
   if (npmRoot) candidates.push(path.join(npmRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  candidates.push(path.resolve(process.execPath, '..', '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  candidates.push(
+    path.resolve(process.execPath, '..', '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  );
   return candidates.find((c) => fs.existsSync(c));
 }
 

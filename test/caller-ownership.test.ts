@@ -10,18 +10,24 @@ const asUser = (script: string) =>
   execFileSync('setpriv', ['--reuid=1000', '--regid=1000', '--clear-groups', 'sh', '-c', `umask 022; ${script}`], { stdio: 'pipe' });
 
 const mounts: Array<[string, () => Promise<{ mnt: string; backing: string; m: Mounted; cleanup(): void }>]> = [
-  ['passthrough', async () => {
-    const s = sourceAndMountpoint();
-    fs.chmodSync(s.dir, 0o755); // mkdtemp made it 0700: the test user must get through
-    const m = await mountPassthrough(s.src, s.mnt);
-    return { mnt: s.mnt, backing: s.src, m, cleanup: s.cleanup };
-  }],
-  ['overlay', async () => {
-    const t = overlayLayers([{ 'lowerdir/': '' }]);
-    fs.chmodSync(t.dir, 0o755);
-    const m = await mountOverlay(t.mnt, t);
-    return { mnt: t.mnt, backing: t.upper!, m, cleanup: t.cleanup };
-  }],
+  [
+    'passthrough',
+    async () => {
+      const s = sourceAndMountpoint();
+      fs.chmodSync(s.dir, 0o755); // mkdtemp made it 0700: the test user must get through
+      const m = await mountPassthrough(s.src, s.mnt);
+      return { mnt: s.mnt, backing: s.src, m, cleanup: s.cleanup };
+    },
+  ],
+  [
+    'overlay',
+    async () => {
+      const t = overlayLayers([{ 'lowerdir/': '' }]);
+      fs.chmodSync(t.dir, 0o755);
+      const m = await mountOverlay(t.mnt, t);
+      return { mnt: t.mnt, backing: t.upper!, m, cleanup: t.cleanup };
+    },
+  ],
 ];
 
 test.each(mounts)('%s: files, dirs, symlinks and fifos belong to the caller', async (_name, setup) => {

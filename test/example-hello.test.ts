@@ -18,8 +18,10 @@ test('HelloFs mounts, lists, reads and refuses changes with EROFS', async () => 
   // run after this one in the same process expect it back.
   const umask = process.umask(0o022);
   fs.mkdirSync(mnt);
-  const m = await mountFs(mnt, new HelloFs({ 'hello.txt': 'Hello, world!\n', 'empty': '' }), {
-    transport: chooseTransport(TRANSPORT).transport, fsname: 'hello', subtype: 'hello',
+  const m = await mountFs(mnt, new HelloFs({ 'hello.txt': 'Hello, world!\n', empty: '' }), {
+    transport: chooseTransport(TRANSPORT).transport,
+    fsname: 'hello',
+    subtype: 'hello',
   });
   try {
     expect((await run('ls', [mnt])).stdout).toBe('empty\nhello.txt\n');

@@ -4,8 +4,18 @@ import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import type { MountHandle, TransportChoice } from '@layerfs/fuse-bridge';
 import {
-  MountError, OptionMap, abortConnection, checkNoOverlap, cleanStaleMount, isStale, mountAt, parseOptionString, prepareMountpoint, setLogSink,
-  takeBridgeOptions, unmountPath,
+  MountError,
+  OptionMap,
+  abortConnection,
+  checkNoOverlap,
+  cleanStaleMount,
+  isStale,
+  mountAt,
+  parseOptionString,
+  prepareMountpoint,
+  setLogSink,
+  takeBridgeOptions,
+  unmountPath,
 } from '@layerfs/fuse-bridge';
 import { checkSource, mountPassthrough } from '@layerfs/passthrough';
 import { checkOverlay, mountOverlay, parseLowerdir, takeOverlayFeatures } from '@layerfs/overlay';
@@ -39,7 +49,9 @@ function collectOptions(args: MountArgs): OptionMap {
 
 function rejectLeftovers(opts: OptionMap): void {
   if (opts.size > 0) {
-    throw new UsageError(`unknown mount option${opts.size > 1 ? 's' : ''}: ${[...opts.keys()].join(', ')} (see layerfs passthrough --help)`);
+    throw new UsageError(
+      `unknown mount option${opts.size > 1 ? 's' : ''}: ${[...opts.keys()].join(', ')} (see layerfs passthrough --help)`,
+    );
   }
 }
 
@@ -48,8 +60,14 @@ function rejectLeftovers(opts: OptionMap): void {
  * stale-mount notice reach the terminal directly), start the daemon and wait for it; in the
  * foreground (or as that daemon), mount and serve until unmounted.
  */
-async function runMount(args: MountArgs, rawArgv: string[], mountpoint: string, check: () => void,
-  mount: () => Promise<MountHandle>, describe: string): Promise<number> {
+async function runMount(
+  args: MountArgs,
+  rawArgv: string[],
+  mountpoint: string,
+  check: () => void,
+  mount: () => Promise<MountHandle>,
+  describe: string,
+): Promise<number> {
   if (!args.foreground && !isDaemonChild()) {
     check(); // the daemon checks again: the world may change in between
     const r = await runDaemonized(rawArgv, args.log);
@@ -57,7 +75,9 @@ async function runMount(args: MountArgs, rawArgv: string[], mountpoint: string, 
       process.stderr.write(`layerfs: ${r.message}\n`);
       return r.code;
     }
-    process.stdout.write(`layerfs: mounted ${path.resolve(mountpoint)} (${r.detail ? `${r.detail}; ` : ''}daemon pid ${r.pid}); unmount with: layerfs umount ${path.resolve(mountpoint)}\n`);
+    process.stdout.write(
+      `layerfs: mounted ${path.resolve(mountpoint)} (${r.detail ? `${r.detail}; ` : ''}daemon pid ${r.pid}); unmount with: layerfs umount ${path.resolve(mountpoint)}\n`,
+    );
     return 0;
   }
   await serveForeground(mount, describe);
@@ -73,9 +93,20 @@ async function passthroughCommand(args: MountArgs & { source: string; mountpoint
     checkNoOverlap(args.mountpoint, [{ role: 'source', path: source }]);
     prepareMountpoint(args.mountpoint, { nonempty: bridge.nonempty });
   };
-  return runMount(args, rawArgv, args.mountpoint, check, () => mountPassthrough({
-    source: args.source, mountpoint: args.mountpoint, ...bridge, transport: args.transport,
-  }), `mirroring ${path.resolve(args.source)}`);
+  return runMount(
+    args,
+    rawArgv,
+    args.mountpoint,
+    check,
+    () =>
+      mountPassthrough({
+        source: args.source,
+        mountpoint: args.mountpoint,
+        ...bridge,
+        transport: args.transport,
+      }),
+    `mirroring ${path.resolve(args.source)}`,
+  );
 }
 
 interface OverlayArgs extends MountArgs {
@@ -90,10 +121,19 @@ async function overlayCommand(args: OverlayArgs, rawArgv: string[]): Promise<num
   const opts = collectOptions(args);
   if (args.optionsFile) {
     // One option per line or comma-separated; '#' starts a comment. For long layer lists.
-    const text = fs.readFileSync(args.optionsFile, 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).join(',');
+    const text = fs
+      .readFileSync(args.optionsFile, 'utf8')
+      .split('\n')
+      .map((l) => l.replace(/#.*/, '').trim())
+      .filter(Boolean)
+      .join(',');
     parseOptionString(text, opts);
   }
-  const take = (k: string) => { const v = opts.get(k); opts.delete(k); return v === true ? '' : v; };
+  const take = (k: string) => {
+    const v = opts.get(k);
+    opts.delete(k);
+    return v === true ? '' : v;
+  };
   const lowerOpt = take('lowerdir');
   const lower = [...(lowerOpt !== undefined ? parseLowerdir(lowerOpt) : []), ...listOf(args.lower)];
   const upper = args.upper ?? take('upperdir');
@@ -102,8 +142,16 @@ async function overlayCommand(args: OverlayArgs, rawArgv: string[]): Promise<num
   const bridge = takeBridgeOptions(opts);
   rejectLeftovers(opts);
   const o = { lower, upper, work, mountpoint: args.mountpoint, ...features, ...bridge, transport: args.transport };
-  return runMount(args, rawArgv, args.mountpoint, () => { checkOverlay(o); }, () => mountOverlay(o),
-    `overlaying ${lower.join(':')}${upper ? ` under ${upper}` : ' (read-only)'}`);
+  return runMount(
+    args,
+    rawArgv,
+    args.mountpoint,
+    () => {
+      checkOverlay(o);
+    },
+    () => mountOverlay(o),
+    `overlaying ${lower.join(':')}${upper ? ` under ${upper}` : ' (read-only)'}`,
+  );
 }
 
 async function umountCommand(args: { mountpoint: string; lazy?: boolean; force?: boolean }): Promise<number> {
@@ -140,12 +188,13 @@ function withMountFlags<T>(y: Argv<T>) {
   return y
     .option('o', { type: 'string', describe: 'mount options, e.g. -o cache=auto,attr_timeout=2', requiresArg: true })
     .option('transport', {
-      choices: ['auto', 'wire', 'fuse-native'] as const, default: 'auto' as const,
+      choices: ['auto', 'wire', 'fuse-native'] as const,
+      default: 'auto' as const,
       describe: 'wire: FUSE spoken on /dev/fuse (root; kernel passthrough); fuse-native: libfuse 2; auto: wire where it can mount',
     })
     .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground until unmounted (Ctrl-C unmounts)' })
     .option('debug', { alias: 'd', type: 'boolean', describe: 'log every decision to stderr (implies nothing else)' })
-    .option('log', { type: 'string', describe: 'daemon mode: append the daemon\'s log to this file', requiresArg: true });
+    .option('log', { type: 'string', describe: "daemon mode: append the daemon's log to this file", requiresArg: true });
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -155,38 +204,68 @@ export async function run(argv: string[]): Promise<number> {
   const parser = yargs(argv)
     .scriptName('layerfs')
     .usage('$0 <command> [options]\n\nOverlay and passthrough FUSE filesystems on one backing-file core.')
-    .command('passthrough <source> <mountpoint>', 'mirror the directory SOURCE at MOUNTPOINT',
-      (y) => withMountFlags(y)
-        .positional('source', { type: 'string', describe: 'directory to mirror', demandOption: true })
-        .positional('mountpoint', { type: 'string', describe: 'empty directory to mount on', demandOption: true })
-        .epilogue(OPTIONS_HELP)
-        .example('$0 passthrough ./data /mnt/data', 'mount, return once ready (daemon)')
-        .example('$0 passthrough ./data /mnt/data -f -o cache=none', 'stay in the foreground, no page cache'),
-      (a) => { result = passthroughCommand(a as never, argv); })
-    .command('overlay <mountpoint>', 'union of lower layers (and an upper one) at MOUNTPOINT, in the kernel overlayfs format',
-      (y) => withMountFlags(y)
-        .positional('mountpoint', { type: 'string', describe: 'empty directory to mount on', demandOption: true })
-        .option('lower', { type: 'string', describe: 'a lower layer (repeat; the first is the top)', requiresArg: true })
-        .option('upper', { type: 'string', describe: 'the writable upper layer (needs --work)', requiresArg: true })
-        .option('work', { type: 'string', describe: 'an empty directory on the upper layer\'s filesystem', requiresArg: true })
-        .option('options-file', { type: 'string', describe: 'read -o options from a file (one per line)', requiresArg: true })
-        .epilogue(`Overlay options: lowerdir=A:B:C (A on top; \\: escapes a colon), upperdir=U, workdir=W.
+    .command(
+      'passthrough <source> <mountpoint>',
+      'mirror the directory SOURCE at MOUNTPOINT',
+      (y) =>
+        withMountFlags(y)
+          .positional('source', { type: 'string', describe: 'directory to mirror', demandOption: true })
+          .positional('mountpoint', { type: 'string', describe: 'empty directory to mount on', demandOption: true })
+          .epilogue(OPTIONS_HELP)
+          .example('$0 passthrough ./data /mnt/data', 'mount, return once ready (daemon)')
+          .example('$0 passthrough ./data /mnt/data -f -o cache=none', 'stay in the foreground, no page cache'),
+      (a) => {
+        result = passthroughCommand(a as never, argv);
+      },
+    )
+    .command(
+      'overlay <mountpoint>',
+      'union of lower layers (and an upper one) at MOUNTPOINT, in the kernel overlayfs format',
+      (y) =>
+        withMountFlags(y)
+          .positional('mountpoint', { type: 'string', describe: 'empty directory to mount on', demandOption: true })
+          .option('lower', { type: 'string', describe: 'a lower layer (repeat; the first is the top)', requiresArg: true })
+          .option('upper', { type: 'string', describe: 'the writable upper layer (needs --work)', requiresArg: true })
+          .option('work', { type: 'string', describe: "an empty directory on the upper layer's filesystem", requiresArg: true })
+          .option('options-file', { type: 'string', describe: 'read -o options from a file (one per line)', requiresArg: true })
+          .epilogue(
+            `Overlay options: lowerdir=A:B:C (A on top; \\: escapes a colon), upperdir=U, workdir=W.
 Without upperdir/workdir the overlay is read-only (writes fail with EROFS).
   volatile      do not fsync copied-up data before it is renamed into place (the kernel's volatile)
   userxattr     write the overlay's xattrs as user.overlay.* (default when not root)
   redirect_dir=on|follow, index=off, metacopy=off, xino=auto|off, nfs_export=off
-                the kernel's options, accepted where they describe what layerfs does\n\n${OPTIONS_HELP}`)
-        .example('$0 overlay -o lowerdir=/base:/extra,upperdir=/rw/up,workdir=/rw/work /mnt/o', 'like mount -t overlay')
-        .example('$0 overlay --lower /base --lower /extra /mnt/o', 'read-only union of two layers'),
-      (a) => { result = overlayCommand(a as never, argv); })
-    .command(['umount <mountpoint>', 'unmount <mountpoint>'], 'unmount a layerfs mount (its daemon then exits)',
-      (y) => y.positional('mountpoint', { type: 'string', demandOption: true })
-        .option('lazy', { alias: 'l', type: 'boolean', describe: 'detach now even if busy; the kernel finishes when the last user leaves' })
-        .option('force', { type: 'boolean', describe: 'abort a hung daemon\'s connection (fusectl), then detach' }),
-      (a) => { result = umountCommand(a as never); })
-    .command('demo [kind]', 'show layerfs at work on a bundled sample tree: an overlay (default) or a passthrough',
+                the kernel's options, accepted where they describe what layerfs does\n\n${OPTIONS_HELP}`,
+          )
+          .example('$0 overlay -o lowerdir=/base:/extra,upperdir=/rw/up,workdir=/rw/work /mnt/o', 'like mount -t overlay')
+          .example('$0 overlay --lower /base --lower /extra /mnt/o', 'read-only union of two layers'),
+      (a) => {
+        result = overlayCommand(a as never, argv);
+      },
+    )
+    .command(
+      ['umount <mountpoint>', 'unmount <mountpoint>'],
+      'unmount a layerfs mount (its daemon then exits)',
+      (y) =>
+        y
+          .positional('mountpoint', { type: 'string', demandOption: true })
+          .option('lazy', {
+            alias: 'l',
+            type: 'boolean',
+            describe: 'detach now even if busy; the kernel finishes when the last user leaves',
+          })
+          .option('force', { type: 'boolean', describe: "abort a hung daemon's connection (fusectl), then detach" }),
+      (a) => {
+        result = umountCommand(a as never);
+      },
+    )
+    .command(
+      'demo [kind]',
+      'show layerfs at work on a bundled sample tree: an overlay (default) or a passthrough',
       (y) => y.positional('kind', { choices: ['overlay', 'passthrough'] as const, default: 'overlay' as const }),
-      (a) => { result = a.kind === 'passthrough' ? runPassthroughDemo() : runOverlayDemo(); })
+      (a) => {
+        result = a.kind === 'passthrough' ? runPassthroughDemo() : runOverlayDemo();
+      },
+    )
     .demandCommand(1, 'say which command to run (see --help)')
     .strict()
     .help()
@@ -207,10 +286,13 @@ Without upperdir/workdir the overlay is read-only (writes fail with EROFS).
 }
 
 export function main(argv: string[]): void {
-  run(argv).then((code) => {
-    process.exitCode = code;
-  }, (err: unknown) => {
-    process.stderr.write(`${describeError(err)}\n`);
-    process.exitCode = EXIT_BUG;
-  });
+  run(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${describeError(err)}\n`);
+      process.exitCode = EXIT_BUG;
+    },
+  );
 }

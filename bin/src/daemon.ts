@@ -24,7 +24,10 @@ export function reportReady(result: { ok: true; detail: string } | { ok: false; 
 }
 
 /** In the parent: start the daemon and wait for its verdict. Resolves to the exit code to use. */
-export function runDaemonized(argv: string[], logFile: string | undefined): Promise<{ code: number; message?: string; pid?: number; detail?: string }> {
+export function runDaemonized(
+  argv: string[],
+  logFile: string | undefined,
+): Promise<{ code: number; message?: string; pid?: number; detail?: string }> {
   const errOut = logFile ? fs.openSync(logFile, 'a') : 'ignore';
   const child = spawn(process.execPath, [process.argv[1]!, ...argv, '--foreground'], {
     detached: true,
@@ -36,9 +39,13 @@ export function runDaemonized(argv: string[], logFile: string | undefined): Prom
     let out = '';
     const pipe = child.stdio[READY_FD] as NodeJS.ReadableStream;
     pipe.setEncoding('utf8');
-    pipe.on('data', (d: string) => { out += d; });
+    pipe.on('data', (d: string) => {
+      out += d;
+    });
     let exited: number | null = null;
-    child.on('exit', (code) => { exited = code ?? 1; });
+    child.on('exit', (code) => {
+      exited = code ?? 1;
+    });
     pipe.on('end', () => {
       const line = out.trim();
       const ok = /^ok(?: (.*))?$/s.exec(line);
@@ -52,7 +59,11 @@ export function runDaemonized(argv: string[], logFile: string | undefined): Prom
         resolve({ code: Number(m[1]), message: m[2] });
         return;
       }
-      const report = () => resolve({ code: 1, message: `the daemon exited (code ${exited}) before the mount was ready; run again with --foreground --debug to see why` });
+      const report = () =>
+        resolve({
+          code: 1,
+          message: `the daemon exited (code ${exited}) before the mount was ready; run again with --foreground --debug to see why`,
+        });
       if (exited !== null) report();
       else child.on('exit', () => report());
     });

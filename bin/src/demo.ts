@@ -72,7 +72,12 @@ async function waitUnmounted(mnt: string): Promise<void> {
   }
 }
 
-const indent = (s: string) => `${s.trimEnd().split('\n').map((l) => `  ${l}`).join('\n')}\n`;
+const indent = (s: string) =>
+  `${s
+    .trimEnd()
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n')}\n`;
 
 /**
  * The overlay demo: the bundled sample tree is the (read-only) lower layer; changes land in a fresh
@@ -122,7 +127,8 @@ export async function runOverlayDemo(): Promise<number> {
     const st = fs.lstatSync(p);
     let what = st.isDirectory() ? 'directory' : st.isFile() ? `file, ${st.size} bytes (copied up or new)` : '';
     if (st.isCharacterDevice() && st.rdev === 0) what = 'whiteout (character device 0/0)';
-    const opaque = st.isDirectory() && syscalls.llistxattr(p).includes('trusted.overlay.opaque') ? ', trusted.overlay.opaque=y (opaque)' : '';
+    const opaque =
+      st.isDirectory() && syscalls.llistxattr(p).includes('trusted.overlay.opaque') ? ', trusted.overlay.opaque=y (opaque)' : '';
     say(`  ${e.padEnd(16)} ${what}${opaque}`);
   }
   say(`the lower layer (${path.relative(process.cwd(), SAMPLE) || SAMPLE}) is untouched: ${treeDigest(SAMPLE) === lowerBefore}`);
@@ -133,7 +139,9 @@ export async function runOverlayDemo(): Promise<number> {
     try {
       await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${SAMPLE},upperdir=${upper},workdir=${wdir}`, kmnt]);
       const kview = fs.readdirSync(kmnt, { recursive: true }).map(String).sort();
-      say(`\n$ mount -t overlay … (the kernel's own overlay, same layers): same view as layerfs: ${JSON.stringify(kview) === JSON.stringify(view)}`);
+      say(
+        `\n$ mount -t overlay … (the kernel's own overlay, same layers): same view as layerfs: ${JSON.stringify(kview) === JSON.stringify(view)}`,
+      );
       await run('umount', [kmnt]);
     } catch (err) {
       say(`\n(the kernel's overlay could not be mounted here: ${(err as Error).message.split('\n')[0]})`);

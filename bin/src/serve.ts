@@ -31,7 +31,9 @@ export async function serveForeground(mount: () => Promise<MountHandle>, describ
       reportReady({ ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') });
       throw err;
     }
-    process.stderr.write(`layerfs: ${describe} on ${handle.mountpoint} (${handle.description}; pid ${process.pid}); stop with Ctrl-C or layerfs umount ${handle.mountpoint}\n`);
+    process.stderr.write(
+      `layerfs: ${describe} on ${handle.mountpoint} (${handle.description}; pid ${process.pid}); stop with Ctrl-C or layerfs umount ${handle.mountpoint}\n`,
+    );
     reportReady({ ok: true, detail: handle.description });
     if (stopRequested) void handle.unmount();
     await handle.closed;

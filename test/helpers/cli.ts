@@ -28,7 +28,10 @@ export function layerfs(args: string[], timeoutMs = 30000): Promise<CliResult> {
 
 export function isMounted(mnt: string): boolean {
   const abs = path.resolve(mnt);
-  return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === abs);
+  return fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === abs);
 }
 
 function alive(pid: number): boolean {
@@ -60,7 +63,11 @@ export function mountPassthrough(source: string, mnt: string, opts: string[] = [
 }
 
 /** `layerfs overlay -o lowerdir=…[,upperdir=…,workdir=…] MNT`: the mount(8) order, options first. */
-export function mountOverlay(mnt: string, layers: { lower: string[]; upper?: string; work?: string }, opts: string[] = []): Promise<Mounted> {
+export function mountOverlay(
+  mnt: string,
+  layers: { lower: string[]; upper?: string; work?: string },
+  opts: string[] = [],
+): Promise<Mounted> {
   const esc = (p: string) => p.replace(/\\/g, '\\\\').replace(/:/g, '\\:').replace(/,/g, '\\,');
   const o = [`lowerdir=${layers.lower.map(esc).join(':')}`];
   if (layers.upper) o.push(`upperdir=${layers.upper.replace(/,/g, '\\,')}`, `workdir=${layers.work!.replace(/,/g, '\\,')}`);
@@ -89,7 +96,9 @@ export async function mountWith(args: string[], mnt: string): Promise<Mounted> {
 export function spawnForeground(args: string[]) {
   const child = spawn(process.execPath, [CLI, ...args, '--foreground', '--transport', TRANSPORT], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, exited, stderr: () => stderr };
 }

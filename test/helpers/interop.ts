@@ -56,8 +56,17 @@ export const kernelImpl: OverlayImpl = {
   mount: async (t) => {
     const kmnt = path.join(t.dir, 'kmnt');
     fs.mkdirSync(kmnt, { recursive: true });
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${t.lower.join(':')},upperdir=${t.upper},workdir=${t.work},redirect_dir=on`, kmnt]);
+    execFileSync('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${t.lower.join(':')},upperdir=${t.upper},workdir=${t.work},redirect_dir=on`,
+      kmnt,
+    ]);
     return kmnt;
   },
-  unmount: async (mnt) => { execFileSync('umount', [mnt]); },
+  unmount: async (mnt) => {
+    execFileSync('umount', [mnt]);
+  },
 };

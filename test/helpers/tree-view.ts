@@ -10,8 +10,12 @@ export function treeView(root: string): string[] {
       const r = path.join(rel, name);
       const p = path.join(root, r);
       const st = fs.lstatSync(p);
-      const xattrs = syscalls.llistxattr(p).filter((n) => n.startsWith('user.')).sort()
-        .map((n) => `${n}=${syscalls.lgetxattr(p, n).toString()}`).join(',');
+      const xattrs = syscalls
+        .llistxattr(p)
+        .filter((n) => n.startsWith('user.'))
+        .sort()
+        .map((n) => `${n}=${syscalls.lgetxattr(p, n).toString()}`)
+        .join(',');
       let what = '';
       if (st.isFile()) what = `file ${st.size} ${fs.readFileSync(p, 'utf8')}`;
       else if (st.isSymbolicLink()) what = `link -> ${fs.readlinkSync(p)}`;
@@ -24,4 +28,3 @@ export function treeView(root: string): string[] {
   walk('');
   return out;
 }
-

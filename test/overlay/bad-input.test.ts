@@ -18,12 +18,32 @@ describe('layerfs overlay refuses bad layers', () => {
     ['lower is a file', () => ['-o', `lowerdir=${path.join(t.dir, 'afile')}`], 1, /lower layer 1 .*afile is not a directory/],
     ['no lower at all', () => [], 2, /no lower layer given/],
     ['upper without work', () => ['-o', `lowerdir=${L()},upperdir=${t.upper}`], 2, /upperdir and workdir go together/],
-    ['work inside upper', () => ['-o', `lowerdir=${L()},upperdir=${t.upper},workdir=${path.join(t.upper!, 'w')}`], 1, /workdir .* is inside upperdir|does not exist/],
+    [
+      'work inside upper',
+      () => ['-o', `lowerdir=${L()},upperdir=${t.upper},workdir=${path.join(t.upper!, 'w')}`],
+      1,
+      /workdir .* is inside upperdir|does not exist/,
+    ],
     ['upper inside a lower', () => ['-o', `lowerdir=${t.dir},upperdir=${t.upper},workdir=${t.work}`], 1, /contain one another|is inside/],
-    ['workdir not empty', () => ['-o', `lowerdir=${L()},upperdir=${t.upper},workdir=${other}`], 1, /workdir .*other holds stray: use an empty directory/],
+    [
+      'workdir not empty',
+      () => ['-o', `lowerdir=${L()},upperdir=${t.upper},workdir=${other}`],
+      1,
+      /workdir .*other holds stray: use an empty directory/,
+    ],
     ['unknown option', () => ['-o', `lowerdir=${L()},bogus`], 2, /unknown mount option: bogus/],
-    ['a kernel feature layerfs lacks', () => ['-o', `lowerdir=${L()},metacopy=on`], 2, /metacopy=on is not supported: copy-up always copies the data; leave it out or use metacopy=off/],
-    ['a kernel value layerfs does not honour', () => ['-o', `lowerdir=${L()},redirect_dir=off`], 2, /redirect_dir=off is not supported: layerfs always writes and follows redirects/],
+    [
+      'a kernel feature layerfs lacks',
+      () => ['-o', `lowerdir=${L()},metacopy=on`],
+      2,
+      /metacopy=on is not supported: copy-up always copies the data; leave it out or use metacopy=off/,
+    ],
+    [
+      'a kernel value layerfs does not honour',
+      () => ['-o', `lowerdir=${L()},redirect_dir=off`],
+      2,
+      /redirect_dir=off is not supported: layerfs always writes and follows redirects/,
+    ],
   ];
   test.each(cases)('%s', async (_name, args, code, message) => {
     if (_name === 'workdir not empty') fs.writeFileSync(path.join(other, 'stray'), '');

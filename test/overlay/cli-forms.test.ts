@@ -9,7 +9,10 @@ import { syscalls } from '@layerfs/backing-io';
 import { TRANSPORT, mountWith } from '../helpers/cli';
 
 function layersWithColon() {
-  const t = overlayLayers([{ 'a': 'top', 'only-top': '1' }, { 'a': 'bottom', 'only-bottom': '2' }]);
+  const t = overlayLayers([
+    { a: 'top', 'only-top': '1' },
+    { a: 'bottom', 'only-bottom': '2' },
+  ]);
   // A colon in the top layer's name: lowerdir must escape it.
   const colon = path.join(t.dir, 'top:layer');
   fs.renameSync(t.lower[0]!, colon);
@@ -55,12 +58,18 @@ test('--options-file FILE MOUNTPOINT', async () => {
 
 test('a kernel overlay option string works as it is (redirect_dir=on,index=off,xino=auto,metacopy=off)', async () => {
   const t = layersWithColon();
-  await expectUnion(t, ['-o', `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work},redirect_dir=on,index=off,xino=auto,metacopy=off`]);
+  await expectUnion(t, [
+    '-o',
+    `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work},redirect_dir=on,index=off,xino=auto,metacopy=off`,
+  ]);
 });
 
 test('userxattr: the overlay writes its own xattrs as user.overlay.*', async () => {
   const t = overlayLayers([{ 'd/x': '1' }]);
-  const m = await mountWith(['overlay', '--transport', TRANSPORT, '-o', `lowerdir=${t.lower[0]},upperdir=${t.upper},workdir=${t.work},userxattr`, t.mnt], t.mnt);
+  const m = await mountWith(
+    ['overlay', '--transport', TRANSPORT, '-o', `lowerdir=${t.lower[0]},upperdir=${t.upper},workdir=${t.work},userxattr`, t.mnt],
+    t.mnt,
+  );
   try {
     fs.rmSync(path.join(t.mnt, 'd'), { recursive: true });
     fs.mkdirSync(path.join(t.mnt, 'd'));

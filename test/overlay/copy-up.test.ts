@@ -12,7 +12,11 @@ const changes: Array<[string, (f: string, mnt: string) => void, (upperFile: stri
   ['chmod', (f) => fs.chmodSync(f, 0o600), (u) => expect(fs.statSync(u).mode & 0o777).toBe(0o600)],
   ['chown', (f) => fs.chownSync(f, 123, 456), (u) => expect(fs.statSync(u)).toMatchObject({ uid: 123, gid: 456 })],
   ['utimens', (f) => fs.utimesSync(f, 1000, 2000), (u) => expect(fs.statSync(u).mtimeMs).toBe(2000000)],
-  ['setxattr', (f) => syscalls.lsetxattr(f, 'user.new', Buffer.from('v')), (u) => expect(syscalls.lgetxattr(u, 'user.new').toString()).toBe('v')],
+  [
+    'setxattr',
+    (f) => syscalls.lsetxattr(f, 'user.new', Buffer.from('v')),
+    (u) => expect(syscalls.lgetxattr(u, 'user.new').toString()).toBe('v'),
+  ],
   ['link', (f, mnt) => fs.linkSync(f, path.join(mnt, 'dir', 'sub', 'hard')), (u) => expect(fs.statSync(u).nlink).toBe(2)],
 ];
 
@@ -61,7 +65,11 @@ test('two concurrent first writes copy the file up once and keep both writes', a
     const f = path.join(t.mnt, 'big');
     await Promise.all([
       fs.promises.writeFile(f, 'A', { flag: 'r+' }),
-      (async () => { const h = await fs.promises.open(f, 'r+'); await h.write('B', 1); await h.close(); })(),
+      (async () => {
+        const h = await fs.promises.open(f, 'r+');
+        await h.write('B', 1);
+        await h.close();
+      })(),
     ]);
     const data = fs.readFileSync(path.join(t.upper!, 'big'));
     expect(data.length).toBe(8 * 1024 * 1024);

@@ -24,7 +24,12 @@ test('a daemon killed mid copy-up leaves the old content or the whole new one', 
     process.kill(m.pid, 'SIGKILL');
     await writer.catch(() => undefined); // it fails (ENOTCONN) or finished: either is fine
     await waitFor(() => {
-      try { fs.statSync(t.mnt); return false; } catch (err) { return (err as NodeJS.ErrnoException).code === 'ENOTCONN'; }
+      try {
+        fs.statSync(t.mnt);
+        return false;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
+      }
     }, 'the mount to go stale');
     // Remount (cleans the stale mount and workdir), and look.
     const again = await mountOverlay(t.mnt, t);

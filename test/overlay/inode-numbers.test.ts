@@ -55,7 +55,14 @@ test('st_ino survives copy-up and remount, and matches the kernel overlay on the
     let remounted: Record<string, bigint>;
     try {
       remounted = inos(t.mnt, [...NAMES, 'moved']);
-      expect(remounted).toMatchObject({ d: before.d, 'd/f': before['d/f'], 'd/s': before['d/s'], 'd/sub': before['d/sub'], h2: before.h2, moved: before.moved });
+      expect(remounted).toMatchObject({
+        d: before.d,
+        'd/f': before['d/f'],
+        'd/s': before['d/s'],
+        'd/sub': before['d/sub'],
+        h2: before.h2,
+        moved: before.moved,
+      });
       expect(remounted.h).not.toEqual(remounted.h2);
       expectDinoIsStIno(t.mnt);
     } finally {

@@ -30,7 +30,7 @@ function changes(root: string): void {
   fs.symlinkSync('d/f', path.join(root, 'l2'));
 }
 
-const tree = { 'd/f': 'f', 'd/del': 'x', 'e/old': 'o', 'l': '->d/f' };
+const tree = { 'd/f': 'f', 'd/del': 'x', 'e/old': 'o', l: '->d/f' };
 
 const fuseOverlayfsImpl: OverlayImpl = {
   name: 'fuse-overlayfs',
@@ -39,7 +39,10 @@ const fuseOverlayfsImpl: OverlayImpl = {
 };
 
 const each = have ? test.each : test.skip.each;
-each([{ writer: layerfsImpl, reader: fuseOverlayfsImpl }, { writer: fuseOverlayfsImpl, reader: layerfsImpl }])('changes made through $writer.name look the same through $reader.name', async ({ writer, reader }) => {
+each([
+  { writer: layerfsImpl, reader: fuseOverlayfsImpl },
+  { writer: fuseOverlayfsImpl, reader: layerfsImpl },
+])('changes made through $writer.name look the same through $reader.name', async ({ writer, reader }) => {
   const t = overlayLayers([tree]);
   try {
     const { written, read } = await crossView(t, writer, reader, changes);

@@ -23,13 +23,24 @@ function changes(root: string): void {
 }
 
 const tree = {
-  'd/lowerfile': 'lower', 'd/removed': 'r', 'd/mode': 'm', 'd/moveme': 'mv', 'gone/old1': '1', 'gone/sub/old2': '2',
-  'link': '->d/lowerfile', 'top': 'top layer', 'movedir/in': 'inside', 'movedir/sub/deep': 'deep',
+  'd/lowerfile': 'lower',
+  'd/removed': 'r',
+  'd/mode': 'm',
+  'd/moveme': 'mv',
+  'gone/old1': '1',
+  'gone/sub/old2': '2',
+  link: '->d/lowerfile',
+  top: 'top layer',
+  'movedir/in': 'inside',
+  'movedir/sub/deep': 'deep',
 };
 
 const kernel = kernelImpl;
 
-test.each([{ writer: kernel, reader: layerfsImpl }, { writer: layerfsImpl, reader: kernel }])('changes made through $writer.name look the same through $reader.name', async ({ writer, reader }) => {
+test.each([
+  { writer: kernel, reader: layerfsImpl },
+  { writer: layerfsImpl, reader: kernel },
+])('changes made through $writer.name look the same through $reader.name', async ({ writer, reader }) => {
   const t = overlayLayers([{ top: 'top layer' }, tree]);
   syscalls.lsetxattr(path.join(t.lower[1]!, 'd/mode'), 'user.kept', Buffer.from('k'));
   try {

@@ -9,9 +9,13 @@ import { TRANSPORT, mountOverlay } from '../helpers/cli';
 // given; it cannot be moved to the upper file later. So a read-only fd opened before the copy-up keeps
 // reading the lower file, as the kernel overlay did before 4.19; new opens see the new content. With
 // the daemon on the data path (fuse-native, or -o passthrough=off) the fd follows the copy-up.
-const modes = TRANSPORT === 'wire'
-  ? [{ opts: ['passthrough=off'], follows: true }, { opts: [], follows: false }]
-  : [{ opts: [], follows: true }];
+const modes =
+  TRANSPORT === 'wire'
+    ? [
+        { opts: ['passthrough=off'], follows: true },
+        { opts: [], follows: false },
+      ]
+    : [{ opts: [], follows: true }];
 
 test.each(modes)('a read-only fd opened before the copy-up ($opts): follows the copy-up = $follows', async ({ opts, follows }) => {
   const t = overlayLayers([{ f: 'lower!' }]);

@@ -9,13 +9,17 @@ import { Mounted, TRANSPORT, mountOverlay } from '../helpers/cli';
 // Each name of a hard-linked file is its own kernel inode on both transports. fuse-native cannot
 // tell the kernel that another name's cached attributes went stale, so that name shows the old
 // nlink and size for attr_timeout; the wire transport invalidates the other names (INVAL_INODE).
-const knownFailures: KnownFailures = TRANSPORT === 'fuse-native' ? {
-  'nlink seen through the other name right after an unlink': 'the other name keeps its cached nlink for attr_timeout',
-  'data written through one hard-link name is read through the other': 'the other name keeps its cached size for attr_timeout',
-  'a mode changed through one hard-link name shows through the other': 'the other name keeps its cached mode for attr_timeout',
-  'link changes the ctime of the file it links': 'the kernel keeps the linked file\'s cached ctime for attr_timeout (libfuse 2 cannot invalidate it)',
-  'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute',
-} : {};
+const knownFailures: KnownFailures =
+  TRANSPORT === 'fuse-native'
+    ? {
+        'nlink seen through the other name right after an unlink': 'the other name keeps its cached nlink for attr_timeout',
+        'data written through one hard-link name is read through the other': 'the other name keeps its cached size for attr_timeout',
+        'a mode changed through one hard-link name shows through the other': 'the other name keeps its cached mode for attr_timeout',
+        'link changes the ctime of the file it links':
+          "the kernel keeps the linked file's cached ctime for attr_timeout (libfuse 2 cannot invalidate it)",
+        'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute',
+      }
+    : {};
 
 describe('POSIX table through an overlay mount', () => {
   const t = overlayLayers([{ 'lowdir/': '', 'merged/': '', 'merged/keep': 'lower file' }], { upper: { 'merged/': '' } });

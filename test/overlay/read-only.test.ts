@@ -5,7 +5,13 @@ import { overlayLayers } from '../helpers/scratch';
 import { mountOverlay } from '../helpers/cli';
 
 test('a read-only overlay reads the merged layers and refuses every change with EROFS', async () => {
-  const t = overlayLayers([{ 'a': 'top', 'd/x': '1' }, { 'a': 'bottom', 'b': 'b', 'd/y': '2' }], { upper: false });
+  const t = overlayLayers(
+    [
+      { a: 'top', 'd/x': '1' },
+      { a: 'bottom', b: 'b', 'd/y': '2' },
+    ],
+    { upper: false },
+  );
   const m = await mountOverlay(t.mnt, { lower: t.lower });
   try {
     expect(fs.readFileSync(path.join(t.mnt, 'a'), 'utf8')).toBe('top');

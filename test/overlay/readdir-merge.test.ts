@@ -7,11 +7,14 @@ import { overlayLayers } from '../helpers/scratch';
 import { mountOverlay } from '../helpers/cli';
 
 test('three lower layers with shadowing, merged with the upper layer', async () => {
-  const t = overlayLayers([
-    { 'd/a': 'top', 'd/only1': '1', 'shadow': 'file in layer 1' },
-    { 'd/a': 'mid', 'd/b': 'mid', 'd/only2': '2', 'shadow/': '' , 'shadow/inner': 'hidden' },
-    { 'd/a': 'bottom', 'd/b': 'bottom', 'd/c': 'bottom', 'd/only3': '3', 'single/sub/': '' },
-  ], { upper: { 'd/u': 'upper', 'd/c': 'upper c' } });
+  const t = overlayLayers(
+    [
+      { 'd/a': 'top', 'd/only1': '1', shadow: 'file in layer 1' },
+      { 'd/a': 'mid', 'd/b': 'mid', 'd/only2': '2', 'shadow/': '', 'shadow/inner': 'hidden' },
+      { 'd/a': 'bottom', 'd/b': 'bottom', 'd/c': 'bottom', 'd/only3': '3', 'single/sub/': '' },
+    ],
+    { upper: { 'd/u': 'upper', 'd/c': 'upper c' } },
+  );
   const m = await mountOverlay(t.mnt, t);
   try {
     const names = fs.readdirSync(path.join(t.mnt, 'd')).sort();

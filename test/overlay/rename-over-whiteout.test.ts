@@ -9,7 +9,7 @@ import { overlayLayers } from '../helpers/scratch';
 import { Layers, kernelImpl, layerfsImpl } from '../helpers/interop';
 import { treeView } from '../helpers/tree-view';
 
-const tree = { 'd1/a': 'A', 'd1/sub/b': 'B', 'e1/': '', 'gone/x': 'x', 'gone2/': '', 'f': 'file', 'keep/k': 'k' };
+const tree = { 'd1/a': 'A', 'd1/sub/b': 'B', 'e1/': '', 'gone/x': 'x', 'gone2/': '', f: 'file', 'keep/k': 'k' };
 
 function moves(root: string, round: number): void {
   const p = (n: string) => path.join(root, n);
@@ -46,8 +46,17 @@ function firstRound(root: string): void {
 function expected(rounds: number): string[] {
   const files = ['d1 755 dir []', 'd1/a 644 file 1 A []'];
   for (let r = 0; r < rounds; r++) files.push(`d1/round${r} 644 file ${`r${r}`.length} r${r} []`);
-  files.push('d1/sub 755 dir []', 'd1/sub/b 644 file 1 B []', 'e1 755 dir []', 'f 644 file 4 file []',
-    'gone 755 dir []', 'gone/n 644 file 1 n []', 'gone2 755 dir []', 'keep 755 dir []', 'keep/k 644 file 1 k []');
+  files.push(
+    'd1/sub 755 dir []',
+    'd1/sub/b 644 file 1 B []',
+    'e1 755 dir []',
+    'f 644 file 4 file []',
+    'gone 755 dir []',
+    'gone/n 644 file 1 n []',
+    'gone2 755 dir []',
+    'keep 755 dir []',
+    'keep/k 644 file 1 k []',
+  );
   return files.sort();
 }
 

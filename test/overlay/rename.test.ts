@@ -8,7 +8,7 @@ import { overlayLayers } from '../helpers/scratch';
 import { mountOverlay } from '../helpers/cli';
 
 test('rename of lower files, over existing names, and of a lower directory', async () => {
-  const t = overlayLayers([{ 'a/f': 'F', 'b/': '', 'target': 'old', 'src': 'new', 'dir/x': 'x' }]);
+  const t = overlayLayers([{ 'a/f': 'F', 'b/': '', target: 'old', src: 'new', 'dir/x': 'x' }]);
   const m = await mountOverlay(t.mnt, t);
   try {
     const ino = fs.statSync(path.join(t.mnt, 'a/f')).ino;

@@ -28,7 +28,7 @@ test('unlink of a lower file leaves a kernel-format whiteout and hides the file'
 });
 
 test('unlink of an upper-only file leaves no whiteout', async () => {
-  const t = overlayLayers([{ 'keep': '' }]);
+  const t = overlayLayers([{ keep: '' }]);
   const m = await mountOverlay(t.mnt, t);
   try {
     fs.writeFileSync(path.join(t.mnt, 'fresh'), 'x');

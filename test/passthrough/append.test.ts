@@ -20,8 +20,10 @@ test('appends from two handles in the mount and one outside interleave without l
   const m = await mountPassthrough(src, mnt);
   const N = 2000;
   try {
-    const run = (file: string, tag: string) => new Promise<void>((resolve, reject) =>
-      execFile(process.execPath, ['-e', appender, file, tag, String(N)], (err) => (err ? reject(err) : resolve())));
+    const run = (file: string, tag: string) =>
+      new Promise<void>((resolve, reject) =>
+        execFile(process.execPath, ['-e', appender, file, tag, String(N)], (err) => (err ? reject(err) : resolve())),
+      );
     await Promise.all([run(path.join(mnt, 'log'), 'A'), run(path.join(mnt, 'log'), 'B'), run(path.join(src, 'log'), 'X')]);
     const lines = fs.readFileSync(path.join(mnt, 'log'), 'utf8').split('\n').filter(Boolean);
     expect(lines).toHaveLength(3 * N);

@@ -18,11 +18,35 @@ describe('layerfs passthrough refuses bad input', () => {
   afterAll(() => s.cleanup());
 
   const cases: Array<[string, () => string[], number, RegExp, string]> = [
-    ['missing source', () => ['passthrough', path.join(s.dir, 'nope'), mnt], 1, /source .*nope does not exist: pass an existing directory/, mnt],
+    [
+      'missing source',
+      () => ['passthrough', path.join(s.dir, 'nope'), mnt],
+      1,
+      /source .*nope does not exist: pass an existing directory/,
+      mnt,
+    ],
     ['source is a file', () => ['passthrough', path.join(s.dir, 'file'), mnt], 1, /source .*file is not a directory/, mnt],
-    ['mountpoint missing', () => ['passthrough', src, path.join(s.dir, 'nomnt')], 1, /mountpoint .*nomnt does not exist: create it first/, path.join(s.dir, 'nomnt')],
-    ['mountpoint inside the source', () => ['passthrough', src, path.join(src, 'inner')], 1, /mountpoint .*inner is inside the source .*would wait on itself/, path.join(src, 'inner')],
-    ['source inside the mountpoint', () => ['passthrough', src, s.dir], 1, /source .*src is inside the mountpoint .*would wait on itself/, s.dir],
+    [
+      'mountpoint missing',
+      () => ['passthrough', src, path.join(s.dir, 'nomnt')],
+      1,
+      /mountpoint .*nomnt does not exist: create it first/,
+      path.join(s.dir, 'nomnt'),
+    ],
+    [
+      'mountpoint inside the source',
+      () => ['passthrough', src, path.join(src, 'inner')],
+      1,
+      /mountpoint .*inner is inside the source .*would wait on itself/,
+      path.join(src, 'inner'),
+    ],
+    [
+      'source inside the mountpoint',
+      () => ['passthrough', src, s.dir],
+      1,
+      /source .*src is inside the mountpoint .*would wait on itself/,
+      s.dir,
+    ],
     ['mountpoint not empty', () => ['passthrough', path.join(s.dir, 'mnt2'), src], 1, /mountpoint .*src is not empty: .*-o nonempty/, src],
     ['unknown option', () => ['passthrough', src, mnt, '-o', 'bogus=1'], 2, /unknown mount option: bogus/, mnt],
     ['missing operand', () => ['passthrough', src], 2, /Not enough non-option arguments.*see layerfs --help/, mnt],

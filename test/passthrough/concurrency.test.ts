@@ -18,11 +18,21 @@ test('8 parallel writers/readers on distinct and shared files keep every byte', 
   const m = await mountPassthrough(src, mnt);
   try {
     const worker = path.join(__dirname, '..', 'helpers', 'stress-worker.js');
-    const results = await Promise.all(Array.from({ length: WORKERS }, (_, id) => new Promise<{
-      id: number; ops: number; mismatches: number; own: string; stripe: string;
-    }>((resolve, reject) => {
-      execFile(process.execPath, [worker, mnt, String(id), '3'], (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))));
-    })));
+    const results = await Promise.all(
+      Array.from(
+        { length: WORKERS },
+        (_, id) =>
+          new Promise<{
+            id: number;
+            ops: number;
+            mismatches: number;
+            own: string;
+            stripe: string;
+          }>((resolve, reject) => {
+            execFile(process.execPath, [worker, mnt, String(id), '3'], (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))));
+          }),
+      ),
+    );
     const shared = fs.readFileSync(path.join(mnt, 'shared'));
     const sharedSrc = fs.readFileSync(path.join(src, 'shared'));
     for (const r of results) {

@@ -65,7 +65,14 @@ test('a stale mount left by SIGKILL is cleaned at the next mount, with a notice'
     const pid = Number(/daemon pid (\d+)/.exec(r.stdout)?.[1]);
     const u = await layerfs(['umount', mnt]);
     expect(u.code).toBe(0);
-    await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 'the daemon to exit');
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 'the daemon to exit');
   } finally {
     if (isMounted(mnt)) await layerfs(['umount', '--lazy', mnt]);
     s.cleanup();
@@ -105,7 +112,11 @@ test('a hung daemon (SIGSTOP) is recovered by layerfs umount --force; waiting ca
     process.kill(m.pid, 'SIGCONT');
     await m.unmount(); // the daemon notices the connection is gone and exits
   } finally {
-    try { process.kill(m.pid, 'SIGKILL'); } catch { /* exited */ }
+    try {
+      process.kill(m.pid, 'SIGKILL');
+    } catch {
+      /* exited */
+    }
     if (isMounted(mnt)) await layerfs(['umount', '--lazy', mnt]);
     s.cleanup();
   }

@@ -10,7 +10,9 @@ test.each([[[]], [['cache=kernel']], [['cache=none']]] as string[][][])('mmap co
   const { src, mnt } = s;
   const m = await mountPassthrough(src, mnt, opts);
   try {
-    const r = spawnSync('python3', [path.join(__dirname, '..', 'helpers', 'mmap-check.py'), path.join(mnt, 'm'), path.join(src, 'm')], { encoding: 'utf8' });
+    const r = spawnSync('python3', [path.join(__dirname, '..', 'helpers', 'mmap-check.py'), path.join(mnt, 'm'), path.join(src, 'm')], {
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('ok');
     expect(r.status).toBe(0);

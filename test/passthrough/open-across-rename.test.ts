@@ -64,6 +64,6 @@ test('an open file and an open directory keep their file across rename, replace 
   await check(TRANSPORT === 'wire' ? ['passthrough=off'] : []);
 });
 
-test('the same with the transport\'s default data path', async () => {
+test("the same with the transport's default data path", async () => {
   await check([]);
 });

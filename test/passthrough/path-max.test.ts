@@ -25,22 +25,26 @@ os.unlink(os.path.join(p, 'g'))
 print(json.dumps({'rel': rel, 'size': st.st_size, 'content': content, 'left': os.listdir(p)}))
 `;
 
-test.each(['long', 'deep'])('create, stat, rename, unlink at a %s path inside the mount', async (kind) => {
-  const s = scratch();
-  // A source path longer than the mountpoint's: on the host side every path is ~300 bytes longer.
-  const src = path.join(s.dir, 's'.repeat(250), 'src');
-  const mnt = path.join(s.dir, 'mnt');
-  fs.mkdirSync(src, { recursive: true });
-  fs.mkdirSync(mnt);
-  let m: Mounted | undefined;
-  try {
-    m = await mountPassthrough(src, mnt);
-    const out = JSON.parse(await py(SCRIPT, mnt, kind));
-    expect(out.rel).toBeGreaterThanOrEqual(kind === 'long' ? 4000 : 2000);
-    expect(out).toMatchObject({ size: 4, content: 'deep', left: [] });
-  } finally {
-    await m?.unmount();
-    // A tree longer than PATH_MAX on the host: rm(1) walks it relative to each directory, Node's rmSync does not.
-    await run('rm', ['-rf', s.dir]);
-  }
-}, 120000);
+test.each(['long', 'deep'])(
+  'create, stat, rename, unlink at a %s path inside the mount',
+  async (kind) => {
+    const s = scratch();
+    // A source path longer than the mountpoint's: on the host side every path is ~300 bytes longer.
+    const src = path.join(s.dir, 's'.repeat(250), 'src');
+    const mnt = path.join(s.dir, 'mnt');
+    fs.mkdirSync(src, { recursive: true });
+    fs.mkdirSync(mnt);
+    let m: Mounted | undefined;
+    try {
+      m = await mountPassthrough(src, mnt);
+      const out = JSON.parse(await py(SCRIPT, mnt, kind));
+      expect(out.rel).toBeGreaterThanOrEqual(kind === 'long' ? 4000 : 2000);
+      expect(out).toMatchObject({ size: 4, content: 'deep', left: [] });
+    } finally {
+      await m?.unmount();
+      // A tree longer than PATH_MAX on the host: rm(1) walks it relative to each directory, Node's rmSync does not.
+      await run('rm', ['-rf', s.dir]);
+    }
+  },
+  120000,
+);

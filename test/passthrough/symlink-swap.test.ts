@@ -57,8 +57,14 @@ test('a directory swapped for a symlink behind the mount never redirects the dae
     for (const op of Object.keys(ATTACKS)) {
       await attack(t, secretDir, op);
       const now = fs.statSync(victim);
-      expect([op, fs.readFileSync(victim, 'utf8'), now.mode, now.uid, now.nlink, now.ino])
-        .toEqual([op, 'root-only\n', before.mode, 0, 1, before.ino]);
+      expect([op, fs.readFileSync(victim, 'utf8'), now.mode, now.uid, now.nlink, now.ino]).toEqual([
+        op,
+        'root-only\n',
+        before.mode,
+        0,
+        1,
+        before.ino,
+      ]);
       expect([op, fs.readdirSync(secretDir)]).toEqual([op, ['victim']]);
       const r = await run('getfattr', ['-d', victim]);
       expect([op, r.stdout]).toEqual([op, '']);

@@ -12,18 +12,23 @@ const byMode: Array<{ label: string; opts: string[]; knownFailures: KnownFailure
   {
     label: 'defaults (attr_timeout=1)',
     opts: [],
-    knownFailures: TRANSPORT === 'fuse-native' ? {
-      'nlink seen through the other name right after an unlink': 'the other name keeps its cached nlink for attr_timeout',
-      'data written through one hard-link name is read through the other': 'the other name keeps its cached size for attr_timeout',
-      'a mode changed through one hard-link name shows through the other': 'the other name keeps its cached mode for attr_timeout',
-  'link changes the ctime of the file it links': 'the kernel keeps the linked file\'s cached ctime for attr_timeout (libfuse 2 cannot invalidate it)',
-  'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute',
-    } : {},
+    knownFailures:
+      TRANSPORT === 'fuse-native'
+        ? {
+            'nlink seen through the other name right after an unlink': 'the other name keeps its cached nlink for attr_timeout',
+            'data written through one hard-link name is read through the other': 'the other name keeps its cached size for attr_timeout',
+            'a mode changed through one hard-link name shows through the other': 'the other name keeps its cached mode for attr_timeout',
+            'link changes the ctime of the file it links':
+              "the kernel keeps the linked file's cached ctime for attr_timeout (libfuse 2 cannot invalidate it)",
+            'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute',
+          }
+        : {},
   },
   {
     label: 'strict coherence (attr_timeout=0)',
     opts: ['attr_timeout=0'],
-    knownFailures: TRANSPORT === 'fuse-native' ? { 'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute' } : {},
+    knownFailures:
+      TRANSPORT === 'fuse-native' ? { 'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute' } : {},
   },
 ];
 

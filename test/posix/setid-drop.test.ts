@@ -27,8 +27,10 @@ const allCases: Case[] = [
   { name: 'O_TRUNC open by nobody', mode: 0o4777, script: ': > "$1"' },
   { name: 'fallocate by nobody', mode: 0o6777, script: 'fallocate -l 65536 "$1"', wireOnly: 'libfuse 2 has no fallocate (EOPNOTSUPP)' },
   {
-    name: 'set-group-ID without group-execute, nobody not in the group', mode: 0o2766, script: 'echo more >> "$1"',
-    wireOnly: 'the kernel\'s FUSE client drops set-group-ID itself there, and only with group-execute (fs/fuse/dir.c)',
+    name: 'set-group-ID without group-execute, nobody not in the group',
+    mode: 0o2766,
+    script: 'echo more >> "$1"',
+    wireOnly: "the kernel's FUSE client drops set-group-ID itself there, and only with group-execute (fs/fuse/dir.c)",
   },
   { name: 'append by root keeps the bits', mode: 0o6777, script: 'echo more >> "$1"', asRoot: true },
 ];

@@ -13,17 +13,31 @@ const EACH = 1000;
 
 test(`find over ${TOP * EACH} directories with ulimit -n 4096`, async () => {
   const t = sourceAndMountpoint();
-  await py(`
+  await py(
+    `
 import os, sys
 for i in range(${TOP}):
     d = os.path.join(sys.argv[1], 'd%d' % i)
     os.mkdir(d)
     for j in range(${EACH}):
         os.mkdir(os.path.join(d, 's%d' % j))
-`, t.src);
+`,
+    t.src,
+  );
   let mounted = false;
   try {
-    const r = await run('sh', ['-c', 'ulimit -n 4096 && exec "$@"', 'sh', process.execPath, CLI, 'passthrough', '--transport', TRANSPORT, t.src, t.mnt]);
+    const r = await run('sh', [
+      '-c',
+      'ulimit -n 4096 && exec "$@"',
+      'sh',
+      process.execPath,
+      CLI,
+      'passthrough',
+      '--transport',
+      TRANSPORT,
+      t.src,
+      t.mnt,
+    ]);
     expect(r.stderr).toBe('');
     mounted = true;
     const pid = Number(/pid (\d+)/.exec(r.stdout)![1]);

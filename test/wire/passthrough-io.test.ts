@@ -16,7 +16,9 @@ import { py, run } from '../helpers/run';
 
 const MiB = 1 << 20;
 const umask = process.umask();
-afterAll(() => { process.umask(umask); });
+afterAll(() => {
+  process.umask(umask);
+});
 
 function session(mnt: string): WireSession {
   const s = wireSessions.get(path.resolve(mnt));
@@ -45,7 +47,9 @@ test('passthrough: a 64 MiB read through the mount sends no READ to the daemon',
     expect(counts.get('OPEN')).toBeGreaterThanOrEqual(1);
     expect(counts.get('READ') ?? 0).toBe(0);
     // And writes: through the kernel too.
-    expect((await run('dd', ['if=/dev/zero', `of=${path.join(t.mnt, 'w')}`, 'bs=1M', 'count=16', 'conv=fsync', 'status=none'])).code).toBe(0);
+    expect((await run('dd', ['if=/dev/zero', `of=${path.join(t.mnt, 'w')}`, 'bs=1M', 'count=16', 'conv=fsync', 'status=none'])).code).toBe(
+      0,
+    );
     expect(counts.get('WRITE') ?? 0).toBe(0);
     expect(fs.statSync(path.join(t.src, 'w')).size).toBe(16 * MiB);
   } finally {
@@ -61,12 +65,15 @@ test('1000 random 4 KiB writes reach the daemon as nothing: no WRITE, one GETXAT
     m = await mountPassthrough({ source: t.src, mountpoint: t.mnt, transport: 'wire' });
     const counts = session(t.mnt).counts;
     // Without HANDLE_KILLPRIV_V2 the kernel asks for security.capability before every write(2).
-    await py(`
+    await py(
+      `
 import os, random, sys
 fd = os.open(sys.argv[1], os.O_WRONLY)
 for i in range(1000):
     os.pwrite(fd, b'x' * 4096, random.randrange(1024) * 4096)
-os.close(fd)`, path.join(t.mnt, 'f'));
+os.close(fd)`,
+      path.join(t.mnt, 'f'),
+    );
     expect(counts.get('WRITE') ?? 0).toBe(0);
     expect(counts.get('GETXATTR') ?? 0).toBeLessThanOrEqual(1);
   } finally {
@@ -83,7 +90,16 @@ test('a set-id file is served by the daemon, so that an unprivileged write can d
     m = await mountPassthrough({ source: t.src, mountpoint: t.mnt, transport: 'wire' });
     const counts = session(t.mnt).counts;
     fs.chmodSync(path.dirname(t.mnt), 0o755);
-    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', 'echo more >> "$1"', 'sh', path.join(t.mnt, 's')]);
+    const r = await run('setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      'sh',
+      '-c',
+      'echo more >> "$1"',
+      'sh',
+      path.join(t.mnt, 's'),
+    ]);
     expect(r.stderr).toBe('');
     expect(counts.get('WRITE')).toBe(1);
     expect(fs.statSync(path.join(t.src, 's')).mode & 0o7777).toBe(0o777);
@@ -103,7 +119,9 @@ test('passthrough=off: the daemon serves the same bytes (READ and WRITE requests
     expect(session(t.mnt).modes.enabled).toBe(false);
     expect(await shaThroughMount(path.join(t.mnt, 'big'))).toBe(sha(data));
     expect(session(t.mnt).counts.get('READ')).toBeGreaterThan(0);
-    expect((await run('dd', ['if=/dev/zero', `of=${path.join(t.mnt, 'w')}`, 'bs=1M', 'count=4', 'conv=fsync', 'status=none'])).code).toBe(0);
+    expect((await run('dd', ['if=/dev/zero', `of=${path.join(t.mnt, 'w')}`, 'bs=1M', 'count=4', 'conv=fsync', 'status=none'])).code).toBe(
+      0,
+    );
     expect(session(t.mnt).counts.get('WRITE')).toBeGreaterThan(0);
     expect(fs.readFileSync(path.join(t.src, 'w')).equals(Buffer.alloc(4 * MiB))).toBe(true);
   } finally {
@@ -156,7 +174,9 @@ test('50 processes opening one file at the same instant share one backing id', a
     const procs = Array.from({ length: 50 }, () => {
       const child = spawn('python3', ['-c', HOLDER, path.join(t.mnt, 'f'), go], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
-      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
       const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
       return { out: () => out, exited };
     });

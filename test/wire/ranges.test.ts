@@ -31,10 +31,12 @@ async function checkRanges(mnt: string, backing: (name: string) => string) {
   expect(back[10]).toBe(1);
   expect(back[3 * MiB + 10]).toBe(1);
   // SEEK_DATA from inside the hole lands at its end; SEEK_HOLE from 0 at its start.
-  const seek = 'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nprint(os.lseek(fd,int(sys.argv[2]),os.SEEK_DATA), os.lseek(fd,0,os.SEEK_HOLE))';
+  const seek =
+    'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nprint(os.lseek(fd,int(sys.argv[2]),os.SEEK_DATA), os.lseek(fd,0,os.SEEK_HOLE))';
   expect(await py(seek, h, String(MiB + 4096))).toBe(`${3 * MiB} ${MiB}`);
 
-  const copy = 'import os,sys\na=os.open(sys.argv[1],os.O_RDONLY)\nb=os.open(sys.argv[2],os.O_WRONLY|os.O_CREAT,0o644)\nn=0\nwhile True:\n  c=os.copy_file_range(a,b,1<<30)\n  if c==0: break\n  n+=c\nprint(n)';
+  const copy =
+    'import os,sys\na=os.open(sys.argv[1],os.O_RDONLY)\nb=os.open(sys.argv[2],os.O_WRONLY|os.O_CREAT,0o644)\nn=0\nwhile True:\n  c=os.copy_file_range(a,b,1<<30)\n  if c==0: break\n  n+=c\nprint(n)';
   fs.writeFileSync(path.join(mnt, 'src'), Buffer.alloc(20 * MiB, 7));
   expect(await py(copy, path.join(mnt, 'src'), path.join(mnt, 'dst'))).toBe(String(20 * MiB));
   expect(fs.readFileSync(backing('dst')).equals(Buffer.alloc(20 * MiB, 7))).toBe(true);

@@ -11,7 +11,9 @@ import { overlayLayers, sourceAndMountpoint } from '../helpers/scratch';
 import { py } from '../helpers/run';
 
 const umask = process.umask();
-afterAll(() => { process.umask(umask); });
+afterAll(() => {
+  process.umask(umask);
+});
 
 const LIST = `
 import os, sys, json

@@ -7,7 +7,10 @@ import { sourceAndMountpoint } from '../helpers/scratch';
 test.each([
   [[], /wire transport: FUSE 7\.\d+, kernel passthrough of file data/],
   [['--transport', 'fuse-native'], /fuse-native transport: libfuse 2/],
-  [['--transport', 'wire', '-o', 'passthrough=off'], /wire transport: FUSE 7\.\d+, the daemon serves file data \(passthrough off: passthrough=off\)/],
+  [
+    ['--transport', 'wire', '-o', 'passthrough=off'],
+    /wire transport: FUSE 7\.\d+, the daemon serves file data \(passthrough off: passthrough=off\)/,
+  ],
 ] as const)('layerfs passthrough %j says which transport serves it', async (extra, said) => {
   const t = sourceAndMountpoint({ f: 'x' });
   try {

@@ -22,8 +22,7 @@ export class BackingAio {
   #reject!: (err: unknown) => void;
 
   /** Takes a reference on `file` for as long as the request lives. */
-  constructor(file: BackingFile, iocb: Kiocb, backingIocb: Kiocb,
-    cleanup: (aio: BackingAio, result: AioResult) => Promise<void> | void) {
+  constructor(file: BackingFile, iocb: Kiocb, backingIocb: Kiocb, cleanup: (aio: BackingAio, result: AioResult) => Promise<void> | void) {
     this.file = file.get();
     this.iocb = iocb;
     this.backingIocb = backingIocb;

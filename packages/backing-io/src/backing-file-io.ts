@@ -28,8 +28,7 @@ export interface IoVec {
   len?: number;
 }
 
-export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
-  ctx: BackingFileCtx = {}): Promise<number> {
+export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb, ctx: BackingFileCtx = {}): Promise<number> {
   const backingIocb = kiocbClone(iocb);
   const aio = new BackingAio(file, iocb, backingIocb, (_aio, result) => {
     if (result.ok) ctx.accessed?.(file);
@@ -51,8 +50,7 @@ export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
   return aio.done;
 }
 
-export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
-  ctx: BackingFileCtx = {}): Promise<number> {
+export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb, ctx: BackingFileCtx = {}): Promise<number> {
   const backingIocb = kiocbClone(iocb);
   const aio = new BackingAio(file, iocb, backingIocb, (_aio, result) => endWrite(file, result, ctx));
   const len = vec.len ?? vec.buf.length - (vec.off ?? 0);
@@ -63,7 +61,8 @@ export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
     // O_APPEND: the backing fd was opened O_APPEND, so write(2) at the file position lets the host
     // kernel pick the offset atomically. Emulating it (fstat, then pwrite at the size) loses records
     // as soon as anyone else appends in between.
-    file.io.write(file.fd, vec.buf, vec.off ?? 0, len, append ? null : backingIocb.pos)
+    file.io
+      .write(file.fd, vec.buf, vec.off ?? 0, len, append ? null : backingIocb.pos)
       .then(async (bytes) => {
         if (!append) backingIocb.pos += bytes;
         await writeSync(file, backingIocb);

@@ -25,8 +25,8 @@ export interface Cred {
  * Kiocb's SYNC/DSYNC), so durability is decided in one place; O_CREAT/O_EXCL/O_TRUNC/O_NOCTTY were
  * already acted on by the create/open that came before.
  */
-const BACKING_OPEN_STRIP = fsConstants.O_SYNC | fsConstants.O_DSYNC | fsConstants.O_CREAT |
-  fsConstants.O_EXCL | fsConstants.O_TRUNC | fsConstants.O_NOCTTY;
+const BACKING_OPEN_STRIP =
+  fsConstants.O_SYNC | fsConstants.O_DSYNC | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_TRUNC | fsConstants.O_NOCTTY;
 
 export interface BackingFileOpenOptions {
   /** Where `realPath` stands in the filesystem the user sees (for errors and hooks). */
@@ -129,7 +129,9 @@ export const TMPFILE_NAME = '(tmpfile)';
  * it one. Its realPath is `dir/(tmpfile)`, the directory it would be named in, so callers that ask
  * where a backing file lives (which layer) get the right answer. O_EXCL in `flags` keeps it unlinkable.
  */
-export function backingTmpfileOpen(opts: Omit<BackingFileOpenOptions, 'realPath' | 'createFlags'> & { dir: string }): BackingFile | Promise<BackingFile> {
+export function backingTmpfileOpen(
+  opts: Omit<BackingFileOpenOptions, 'realPath' | 'createFlags'> & { dir: string },
+): BackingFile | Promise<BackingFile> {
   const { dir, ...rest } = opts;
   const open = opts.openFile ?? (opts.io ?? nodeIoOps).open;
   return backingFileOpen({

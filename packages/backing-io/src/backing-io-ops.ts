@@ -21,10 +21,8 @@ function settle<T>(resolve: (v: T) => void, reject: (e: unknown) => void) {
 export const nodeIoOps: BackingIoOps = {
   open: (path, flags, mode) => new Promise((res, rej) => fs.open(path, flags, mode, settle(res, rej))),
   close: (fd) => new Promise((res, rej) => fs.close(fd, settle<void>(res, rej))),
-  read: (fd, buf, off, len, pos) =>
-    new Promise((res, rej) => fs.read(fd, buf, off, len, pos, settle(res, rej))),
-  write: (fd, buf, off, len, pos) =>
-    new Promise((res, rej) => fs.write(fd, buf, off, len, pos, settle(res, rej))),
+  read: (fd, buf, off, len, pos) => new Promise((res, rej) => fs.read(fd, buf, off, len, pos, settle(res, rej))),
+  write: (fd, buf, off, len, pos) => new Promise((res, rej) => fs.write(fd, buf, off, len, pos, settle(res, rej))),
   fsync: (fd) => new Promise((res, rej) => fs.fsync(fd, settle<void>(res, rej))),
   fdatasync: (fd) => new Promise((res, rej) => fs.fdatasync(fd, settle<void>(res, rej))),
   fstat: (fd) => new Promise((res, rej) => fs.fstat(fd, { bigint: true }, settle(res, rej))),

@@ -14,9 +14,7 @@ export { nodeIoOps } from './backing-io-ops';
 export type { BackingIoOps } from './backing-io-ops';
 export { InodeLocks } from './inode-locks';
 export type { Unlock } from './inode-locks';
-export {
-  registerOwnMount, unregisterOwnMount, ownMountpoints, ownMountContaining, checkNotStacked, isPathInside,
-} from './own-mounts';
+export { registerOwnMount, unregisterOwnMount, ownMountpoints, ownMountContaining, checkNotStacked, isPathInside } from './own-mounts';
 export * as syscalls from './syscalls';
 export type { TimeSpec } from './syscalls';
 export { backingMeta, thenMaybe } from './metadata';

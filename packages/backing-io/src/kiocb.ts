@@ -17,8 +17,7 @@ export const IocbFlags = {
 export type IocbFlagSet = number;
 
 /** The flags that carry over from the user's request to the backing file's request. */
-export const BACKING_IOCB_MASK: IocbFlagSet =
-  IocbFlags.APPEND | IocbFlags.DSYNC | IocbFlags.SYNC | IocbFlags.NOWAIT | IocbFlags.HIPRI;
+export const BACKING_IOCB_MASK: IocbFlagSet = IocbFlags.APPEND | IocbFlags.DSYNC | IocbFlags.SYNC | IocbFlags.NOWAIT | IocbFlags.HIPRI;
 
 export interface Kiocb {
   /** Byte offset; after the I/O, where the next sequential I/O would start. */

@@ -39,7 +39,9 @@ const syncMeta: BackingMeta = {
   readlink: (p) => fs.readlinkSync(p),
   open: (p, flags, mode) => fs.openSync(p, flags, mode),
   unlink: (p) => fs.unlinkSync(p),
-  mkdir: (p, mode) => { fs.mkdirSync(p, mode); },
+  mkdir: (p, mode) => {
+    fs.mkdirSync(p, mode);
+  },
   rmdir: (p) => fs.rmdirSync(p),
   rename: (a, b) => fs.renameSync(a, b),
   link: (a, b) => fs.linkSync(a, b),
@@ -57,7 +59,9 @@ const asyncMeta: BackingMeta = {
   readlink: (p) => fsp.readlink(p),
   open: (p, flags, mode) => new Promise((res, rej) => fs.open(p, flags, mode, (e, fd) => (e ? rej(e) : res(fd)))),
   unlink: (p) => fsp.unlink(p),
-  mkdir: async (p, mode) => { await fsp.mkdir(p, mode); },
+  mkdir: async (p, mode) => {
+    await fsp.mkdir(p, mode);
+  },
   rmdir: (p) => fsp.rmdir(p),
   rename: (a, b) => fsp.rename(a, b),
   link: (a, b) => fsp.link(a, b),

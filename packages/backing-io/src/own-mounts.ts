@@ -36,7 +36,11 @@ export function checkNotStacked(hostPath: string, syscall = 'open'): void {
   if (ownMounts.size === 0) return;
   const mnt = ownMountContaining(path.resolve(hostPath));
   if (mnt !== undefined) {
-    throw new FsError('ELOOP', syscall, hostPath,
-      `backing path is inside this daemon's own mount ${mnt}; serving it would deadlock the daemon`);
+    throw new FsError(
+      'ELOOP',
+      syscall,
+      hostPath,
+      `backing path is inside this daemon's own mount ${mnt}; serving it would deadlock the daemon`,
+    );
   }
 }

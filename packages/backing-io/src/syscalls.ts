@@ -12,7 +12,11 @@ const libc = koffi.load('libc.so.6');
 const Timespec = koffi.struct({ tv_sec: 'int64', tv_nsec: 'int64' });
 
 const Dirent64 = koffi.struct({
-  d_ino: 'uint64', d_off: 'int64', d_reclen: 'uint16', d_type: 'uint8', d_name: koffi.array('char', 256, 'String'),
+  d_ino: 'uint64',
+  d_off: 'int64',
+  d_reclen: 'uint16',
+  d_type: 'uint8',
+  d_name: koffi.array('char', 256, 'String'),
 });
 
 const c = {
@@ -30,7 +34,9 @@ const c = {
   lseek: libc.func('int64_t lseek(int fd, int64_t offset, int whence)'),
   syncfs: libc.func('int syncfs(int fd)'),
   linkat: libc.func('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)'),
-  copyFileRange: libc.func('int64_t copy_file_range(int fd_in, _Inout_ int64_t *off_in, int fd_out, _Inout_ int64_t *off_out, size_t len, unsigned int flags)'),
+  copyFileRange: libc.func(
+    'int64_t copy_file_range(int fd_in, _Inout_ int64_t *off_in, int fd_out, _Inout_ int64_t *off_out, size_t len, unsigned int flags)',
+  ),
   opendir: libc.func('void *opendir(const char *path)'),
   readdir64: libc.func('readdir64', koffi.pointer(Dirent64), ['void *']),
   closedir: libc.func('int closedir(void *dir)'),
@@ -85,7 +91,10 @@ function toTimespec(t: TimeSpec): { tv_sec: bigint; tv_nsec: bigint } {
   if (t === 'omit') return { tv_sec: 0n, tv_nsec: BigInt(UTIME_OMIT) };
   let sec = t / 1_000_000_000n;
   let nsec = t % 1_000_000_000n;
-  if (nsec < 0n) { sec -= 1n; nsec += 1_000_000_000n; }
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += 1_000_000_000n;
+  }
   return { tv_sec: sec, tv_nsec: nsec };
 }
 
@@ -134,7 +143,12 @@ export function llistxattr(path: string, at: XattrAt = {}): string[] {
     if (size === 0) return [];
     const buf = Buffer.alloc(size);
     const n = Number(list(path, buf, size));
-    if (n >= 0) return buf.subarray(0, n).toString('utf8').split('\0').filter((s) => s.length > 0);
+    if (n >= 0)
+      return buf
+        .subarray(0, n)
+        .toString('utf8')
+        .split('\0')
+        .filter((s) => s.length > 0);
     const errno = koffi.errno();
     if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'listxattr', path);
   }
@@ -288,7 +302,12 @@ function readDirStream(dir: unknown, opts: { withDots?: boolean }, path: string)
 // A name below is one component in the directory `dir` (an fd); "" with AT_EMPTY_PATH means the fd's
 // own file. Nothing here follows a final symlink unless the name says so.
 
-export const AtFlags = { EMPTY_PATH: 0x1000, SYMLINK_NOFOLLOW: AT_SYMLINK_NOFOLLOW, SYMLINK_FOLLOW: AT_SYMLINK_FOLLOW, REMOVEDIR: 0x200 } as const;
+export const AtFlags = {
+  EMPTY_PATH: 0x1000,
+  SYMLINK_NOFOLLOW: AT_SYMLINK_NOFOLLOW,
+  SYMLINK_FOLLOW: AT_SYMLINK_FOLLOW,
+  REMOVEDIR: 0x200,
+} as const;
 /** open(2)'s O_PATH, which Node's constants lack. */
 export const O_PATH = 0o10000000;
 

@@ -33,7 +33,10 @@ test('concurrent appends from two handles and an outside writer lose nothing', a
     const lines = fs.readFileSync(p, 'utf8').split('\n').filter(Boolean);
     expect(lines).toHaveLength(3 * N);
     for (const who of ['A', 'B', 'X']) {
-      const mine = lines.filter((l) => l.startsWith(who)).map((l) => Number(l.slice(1))).sort((x, y) => x - y);
+      const mine = lines
+        .filter((l) => l.startsWith(who))
+        .map((l) => Number(l.slice(1)))
+        .sort((x, y) => x - y);
       expect(mine).toEqual(Array.from({ length: N }, (_, i) => i));
     }
   } finally {

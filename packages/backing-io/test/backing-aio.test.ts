@@ -18,7 +18,9 @@ test('cleanup runs once, after both the completion and the submitter dropped the
     const cleanups: number[] = [];
     const iocb = { pos: 0, flags: 0 };
     const backing = { pos: 0, flags: 0 };
-    const aio = new BackingAio(file, iocb, backing, (_a, r) => { cleanups.push(r.ok ? r.bytes : -1); });
+    const aio = new BackingAio(file, iocb, backing, (_a, r) => {
+      cleanups.push(r.ok ? r.bytes : -1);
+    });
     expect(file.refs).toBe(2);
     backing.pos = 5;
     aio.complete({ ok: true, bytes: 5 });
@@ -40,7 +42,16 @@ test('a zero-length read completes inline: cleanup has run before the call retur
   try {
     const file = await openTemp(t.dir);
     let accessed = 0;
-    const done = backingFileReadIter(file, { buf: Buffer.alloc(0) }, { pos: 0, flags: 0 }, { accessed: () => { accessed++; } });
+    const done = backingFileReadIter(
+      file,
+      { buf: Buffer.alloc(0) },
+      { pos: 0, flags: 0 },
+      {
+        accessed: () => {
+          accessed++;
+        },
+      },
+    );
     expect(accessed).toBe(1); // no tick has passed: the cleanup ran inline
     await expect(done).resolves.toBe(0);
     expect(file.refs).toBe(1);

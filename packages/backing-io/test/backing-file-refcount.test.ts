@@ -29,8 +29,9 @@ test('reads in flight across release and fd recycling return bytes of the right 
     expect(file.isClosed).toBe(false);
 
     // Open other files. Had the victim's fd been closed, one of these would now own its number.
-    const otherFiles = await Promise.all(others.map((p) =>
-      backingFileOpen({ userPath: p, realPath: p, flags: fs.constants.O_RDONLY, io: nodeIoOps })));
+    const otherFiles = await Promise.all(
+      others.map((p) => backingFileOpen({ userPath: p, realPath: p, flags: fs.constants.O_RDONLY, io: nodeIoOps })),
+    );
     expect(otherFiles.map((f) => f.fd)).not.toContain(victimFd);
 
     gate.release();

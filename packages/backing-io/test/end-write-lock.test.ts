@@ -29,15 +29,17 @@ async function run(withLock: boolean): Promise<number> {
     const chunk = 512;
     let violations = 0;
     let returnedEnd = 0n; // the end of the furthest write that has already returned
-    await Promise.all(Array.from({ length: 200 }, async (_, i) => {
-      await jitter(30); // writes spread over time, so the file grows while completions run
-      await backingFileWriteIter(file, { buf: Buffer.alloc(chunk, 65 + (i % 26)) }, { pos: i * chunk, flags: 0 }, ctx);
-      const end = BigInt((i + 1) * chunk);
-      if (end > returnedEnd) returnedEnd = end;
-      const mustSee = returnedEnd;
-      const size = await getattr();
-      if (size < mustSee) violations++;
-    }));
+    await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        await jitter(30); // writes spread over time, so the file grows while completions run
+        await backingFileWriteIter(file, { buf: Buffer.alloc(chunk, 65 + (i % 26)) }, { pos: i * chunk, flags: 0 }, ctx);
+        const end = BigInt((i + 1) * chunk);
+        if (end > returnedEnd) returnedEnd = end;
+        const mustSee = returnedEnd;
+        const size = await getattr();
+        if (size < mustSee) violations++;
+      }),
+    );
     await file.put();
     expect(fs.statSync(p).size).toBe(200 * chunk);
     return violations;

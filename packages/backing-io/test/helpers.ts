@@ -15,13 +15,24 @@ export function tempDir(prefix = 'layerfs-unit-'): { dir: string; cleanup(): voi
  */
 export function gatedIo(base: BackingIoOps = nodeIoOps) {
   let open!: () => void;
-  const gate = new Promise<void>((resolve) => { open = resolve; });
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
   const closed: number[] = [];
   const ops: BackingIoOps = {
     ...base,
-    read: async (fd, buf, off, len, pos) => { await gate; return base.read(fd, buf, off, len, pos); },
-    write: async (fd, buf, off, len, pos) => { await gate; return base.write(fd, buf, off, len, pos); },
-    close: async (fd) => { closed.push(fd); return base.close(fd); },
+    read: async (fd, buf, off, len, pos) => {
+      await gate;
+      return base.read(fd, buf, off, len, pos);
+    },
+    write: async (fd, buf, off, len, pos) => {
+      await gate;
+      return base.write(fd, buf, off, len, pos);
+    },
+    close: async (fd) => {
+      closed.push(fd);
+      return base.close(fd);
+    },
   };
   return { ops, release: () => open(), closed };
 }
@@ -31,9 +42,19 @@ export function tracingIo(base: BackingIoOps = nodeIoOps) {
   const trace: string[] = [];
   const ops: BackingIoOps = {
     ...base,
-    write: async (...a) => { const n = await base.write(...a); trace.push('write'); return n; },
-    fsync: async (fd) => { await base.fsync(fd); trace.push('fsync'); },
-    fdatasync: async (fd) => { await base.fdatasync(fd); trace.push('fdatasync'); },
+    write: async (...a) => {
+      const n = await base.write(...a);
+      trace.push('write');
+      return n;
+    },
+    fsync: async (fd) => {
+      await base.fsync(fd);
+      trace.push('fsync');
+    },
+    fdatasync: async (fd) => {
+      await base.fdatasync(fd);
+      trace.push('fdatasync');
+    },
   };
   return { ops, trace };
 }

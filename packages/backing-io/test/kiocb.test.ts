@@ -1,8 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  BACKING_IOCB_MASK, IocbFlags, backingFileOpen, backingFileReadIter, backingFileWriteIter,
-  iocbFlagsFromOpenFlags, kiocbClone,
+  BACKING_IOCB_MASK,
+  IocbFlags,
+  backingFileOpen,
+  backingFileReadIter,
+  backingFileWriteIter,
+  iocbFlagsFromOpenFlags,
+  kiocbClone,
 } from '@layerfs/backing-io';
 import { tempDir } from './helpers';
 
@@ -22,7 +27,7 @@ test('open flags map to request flags (O_SYNC implies DSYNC)', () => {
   expect(iocbFlagsFromOpenFlags(O_SYNC)).toBe(IocbFlags.SYNC | IocbFlags.DSYNC);
 });
 
-test('the position after the I/O is copied back to the caller\'s request', async () => {
+test("the position after the I/O is copied back to the caller's request", async () => {
   const t = tempDir();
   try {
     const p = path.join(t.dir, 'f');

@@ -13,8 +13,9 @@ test('opening a backing file under an own mountpoint fails with ELOOP and says w
   fs.writeFileSync(path.join(t.dir, 'g'), 'y');
   registerOwnMount(mnt);
   try {
-    await expect(backingFileOpen({ userPath: '/f', realPath: path.join(mnt, 'f'), flags: 0 }))
-      .rejects.toThrow(/ELOOP: .*inside this daemon's own mount .*deadlock/);
+    await expect(backingFileOpen({ userPath: '/f', realPath: path.join(mnt, 'f'), flags: 0 })).rejects.toThrow(
+      /ELOOP: .*inside this daemon's own mount .*deadlock/,
+    );
     expect(() => checkNotStacked(mnt)).toThrow(/ELOOP/);
     expect(() => checkNotStacked(path.join(t.dir, 'mntx'))).not.toThrow();
     const ok = await backingFileOpen({ userPath: '/g', realPath: path.join(t.dir, 'g'), flags: 0 });

@@ -17,9 +17,16 @@ test.each([
     const io = tracingIo();
     const file = await backingFileOpen({ userPath: '/f', realPath: p, flags: fs.constants.O_WRONLY | openFlag, io: io.ops });
     let traceAtCompletion: string[] = [];
-    await backingFileWriteIter(file, { buf: Buffer.from('data') }, { pos: 0, flags: file.iocbFlags }, {
-      endWrite: () => { traceAtCompletion = [...io.trace]; },
-    });
+    await backingFileWriteIter(
+      file,
+      { buf: Buffer.from('data') },
+      { pos: 0, flags: file.iocbFlags },
+      {
+        endWrite: () => {
+          traceAtCompletion = [...io.trace];
+        },
+      },
+    );
     expect(traceAtCompletion).toEqual(expected ? ['write', expected] : ['write']);
     // The backing fd itself was opened without O_SYNC: durability is decided per request, once.
     const fdFlags = fs.readFileSync(`/proc/self/fdinfo/${file.fd}`, 'utf8').match(/flags:\s+(\d+)/)![1];

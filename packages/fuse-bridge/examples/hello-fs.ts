@@ -2,9 +2,7 @@
 // in memory. NodeFsBase answers everything it leaves out (EROFS for changes, ENODATA for xattrs).
 // Mount it with mountFs(mountpoint, new HelloFs({ 'hello.txt': 'hi\n' })) on either transport.
 import { FsError } from '@layerfs/backing-io';
-import {
-  Attr, DirEntry, Entry, Fh, Ino, NodeFsBase, NodeId, OpenReply, ROOT_NODE, RequestContext,
-} from '@layerfs/fuse-bridge';
+import { Attr, DirEntry, Entry, Fh, Ino, NodeFsBase, NodeId, OpenReply, ROOT_NODE, RequestContext } from '@layerfs/fuse-bridge';
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;

@@ -23,10 +23,9 @@ const path = require('node:path');
 const PATCH_VERSION = 5;
 
 const edits = [
-  ['struct field for the utimens times',
-    '  size_t mtime;\n',
-    '  size_t mtime;\n  const struct timespec *tv;\n'],
-  ['utimens passes both times with nanoseconds',
+  ['struct field for the utimens times', '  size_t mtime;\n', '  size_t mtime;\n  const struct timespec *tv;\n'],
+  [
+    'utimens passes both times with nanoseconds',
     `FUSE_METHOD_VOID(utimens, 5, 0, (const char *path, const struct timespec tv[2]), {
   l->path = path;
   l->atime = timespec_to_uint64(&tv[0]);
@@ -45,8 +44,10 @@ const edits = [
   napi_create_uint32(env, (uint32_t) l->tv[0].tv_nsec, &(argv[5]));
   FUSE_UINT64_TO_INTS_ARGV((uint64_t) l->tv[1].tv_sec, 6)
   napi_create_uint32(env, (uint32_t) l->tv[1].tv_nsec, &(argv[8]));
-})`],
-  ['create passes the open flags',
+})`,
+  ],
+  [
+    'create passes the open flags',
     `FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
   l->path = path;
   l->mode = mode;
@@ -63,8 +64,10 @@ const edits = [
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_uint32(env, l->mode, &(argv[3]));
   napi_create_uint32(env, l->info->flags, &(argv[4]));
-}`],
-  ['stat carries 64-bit st_ino and nanoseconds',
+}`,
+  ],
+  [
+    'stat carries 64-bit st_ino and nanoseconds',
     `  uint32s_to_timespec(&stat->st_atim, &ints);
   uint32s_to_timespec(&stat->st_mtim, &ints);
   uint32s_to_timespec(&stat->st_ctim, &ints);
@@ -76,11 +79,15 @@ const edits = [
   stat->st_atim.tv_nsec = *ints++;
   stat->st_mtim.tv_nsec = *ints++;
   stat->st_ctim.tv_nsec = *ints++;
-#endif`],
-  ['the stock utimens helper is unused now',
+#endif`,
+  ],
+  [
+    'the stock utimens helper is unused now',
     'static uint64_t timespec_to_uint64 (',
-    'static __attribute__((unused)) uint64_t timespec_to_uint64 ('],
-  ['stat times are signed milliseconds',
+    'static __attribute__((unused)) uint64_t timespec_to_uint64 (',
+  ],
+  [
+    'stat times are signed milliseconds',
     `static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
   uint64_t ms = uint32s_to_uint64(ints);
   ts->tv_sec = ms / 1000;
@@ -93,39 +100,52 @@ const edits = [
   if (rem < 0) { sec -= 1; rem += 1000; }
   ts->tv_sec = sec;
   ts->tv_nsec = rem * 1000000;
-}`],
-  ['libfuse flags: UTIME_OMIT understood, NULL path for unlinked open files',
+}`,
+  ],
+  [
+    'libfuse flags: UTIME_OMIT understood, NULL path for unlinked open files',
     '  if (implemented[op_init]) ops.init = fuse_native_init;\n',
-    '  if (implemented[op_init]) ops.init = fuse_native_init;\n  ops.flag_utime_omit_ok = 1;\n  ops.flag_nullpath_ok = 1;\n'],
-  ['a NULL path reaches JavaScript as ""',
+    '  if (implemented[op_init]) ops.init = fuse_native_init;\n  ops.flag_utime_omit_ok = 1;\n  ops.flag_nullpath_ok = 1;\n',
+  ],
+  [
+    'a NULL path reaches JavaScript as ""',
     'napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH',
-    'napi_create_string_utf8(env, l->path ? l->path : "", NAPI_AUTO_LENGTH', 34],
-  ['a place for the caller in the per-thread request',
-    '  int32_t res;\n',
-    '  int32_t res;\n  uint32_t caller[4];\n'],
-  ['the caller of the request being dispatched, for JavaScript',
+    'napi_create_string_utf8(env, l->path ? l->path : "", NAPI_AUTO_LENGTH',
+    34,
+  ],
+  ['a place for the caller in the per-thread request', '  int32_t res;\n', '  int32_t res;\n  uint32_t caller[4];\n'],
+  [
+    'the caller of the request being dispatched, for JavaScript',
     'static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;\n',
-    'static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;\nstatic uint32_t layerfs_caller[4];\n'],
-  ['each libfuse thread records its caller',
+    'static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;\nstatic uint32_t layerfs_caller[4];\n',
+  ],
+  [
+    'each libfuse thread records its caller',
     '  l->op_fn = fuse_native_dispatch_##name;\\\n',
     '  l->op_fn = fuse_native_dispatch_##name;\\\n' +
-    '  { struct fuse_context *fc = fuse_get_context(); l->caller[0] = fc->uid; l->caller[1] = fc->gid; l->caller[2] = (uint32_t) fc->pid; l->caller[3] = fc->umask; }\\\n'],
-  ['the main thread publishes it right before calling JavaScript',
+      '  { struct fuse_context *fc = fuse_get_context(); l->caller[0] = fc->uid; l->caller[1] = fc->gid; l->caller[2] = (uint32_t) fc->pid; l->caller[3] = fc->umask; }\\\n',
+  ],
+  [
+    'the main thread publishes it right before calling JavaScript',
     '      napi_value argv[callbackArgs + 2];\\\n',
-    '      napi_value argv[callbackArgs + 2];\\\n      memcpy(layerfs_caller, l->caller, sizeof(layerfs_caller));\\\n'],
-  ['export the patch version and the caller buffer',
+    '      napi_value argv[callbackArgs + 2];\\\n      memcpy(layerfs_caller, l->caller, sizeof(layerfs_caller));\\\n',
+  ],
+  [
+    'export the patch version and the caller buffer',
     'NAPI_INIT() {\n',
     `static const uint32_t layerfs_patch = ${PATCH_VERSION};\n\n` +
-    'NAPI_METHOD(layerfs_caller_buffer) {\n  napi_value buf;\n  (void) info;\n' +
-    '  napi_create_external_arraybuffer(env, layerfs_caller, sizeof(layerfs_caller), NULL, NULL, &buf);\n  return buf;\n}\n\n' +
-    'NAPI_INIT() {\n  NAPI_EXPORT_UINT32(layerfs_patch)\n  NAPI_EXPORT_FUNCTION(layerfs_caller_buffer)\n'],
+      'NAPI_METHOD(layerfs_caller_buffer) {\n  napi_value buf;\n  (void) info;\n' +
+      '  napi_create_external_arraybuffer(env, layerfs_caller, sizeof(layerfs_caller), NULL, NULL, &buf);\n  return buf;\n}\n\n' +
+      'NAPI_INIT() {\n  NAPI_EXPORT_UINT32(layerfs_patch)\n  NAPI_EXPORT_FUNCTION(layerfs_caller_buffer)\n',
+  ],
 ];
 
 function patchedSource(original) {
   let src = original;
   for (const [what, from, to, times = 1] of edits) {
     const count = src.split(from).length - 1;
-    if (count !== times) throw new Error(`fuse-native patch "${what}": expected ${times} match(es), found ${count} (a different fuse-native version?)`);
+    if (count !== times)
+      throw new Error(`fuse-native patch "${what}": expected ${times} match(es), found ${count} (a different fuse-native version?)`);
     src = src.split(from).join(to);
   }
   return src;

@@ -1,6 +1,16 @@
 // @layerfs/fuse-bridge — the handler interface and its transports. See README.md.
 export type {
-  NodeHandlers, NodeId, Entry, CreateReply, FileRange, RequestContext, Fh, Reply, OpenReply, DirEntry, SetattrTimes,
+  NodeHandlers,
+  NodeId,
+  Entry,
+  CreateReply,
+  FileRange,
+  RequestContext,
+  Fh,
+  Reply,
+  OpenReply,
+  DirEntry,
+  SetattrTimes,
 } from './handler';
 export { ROOT_NODE, RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT } from './handler';
 export { NodeFsBase } from './node-fs-base';
@@ -13,12 +23,17 @@ export type { MountHandle, MountFsOptions } from './mount';
 export type { Transport, TransportChoice, TransportName, TransportSession } from './transport';
 export { fuseNativeTransport } from './fuse-native/start';
 export { MountError } from './mount-error';
-export {
-  parseOptionString, takeBridgeOptions, defaultBridgeOptions, libfuseOptions,
-} from './options';
+export { parseOptionString, takeBridgeOptions, defaultBridgeOptions, libfuseOptions } from './options';
 export type { BridgeOptions, OptionMap, CacheMode } from './options';
 export {
-  prepareMountpoint, unmountPath, abortConnection, checkNoOverlap, cleanStaleMount, isStale, mountAt, readMounts,
+  prepareMountpoint,
+  unmountPath,
+  abortConnection,
+  checkNoOverlap,
+  cleanStaleMount,
+  isStale,
+  mountAt,
+  readMounts,
 } from './mountpoint';
 export { createLogger, setLogSink, isDebugEnabled } from './logger';
 export type { Logger, LogSink } from './logger';

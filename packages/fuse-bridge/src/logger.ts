@@ -25,8 +25,12 @@ export interface Logger {
 
 export function createLogger(namespace: string): Logger {
   return {
-    debug: (msg) => { if (debugOn && sink) sink(`layerfs:${namespace} ${msg}`); },
-    warn: (msg) => { sink?.(`layerfs:${namespace} warning: ${msg}`); },
+    debug: (msg) => {
+      if (debugOn && sink) sink(`layerfs:${namespace} ${msg}`);
+    },
+    warn: (msg) => {
+      sink?.(`layerfs:${namespace} warning: ${msg}`);
+    },
     warnOnce: (key, msg) => {
       if (warnedOnce.has(key)) return;
       warnedOnce.add(key);

@@ -57,7 +57,9 @@ export async function mountFs(mountpoint: string, handlers: NodeHandlers, option
 
   let finishing: Promise<void> | undefined;
   let closedResolve!: () => void;
-  const closed = new Promise<void>((r) => { closedResolve = r; });
+  const closed = new Promise<void>((r) => {
+    closedResolve = r;
+  });
   // `gone`: the kernel already ended our connection (someone else unmounted us). Then the path must
   // not be unmounted again: by now another mount may sit there, and it is not ours.
   const finish = (gone: boolean) => {

@@ -20,15 +20,21 @@ export interface MountEntry {
 const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 export function readMounts(): MountEntry[] {
-  return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').filter(Boolean).map((line) => {
-    const f = line.split(' ');
-    return { source: unescapeMount(f[0]!), mountpoint: unescapeMount(f[1]!), fstype: f[2]! };
-  });
+  return fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const f = line.split(' ');
+      return { source: unescapeMount(f[0]!), mountpoint: unescapeMount(f[1]!), fstype: f[2]! };
+    });
 }
 
 export function mountAt(mountpoint: string): MountEntry | undefined {
   const abs = path.resolve(mountpoint);
-  return readMounts().reverse().find((m) => m.mountpoint === abs);
+  return readMounts()
+    .reverse()
+    .find((m) => m.mountpoint === abs);
 }
 
 /**
@@ -53,8 +59,10 @@ export function prepareMountpoint(mountpoint: string, opts: { nonempty?: boolean
   if (!st.isDirectory()) throw new MountError(`mountpoint ${abs} is not a directory: mount on an empty directory`);
   const existing = mountAt(abs);
   if (existing) {
-    throw new MountError(`mountpoint ${abs} is already mounted (${existing.fstype} from ${existing.source}): ` +
-      `unmount it first (layerfs umount ${abs}) or pick another directory`);
+    throw new MountError(
+      `mountpoint ${abs} is already mounted (${existing.fstype} from ${existing.source}): ` +
+        `unmount it first (layerfs umount ${abs}) or pick another directory`,
+    );
   }
   if (!opts.nonempty && fs.readdirSync(abs).length > 0) {
     throw new MountError(`mountpoint ${abs} is not empty: mount on an empty directory, or pass -o nonempty to hide its contents`);
@@ -71,7 +79,9 @@ export function cleanStaleMount(abs: string): void {
   try {
     syscalls.umount2(abs, syscalls.UmountFlags.DETACH);
   } catch (err) {
-    throw new MountError(`mountpoint ${abs} holds a stale FUSE mount that could not be cleaned (${(err as Error).message}): run umount -l ${abs} as root`);
+    throw new MountError(
+      `mountpoint ${abs} holds a stale FUSE mount that could not be cleaned (${(err as Error).message}): run umount -l ${abs} as root`,
+    );
   }
   log.warn(`cleaned a stale mount at ${abs} left by a daemon that died without unmounting`);
 }
@@ -104,7 +114,10 @@ export async function unmountPath(mountpoint: string, opts: { lazyIfBusy?: boole
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
-      if (!opts.lazyIfBusy) throw new MountError(`${abs} is busy (a process has a file open or its working directory inside): close it and retry, or use layerfs umount --lazy`);
+      if (!opts.lazyIfBusy)
+        throw new MountError(
+          `${abs} is busy (a process has a file open or its working directory inside): close it and retry, or use layerfs umount --lazy`,
+        );
       syscalls.umount2(abs, syscalls.UmountFlags.DETACH);
       log.warn(`${abs} was busy; detached lazily (the kernel completes the unmount when its last user leaves)`);
       return;
@@ -122,8 +135,11 @@ const FUSECTL = '/sys/fs/fuse/connections';
  */
 export function abortConnection(mountpoint: string): void {
   const abs = path.resolve(mountpoint);
-  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .filter((l) => unescapeMount(l.split(' ')[4] ?? '') === abs).pop();
+  const line = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => unescapeMount(l.split(' ')[4] ?? '') === abs)
+    .pop();
   if (!line) throw new MountError(`${abs} is not mounted: nothing to abort`);
   const fstype = line.split(' - ')[1]?.split(' ')[0] ?? '';
   if (!fstype.startsWith('fuse')) throw new MountError(`${abs} is a ${fstype} mount, not a FUSE one: use umount(8) for it`);
@@ -150,10 +166,14 @@ export function checkNoOverlap(mountpoint: string, sources: Array<{ role: string
   for (const s of sources) {
     const p = realpathOrResolve(s.path);
     if (isPathInside(p, mnt)) {
-      throw new MountError(`${s.role} ${s.path} is inside the mountpoint ${mountpoint}: the daemon would wait on itself; use a ${s.role} outside the mountpoint`);
+      throw new MountError(
+        `${s.role} ${s.path} is inside the mountpoint ${mountpoint}: the daemon would wait on itself; use a ${s.role} outside the mountpoint`,
+      );
     }
     if (isPathInside(mnt, p)) {
-      throw new MountError(`mountpoint ${mountpoint} is inside the ${s.role} ${s.path}: the daemon would wait on itself; mount outside the ${s.role}`);
+      throw new MountError(
+        `mountpoint ${mountpoint} is inside the ${s.role} ${s.path}: the daemon would wait on itself; mount outside the ${s.role}`,
+      );
     }
   }
 }

@@ -9,9 +9,7 @@
 // - statfs: an empty filesystem with 255-byte names.
 import { FsError } from '@layerfs/backing-io';
 import type { Attr, StatFs } from './attr';
-import type {
-  CreateReply, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext, SetattrTimes,
-} from './handler';
+import type { CreateReply, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext, SetattrTimes } from './handler';
 
 export abstract class NodeFsBase implements NodeHandlers {
   abstract lookup(ctx: RequestContext, parent: NodeId, name: string): Reply<Entry>;

@@ -27,7 +27,10 @@ export function parseOptionString(s: string, into: OptionMap = new Map()): Optio
   };
   for (let i = 0; i < s.length; i++) {
     const ch = s[i];
-    if (ch === '\\' && s[i + 1] === ',') { cur += ','; i++; } else if (ch === ',') flush();
+    if (ch === '\\' && s[i + 1] === ',') {
+      cur += ',';
+      i++;
+    } else if (ch === ',') flush();
     else cur += ch;
   }
   flush();
@@ -77,14 +80,23 @@ export function defaultBridgeOptions(): BridgeOptions {
   const root = process.getuid?.() === 0;
   return {
     cache: 'auto',
-    allowOther: root, defaultPermissions: true, nonempty: false, fsname: 'layerfs', subtype: 'layerfs', debug: false,
-    fuseDebug: false, opTimeout: 0, passthrough: 'auto', spinUs: 50,
+    allowOther: root,
+    defaultPermissions: true,
+    nonempty: false,
+    fsname: 'layerfs',
+    subtype: 'layerfs',
+    debug: false,
+    fuseDebug: false,
+    opTimeout: 0,
+    passthrough: 'auto',
+    spinUs: 50,
   };
 }
 
 const num = (key: string, v: string | true): number => {
   const n = v === true ? NaN : Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new MountError(`option ${key} needs a non-negative number, got '${v === true ? '' : v}'`, { usage: true });
+  if (!Number.isFinite(n) || n < 0)
+    throw new MountError(`option ${key} needs a non-negative number, got '${v === true ? '' : v}'`, { usage: true });
   return n;
 };
 
@@ -94,10 +106,15 @@ const num = (key: string, v: string | true): number => {
  */
 export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = defaultBridgeOptions()): BridgeOptions {
   const o = { ...base };
-  const take = (key: string) => { const v = opts.get(key); opts.delete(key); return v; };
+  const take = (key: string) => {
+    const v = opts.get(key);
+    opts.delete(key);
+    return v;
+  };
   let v;
   if ((v = take('cache')) !== undefined) {
-    if (v !== 'auto' && v !== 'kernel' && v !== 'none') throw new MountError(`option cache must be auto, kernel or none, got '${v}'`, { usage: true });
+    if (v !== 'auto' && v !== 'kernel' && v !== 'none')
+      throw new MountError(`option cache must be auto, kernel or none, got '${v}'`, { usage: true });
     o.cache = v;
   }
   if (take('kernel_cache')) o.cache = 'kernel';
@@ -118,7 +135,8 @@ export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = default
   if ((v = take('op_timeout')) !== undefined) o.opTimeout = num('op_timeout', v);
   if ((v = take('spin_us')) !== undefined) o.spinUs = num('spin_us', v);
   if ((v = take('passthrough')) !== undefined) {
-    if (v !== 'auto' && v !== 'off' && v !== 'require') throw new MountError(`option passthrough must be auto, off or require, got '${v === true ? '' : v}'`, { usage: true });
+    if (v !== 'auto' && v !== 'off' && v !== 'require')
+      throw new MountError(`option passthrough must be auto, off or require, got '${v === true ? '' : v}'`, { usage: true });
     o.passthrough = v;
   }
   return o;
@@ -129,9 +147,16 @@ const LIBFUSE_MAX_IO = 131072;
 /** The libfuse 2 option list for fuse-native. */
 export function libfuseOptions(o: BridgeOptions): string[] {
   const out = [
-    `fsname=${escapeOpt(o.fsname)}`, `subtype=${escapeOpt(o.subtype)}`, 'use_ino', 'readdir_ino', 'big_writes',
-    `max_read=${o.maxRead ?? LIBFUSE_MAX_IO}`, `max_write=${o.maxWrite ?? LIBFUSE_MAX_IO}`,
-    `attr_timeout=${o.attrTimeout ?? 1}`, `entry_timeout=${o.entryTimeout ?? 1}`, `negative_timeout=${o.negativeTimeout ?? 0}`,
+    `fsname=${escapeOpt(o.fsname)}`,
+    `subtype=${escapeOpt(o.subtype)}`,
+    'use_ino',
+    'readdir_ino',
+    'big_writes',
+    `max_read=${o.maxRead ?? LIBFUSE_MAX_IO}`,
+    `max_write=${o.maxWrite ?? LIBFUSE_MAX_IO}`,
+    `attr_timeout=${o.attrTimeout ?? 1}`,
+    `entry_timeout=${o.entryTimeout ?? 1}`,
+    `negative_timeout=${o.negativeTimeout ?? 0}`,
   ];
   if (o.cache === 'auto') out.push('auto_cache');
   if (o.cache === 'kernel') out.push('kernel_cache');

@@ -5,7 +5,17 @@
 import { FsError, thenMaybe } from '@layerfs/backing-io';
 import type { Attr, StatFs } from './attr';
 import type {
-  CreateReply, DirEntry, Entry, Fh, FileRange, NodeHandlers, NodeId, OpenReply, Reply, RequestContext, SetattrTimes,
+  CreateReply,
+  DirEntry,
+  Entry,
+  Fh,
+  FileRange,
+  NodeHandlers,
+  NodeId,
+  OpenReply,
+  Reply,
+  RequestContext,
+  SetattrTimes,
 } from './handler';
 import type { PathHandlers } from './path-handlers';
 import { PathNode, PathNodeTable } from './path-node-table';
@@ -114,21 +124,25 @@ class PathAdapter implements NodeHandlers {
   create(ctx: RequestContext, parent: NodeId, name: string, mode: number, flags: number): Reply<CreateReply> {
     const p = this.#node(parent);
     const path = p.childPath(name);
-    return thenMaybe(this.#h.create(ctx, path, mode, flags), (open) => thenMaybe(this.#h.getattr(ctx, path, open.fh), (attr) => {
-      const entry = this.#entry(p, name, attr);
-      this.#node(entry.node).openFhs.add(open.fh);
-      return { entry, open };
-    }));
+    return thenMaybe(this.#h.create(ctx, path, mode, flags), (open) =>
+      thenMaybe(this.#h.getattr(ctx, path, open.fh), (attr) => {
+        const entry = this.#entry(p, name, attr);
+        this.#node(entry.node).openFhs.add(open.fh);
+        return { entry, open };
+      }),
+    );
   }
 
   tmpfile(ctx: RequestContext, parent: NodeId, mode: number, flags: number): Reply<CreateReply> {
     const tmpfile = this.#h.tmpfile?.bind(this.#h);
     if (!tmpfile) throw new FsError('ENOSYS', 'tmpfile');
-    return thenMaybe(tmpfile(ctx, this.#node(parent).path(), mode, flags), (open) => thenMaybe(this.#h.getattr(ctx, '(tmpfile)', open.fh), (attr) => {
-      const n = this.#nodes.anonymous();
-      n.openFhs.add(open.fh);
-      return { entry: { node: n.id as NodeId, generation: n.generation, attr }, open };
-    }));
+    return thenMaybe(tmpfile(ctx, this.#node(parent).path(), mode, flags), (open) =>
+      thenMaybe(this.#h.getattr(ctx, '(tmpfile)', open.fh), (attr) => {
+        const n = this.#nodes.anonymous();
+        n.openFhs.add(open.fh);
+        return { entry: { node: n.id as NodeId, generation: n.generation, attr }, open };
+      }),
+    );
   }
 
   read(ctx: RequestContext, node: NodeId, fh: Fh, buf: Buffer, position: number): Reply<number> {
@@ -205,8 +219,9 @@ class PathAdapter implements NodeHandlers {
   rename(ctx: RequestContext, parent: NodeId, name: string, newParent: NodeId, newName: string, flags: number): Reply<void> {
     const from = this.#node(parent);
     const to = this.#node(newParent);
-    return thenMaybe(this.#h.rename(ctx, from.childPath(name), to.childPath(newName), flags),
-      () => this.#nodes.renamed(from, name, to, newName, (flags & 2 /* RENAME_EXCHANGE */) !== 0));
+    return thenMaybe(this.#h.rename(ctx, from.childPath(name), to.childPath(newName), flags), () =>
+      this.#nodes.renamed(from, name, to, newName, (flags & 2) /* RENAME_EXCHANGE */ !== 0),
+    );
   }
 
   link(ctx: RequestContext, node: NodeId, newParent: NodeId, newName: string): Reply<Entry> {
@@ -253,8 +268,12 @@ class PathAdapter implements NodeHandlers {
 
   copyFileRange(ctx: RequestContext, from: FileRange, to: FileRange, length: number, flags: number): Reply<number> {
     if (!this.#h.copyFileRange) throw new FsError('ENOSYS', 'copy_file_range');
-    return this.#h.copyFileRange(ctx,
+    return this.#h.copyFileRange(
+      ctx,
       { path: this.#ioPath(this.#node(from.node)), fh: from.fh, offset: from.offset },
-      { path: this.#ioPath(this.#node(to.node)), fh: to.fh, offset: to.offset }, length, flags);
+      { path: this.#ioPath(this.#node(to.node)), fh: to.fh, offset: to.offset },
+      length,
+      flags,
+    );
   }
 }

@@ -71,6 +71,11 @@ export interface PathHandlers {
   lseek?(ctx: RequestContext, path: string, fh: Fh, offset: number, whence: number): Reply<number>;
   /** O_TMPFILE: an open regular file without a name in directory `dir`, linkable later (`link` with its fh). */
   tmpfile?(ctx: RequestContext, dir: string, mode: number, flags: number): Reply<OpenReply>;
-  copyFileRange?(ctx: RequestContext, from: { path: string; fh: Fh; offset: number },
-    to: { path: string; fh: Fh; offset: number }, length: number, flags: number): Reply<number>;
+  copyFileRange?(
+    ctx: RequestContext,
+    from: { path: string; fh: Fh; offset: number },
+    to: { path: string; fh: Fh; offset: number },
+    length: number,
+    flags: number,
+  ): Reply<number>;
 }

@@ -22,7 +22,12 @@ export class PathNode {
   readonly openFhs = new Set<number>();
   detached = false;
 
-  constructor(readonly id: number, readonly generation: number, public parent: PathNode | null, public name: string) {}
+  constructor(
+    readonly id: number,
+    readonly generation: number,
+    public parent: PathNode | null,
+    public name: string,
+  ) {}
 
   /** The mount-relative path, "/" for the root; ENOENT once detached. */
   path(): string {

@@ -22,7 +22,8 @@ function pickTransport(choice: TransportChoice): TransportPick {
   if (choice === 'wire') return { transport: wireTransport, why: 'asked for' };
   if (choice === 'fuse-native') return { transport: fuseNativeTransport, why: 'asked for' };
   if (process.platform !== 'linux') return { transport: fuseNativeTransport, why: 'not Linux' };
-  if (process.getuid?.() !== 0) return { transport: fuseNativeTransport, why: 'not root (mount(2) needs CAP_SYS_ADMIN; libfuse uses fusermount)' };
+  if (process.getuid?.() !== 0)
+    return { transport: fuseNativeTransport, why: 'not root (mount(2) needs CAP_SYS_ADMIN; libfuse uses fusermount)' };
   try {
     fs.accessSync('/dev/fuse', fs.constants.R_OK | fs.constants.W_OK);
   } catch {

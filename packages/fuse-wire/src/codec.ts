@@ -3,8 +3,16 @@
 // function, putAttr(), from the one Attr record every transport uses: no reply can carry half a set.
 import type { Attr, StatFs } from '@layerfs/fuse-bridge';
 import {
-  ATTR_OUT_SIZE, DIRENTPLUS_NAME_OFFSET, DIRENT_NAME_OFFSET, ENTRY_OUT_SIZE, INIT_OUT_SIZE,
-  IN_HEADER_SIZE, KSTATFS_SIZE, NotifyCode, OPEN_OUT_SIZE, OUT_HEADER_SIZE,
+  ATTR_OUT_SIZE,
+  DIRENTPLUS_NAME_OFFSET,
+  DIRENT_NAME_OFFSET,
+  ENTRY_OUT_SIZE,
+  INIT_OUT_SIZE,
+  IN_HEADER_SIZE,
+  KSTATFS_SIZE,
+  NotifyCode,
+  OPEN_OUT_SIZE,
+  OUT_HEADER_SIZE,
 } from './abi';
 
 export interface InHeader {
@@ -57,7 +65,9 @@ export function cstring(body: Buffer, off = 0): [string, number] {
 
 export const decode = {
   init: (b: Buffer) => ({
-    major: b.readUInt32LE(0), minor: b.readUInt32LE(4), maxReadahead: b.readUInt32LE(8),
+    major: b.readUInt32LE(0),
+    minor: b.readUInt32LE(4),
+    maxReadahead: b.readUInt32LE(8),
     flags: BigInt(b.readUInt32LE(12)) | (b.length >= 20 ? BigInt(b.readUInt32LE(16)) << 32n : 0n),
   }),
   forget: (b: Buffer) => u64(b, 0),
@@ -69,10 +79,16 @@ export const decode = {
   },
   getattr: (b: Buffer) => ({ flags: b.readUInt32LE(0), fh: u64(b, 8) }),
   setattr: (b: Buffer) => ({
-    valid: b.readUInt32LE(0), fh: u64(b, 8), size: u64(b, 16),
-    atime: b.readBigInt64LE(32), mtime: b.readBigInt64LE(40),
-    atimensec: b.readUInt32LE(56), mtimensec: b.readUInt32LE(60),
-    mode: b.readUInt32LE(68), uid: b.readUInt32LE(76), gid: b.readUInt32LE(80),
+    valid: b.readUInt32LE(0),
+    fh: u64(b, 8),
+    size: u64(b, 16),
+    atime: b.readBigInt64LE(32),
+    mtime: b.readBigInt64LE(40),
+    atimensec: b.readUInt32LE(56),
+    mtimensec: b.readUInt32LE(60),
+    mode: b.readUInt32LE(68),
+    uid: b.readUInt32LE(76),
+    gid: b.readUInt32LE(80),
   }),
   mknod: (b: Buffer) => ({ mode: b.readUInt32LE(0), rdev: b.readUInt32LE(4), umask: b.readUInt32LE(8), name: cstring(b, 16)[0] }),
   mkdir: (b: Buffer) => ({ mode: b.readUInt32LE(0), umask: b.readUInt32LE(4), name: cstring(b, 8)[0] }),
@@ -90,7 +106,13 @@ export const decode = {
   },
   link: (b: Buffer) => ({ oldnodeid: u64(b, 0), name: cstring(b, 8)[0] }),
   open: (b: Buffer) => ({ flags: b.readUInt32LE(0), openFlags: b.readUInt32LE(4) }),
-  create: (b: Buffer) => ({ flags: b.readUInt32LE(0), mode: b.readUInt32LE(4), umask: b.readUInt32LE(8), openFlags: b.readUInt32LE(12), name: cstring(b, 16)[0] }),
+  create: (b: Buffer) => ({
+    flags: b.readUInt32LE(0),
+    mode: b.readUInt32LE(4),
+    umask: b.readUInt32LE(8),
+    openFlags: b.readUInt32LE(12),
+    name: cstring(b, 16)[0],
+  }),
   read: (b: Buffer) => ({ fh: u64(b, 0), offset: u64(b, 8), size: b.readUInt32LE(16) }),
   /** The payload stays a view into the request buffer: whoever answers asynchronously owns that buffer. */
   write: (b: Buffer) => {
@@ -113,8 +135,13 @@ export const decode = {
   fallocate: (b: Buffer) => ({ fh: u64(b, 0), offset: u64(b, 8), length: u64(b, 16), mode: b.readUInt32LE(24) }),
   lseek: (b: Buffer) => ({ fh: u64(b, 0), offset: u64(b, 8), whence: b.readUInt32LE(16) }),
   copyFileRange: (b: Buffer) => ({
-    fhIn: u64(b, 0), offIn: u64(b, 8), nodeidOut: u64(b, 16), fhOut: u64(b, 24), offOut: u64(b, 32),
-    len: u64(b, 40), flags: u64(b, 48),
+    fhIn: u64(b, 0),
+    offIn: u64(b, 8),
+    nodeidOut: u64(b, 16),
+    fhOut: u64(b, 24),
+    offOut: u64(b, 32),
+    len: u64(b, 40),
+    flags: u64(b, 48),
   }),
   name: (b: Buffer) => cstring(b, 0)[0],
 };
@@ -152,7 +179,10 @@ const NS = 1_000_000_000n;
 function putTime(buf: Buffer, secOff: number, nsecOff: number, ns: bigint): void {
   let sec = ns / NS;
   let nsec = ns % NS;
-  if (nsec < 0n) { sec -= 1n; nsec += NS; }
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += NS;
+  }
   buf.writeBigInt64LE(sec, secOff);
   buf.writeUInt32LE(Number(nsec), nsecOff);
 }
@@ -358,10 +388,17 @@ export function putDirent(buf: Buffer, off: number, ino: bigint, next: number, t
 }
 
 /** struct fuse_direntplus: an entry_out (nodeid 0 when the kernel should not instantiate it) and a dirent. */
-export function putDirentplus(buf: Buffer, off: number, e: EntryParams | null, ino: bigint, next: number, type: number, name: Buffer): number {
+export function putDirentplus(
+  buf: Buffer,
+  off: number,
+  e: EntryParams | null,
+  ino: bigint,
+  next: number,
+  type: number,
+  name: Buffer,
+): number {
   if (e) putEntry(buf, off, e);
   else buf.fill(0, off, off + ENTRY_OUT_SIZE);
   putDirent(buf, off + ENTRY_OUT_SIZE, ino, next, type, name);
   return direntplusSize(name.length);
 }
-

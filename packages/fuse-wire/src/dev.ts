@@ -108,7 +108,12 @@ export function watchReadable(fd: number, onReadable: (err: Error | null) => voi
     });
   };
   arm();
-  return { kind: 'threadpool poll', stop: () => { stopped = true; } };
+  return {
+    kind: 'threadpool poll',
+    stop: () => {
+      stopped = true;
+    },
+  };
 }
 
 const UV_READABLE = 1;

@@ -4,15 +4,26 @@
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
 import { fstatSync, type BigIntStats } from 'node:fs';
 import { FsError, errnoOf, thenMaybe } from '@layerfs/backing-io';
-import type {
-  Attr, CacheMode, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext,
-} from '@layerfs/fuse-bridge';
+import type { Attr, CacheMode, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext } from '@layerfs/fuse-bridge';
+import { FSYNC_FDATASYNC, GETATTR_FH, OPEN_KILL_SUIDGID, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid, WRITE_KILL_SUIDGID } from './abi';
 import {
-  FSYNC_FDATASYNC, GETATTR_FH, OPEN_KILL_SUIDGID, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid, WRITE_KILL_SUIDGID,
-} from './abi';
-import {
-  EntryParams, Request, attrReply, createReply, dataReply, decode, direntSize, direntplusSize, emptyReply,
-  entryReply, negativeEntryReply, openReply, putDirent, putDirentplus, replyBuffer, sizeReply, statfsReply,
+  EntryParams,
+  Request,
+  attrReply,
+  createReply,
+  dataReply,
+  decode,
+  direntSize,
+  direntplusSize,
+  emptyReply,
+  entryReply,
+  negativeEntryReply,
+  openReply,
+  putDirent,
+  putDirentplus,
+  replyBuffer,
+  sizeReply,
+  statfsReply,
   u64Reply,
 } from './codec';
 import { modeAfterKill } from './killpriv';
@@ -60,8 +71,14 @@ interface OpenDir {
 const S_IFMT = 0o170000;
 const EOPNOTSUPP = 95;
 /** The SETATTR bits that change something (FH, LOCKOWNER and CTIME only qualify the request). */
-const CHANGES = SetattrValid.MODE | SetattrValid.UID | SetattrValid.GID | SetattrValid.SIZE | SetattrValid.ATIME
-  | SetattrValid.MTIME | SetattrValid.KILL_SUIDGID;
+const CHANGES =
+  SetattrValid.MODE |
+  SetattrValid.UID |
+  SetattrValid.GID |
+  SetattrValid.SIZE |
+  SetattrValid.ATIME |
+  SetattrValid.MTIME |
+  SetattrValid.KILL_SUIDGID;
 const O_ACCMODE = 0o3;
 const O_RDONLY = 0;
 
@@ -115,7 +132,13 @@ export class WireOps {
   /** An entry the filesystem answered, as the kernel gets it: its lookup is counted here too. */
   #entry(e: Entry): EntryParams {
     this.nodes.entered(e.node, e.attr.ino);
-    return { nodeid: e.node, generation: e.generation, entryTimeout: this.opts.entryTimeout, attrTimeout: this.opts.attrTimeout, attr: e.attr };
+    return {
+      nodeid: e.node,
+      generation: e.generation,
+      entryTimeout: this.opts.entryTimeout,
+      attrTimeout: this.opts.attrTimeout,
+      attr: e.attr,
+    };
   }
 
   /** Attributes of a node; `fh` an open handle of it (fstat). */
@@ -124,7 +147,9 @@ export class WireOps {
     if (pinned) {
       // The kernel reads this node's passed-through backing file (the lower file a reader opened
       // before the copy-up): fstat on that fd shows the data it reads.
-      return thenMaybe(this.fs.getattr(ctx, node, fh as Fh | undefined), (attr) => withDataOf(attr, fstatSync(pinned.fd, { bigint: true })));
+      return thenMaybe(this.fs.getattr(ctx, node, fh as Fh | undefined), (attr) =>
+        withDataOf(attr, fstatSync(pinned.fd, { bigint: true })),
+      );
     }
     return this.fs.getattr(ctx, node, fh as Fh | undefined);
   }
@@ -138,13 +163,17 @@ export class WireOps {
       return this.#negative(req, err);
     }
     if (e instanceof Promise) {
-      return e.then((x) => entryReply(req.unique, this.#entry(x)), (err) => this.#negative(req, err));
+      return e.then(
+        (x) => entryReply(req.unique, this.#entry(x)),
+        (err) => this.#negative(req, err),
+      );
     }
     return entryReply(req.unique, this.#entry(e));
   }
 
   #negative(req: Request, err: unknown): Buffer {
-    if ((err as { code?: string }).code === 'ENOENT' && this.opts.negativeTimeout > 0) return negativeEntryReply(req.unique, this.opts.negativeTimeout);
+    if ((err as { code?: string }).code === 'ENOENT' && this.opts.negativeTimeout > 0)
+      return negativeEntryReply(req.unique, this.opts.negativeTimeout);
     throw err;
   }
 
@@ -226,14 +255,16 @@ export class WireOps {
     const a = decode.mknod(req.body);
     const c = { ...ctx, umask: a.umask };
     return thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) =>
-      thenMaybe(this.fs.mknod(c, parent, a.name, mode, a.rdev), (e) => entryReply(req.unique, this.#entry(e))));
+      thenMaybe(this.fs.mknod(c, parent, a.name, mode, a.rdev), (e) => entryReply(req.unique, this.#entry(e))),
+    );
   }
 
   mkdir(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const a = decode.mkdir(req.body);
     const c = { ...ctx, umask: a.umask };
     return thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) =>
-      thenMaybe(this.fs.mkdir(c, parent, a.name, mode & 0o7777), (e) => entryReply(req.unique, this.#entry(e))));
+      thenMaybe(this.fs.mkdir(c, parent, a.name, mode & 0o7777), (e) => entryReply(req.unique, this.#entry(e))),
+    );
   }
 
   /**
@@ -249,7 +280,10 @@ export class WireOps {
     const getxattr = this.fs.getxattr?.bind(this.fs);
     if (!getxattr || masked === mode) return masked;
     // ENODATA (no default ACL) or any other failure: the umask applies.
-    return catchMaybe(() => thenMaybe(getxattr(ctx, parent, 'system.posix_acl_default'), () => mode), () => masked);
+    return catchMaybe(
+      () => thenMaybe(getxattr(ctx, parent, 'system.posix_acl_default'), () => mode),
+      () => masked,
+    );
   }
 
   /**
@@ -262,10 +296,13 @@ export class WireOps {
     const tmpfile = this.fs.tmpfile.bind(this.fs);
     const a = decode.create(req.body);
     const c = { ...ctx, umask: a.umask };
-    return thenMaybe(thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => tmpfile(c, parent, mode, a.flags)), ({ entry: e, open }) => {
-      const entry = { ...this.#entry(e), entryTimeout: 0, attr: { ...e.attr, nlink: 1 } };
-      return this.#opened(c, e.node, open, true, (o) => createReply(req.unique, entry, o), a.flags);
-    });
+    return thenMaybe(
+      thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => tmpfile(c, parent, mode, a.flags)),
+      ({ entry: e, open }) => {
+        const entry = { ...this.#entry(e), entryTimeout: 0, attr: { ...e.attr, nlink: 1 } };
+        return this.#opened(c, e.node, open, true, (o) => createReply(req.unique, entry, o), a.flags);
+      },
+    );
   }
 
   link(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
@@ -284,10 +321,12 @@ export class WireOps {
     const name = decode.name(req.body);
     // Which node loses a name is the filesystem's to know; its other names learn the new nlink from
     // the filesystem's next answer about them. A filesystem with a node per name shows that as aliases.
-    return thenMaybe(this.#peek(ctx, parent, name), (gone) => thenMaybe(this.fs.unlink(ctx, parent, name), () => {
-      this.#changed(gone);
-      return emptyReply(req.unique);
-    }));
+    return thenMaybe(this.#peek(ctx, parent, name), (gone) =>
+      thenMaybe(this.fs.unlink(ctx, parent, name), () => {
+        this.#changed(gone);
+        return emptyReply(req.unique);
+      }),
+    );
   }
 
   rmdir(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
@@ -298,10 +337,12 @@ export class WireOps {
   rename(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const a = req.opcode === Opcode.RENAME2 ? decode.rename2(req.body) : decode.rename(req.body);
     const to = a.newdir as NodeId;
-    return thenMaybe(this.#peek(ctx, to, a.to), (replaced) => thenMaybe(this.fs.rename(ctx, parent, a.from, to, a.to, a.flags), () => {
-      this.#changed(replaced);
-      return emptyReply(req.unique);
-    }));
+    return thenMaybe(this.#peek(ctx, to, a.to), (replaced) =>
+      thenMaybe(this.fs.rename(ctx, parent, a.from, to, a.to, a.flags), () => {
+        this.#changed(replaced);
+        return emptyReply(req.unique);
+      }),
+    );
   }
 
   /**
@@ -310,10 +351,14 @@ export class WireOps {
    */
   #peek(ctx: RequestContext, parent: NodeId, name: string): Reply<NodeId | undefined> {
     if (!this.nodes.hasAliases || this.opts.attrTimeout === 0) return undefined;
-    return catchMaybe(() => thenMaybe(this.fs.lookup(ctx, parent, name), (e) => {
-      this.fs.forget(e.node, 1);
-      return e.node;
-    }), () => undefined);
+    return catchMaybe(
+      () =>
+        thenMaybe(this.fs.lookup(ctx, parent, name), (e) => {
+          this.fs.forget(e.node, 1);
+          return e.node;
+        }),
+      () => undefined,
+    );
   }
 
   // -- files ----------------------------------------------------------------------------------------
@@ -330,10 +375,14 @@ export class WireOps {
   create(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
     const a = decode.create(req.body);
     const c = { ...ctx, umask: a.umask };
-    const made = () => thenMaybe(thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => this.fs.create(c, parent, a.name, mode, a.flags)), ({ entry: e, open }) => {
-      const entry = this.#entry(e);
-      return this.#opened(c, e.node, open, true, (o) => createReply(req.unique, entry, o), a.flags);
-    });
+    const made = () =>
+      thenMaybe(
+        thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => this.fs.create(c, parent, a.name, mode, a.flags)),
+        ({ entry: e, open }) => {
+          const entry = this.#entry(e);
+          return this.#opened(c, e.node, open, true, (o) => createReply(req.unique, entry, o), a.flags);
+        },
+      );
     if (!(a.openFlags & OPEN_KILL_SUIDGID)) return made();
     // O_TRUNC by an unprivileged caller on a name the kernel had not looked up: it may truncate an
     // existing set-id file, whose bits go first. A file this call makes keeps the mode asked for.
@@ -352,7 +401,16 @@ export class WireOps {
       const mode = modeAfterKill(e.attr.mode, e.attr.gid, ctx.gid ?? 0);
       const done = () => this.fs.forget(e.node, 1);
       if (mode === undefined) return done();
-      return thenMaybe(catchMaybe(() => this.fs.chmod(ctx, e.node, mode), (err) => { done(); throw err; }), done);
+      return thenMaybe(
+        catchMaybe(
+          () => this.fs.chmod(ctx, e.node, mode),
+          (err) => {
+            done();
+            throw err;
+          },
+        ),
+        done,
+      );
     };
     return found instanceof Promise ? found.then(kill, () => undefined) : kill(found);
   }
@@ -361,8 +419,14 @@ export class WireOps {
    * The I/O mode decision for a fresh open, then its reply; see passthrough-modes.ts. `counted`: the
    * reply carries an entry whose lookup we already counted (CREATE), to be taken back on ESTALE.
    */
-  #opened(ctx: RequestContext, node: NodeId, r: OpenReply, counted: boolean,
-    encode: (o: { fh: number; openFlags: number; backingId: number }) => Buffer, flags = 0): OpResult {
+  #opened(
+    ctx: RequestContext,
+    node: NodeId,
+    r: OpenReply,
+    counted: boolean,
+    encode: (o: { fh: number; openFlags: number; backingId: number }) => Buffer,
+    flags = 0,
+  ): OpResult {
     // A writer of a file the kernel knows by other names too is served by the daemon: a passed-through
     // write would leave those names' cached size and mtime stale, and we would never know.
     const shared = (flags & O_ACCMODE) !== O_RDONLY && this.nodes.aliases(node).length > 0;
@@ -370,7 +434,12 @@ export class WireOps {
     if ('stale' in d) {
       if (!this.fs.supersede) {
         return thenMaybe(this.fs.release(ctx, node, r.fh), () => {
-          throw new FsError('EIO', 'open', `node ${node}`, 'the filesystem answered another backing file for a node the kernel passes through');
+          throw new FsError(
+            'EIO',
+            'open',
+            `node ${node}`,
+            'the filesystem answered another backing file for a node the kernel passes through',
+          );
         });
       }
       this.fs.supersede(node);
@@ -431,8 +500,9 @@ export class WireOps {
   fallocate(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.fallocate) throw new FsError('EOPNOTSUPP', 'fallocate');
     const a = decode.fallocate(req.body);
-    return thenMaybe(this.fs.fallocate(ctx, node, a.fh as Fh, a.mode, a.offset, a.length),
-      () => thenMaybe(this.#killIfUnprivileged(ctx, node, a.fh), () => emptyReply(req.unique)));
+    return thenMaybe(this.fs.fallocate(ctx, node, a.fh as Fh, a.mode, a.offset, a.length), () =>
+      thenMaybe(this.#killIfUnprivileged(ctx, node, a.fh), () => emptyReply(req.unique)),
+    );
   }
 
   lseek(req: Request, ctx: RequestContext, node: NodeId): OpResult {
@@ -445,10 +515,16 @@ export class WireOps {
     if (!this.fs.copyFileRange) throw new FsError('ENOSYS', 'copy_file_range');
     const a = decode.copyFileRange(req.body);
     const out = a.nodeidOut as NodeId;
-    return thenMaybe(this.fs.copyFileRange(ctx,
-      { node, fh: a.fhIn as Fh, offset: a.offIn },
-      { node: out, fh: a.fhOut as Fh, offset: a.offOut }, a.len, a.flags),
-      (n) => thenMaybe(this.#killIfUnprivileged(ctx, out, a.fhOut), () => sizeReply(req.unique, n)));
+    return thenMaybe(
+      this.fs.copyFileRange(
+        ctx,
+        { node, fh: a.fhIn as Fh, offset: a.offIn },
+        { node: out, fh: a.fhOut as Fh, offset: a.offOut },
+        a.len,
+        a.flags,
+      ),
+      (n) => thenMaybe(this.#killIfUnprivileged(ctx, out, a.fhOut), () => sizeReply(req.unique, n)),
+    );
   }
 
   // -- directories ----------------------------------------------------------------------------------
@@ -523,9 +599,7 @@ export class WireOps {
         });
         return out.subarray(0, off);
       };
-      return found.some((x) => x instanceof Promise)
-        ? Promise.all(found).then(encode)
-        : encode(found as (Entry | null)[]);
+      return found.some((x) => x instanceof Promise) ? Promise.all(found).then(encode) : encode(found as (Entry | null)[]);
     });
   }
 
@@ -571,8 +645,13 @@ export class WireOps {
       // With POSIX_ACL the kernel asks this for its permission checks, and takes any error but
       // ENODATA as one: a source filesystem without ACLs must answer "no ACL", not EOPNOTSUPP.
       const getxattr = this.fs.getxattr.bind(this.fs);
-      const noAcl = (err: unknown): never => { throw errnoOf(err) === EOPNOTSUPP ? new FsError('ENODATA', 'getxattr', a.name) : err; };
-      return thenMaybe(catchMaybe(() => getxattr(ctx, node, a.name), noAcl), (v) => sized(req.unique, a.size, v));
+      const noAcl = (err: unknown): never => {
+        throw errnoOf(err) === EOPNOTSUPP ? new FsError('ENODATA', 'getxattr', a.name) : err;
+      };
+      return thenMaybe(
+        catchMaybe(() => getxattr(ctx, node, a.name), noAcl),
+        (v) => sized(req.unique, a.size, v),
+      );
     }
     return thenMaybe(this.fs.getxattr(ctx, node, a.name), (value) => sized(req.unique, a.size, value));
   }

@@ -39,10 +39,7 @@ interface NodeIo {
   fileKey?: string;
 }
 
-export type OpenDecision =
-  | { passthrough: true; backingId: number }
-  | { passthrough: false }
-  | { stale: true };
+export type OpenDecision = { passthrough: true; backingId: number } | { passthrough: false } | { stale: true };
 
 export class PassthroughModes {
   readonly #io = new Map<number, NodeIo>();
@@ -51,7 +48,10 @@ export class PassthroughModes {
   registered = 0;
   registrations = 0;
 
-  constructor(readonly devFd: number, enabled: boolean) {
+  constructor(
+    readonly devFd: number,
+    enabled: boolean,
+  ) {
     this.#enabled = enabled;
   }
 
@@ -122,7 +122,10 @@ export class PassthroughModes {
         this.#enabled = false;
         log.warn('kernel passthrough refused (EPERM); reads and writes are served by the daemon from now on');
       } else {
-        log.warnOnce(`passthrough-${errno}`, `kernel passthrough refused for ${backing.userPath} (${(err as Error).message}); such files are served by the daemon`);
+        log.warnOnce(
+          `passthrough-${errno}`,
+          `kernel passthrough refused for ${backing.userPath} (${(err as Error).message}); such files are served by the daemon`,
+        );
       }
       return undefined;
     }

@@ -15,9 +15,7 @@ import * as fs from 'node:fs';
 import { errnoOf } from '@layerfs/backing-io';
 import type { CacheMode, NodeHandlers, NodeId, RequestContext } from '@layerfs/fuse-bridge';
 import { createLogger, errnoForReply, isDebugEnabled } from '@layerfs/fuse-bridge';
-import {
-  InitFlag, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_MINOR_VERSION, Opcode, REQUEST_HEADROOM, opcodeName,
-} from './abi';
+import { InitFlag, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_MINOR_VERSION, Opcode, REQUEST_HEADROOM, opcodeName } from './abi';
 import { Request, decode, decodeRequest, errorReply, initReply, invalInodeNotice, replyBuffer } from './codec';
 import { DeviceWatch, backingClose, backingOpen, readRequest, watchReadable } from './dev';
 import { KernelNodes } from './kernel-nodes';
@@ -52,9 +50,20 @@ export interface WireInit {
   passthroughWhy: string;
 }
 
-const WANTED_FLAGS = InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.AUTO_INVAL_DATA
-  | InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO | InitFlag.ASYNC_DIO | InitFlag.PARALLEL_DIROPS
-  | InitFlag.MAX_PAGES | InitFlag.CACHE_SYMLINKS | InitFlag.INIT_EXT | InitFlag.POSIX_ACL | InitFlag.DONT_MASK;
+const WANTED_FLAGS =
+  InitFlag.ASYNC_READ |
+  InitFlag.ATOMIC_O_TRUNC |
+  InitFlag.BIG_WRITES |
+  InitFlag.AUTO_INVAL_DATA |
+  InitFlag.DO_READDIRPLUS |
+  InitFlag.READDIRPLUS_AUTO |
+  InitFlag.ASYNC_DIO |
+  InitFlag.PARALLEL_DIROPS |
+  InitFlag.MAX_PAGES |
+  InitFlag.CACHE_SYMLINKS |
+  InitFlag.INIT_EXT |
+  InitFlag.POSIX_ACL |
+  InitFlag.DONT_MASK;
 
 export class WireSession {
   readonly nodes = new KernelNodes();
@@ -76,11 +85,20 @@ export class WireSession {
   #readyReject!: (e: Error) => void;
   #endedResolve!: () => void;
 
-  constructor(readonly devFd: number, readonly fs: NodeHandlers, readonly opts: WireSessionOptions) {
+  constructor(
+    readonly devFd: number,
+    readonly fs: NodeHandlers,
+    readonly opts: WireSessionOptions,
+  ) {
     this.#buf = Buffer.allocUnsafe(opts.maxWrite + REQUEST_HEADROOM);
     this.#spinNs = BigInt(Math.round(opts.spinMicros * 1000));
-    this.ready = new Promise((res, rej) => { this.#readyResolve = res; this.#readyReject = rej; });
-    this.ended = new Promise((res) => { this.#endedResolve = res; });
+    this.ready = new Promise((res, rej) => {
+      this.#readyResolve = res;
+      this.#readyReject = rej;
+    });
+    this.ended = new Promise((res) => {
+      this.#endedResolve = res;
+    });
     // A session that ends before INIT never becomes ready; nobody else may be listening.
     this.ready.catch(() => undefined);
   }
@@ -124,7 +142,9 @@ export class WireSession {
             // A reply waits for a promise, and promises settle only once we return: spinning now
             // would hold the reply back (an overlay create or unlink is async, yet settles in
             // microtasks). Return, and spin right after they ran (immediates follow microtasks).
-            setImmediate(() => { if (!this.#ended) this.#drain(true); });
+            setImmediate(() => {
+              if (!this.#ended) this.#drain(true);
+            });
             return;
           }
           const now = process.hrtime.bigint();
@@ -138,7 +158,10 @@ export class WireSession {
         return;
       }
       if (n === 0) return; // drained; the watch calls again when more arrive
-      if (n < 0) { this.#end(); return; } // end of file: the connection is gone
+      if (n < 0) {
+        this.#end();
+        return;
+      } // end of file: the connection is gone
       spinUntil = 0n;
       this.#dispatch(decodeRequest(this.#buf, n));
     }
@@ -160,7 +183,10 @@ export class WireSession {
   #dispatch(req: Request): void {
     this.#count(req.opcode);
     if (this.#trace) log.debug(`> ${req.unique} ${opcodeName[req.opcode] ?? req.opcode} node ${req.nodeid} uid ${req.uid} pid ${req.pid}`);
-    if (req.opcode === Opcode.INIT) { this.#init(req); return; }
+    if (req.opcode === Opcode.INIT) {
+      this.#init(req);
+      return;
+    }
     if (req.opcode === Opcode.INTERRUPT) {
       // Nothing we run can be cut short safely (a handler owns its buffers until it settles); the
       // request finishes and its reply, if the kernel gave up on it, fails ENOENT and is dropped.
@@ -177,11 +203,14 @@ export class WireSession {
     if (result instanceof Promise) {
       this.#wentAsync = true;
       if (req.opcode === Opcode.WRITE) this.#buf = Buffer.allocUnsafe(this.#buf.length);
-      result.then((reply) => {
-        if (reply) this.#write(reply);
-      }, (err) => {
-        this.#write(errorReply(req.unique, this.#errno(err, req)));
-      });
+      result.then(
+        (reply) => {
+          if (reply) this.#write(reply);
+        },
+        (err) => {
+          this.#write(errorReply(req.unique, this.#errno(err, req)));
+        },
+      );
     } else if (result) {
       this.#write(result);
     }
@@ -191,51 +220,89 @@ export class WireSession {
     const o = this.#ops;
     const ctx: RequestContext = { uid: req.uid, gid: req.gid, pid: req.pid };
     switch (req.opcode) {
-      case Opcode.FORGET: return o.forget(req);
-      case Opcode.BATCH_FORGET: return o.batchForget(req);
-      case Opcode.DESTROY: return replyBuffer(req.unique, 0);
-      case Opcode.READDIR: return o.readdir(req, ctx);
-      case Opcode.READDIRPLUS: return o.readdirplus(req, ctx);
-      case Opcode.RELEASEDIR: return o.releasedir(req, ctx);
-      default: break;
+      case Opcode.FORGET:
+        return o.forget(req);
+      case Opcode.BATCH_FORGET:
+        return o.batchForget(req);
+      case Opcode.DESTROY:
+        return replyBuffer(req.unique, 0);
+      case Opcode.READDIR:
+        return o.readdir(req, ctx);
+      case Opcode.READDIRPLUS:
+        return o.readdirplus(req, ctx);
+      case Opcode.RELEASEDIR:
+        return o.releasedir(req, ctx);
+      default:
+        break;
     }
     const node = req.nodeid as NodeId;
     switch (req.opcode) {
-      case Opcode.LOOKUP: return o.lookup(req, ctx, node);
-      case Opcode.GETATTR: return o.getattr(req, ctx, node);
-      case Opcode.SETATTR: return o.setattr(req, ctx, node);
-      case Opcode.READLINK: return o.readlink(req, ctx, node);
-      case Opcode.SYMLINK: return o.symlink(req, ctx, node);
-      case Opcode.MKNOD: return o.mknod(req, ctx, node);
-      case Opcode.MKDIR: return o.mkdir(req, ctx, node);
-      case Opcode.UNLINK: return o.unlink(req, ctx, node);
-      case Opcode.RMDIR: return o.rmdir(req, ctx, node);
+      case Opcode.LOOKUP:
+        return o.lookup(req, ctx, node);
+      case Opcode.GETATTR:
+        return o.getattr(req, ctx, node);
+      case Opcode.SETATTR:
+        return o.setattr(req, ctx, node);
+      case Opcode.READLINK:
+        return o.readlink(req, ctx, node);
+      case Opcode.SYMLINK:
+        return o.symlink(req, ctx, node);
+      case Opcode.MKNOD:
+        return o.mknod(req, ctx, node);
+      case Opcode.MKDIR:
+        return o.mkdir(req, ctx, node);
+      case Opcode.UNLINK:
+        return o.unlink(req, ctx, node);
+      case Opcode.RMDIR:
+        return o.rmdir(req, ctx, node);
       case Opcode.RENAME:
-      case Opcode.RENAME2: return o.rename(req, ctx, node);
-      case Opcode.LINK: return o.link(req, ctx, node);
-      case Opcode.OPEN: return o.open(req, ctx, node);
-      case Opcode.CREATE: return o.create(req, ctx, node);
-      case Opcode.READ: return o.read(req, ctx, node);
-      case Opcode.WRITE: return o.write(req, ctx, node);
-      case Opcode.STATFS: return o.statfs(req, ctx, node);
-      case Opcode.RELEASE: return o.release(req, ctx, node);
-      case Opcode.FSYNC: return o.fsync(req, ctx, node);
-      case Opcode.FLUSH: return o.flush(req, ctx, node);
-      case Opcode.SETXATTR: return o.setxattr(req, ctx, node);
-      case Opcode.GETXATTR: return o.getxattr(req, ctx, node);
-      case Opcode.LISTXATTR: return o.listxattr(req, ctx, node);
-      case Opcode.REMOVEXATTR: return o.removexattr(req, ctx, node);
-      case Opcode.OPENDIR: return o.opendir(req, ctx, node);
-      case Opcode.FSYNCDIR: return o.fsyncdir(req, ctx, node);
-      case Opcode.ACCESS: return o.access(req, ctx, node);
-      case Opcode.FALLOCATE: return o.fallocate(req, ctx, node);
-      case Opcode.LSEEK: return o.lseek(req, ctx, node);
-      case Opcode.COPY_FILE_RANGE: return o.copyFileRange(req, ctx, node);
-      case Opcode.TMPFILE: return o.tmpfile(req, ctx, node);
+      case Opcode.RENAME2:
+        return o.rename(req, ctx, node);
+      case Opcode.LINK:
+        return o.link(req, ctx, node);
+      case Opcode.OPEN:
+        return o.open(req, ctx, node);
+      case Opcode.CREATE:
+        return o.create(req, ctx, node);
+      case Opcode.READ:
+        return o.read(req, ctx, node);
+      case Opcode.WRITE:
+        return o.write(req, ctx, node);
+      case Opcode.STATFS:
+        return o.statfs(req, ctx, node);
+      case Opcode.RELEASE:
+        return o.release(req, ctx, node);
+      case Opcode.FSYNC:
+        return o.fsync(req, ctx, node);
+      case Opcode.FLUSH:
+        return o.flush(req, ctx, node);
+      case Opcode.SETXATTR:
+        return o.setxattr(req, ctx, node);
+      case Opcode.GETXATTR:
+        return o.getxattr(req, ctx, node);
+      case Opcode.LISTXATTR:
+        return o.listxattr(req, ctx, node);
+      case Opcode.REMOVEXATTR:
+        return o.removexattr(req, ctx, node);
+      case Opcode.OPENDIR:
+        return o.opendir(req, ctx, node);
+      case Opcode.FSYNCDIR:
+        return o.fsyncdir(req, ctx, node);
+      case Opcode.ACCESS:
+        return o.access(req, ctx, node);
+      case Opcode.FALLOCATE:
+        return o.fallocate(req, ctx, node);
+      case Opcode.LSEEK:
+        return o.lseek(req, ctx, node);
+      case Opcode.COPY_FILE_RANGE:
+        return o.copyFileRange(req, ctx, node);
+      case Opcode.TMPFILE:
+        return o.tmpfile(req, ctx, node);
       // Deliberately left out, each answered ENOSYS so the kernel uses its own fallback: locks (not
       // negotiated: the kernel keeps them locally), STATX (→ GETATTR), SYNCFS (→ success without a
       // round trip), IOCTL, POLL, BMAP, DAX mappings.
-      default: return errorReply(req.unique, ENOSYS);
+      default:
+        return errorReply(req.unique, ENOSYS);
     }
   }
 
@@ -245,7 +312,8 @@ export class WireSession {
 
   /** One reply, one write. ENOENT: the kernel gave up on the request (interrupted); ENODEV: unmounted. */
   #write(buf: Buffer): void {
-    if (this.#trace) log.debug(`< ${buf.readBigUInt64LE(8)} ${buf.readInt32LE(4) < 0 ? `error ${-buf.readInt32LE(4)}` : `${buf.length} bytes`}`);
+    if (this.#trace)
+      log.debug(`< ${buf.readBigUInt64LE(8)} ${buf.readInt32LE(4) < 0 ? `error ${-buf.readInt32LE(4)}` : `${buf.length} bytes`}`);
     try {
       fs.writeSync(this.devFd, buf);
     } catch (err) {
@@ -280,7 +348,11 @@ export class WireSession {
     }
     if (k.major < KERNEL_VERSION || k.minor < MIN_MINOR_VERSION) {
       this.#write(errorReply(req.unique, 71 /* EPROTO */));
-      this.#readyReject(new Error(`the kernel speaks FUSE ${k.major}.${k.minor}; layerfs needs 7.${MIN_MINOR_VERSION} or later (use --transport fuse-native)`));
+      this.#readyReject(
+        new Error(
+          `the kernel speaks FUSE ${k.major}.${k.minor}; layerfs needs 7.${MIN_MINOR_VERSION} or later (use --transport fuse-native)`,
+        ),
+      );
       return;
     }
     const minor = Math.min(k.minor, KERNEL_MINOR_VERSION);
@@ -290,19 +362,38 @@ export class WireSession {
     if (this.opts.passthrough !== 'off') wanted |= InitFlag.PASSTHROUGH | InitFlag.HANDLE_KILLPRIV_V2;
     const flags = k.flags & wanted;
     const maxPages = Math.min(256, Math.ceil(this.opts.maxWrite / 4096));
-    this.#write(initReply(req.unique, {
-      major: KERNEL_VERSION, minor, maxReadahead: k.maxReadahead, flags, maxBackground: 64, congestionThreshold: 48,
-      maxWrite: this.opts.maxWrite, timeGran: 1, maxPages, maxStackDepth: flags & InitFlag.PASSTHROUGH ? this.opts.maxStackDepth : 0,
-    }));
+    this.#write(
+      initReply(req.unique, {
+        major: KERNEL_VERSION,
+        minor,
+        maxReadahead: k.maxReadahead,
+        flags,
+        maxBackground: 64,
+        congestionThreshold: 48,
+        maxWrite: this.opts.maxWrite,
+        timeGran: 1,
+        maxPages,
+        maxStackDepth: flags & InitFlag.PASSTHROUGH ? this.opts.maxStackDepth : 0,
+      }),
+    );
     const [passthrough, why] = this.#probePassthrough(flags);
     if (!passthrough && this.opts.passthrough === 'require') {
-      this.#readyReject(new Error(`kernel passthrough is not available (${why}); mount with -o passthrough=auto to let the daemon serve reads and writes`));
+      this.#readyReject(
+        new Error(`kernel passthrough is not available (${why}); mount with -o passthrough=auto to let the daemon serve reads and writes`),
+      );
       return;
     }
     this.modes = new PassthroughModes(this.devFd, passthrough);
-    this.#ops = new WireOps(this.fs, this.nodes, this.modes, { ...this.opts, cacheDirs: this.fs.exclusive === true, dontMask: (flags & InitFlag.DONT_MASK) !== 0n },
-      (nodeid) => this.#invalInode(nodeid));
-    log.debug(`INIT: kernel 7.${k.minor} offered ${flagNames(k.flags)}; granted 7.${minor} ${flagNames(flags)}; passthrough ${passthrough ? 'on' : `off (${why})`}`);
+    this.#ops = new WireOps(
+      this.fs,
+      this.nodes,
+      this.modes,
+      { ...this.opts, cacheDirs: this.fs.exclusive === true, dontMask: (flags & InitFlag.DONT_MASK) !== 0n },
+      (nodeid) => this.#invalInode(nodeid),
+    );
+    log.debug(
+      `INIT: kernel 7.${k.minor} offered ${flagNames(k.flags)}; granted 7.${minor} ${flagNames(flags)}; passthrough ${passthrough ? 'on' : `off (${why})`}`,
+    );
     this.#readyResolve({ minor, flags, passthrough, passthroughWhy: why });
   }
 
@@ -312,7 +403,8 @@ export class WireSession {
    */
   #probePassthrough(flags: bigint): [boolean, string] {
     if (this.opts.passthrough === 'off') return [false, 'passthrough=off'];
-    if (!(flags & InitFlag.PASSTHROUGH)) return [false, 'the kernel did not offer FUSE_PASSTHROUGH (needs Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH)'];
+    if (!(flags & InitFlag.PASSTHROUGH))
+      return [false, 'the kernel did not offer FUSE_PASSTHROUGH (needs Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH)'];
     let fd: number | undefined;
     try {
       fd = fs.openSync(process.execPath, 'r');
@@ -341,5 +433,10 @@ export class WireSession {
 }
 
 function flagNames(flags: bigint): string {
-  return Object.entries(InitFlag).filter(([, bit]) => flags & bit).map(([name]) => name).join(',') || 'none';
+  return (
+    Object.entries(InitFlag)
+      .filter(([, bit]) => flags & bit)
+      .map(([name]) => name)
+      .join(',') || 'none'
+  );
 }

@@ -23,9 +23,13 @@ export const wireTransport: Transport = {
     // keep what it learned for a day, as fuse-overlayfs lets it.
     const long = handlers.exclusive ? EXCLUSIVE_TIMEOUT : undefined;
     const session = new WireSession(devFd, handlers, {
-      attrTimeout: opts.attrTimeout ?? long ?? 1, entryTimeout: opts.entryTimeout ?? long ?? 1,
+      attrTimeout: opts.attrTimeout ?? long ?? 1,
+      entryTimeout: opts.entryTimeout ?? long ?? 1,
       negativeTimeout: opts.negativeTimeout ?? long ?? 0,
-      cache: opts.cache, maxWrite: opts.maxWrite ?? DEFAULT_MAX_WRITE, passthrough: opts.passthrough, spinMicros: opts.spinUs,
+      cache: opts.cache,
+      maxWrite: opts.maxWrite ?? DEFAULT_MAX_WRITE,
+      passthrough: opts.passthrough,
+      spinMicros: opts.spinUs,
       maxStackDepth: stackDepthFor(handlers.backingRoots ?? []),
     });
     const data = [`fd=${devFd}`, 'rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`];
@@ -36,7 +40,9 @@ export const wireTransport: Transport = {
       mountFuse(opts.fsname, abs, `fuse.${opts.subtype}`, MountFlags.NOSUID | MountFlags.NODEV, data.join(','));
     } catch (err) {
       fs.closeSync(devFd);
-      throw new MountError(`mounting ${abs} failed (${(err as Error).message}): the wire transport needs root and /dev/fuse; try --transport fuse-native`);
+      throw new MountError(
+        `mounting ${abs} failed (${(err as Error).message}): the wire transport needs root and /dev/fuse; try --transport fuse-native`,
+      );
     }
     session.start();
     let init;

@@ -51,7 +51,10 @@ describe('request layouts', () => {
   });
 
   test('INIT (fuse_init_in with flags2)', () => {
-    const b = decoded(Opcode.INIT, le([32, 7], [32, 45], [32, 131072], [32, 0x1234], [32, 0x20], ...Array(11).fill([32, 0]) as Array<[32, number]>));
+    const b = decoded(
+      Opcode.INIT,
+      le([32, 7], [32, 45], [32, 131072], [32, 0x1234], [32, 0x20], ...(Array(11).fill([32, 0]) as Array<[32, number]>)),
+    );
     expect(codec.decode.init(b)).toEqual({ major: 7, minor: 45, maxReadahead: 131072, flags: 0x1234n | (0x20n << 32n) });
   });
 
@@ -63,8 +66,10 @@ describe('request layouts', () => {
 
   test('FORGET and BATCH_FORGET', () => {
     expect(codec.decode.forget(decoded(Opcode.FORGET, le([64, 3])))).toBe(3);
-    expect(codec.decode.batchForget(decoded(Opcode.BATCH_FORGET, le([32, 2], [32, 0], [64, 9], [64, 1], [64, 10], [64, 4]))))
-      .toEqual([{ nodeid: 9, nlookup: 1 }, { nodeid: 10, nlookup: 4 }]);
+    expect(codec.decode.batchForget(decoded(Opcode.BATCH_FORGET, le([32, 2], [32, 0], [64, 9], [64, 1], [64, 10], [64, 4])))).toEqual([
+      { nodeid: 9, nlookup: 1 },
+      { nodeid: 10, nlookup: 4 },
+    ]);
   });
 
   test('GETATTR', () => {
@@ -72,33 +77,73 @@ describe('request layouts', () => {
   });
 
   test('SETATTR (fuse_setattr_in, 88 bytes)', () => {
-    const b = le([32, 0x3f], [32, 0], [64, 5], [64, 4096], [64, 0], [64, 1700000000], [64, 1600000000], [64, 0],
-      [32, 11], [32, 22], [32, 0], [32, 0o100644], [32, 0], [32, 1000], [32, 100], [32, 0]);
+    const b = le(
+      [32, 0x3f],
+      [32, 0],
+      [64, 5],
+      [64, 4096],
+      [64, 0],
+      [64, 1700000000],
+      [64, 1600000000],
+      [64, 0],
+      [32, 11],
+      [32, 22],
+      [32, 0],
+      [32, 0o100644],
+      [32, 0],
+      [32, 1000],
+      [32, 100],
+      [32, 0],
+    );
     expect(b.length).toBe(88);
     expect(codec.decode.setattr(decoded(Opcode.SETATTR, b))).toEqual({
-      valid: 0x3f, fh: 5, size: 4096, atime: 1700000000n, mtime: 1600000000n, atimensec: 11, mtimensec: 22,
-      mode: 0o100644, uid: 1000, gid: 100,
+      valid: 0x3f,
+      fh: 5,
+      size: 4096,
+      atime: 1700000000n,
+      mtime: 1600000000n,
+      atimensec: 11,
+      mtimensec: 22,
+      mode: 0o100644,
+      uid: 1000,
+      gid: 100,
     });
   });
 
   test('SYMLINK: name then target', () => {
-    expect(codec.decode.symlink(decoded(Opcode.SYMLINK, Buffer.concat([z('link'), z('../target')])))).toEqual({ name: 'link', target: '../target' });
+    expect(codec.decode.symlink(decoded(Opcode.SYMLINK, Buffer.concat([z('link'), z('../target')])))).toEqual({
+      name: 'link',
+      target: '../target',
+    });
   });
 
   test('MKNOD, MKDIR, CREATE carry the umask', () => {
-    expect(codec.decode.mknod(decoded(Opcode.MKNOD, Buffer.concat([le([32, 0o10644], [32, 0x0801], [32, 0o22], [32, 0]), z('fifo')]))))
-      .toEqual({ mode: 0o10644, rdev: 0x0801, umask: 0o22, name: 'fifo' });
-    expect(codec.decode.mkdir(decoded(Opcode.MKDIR, Buffer.concat([le([32, 0o755], [32, 0o22]), z('dir')]))))
-      .toEqual({ mode: 0o755, umask: 0o22, name: 'dir' });
-    expect(codec.decode.create(decoded(Opcode.CREATE, Buffer.concat([le([32, 0o102], [32, 0o100644], [32, 0o22], [32, 1]), z('f')]))))
-      .toEqual({ flags: 0o102, mode: 0o100644, umask: 0o22, openFlags: 1 /* OPEN_KILL_SUIDGID */, name: 'f' });
+    expect(
+      codec.decode.mknod(decoded(Opcode.MKNOD, Buffer.concat([le([32, 0o10644], [32, 0x0801], [32, 0o22], [32, 0]), z('fifo')]))),
+    ).toEqual({ mode: 0o10644, rdev: 0x0801, umask: 0o22, name: 'fifo' });
+    expect(codec.decode.mkdir(decoded(Opcode.MKDIR, Buffer.concat([le([32, 0o755], [32, 0o22]), z('dir')])))).toEqual({
+      mode: 0o755,
+      umask: 0o22,
+      name: 'dir',
+    });
+    expect(
+      codec.decode.create(decoded(Opcode.CREATE, Buffer.concat([le([32, 0o102], [32, 0o100644], [32, 0o22], [32, 1]), z('f')]))),
+    ).toEqual({ flags: 0o102, mode: 0o100644, umask: 0o22, openFlags: 1 /* OPEN_KILL_SUIDGID */, name: 'f' });
   });
 
   test('RENAME and RENAME2', () => {
-    expect(codec.decode.rename(decoded(Opcode.RENAME, Buffer.concat([le([64, 12]), z('a'), z('b')]))))
-      .toEqual({ newdir: 12, flags: 0, from: 'a', to: 'b' });
-    expect(codec.decode.rename2(decoded(Opcode.RENAME2, Buffer.concat([le([64, 12], [32, 2], [32, 0]), z('a'), z('b')]))))
-      .toEqual({ newdir: 12, flags: 2, from: 'a', to: 'b' });
+    expect(codec.decode.rename(decoded(Opcode.RENAME, Buffer.concat([le([64, 12]), z('a'), z('b')])))).toEqual({
+      newdir: 12,
+      flags: 0,
+      from: 'a',
+      to: 'b',
+    });
+    expect(codec.decode.rename2(decoded(Opcode.RENAME2, Buffer.concat([le([64, 12], [32, 2], [32, 0]), z('a'), z('b')])))).toEqual({
+      newdir: 12,
+      flags: 2,
+      from: 'a',
+      to: 'b',
+    });
   });
 
   test('LINK', () => {
@@ -111,8 +156,11 @@ describe('request layouts', () => {
 
   test('READ, READDIR, READDIRPLUS (fuse_read_in)', () => {
     for (const op of [Opcode.READ, Opcode.READDIR, Opcode.READDIRPLUS]) {
-      expect(codec.decode.read(decoded(op, le([64, 4], [64, 2 ** 40], [32, 131072], [32, 0], [64, 0], [32, 0], [32, 0]))))
-        .toEqual({ fh: 4, offset: 2 ** 40, size: 131072 });
+      expect(codec.decode.read(decoded(op, le([64, 4], [64, 2 ** 40], [32, 131072], [32, 0], [64, 0], [32, 0], [32, 0])))).toEqual({
+        fh: 4,
+        offset: 2 ** 40,
+        size: 131072,
+      });
     }
   });
 
@@ -124,15 +172,23 @@ describe('request layouts', () => {
   });
 
   test('RELEASE, RELEASEDIR, FLUSH, FSYNC, FSYNCDIR', () => {
-    expect(codec.decode.release(decoded(Opcode.RELEASE, le([64, 8], [32, 2], [32, 1], [64, 0])))).toEqual({ fh: 8, flags: 2, releaseFlags: 1 });
+    expect(codec.decode.release(decoded(Opcode.RELEASE, le([64, 8], [32, 2], [32, 1], [64, 0])))).toEqual({
+      fh: 8,
+      flags: 2,
+      releaseFlags: 1,
+    });
     expect(codec.decode.flush(decoded(Opcode.FLUSH, le([64, 8], [32, 0], [32, 0], [64, 99])))).toEqual({ fh: 8 });
     expect(codec.decode.fsync(decoded(Opcode.FSYNC, le([64, 8], [32, 1], [32, 0])))).toEqual({ fh: 8, fsyncFlags: 1 });
   });
 
   test('SETXATTR, GETXATTR, LISTXATTR', () => {
-    expect(codec.decode.setxattr(decoded(Opcode.SETXATTR, Buffer.concat([le([32, 3], [32, 1]), z('user.k'), Buffer.from('v\0w')]))))
-      .toEqual({ flags: 1, name: 'user.k', value: Buffer.from('v\0w') });
-    expect(codec.decode.getxattr(decoded(Opcode.GETXATTR, Buffer.concat([le([32, 0], [32, 0]), z('user.k')])))).toEqual({ size: 0, name: 'user.k' });
+    expect(
+      codec.decode.setxattr(decoded(Opcode.SETXATTR, Buffer.concat([le([32, 3], [32, 1]), z('user.k'), Buffer.from('v\0w')]))),
+    ).toEqual({ flags: 1, name: 'user.k', value: Buffer.from('v\0w') });
+    expect(codec.decode.getxattr(decoded(Opcode.GETXATTR, Buffer.concat([le([32, 0], [32, 0]), z('user.k')])))).toEqual({
+      size: 0,
+      name: 'user.k',
+    });
     expect(codec.decode.listxattr(decoded(Opcode.LISTXATTR, le([32, 256], [32, 0])))).toEqual({ size: 256 });
   });
 
@@ -142,23 +198,54 @@ describe('request layouts', () => {
   });
 
   test('FALLOCATE, LSEEK, COPY_FILE_RANGE', () => {
-    expect(codec.decode.fallocate(decoded(Opcode.FALLOCATE, le([64, 3], [64, 4096], [64, 8192], [32, 3], [32, 0]))))
-      .toEqual({ fh: 3, offset: 4096, length: 8192, mode: 3 });
+    expect(codec.decode.fallocate(decoded(Opcode.FALLOCATE, le([64, 3], [64, 4096], [64, 8192], [32, 3], [32, 0])))).toEqual({
+      fh: 3,
+      offset: 4096,
+      length: 8192,
+      mode: 3,
+    });
     expect(codec.decode.lseek(decoded(Opcode.LSEEK, le([64, 3], [64, 10], [32, 3], [32, 0])))).toEqual({ fh: 3, offset: 10, whence: 3 });
-    expect(codec.decode.copyFileRange(decoded(Opcode.COPY_FILE_RANGE, le([64, 1], [64, 2], [64, 3], [64, 4], [64, 5], [64, 6], [64, 0]))))
-      .toEqual({ fhIn: 1, offIn: 2, nodeidOut: 3, fhOut: 4, offOut: 5, len: 6, flags: 0 });
+    expect(
+      codec.decode.copyFileRange(decoded(Opcode.COPY_FILE_RANGE, le([64, 1], [64, 2], [64, 3], [64, 4], [64, 5], [64, 6], [64, 0]))),
+    ).toEqual({ fhIn: 1, offIn: 2, nodeidOut: 3, fhOut: 4, offOut: 5, len: 6, flags: 0 });
   });
 });
 
 const attr: Attr = {
-  ino: 0x1_0000_0001n as Ino, mode: 0o100640, nlink: 2, uid: 1000, gid: 100, rdev: 0, size: 12345n, blocks: 24n,
-  blksize: 4096, atimeNs: 1_700_000_000_123_456_789n, mtimeNs: -1_500_000_000n, ctimeNs: 5n,
+  ino: 0x1_0000_0001n as Ino,
+  mode: 0o100640,
+  nlink: 2,
+  uid: 1000,
+  gid: 100,
+  rdev: 0,
+  size: 12345n,
+  blocks: 24n,
+  blksize: 4096,
+  atimeNs: 1_700_000_000_123_456_789n,
+  mtimeNs: -1_500_000_000n,
+  ctimeNs: 5n,
 };
 
 /** struct fuse_attr, built field by field. */
 function attrBytes(): Buffer {
-  return le([64, attr.ino], [64, 12345], [64, 24], [64, 1700000000], [64, BigInt.asUintN(64, -2n)], [64, 0],
-    [32, 123456789], [32, 500000000], [32, 5], [32, 0o100640], [32, 2], [32, 1000], [32, 100], [32, 0], [32, 4096], [32, 0]);
+  return le(
+    [64, attr.ino],
+    [64, 12345],
+    [64, 24],
+    [64, 1700000000],
+    [64, BigInt.asUintN(64, -2n)],
+    [64, 0],
+    [32, 123456789],
+    [32, 500000000],
+    [32, 5],
+    [32, 0o100640],
+    [32, 2],
+    [32, 1000],
+    [32, 100],
+    [32, 0],
+    [32, 4096],
+    [32, 0],
+  );
 }
 
 function header(len: number, error: number, unique: bigint): Buffer {
@@ -181,16 +268,23 @@ describe('reply layouts', () => {
 
   test('entry_out: node id, generation, timeouts, attributes', () => {
     const r = codec.entryReply(9n, { nodeid: 5, generation: 2, entryTimeout: 1, attrTimeout: 0.25, attr });
-    expect(r).toEqual(Buffer.concat([header(16 + 128, 0, 9n), le([64, 5], [64, 2], [64, 1], [64, 0], [32, 0], [32, 250000000]), attrBytes()]));
+    expect(r).toEqual(
+      Buffer.concat([header(16 + 128, 0, 9n), le([64, 5], [64, 2], [64, 1], [64, 0], [32, 0], [32, 250000000]), attrBytes()]),
+    );
     const neg = codec.negativeEntryReply(9n, 2);
     expect(neg.subarray(16, 24)).toEqual(Buffer.alloc(8));
     expect(neg.readBigUInt64LE(16 + 16)).toBe(2n);
   });
 
   test('open_out and create (entry_out + open_out), with a passthrough backing id', () => {
-    expect(codec.openReply(9n, { fh: 3, openFlags: abi.OpenOut.PASSTHROUGH, backingId: 7 }))
-      .toEqual(Buffer.concat([header(32, 0, 9n), le([64, 3], [32, 1 << 7], [32, 7])]));
-    const c = codec.createReply(9n, { nodeid: 5, generation: 0, entryTimeout: 1, attrTimeout: 1, attr }, { fh: 3, openFlags: 0, backingId: 0 });
+    expect(codec.openReply(9n, { fh: 3, openFlags: abi.OpenOut.PASSTHROUGH, backingId: 7 })).toEqual(
+      Buffer.concat([header(32, 0, 9n), le([64, 3], [32, 1 << 7], [32, 7])]),
+    );
+    const c = codec.createReply(
+      9n,
+      { nodeid: 5, generation: 0, entryTimeout: 1, attrTimeout: 1, attr },
+      { fh: 3, openFlags: 0, backingId: 0 },
+    );
     expect(c.length).toBe(16 + 128 + 16);
     expect(c.readBigUInt64LE(16 + 128)).toBe(3n);
   });
@@ -202,8 +296,23 @@ describe('reply layouts', () => {
   });
 
   test('statfs_out', () => {
-    const r = codec.statfsReply(9n, { bsize: 4096, frsize: 4096, blocks: 100n, bfree: 50n, bavail: 40n, files: 10n, ffree: 5n, namemax: 255 });
-    expect(r).toEqual(Buffer.concat([header(96, 0, 9n), le([64, 100], [64, 50], [64, 40], [64, 10], [64, 5], [32, 4096], [32, 255], [32, 4096], [32, 0]), Buffer.alloc(24)]));
+    const r = codec.statfsReply(9n, {
+      bsize: 4096,
+      frsize: 4096,
+      blocks: 100n,
+      bfree: 50n,
+      bavail: 40n,
+      files: 10n,
+      ffree: 5n,
+      namemax: 255,
+    });
+    expect(r).toEqual(
+      Buffer.concat([
+        header(96, 0, 9n),
+        le([64, 100], [64, 50], [64, 40], [64, 10], [64, 5], [32, 4096], [32, 255], [32, 4096], [32, 0]),
+        Buffer.alloc(24),
+      ]),
+    );
   });
 
   test('dirent and direntplus: 8-byte aligned records, offset of the next entry', () => {
@@ -212,23 +321,44 @@ describe('reply layouts', () => {
     expect(n).toBe(32);
     expect(buf.subarray(0, 32)).toEqual(Buffer.concat([le([64, 42], [64, 3], [32, 5], [32, 8]), Buffer.from('abcde'), Buffer.alloc(3)]));
     const plus = Buffer.alloc(256);
-    const m = codec.putDirentplus(plus, 0, { nodeid: 5, generation: 0, entryTimeout: 1, attrTimeout: 1, attr }, attr.ino, 1, 8, Buffer.from('x'));
+    const m = codec.putDirentplus(
+      plus,
+      0,
+      { nodeid: 5, generation: 0, entryTimeout: 1, attrTimeout: 1, attr },
+      attr.ino,
+      1,
+      8,
+      Buffer.from('x'),
+    );
     expect(m).toBe(codec.direntplusSize(1));
     expect(m).toBe(128 + 24 + 8);
     expect(plus.readBigUInt64LE(0)).toBe(5n);
     expect(plus.readBigUInt64LE(128)).toBe(attr.ino);
   });
 
-  const init = (minor: number) => codec.initReply(9n, {
-    major: 7, minor, maxReadahead: 131072, flags: abi.InitFlag.ASYNC_READ | abi.InitFlag.PASSTHROUGH, maxBackground: 64,
-    congestionThreshold: 48, maxWrite: 1 << 20, timeGran: 1, maxPages: 256, maxStackDepth: 1,
-  });
+  const init = (minor: number) =>
+    codec.initReply(9n, {
+      major: 7,
+      minor,
+      maxReadahead: 131072,
+      flags: abi.InitFlag.ASYNC_READ | abi.InitFlag.PASSTHROUGH,
+      maxBackground: 64,
+      congestionThreshold: 48,
+      maxWrite: 1 << 20,
+      timeGran: 1,
+      maxPages: 256,
+      maxStackDepth: 1,
+    });
 
   test('INIT reply for a current kernel: 64-byte fuse_init_out with flags2 and max_stack_depth', () => {
     const r = init(45);
-    expect(r).toEqual(Buffer.concat([header(80, 0, 9n),
-      le([32, 7], [32, 45], [32, 131072], [32, 1], [16, 64], [16, 48], [32, 1 << 20], [32, 1], [16, 256], [16, 0], [32, 1 << 5], [32, 1]),
-      Buffer.alloc(24)]));
+    expect(r).toEqual(
+      Buffer.concat([
+        header(80, 0, 9n),
+        le([32, 7], [32, 45], [32, 131072], [32, 1], [16, 64], [16, 48], [32, 1 << 20], [32, 1], [16, 256], [16, 0], [32, 1 << 5], [32, 1]),
+        Buffer.alloc(24),
+      ]),
+    );
   });
 
   test('INIT reply for an old kernel (minor < 23): the 24-byte layout it knows', () => {

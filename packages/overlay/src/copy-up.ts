@@ -130,7 +130,10 @@ function setOrigin(ctx: CopyUpCtx, tmp: string, origin: Buffer): void {
   } catch (err) {
     // user.* xattrs are refused on symlinks and special files (userxattr): that copy just keeps its
     // own st_ino after a remount, as under the kernel's overlay.
-    log.warnOnce(`origin:${(err as FsError).code}`, `could not record a copy-up's origin (${(err as Error).message}); its st_ino will change at the next mount`);
+    log.warnOnce(
+      `origin:${(err as FsError).code}`,
+      `could not record a copy-up's origin (${(err as Error).message}); its st_ino will change at the next mount`,
+    );
   }
 }
 

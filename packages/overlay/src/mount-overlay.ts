@@ -31,10 +31,13 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
   const layers = checkOverlay(opts);
   // Trusted xattrs need CAP_SYS_ADMIN: without it the overlay's own names go in user.overlay.*, as
   // with the kernel's userxattr.
-  const userxattr = opts.userxattr ?? (process.getuid?.() !== 0);
+  const userxattr = opts.userxattr ?? process.getuid?.() !== 0;
   const ofs = new OverlayFs({ ...layers, volatile: opts.volatile, userxattr });
   const handle = await mountFs(opts.mountpoint, servePathHandlers(ofs), {
-    ...opts, fsname: opts.fsname ?? 'layerfs-overlay', subtype: 'layerfs-overlay', transport: chooseTransport(opts.transport).transport,
+    ...opts,
+    fsname: opts.fsname ?? 'layerfs-overlay',
+    subtype: 'layerfs-overlay',
+    transport: chooseTransport(opts.transport).transport,
   });
   return { ...handle, fs: ofs };
 }

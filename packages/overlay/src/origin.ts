@@ -59,7 +59,10 @@ export class OriginFh {
     try {
       h = syscalls.nameToHandle(real);
     } catch (err) {
-      log.warnOnce(`encode:${layer}`, `layer ${this.#roots[layer]} gives no file handles (${(err as Error).message}): copied-up entries keep their own st_ino after a remount`);
+      log.warnOnce(
+        `encode:${layer}`,
+        `layer ${this.#roots[layer]} gives no file handles (${(err as Error).message}): copied-up entries keep their own st_ino after a remount`,
+      );
       return Buffer.alloc(0);
     }
     const fb = Buffer.alloc(OVL_FB_HEADER + h.fid.length);

@@ -19,13 +19,36 @@ import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  BackingFile, BackingFileCtx, FsError, InodeLocks, backingFileCopyRange, backingFileFallocate, backingFileLseek,
-  backingFileOpen, backingFileReadIter, backingFileWriteIter, backingTmpfileOpen, TMPFILE_NAME,
-  ownAsCaller, syscalls, thenMaybe,
+  BackingFile,
+  BackingFileCtx,
+  FsError,
+  InodeLocks,
+  backingFileCopyRange,
+  backingFileFallocate,
+  backingFileLseek,
+  backingFileOpen,
+  backingFileReadIter,
+  backingFileWriteIter,
+  backingTmpfileOpen,
+  TMPFILE_NAME,
+  ownAsCaller,
+  syscalls,
+  thenMaybe,
 } from '@layerfs/backing-io';
 import {
-  Attr, DirEntry, Fh, PathHandlers, HandleTable, OpenReply, RENAME_EXCHANGE, RENAME_NOREPLACE, Reply, RequestContext,
-  SetattrTimes, StatFs, attrFromStats,
+  Attr,
+  DirEntry,
+  Fh,
+  PathHandlers,
+  HandleTable,
+  OpenReply,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  Reply,
+  RequestContext,
+  SetattrTimes,
+  StatFs,
+  attrFromStats,
 } from '@layerfs/fuse-bridge';
 import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated, markImpure } from './copy-up';
 import { OvlEntry, OvlNamei, RealEntry, readRedirect } from './namei';
@@ -82,11 +105,18 @@ export class OverlayFs implements PathHandlers {
     this.backingRoots = roots;
     if (opts.upper && opts.work) {
       this.#cu = {
-        namei: this.namei, upperRoot: opts.upper, workDir: path.join(opts.work, WORK_SUBDIR), locks: this.#locks,
-        durable: !opts.volatile, names: this.#names, origin: this.#originFh,
+        namei: this.namei,
+        upperRoot: opts.upper,
+        workDir: path.join(opts.work, WORK_SUBDIR),
+        locks: this.#locks,
+        durable: !opts.volatile,
+        names: this.#names,
+        origin: this.#originFh,
         // Lower hard links too, unlike the origin: the kernel's FUSE inode keeps the st_ino it first
         // saw until it is evicted, so reporting another one now would only make d_ino disagree.
-        recordOrigin: (upperIno, lower) => { if (!lower.st.isDirectory()) this.#copiedUp.set(upperIno, lower.st.ino); },
+        recordOrigin: (upperIno, lower) => {
+          if (!lower.st.isDirectory()) this.#copiedUp.set(upperIno, lower.st.ino);
+        },
       };
     }
   }
@@ -114,7 +144,12 @@ export class OverlayFs implements PathHandlers {
   /** `st`: a fresh lstat of e.top, where the cached one may be stale. */
   #entryIno(e: OvlEntry, st: BigIntStats = e.top.st): bigint {
     const isUpper = e.upper !== undefined && e.top === e.upper;
-    return this.#stIno(st, isUpper, () => this.#readOrigin(e.top.real), e.dirs.find((d) => d !== e.upper));
+    return this.#stIno(
+      st,
+      isUpper,
+      () => this.#readOrigin(e.top.real),
+      e.dirs.find((d) => d !== e.upper),
+    );
   }
 
   /** The overlay.origin of an upper entry, by path or by open fd. */
@@ -134,7 +169,10 @@ export class OverlayFs implements PathHandlers {
       // A handle opened on the lower file follows a later copy-up here too, as reads do.
       return thenMaybe(this.#followCopyUp(open, p), (b) => {
         const st = fs.fstatSync(b.fd, BIG);
-        return attrFromStats(st, this.#stIno(st, !this.#isLowerFile(b), () => this.#readOrigin(b.fd)));
+        return attrFromStats(
+          st,
+          this.#stIno(st, !this.#isLowerFile(b), () => this.#readOrigin(b.fd)),
+        );
       });
     }
     // Attributes are always read fresh: namei caches which real entries make up a directory, not
@@ -149,7 +187,16 @@ export class OverlayFs implements PathHandlers {
 
   async statfs(): Promise<StatFs> {
     const s = await fs.promises.statfs(this.#statfsRoot, { bigint: true });
-    return { bsize: Number(s.bsize), frsize: Number(s.bsize), blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: 255 };
+    return {
+      bsize: Number(s.bsize),
+      frsize: Number(s.bsize),
+      blocks: s.blocks,
+      bfree: s.bfree,
+      bavail: s.bavail,
+      files: s.files,
+      ffree: s.ffree,
+      namemax: 255,
+    };
   }
 
   chmod(_ctx: RequestContext, p: string, mode: number): Promise<void> {
@@ -210,9 +257,14 @@ export class OverlayFs implements PathHandlers {
     const upper = dir.upper;
     if (!upper) return (_name, ino) => ino;
     let impure: boolean | undefined;
-    const isImpure = () => (impure ??= (() => {
-      try { return syscalls.lgetxattr(upper.real, this.#names.impure).toString() === 'y'; } catch { return false; }
-    })());
+    const isImpure = () =>
+      (impure ??= (() => {
+        try {
+          return syscalls.lgetxattr(upper.real, this.#names.impure).toString() === 'y';
+        } catch {
+          return false;
+        }
+      })());
     return (name, ino, type, from) => {
       if (from !== upper) return ino;
       if (type === fs.constants.S_IFDIR || type === 0) {
@@ -298,7 +350,8 @@ export class OverlayFs implements PathHandlers {
    */
   async rename(_ctx: RequestContext, from: string, to: string, flags: number): Promise<void> {
     assertWritable(this.#cu, 'rename', from);
-    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', 'rename', from);
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE))
+      throw new FsError('EINVAL', 'rename', from);
     if (flags & RENAME_EXCHANGE) return this.#exchange(from, to);
     if (flags & RENAME_NOREPLACE && this.namei.lookup(to)) throw new FsError('EEXIST', 'rename', to);
     if (from === to) return;
@@ -420,16 +473,29 @@ export class OverlayFs implements PathHandlers {
     let real = e.top.real;
     if (writes && !e.upper) {
       assertWritable(this.#cu, 'open', p);
-      real = await ((flags & O_TRUNC) ? copyUpTruncated(this.#cu, p) : copyUp(this.#cu, p));
+      real = await (flags & O_TRUNC ? copyUpTruncated(this.#cu, p) : copyUp(this.#cu, p));
     }
-    const backing = await backingFileOpen({ userPath: p, realPath: real, flags, cred: ctx, createFlags: flags & O_TRUNC, openFile: fs.openSync });
+    const backing = await backingFileOpen({
+      userPath: p,
+      realPath: real,
+      flags,
+      cred: ctx,
+      createFlags: flags & O_TRUNC,
+      openFile: fs.openSync,
+    });
     return this.#register(p, backing);
   }
 
   async create(ctx: RequestContext, p: string, mode: number, flags: number): Promise<OpenReply> {
     const { real } = await this.#prepareCreate('create', p);
     const backing = await backingFileOpen({
-      userPath: p, realPath: real, flags, cred: ctx, mode, createFlags: O_CREAT | O_EXCL, openFile: fs.openSync,
+      userPath: p,
+      realPath: real,
+      flags,
+      cred: ctx,
+      mode,
+      createFlags: O_CREAT | O_EXCL,
+      openFile: fs.openSync,
     });
     ownAsCaller(real, ctx, { fd: backing.fd });
     this.namei.changed(p);
@@ -508,11 +574,16 @@ export class OverlayFs implements PathHandlers {
     return thenMaybe(this.#followCopyUp(this.#files.get(fh, p), p), (b) => backingFileLseek(b, offset, whence));
   }
 
-  copyFileRange(_ctx: RequestContext, from: { path: string; fh: Fh; offset: number },
-    to: { path: string; fh: Fh; offset: number }, length: number): Reply<number> {
+  copyFileRange(
+    _ctx: RequestContext,
+    from: { path: string; fh: Fh; offset: number },
+    to: { path: string; fh: Fh; offset: number },
+    length: number,
+  ): Reply<number> {
     const dst = this.#files.get(to.fh, to.path).backing;
-    return thenMaybe(this.#followCopyUp(this.#files.get(from.fh, from.path), from.path),
-      (src) => backingFileCopyRange(src, from.offset, dst, to.offset, length));
+    return thenMaybe(this.#followCopyUp(this.#files.get(from.fh, from.path), from.path), (src) =>
+      backingFileCopyRange(src, from.offset, dst, to.offset, length),
+    );
   }
 
   // -- extended attributes ------------------------------------------------------------------------
@@ -543,4 +614,3 @@ export class OverlayFs implements PathHandlers {
     this.#originFh.close();
   }
 }
-

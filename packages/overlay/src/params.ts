@@ -19,7 +19,10 @@ export function parseLowerdir(value: string): string[] {
   for (let i = 0; i < value.length; i++) {
     const ch = value[i]!;
     if (ch === '\\' && i + 1 < value.length) cur += value[++i];
-    else if (ch === ':') { out.push(cur); cur = ''; } else cur += ch;
+    else if (ch === ':') {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
   }
   out.push(cur);
   return out.filter((p) => p.length > 0);
@@ -46,9 +49,12 @@ const OWN_WORKDIR_ENTRIES = new Set([WORK_SUBDIR, 'index']);
  * workdir's scratch directory (that is where an interrupted copy-up left its partial file).
  */
 export function checkLayers(layers: OverlayLayers, mountpoint: string): Required<Pick<OverlayLayers, 'lower'>> & OverlayLayers {
-  if (layers.lower.length === 0) throw new MountError('no lower layer given: pass -o lowerdir=DIR[:DIR…] (or --lower DIR)', { usage: true });
+  if (layers.lower.length === 0)
+    throw new MountError('no lower layer given: pass -o lowerdir=DIR[:DIR…] (or --lower DIR)', { usage: true });
   if ((layers.upper === undefined) !== (layers.work === undefined)) {
-    throw new MountError('upperdir and workdir go together: pass both for a writable overlay, or neither for a read-only one', { usage: true });
+    throw new MountError('upperdir and workdir go together: pass both for a writable overlay, or neither for a read-only one', {
+      usage: true,
+    });
   }
   const lower = layers.lower.map((l, i) => dirOrFail(`lower layer ${i + 1}`, l));
   const upper = layers.upper === undefined ? undefined : dirOrFail('upperdir', layers.upper);
@@ -62,7 +68,9 @@ export function checkLayers(layers: OverlayLayers, mountpoint: string): Required
   ];
   for (const a of all) {
     if (isPathInside(a.p, mnt) || isPathInside(mnt, a.p)) {
-      throw new MountError(`${a.role} and the mountpoint ${mountpoint} contain one another: the daemon would wait on itself; keep layers outside the mountpoint`);
+      throw new MountError(
+        `${a.role} and the mountpoint ${mountpoint} contain one another: the daemon would wait on itself; keep layers outside the mountpoint`,
+      );
     }
   }
   for (let i = 0; i < all.length; i++) {
@@ -76,7 +84,9 @@ export function checkLayers(layers: OverlayLayers, mountpoint: string): Required
   }
   if (upper && work) {
     if (fs.statSync(upper).dev !== fs.statSync(work).dev) {
-      throw new MountError(`upperdir ${layers.upper} and workdir ${layers.work} are on different filesystems: copy-up renames from workdir into upperdir, so put both on one filesystem`);
+      throw new MountError(
+        `upperdir ${layers.upper} and workdir ${layers.work} are on different filesystems: copy-up renames from workdir into upperdir, so put both on one filesystem`,
+      );
     }
     cleanWorkdir(work);
   }
@@ -86,7 +96,9 @@ export function checkLayers(layers: OverlayLayers, mountpoint: string): Required
 function cleanWorkdir(work: string): void {
   const foreign = fs.readdirSync(work).filter((n) => !OWN_WORKDIR_ENTRIES.has(n));
   if (foreign.length > 0) {
-    throw new MountError(`workdir ${work} holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}: use an empty directory as workdir (only overlay leftovers are cleaned automatically)`);
+    throw new MountError(
+      `workdir ${work} holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}: use an empty directory as workdir (only overlay leftovers are cleaned automatically)`,
+    );
   }
   const scratch = path.join(work, WORK_SUBDIR);
   // Leftovers of an interrupted copy-up (the daemon died between copy and rename): never visible in

@@ -53,7 +53,10 @@ export function makeWhiteout(real: string, names: OvlXattrs): void {
   } catch (err) {
     if (!isErrno(err, 'EPERM') && !isErrno(err, 'EOPNOTSUPP')) throw err;
   }
-  log.warnOnce('xattr-whiteout', 'mknod of a 0/0 character device is not permitted here; writing xattr whiteouts (empty files with overlay.whiteout), which the kernel also reads');
+  log.warnOnce(
+    'xattr-whiteout',
+    'mknod of a 0/0 character device is not permitted here; writing xattr whiteouts (empty files with overlay.whiteout), which the kernel also reads',
+  );
   fs.writeFileSync(real, '', { flag: 'wx', mode: 0o000 });
   syscalls.lsetxattr(real, names.whiteout, Buffer.alloc(0));
   // The kernel looks for xattr whiteouts only in directories marked overlay.opaque="x".

@@ -16,8 +16,14 @@ export interface OvlXattrs {
 }
 
 export function ovlXattrs(prefix: string = TRUSTED_PREFIX): OvlXattrs {
-  return { prefix, opaque: `${prefix}opaque`, whiteout: `${prefix}whiteout`, redirect: `${prefix}redirect`,
-    origin: `${prefix}origin`, impure: `${prefix}impure` };
+  return {
+    prefix,
+    opaque: `${prefix}opaque`,
+    whiteout: `${prefix}whiteout`,
+    redirect: `${prefix}redirect`,
+    origin: `${prefix}origin`,
+    impure: `${prefix}impure`,
+  };
 }
 
 /** fuse-overlayfs's own namespace (origin, opaque when unprivileged): private too. */

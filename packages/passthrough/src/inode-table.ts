@@ -17,7 +17,7 @@
 import { FsError, syscalls, type StatxResult } from '@layerfs/backing-io';
 import { ROOT_NODE, type NodeId } from '@layerfs/fuse-bridge';
 
-const O_PATH_NOFOLLOW = syscalls.O_PATH | 0o400000 /* O_NOFOLLOW */ | 0o2000000 /* O_CLOEXEC */;
+const O_PATH_NOFOLLOW = syscalls.O_PATH | 0o400000 /* O_NOFOLLOW */ | 0o2000000; /* O_CLOEXEC */
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 const S_IFDIR = 0o040000;

@@ -32,7 +32,10 @@ export async function mountPassthrough(opts: MountPassthroughOptions): Promise<P
   checkNoOverlap(opts.mountpoint, [{ role: 'source', path: source }]);
   const pfs = new PassthroughFs({ ...opts, source });
   const handle = await mountFs(opts.mountpoint, pfs, {
-    ...opts, fsname: opts.fsname ?? source, subtype: 'layerfs-passthrough', transport: chooseTransport(opts.transport).transport,
+    ...opts,
+    fsname: opts.fsname ?? source,
+    subtype: 'layerfs-passthrough',
+    transport: chooseTransport(opts.transport).transport,
   });
   return { ...handle, fs: pfs };
 }

@@ -14,12 +14,36 @@
 // threadpool hop for µs-long calls on a local source); data I/O, fsync and statfs go asynchronous.
 import * as fs from 'node:fs';
 import {
-  BackingFile, FsError, backingFileCopyRange, backingFileFallocate, backingFileLseek, backingFileOpen,
-  backingFileReadIter, backingFileWriteIter, callerOwner, syscalls, type StatxResult, type TimeSpec,
+  BackingFile,
+  FsError,
+  backingFileCopyRange,
+  backingFileFallocate,
+  backingFileLseek,
+  backingFileOpen,
+  backingFileReadIter,
+  backingFileWriteIter,
+  callerOwner,
+  syscalls,
+  type StatxResult,
+  type TimeSpec,
 } from '@layerfs/backing-io';
 import {
-  Attr, CreateReply, DirEntry, Entry, Fh, FileRange, HandleTable, NodeHandlers, NodeId, OpenReply,
-  RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, RequestContext, SetattrTimes, StatFs,
+  Attr,
+  CreateReply,
+  DirEntry,
+  Entry,
+  Fh,
+  FileRange,
+  HandleTable,
+  NodeHandlers,
+  NodeId,
+  OpenReply,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  RENAME_WHITEOUT,
+  RequestContext,
+  SetattrTimes,
+  StatFs,
 } from '@layerfs/fuse-bridge';
 import { InodeTable, PtInode } from './inode-table';
 
@@ -115,8 +139,14 @@ export class PassthroughFs implements NodeHandlers {
   statfs(_ctx: RequestContext, node: NodeId): StatFs {
     const s = fs.statfsSync(proc(this.#nodes.fd(this.#nodes.get(node))), { bigint: true });
     return {
-      bsize: Number(s.bsize), frsize: Number(s.bsize), blocks: s.blocks, bfree: s.bfree, bavail: s.bavail,
-      files: s.files, ffree: s.ffree, namemax: 255,
+      bsize: Number(s.bsize),
+      frsize: Number(s.bsize),
+      blocks: s.blocks,
+      bfree: s.bfree,
+      bavail: s.bavail,
+      files: s.files,
+      ffree: s.ffree,
+      namemax: 255,
     };
   }
 
@@ -250,7 +280,11 @@ export class PassthroughFs implements NodeHandlers {
     const n = this.#nodes.get(node);
     const fd = this.#nodes.fd(n);
     const backing = backingFileOpen({
-      userPath: n.describe(), realPath: this.source + n.describe(), flags, cred: ctx, createFlags: flags & O_TRUNC,
+      userPath: n.describe(),
+      realPath: this.source + n.describe(),
+      flags,
+      cred: ctx,
+      createFlags: flags & O_TRUNC,
       // The magic link is itself a symlink: O_NOFOLLOW would refuse it (the kernel already did the
       // caller's O_NOFOLLOW check on the name it opened).
       openFile: (_p, f, m) => fs.openSync(proc(fd), f & ~O_NOFOLLOW, m),
@@ -263,7 +297,11 @@ export class PassthroughFs implements NodeHandlers {
     const p = this.#nodes.get(parent);
     const dir = this.#nodes.fd(p);
     const backing = backingFileOpen({
-      userPath: `${p.describe()}/${name}`, realPath: `${this.source}${p.describe()}/${name}`, flags, cred: ctx, mode,
+      userPath: `${p.describe()}/${name}`,
+      realPath: `${this.source}${p.describe()}/${name}`,
+      flags,
+      cred: ctx,
+      mode,
       createFlags: O_CREAT | (flags & (O_EXCL | O_TRUNC)),
       // O_NOFOLLOW: O_CREAT without O_EXCL would follow a dangling symlink put there behind the mount.
       openFile: (_p, f, m) => syscalls.openat(dir, name, f | O_NOFOLLOW | O_CLOEXEC, m),
@@ -284,7 +322,11 @@ export class PassthroughFs implements NodeHandlers {
     const p = this.#nodes.get(parent);
     const dir = this.#nodes.fd(p);
     const backing = backingFileOpen({
-      userPath: `${p.describe()}/(tmpfile)`, realPath: `${this.source}${p.describe()}/(tmpfile)`, flags, cred: ctx, mode,
+      userPath: `${p.describe()}/(tmpfile)`,
+      realPath: `${this.source}${p.describe()}/(tmpfile)`,
+      flags,
+      cred: ctx,
+      mode,
       openFile: (_p, f, m) => syscalls.openat(dir, '.', (f & ~O_CREAT) | syscalls.O_TMPFILE | O_CLOEXEC, m),
     }) as BackingFile;
     try {
@@ -339,8 +381,13 @@ export class PassthroughFs implements NodeHandlers {
   }
 
   copyFileRange(_ctx: RequestContext, from: FileRange, to: FileRange, length: number): number {
-    return backingFileCopyRange(this.#files.get(from.fh, 'copy_file_range').backing, from.offset,
-      this.#files.get(to.fh, 'copy_file_range').backing, to.offset, length);
+    return backingFileCopyRange(
+      this.#files.get(from.fh, 'copy_file_range').backing,
+      from.offset,
+      this.#files.get(to.fh, 'copy_file_range').backing,
+      to.offset,
+      length,
+    );
   }
 
   // -- extended attributes --------------------------------------------------------------------------
@@ -402,7 +449,10 @@ function utimensFollow(path: string, atime: TimeSpec, mtime: TimeSpec): void {
 /** A third of the soft fd limit, at most 8192. */
 function defaultFdBudget(): number {
   try {
-    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = fs
+      .readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const soft = Number(line?.split(/\s+/)[3]);
     if (Number.isFinite(soft) && soft > 0) return Math.min(8192, Math.floor(soft / 3));
   } catch {
@@ -420,4 +470,3 @@ async function withRef<T>(file: BackingFile, fn: (fd: number) => Promise<T>): Pr
     await file.put();
   }
 }
-

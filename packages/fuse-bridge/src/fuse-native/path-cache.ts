@@ -18,7 +18,12 @@ import { ROOT_NODE } from '../handler';
 
 export class Dentry {
   readonly children = new Map<string, Dentry>();
-  constructor(public node: NodeId, public parent: Dentry | null, public name: string, public validUntil: number) {}
+  constructor(
+    public node: NodeId,
+    public parent: Dentry | null,
+    public name: string,
+    public validUntil: number,
+  ) {}
 }
 
 export interface PathCacheOptions {

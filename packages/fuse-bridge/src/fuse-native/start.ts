@@ -15,7 +15,10 @@ export const fuseNativeTransport: Transport = {
   name: 'fuse-native',
   async start(abs, handlers, opts): Promise<TransportSession> {
     if (opts.passthrough === 'require') {
-      throw new MountError('-o passthrough=require needs the wire transport (libfuse 2 has no kernel passthrough): run as root with /dev/fuse, or drop the option', { usage: true });
+      throw new MountError(
+        '-o passthrough=require needs the wire transport (libfuse 2 has no kernel passthrough): run as root with /dev/fuse, or drop the option',
+        { usage: true },
+      );
     }
     const fuseOptions = libfuseOptions(opts);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -44,12 +47,15 @@ export const fuseNativeTransport: Transport = {
 function watchForUnmount(abs: string): Promise<void> {
   return new Promise((resolve) => {
     const timer = setInterval(() => {
-      readFile('/proc/self/mounts', 'utf8').then((table) => {
-        if (!mountTableHas(table, abs)) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, () => undefined);
+      readFile('/proc/self/mounts', 'utf8').then(
+        (table) => {
+          if (!mountTableHas(table, abs)) {
+            clearInterval(timer);
+            resolve();
+          }
+        },
+        () => undefined,
+      );
     }, 1000);
     timer.unref();
   });

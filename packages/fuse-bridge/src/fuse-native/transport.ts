@@ -42,8 +42,14 @@ function isPromise<T>(v: Reply<T>): v is Promise<T> {
  * signal arguments (result slot first); a synchronous result is answered without awaiting anything.
  * `failRest` are the arguments an error answer still needs (the buffer fuse-native detaches).
  */
-function serve<T>(op: string, path: string, signal: Signal, run: () => Reply<T>,
-  encode: (v: T) => unknown[], failRest: unknown[] = []): void {
+function serve<T>(
+  op: string,
+  path: string,
+  signal: Signal,
+  run: () => Reply<T>,
+  encode: (v: T) => unknown[],
+  failRest: unknown[] = [],
+): void {
   let answered = false;
   let timer: NodeJS.Timeout | undefined;
   const answer = (args: unknown[]) => {
@@ -132,8 +138,11 @@ export class FuseNativeTransport extends Fuse {
     this.#fuseOptions = opts.fuseOptions;
     opTimeoutMs = (opts.opTimeout ?? 0) * 1000;
     if (fuseNativeBinding().layerfs_patch === undefined) {
-      log.warnOnce('stock-binding', 'the stock fuse-native binding is loaded: utimens loses mtime, create loses its ' +
-        'open flags, inodes are 32-bit. Run `npm run setup` to build the patched binding.');
+      log.warnOnce(
+        'stock-binding',
+        'the stock fuse-native binding is loaded: utimens loses mtime, create loses its ' +
+          'open flags, inodes are 32-bit. Run `npm run setup` to build the patched binding.',
+      );
     }
   }
 
@@ -193,13 +202,26 @@ export class FuseNativeTransport extends Fuse {
 
   _op_getattr(signal: Signal, path: string): void {
     const ctx = caller();
-    serve('getattr', path, signal, () => this.#at(ctx, path, (n) => this.#h.getattr(ctx, n)), (a) => [0, encodeStat(a)], [emptyStat()]);
+    serve(
+      'getattr',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => this.#h.getattr(ctx, n)),
+      (a) => [0, encodeStat(a)],
+      [emptyStat()],
+    );
   }
 
   _op_fgetattr(signal: Signal, path: string, fh: number): void {
     const ctx = caller();
-    serve('fgetattr', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.getattr(ctx, n, fh ? (fh as Fh) : undefined)),
-      (a) => [0, encodeStat(a)], [emptyStat()]);
+    serve(
+      'fgetattr',
+      path,
+      signal,
+      () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.getattr(ctx, n, fh ? (fh as Fh) : undefined)),
+      (a) => [0, encodeStat(a)],
+      [emptyStat()],
+    );
   }
 
   _op_access(signal: Signal, path: string, mask: number): void {
@@ -210,40 +232,76 @@ export class FuseNativeTransport extends Fuse {
 
   _op_statfs(signal: Signal, path: string): void {
     const ctx = caller();
-    serve('statfs', path, signal, () => this.#at(ctx, path, (n) => this.#h.statfs(ctx, n)), (s) => [0, encodeStatfs(s)]);
+    serve(
+      'statfs',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => this.#h.statfs(ctx, n)),
+      (s) => [0, encodeStatfs(s)],
+    );
   }
 
   _op_opendir(signal: Signal, path: string, _fh: number, flags: number): void {
     const ctx = caller();
     const h = this.#h;
-    serve('opendir', path, signal, () => this.#at(ctx, path, (n) => h.opendir?.(ctx, n, flags) ?? (0 as Fh)), (fh) => [0, fh]);
+    serve(
+      'opendir',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => h.opendir?.(ctx, n, flags) ?? (0 as Fh)),
+      (fh) => [0, fh],
+    );
   }
 
   _op_readdir(signal: Signal, path: string, fh: number): void {
     const ctx = caller();
     // libfuse 2's filler reads only st_ino and the type bits of each entry's stat, so d_ino equals
     // the st_ino that getattr reports (use_ino) without a stat per entry.
-    serve('readdir', path, signal, () => this.#at(ctx, path, (n) => this.#h.readdir(ctx, n, fh ? (fh as Fh) : undefined)), (all) => {
-      const entries = all.filter((e) => !isFuseHidden(e.name));
-      return [0, entries.map((e) => e.name), entries.map(encodeDirEntry)];
-    });
+    serve(
+      'readdir',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => this.#h.readdir(ctx, n, fh ? (fh as Fh) : undefined)),
+      (all) => {
+        const entries = all.filter((e) => !isFuseHidden(e.name));
+        return [0, entries.map((e) => e.name), entries.map(encodeDirEntry)];
+      },
+    );
   }
 
   _op_releasedir(signal: Signal, path: string, fh: number): void {
     const ctx = caller();
     const h = this.#h;
-    serve('releasedir', path, signal, () => (fh && h.releasedir ? this.#at(ctx, path, (n) => h.releasedir!(ctx, n, fh as Fh)) : undefined), done);
+    serve(
+      'releasedir',
+      path,
+      signal,
+      () => (fh && h.releasedir ? this.#at(ctx, path, (n) => h.releasedir!(ctx, n, fh as Fh)) : undefined),
+      done,
+    );
   }
 
   _op_fsyncdir(signal: Signal, path: string, datasync: number, fh: number): void {
     const ctx = caller();
     const h = this.#h;
-    serve('fsyncdir', path, signal, () => this.#at(ctx, path, (n) => h.fsyncdir?.(ctx, n, datasync !== 0, fh ? (fh as Fh) : undefined)), done);
+    serve(
+      'fsyncdir',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => h.fsyncdir?.(ctx, n, datasync !== 0, fh ? (fh as Fh) : undefined)),
+      done,
+    );
   }
 
   _op_open(signal: Signal, path: string, flags: number): void {
     const ctx = caller();
-    serve('open', path, signal, () => this.#at(ctx, path, (n) => thenMaybe(this.#h.open(ctx, n, flags), (r) => this.#opening(n, r))), (r) => [0, r.fh]);
+    serve(
+      'open',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => thenMaybe(this.#h.open(ctx, n, flags), (r) => this.#opening(n, r))),
+      (r) => [0, r.fh],
+    );
   }
 
   _op_create(signal: Signal, path: string, mode: number, flags?: number): void {
@@ -252,55 +310,102 @@ export class FuseNativeTransport extends Fuse {
     // as O_RDWR (O_APPEND on a creating open only takes effect at the next open).
     if (flags === undefined) flags = fsConstants.O_RDWR | fsConstants.O_CREAT;
     const f = flags;
-    serve('create', path, signal, () => this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.create(ctx, parent, name, mode, f), (c) => {
-      this.#paths.entered(parent, path, c.entry);
-      return this.#opening(c.entry.node, c.open);
-    })), (r) => [0, r.fh]);
+    serve(
+      'create',
+      path,
+      signal,
+      () =>
+        this.#in(ctx, path, (parent, name) =>
+          thenMaybe(this.#h.create(ctx, parent, name, mode, f), (c) => {
+            this.#paths.entered(parent, path, c.entry);
+            return this.#opening(c.entry.node, c.open);
+          }),
+        ),
+      (r) => [0, r.fh],
+    );
   }
 
   _op_read(signal: Signal, path: string, fh: number, buf: Buffer, len: number, offLow: number, offHigh: number): void {
     const ctx = caller();
     // `buf` is libfuse's own memory, valid until we answer; the handler reads straight into it.
     const target = buf.length === len ? buf : buf.subarray(0, len);
-    serve('read', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.read(ctx, n, fh as Fh, target, joinU64(offLow, offHigh))),
-      (n) => [n, 0, buf.buffer], [0, buf.buffer]);
+    serve(
+      'read',
+      path,
+      signal,
+      () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.read(ctx, n, fh as Fh, target, joinU64(offLow, offHigh))),
+      (n) => [n, 0, buf.buffer],
+      [0, buf.buffer],
+    );
   }
 
   _op_write(signal: Signal, path: string, fh: number, buf: Buffer, len: number, offLow: number, offHigh: number): void {
     const ctx = caller();
     const data = buf.length === len ? buf : buf.subarray(0, len);
-    serve('write', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.write(ctx, n, fh as Fh, data, joinU64(offLow, offHigh))),
-      (n) => [n, 0, buf.buffer], [0, buf.buffer]);
+    serve(
+      'write',
+      path,
+      signal,
+      () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.write(ctx, n, fh as Fh, data, joinU64(offLow, offHigh))),
+      (n) => [n, 0, buf.buffer],
+      [0, buf.buffer],
+    );
   }
 
   _op_flush(signal: Signal, path: string, fh: number): void {
     const ctx = caller();
     const h = this.#h;
-    serve('flush', path, signal, () => (h.flush ? thenMaybe(this.#ofHandle(ctx, path, fh), (n) => h.flush!(ctx, n, fh as Fh)) : undefined), done);
+    serve(
+      'flush',
+      path,
+      signal,
+      () => (h.flush ? thenMaybe(this.#ofHandle(ctx, path, fh), (n) => h.flush!(ctx, n, fh as Fh)) : undefined),
+      done,
+    );
   }
 
   _op_release(signal: Signal, path: string, fh: number): void {
     const ctx = caller();
     const node = this.#opened.get(fh);
     if (node === undefined) {
-      serve('release', path, signal, () => { throw new FsError('EBADF', 'release', path); }, done);
+      serve(
+        'release',
+        path,
+        signal,
+        () => {
+          throw new FsError('EBADF', 'release', path);
+        },
+        done,
+      );
       return;
     }
     this.#opened.delete(fh);
-    serve('release', path, signal, () => {
-      try {
-        return thenMaybe(this.#h.release(ctx, node, fh as Fh), () => this.#paths.unpin(node));
-      } catch (err) {
-        this.#paths.unpin(node);
-        throw err;
-      }
-    }, done);
+    serve(
+      'release',
+      path,
+      signal,
+      () => {
+        try {
+          return thenMaybe(this.#h.release(ctx, node, fh as Fh), () => this.#paths.unpin(node));
+        } catch (err) {
+          this.#paths.unpin(node);
+          throw err;
+        }
+      },
+      done,
+    );
   }
 
   _op_fsync(signal: Signal, path: string, datasync: number, fh: number): void {
     const ctx = caller();
     const h = this.#h;
-    serve('fsync', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => h.fsync?.(ctx, n, datasync !== 0, fh ? (fh as Fh) : undefined)), done);
+    serve(
+      'fsync',
+      path,
+      signal,
+      () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => h.fsync?.(ctx, n, datasync !== 0, fh ? (fh as Fh) : undefined)),
+      done,
+    );
   }
 
   _op_truncate(signal: Signal, path: string, low: number, high: number): void {
@@ -310,7 +415,13 @@ export class FuseNativeTransport extends Fuse {
 
   _op_ftruncate(signal: Signal, path: string, fh: number, low: number, high: number): void {
     const ctx = caller();
-    serve('ftruncate', path, signal, () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.truncate(ctx, n, joinU64(low, high), fh as Fh)), done);
+    serve(
+      'ftruncate',
+      path,
+      signal,
+      () => thenMaybe(this.#ofHandle(ctx, path, fh), (n) => this.#h.truncate(ctx, n, joinU64(low, high), fh as Fh)),
+      done,
+    );
   }
 
   _op_chmod(signal: Signal, path: string, mode: number): void {
@@ -327,15 +438,22 @@ export class FuseNativeTransport extends Fuse {
     const ctx = caller();
     // Patched binding: (atime sec low, high, nsec, mtime sec low, high, nsec). Stock fuse-native
     // 2.2.6 sends atime twice in milliseconds: mtime is lost and UTIME_NOW/OMIT arrive as garbage.
-    const times: SetattrTimes = t.length >= 6
-      ? { atime: decodeTimespec(t[0]!, t[1]!, t[2]!), mtime: decodeTimespec(t[3]!, t[4]!, t[5]!) }
-      : { atime: msToNs(joinU64(t[0]!, t[1]!)), mtime: msToNs(joinU64(t[2]!, t[3]!)) };
+    const times: SetattrTimes =
+      t.length >= 6
+        ? { atime: decodeTimespec(t[0]!, t[1]!, t[2]!), mtime: decodeTimespec(t[3]!, t[4]!, t[5]!) }
+        : { atime: msToNs(joinU64(t[0]!, t[1]!)), mtime: msToNs(joinU64(t[2]!, t[3]!)) };
     serve('utimens', path, signal, () => this.#at(ctx, path, (n) => this.#h.utimens(ctx, n, times)), done);
   }
 
   _op_readlink(signal: Signal, path: string): void {
     const ctx = caller();
-    serve('readlink', path, signal, () => this.#at(ctx, path, (n) => this.#h.readlink(ctx, n)), (target) => [0, target]);
+    serve(
+      'readlink',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => this.#h.readlink(ctx, n)),
+      (target) => [0, target],
+    );
   }
 
   _op_symlink(signal: Signal, target: string, path: string): void {
@@ -355,45 +473,91 @@ export class FuseNativeTransport extends Fuse {
 
   _op_unlink(signal: Signal, path: string): void {
     const ctx = caller();
-    serve('unlink', path, signal, () => this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.unlink(ctx, parent, name), () => this.#paths.removed(path))), done);
+    serve(
+      'unlink',
+      path,
+      signal,
+      () => this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.unlink(ctx, parent, name), () => this.#paths.removed(path))),
+      done,
+    );
   }
 
   _op_rmdir(signal: Signal, path: string): void {
     const ctx = caller();
-    serve('rmdir', path, signal, () => this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.rmdir(ctx, parent, name), () => this.#paths.removed(path))), done);
+    serve(
+      'rmdir',
+      path,
+      signal,
+      () => this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.rmdir(ctx, parent, name), () => this.#paths.removed(path))),
+      done,
+    );
   }
 
   _op_rename(signal: Signal, from: string, to: string): void {
     const ctx = caller();
-    serve('rename', from, signal, () => this.#in(ctx, from, (parent, name) => this.#in(ctx, to, (newParent, newName) =>
-      thenMaybe(this.#h.rename(ctx, parent, name, newParent, newName, 0), () => this.#paths.renamed(from, to)))), done);
+    serve(
+      'rename',
+      from,
+      signal,
+      () =>
+        this.#in(ctx, from, (parent, name) =>
+          this.#in(ctx, to, (newParent, newName) =>
+            thenMaybe(this.#h.rename(ctx, parent, name, newParent, newName, 0), () => this.#paths.renamed(from, to)),
+          ),
+        ),
+      done,
+    );
   }
 
   _op_link(signal: Signal, existing: string, newPath: string): void {
     const ctx = caller();
-    serve('link', newPath, signal, () => this.#at(ctx, existing, (node) =>
-      this.#made(ctx, newPath, (parent, name) => this.#h.link(ctx, node, parent, name))), done);
+    serve(
+      'link',
+      newPath,
+      signal,
+      () => this.#at(ctx, existing, (node) => this.#made(ctx, newPath, (parent, name) => this.#h.link(ctx, node, parent, name))),
+      done,
+    );
   }
 
   _op_setxattr(signal: Signal, path: string, name: string, value: Buffer, _position: number, flags: number): void {
     const ctx = caller();
     const h = this.#h;
     // `value` is libfuse's memory, valid until we answer: copy it if a handler keeps it longer.
-    serve('setxattr', path, signal, () => this.#at(ctx, path, (n) => h.setxattr!(ctx, n, name, value, flags)),
-      () => [0, value.buffer], [value.buffer]);
+    serve(
+      'setxattr',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => h.setxattr!(ctx, n, name, value, flags)),
+      () => [0, value.buffer],
+      [value.buffer],
+    );
   }
 
   _op_getxattr(signal: Signal, path: string, name: string, out: Buffer): void {
     const ctx = caller();
     const h = this.#h;
-    serve('getxattr', path, signal, () => this.#at(ctx, path, (n) => h.getxattr!(ctx, n, name)), (value) => intoCallerBuffer(value, out), [out.buffer]);
+    serve(
+      'getxattr',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => h.getxattr!(ctx, n, name)),
+      (value) => intoCallerBuffer(value, out),
+      [out.buffer],
+    );
   }
 
   _op_listxattr(signal: Signal, path: string, out: Buffer): void {
     const ctx = caller();
     const h = this.#h;
-    serve('listxattr', path, signal, () => this.#at(ctx, path, (n) => h.listxattr!(ctx, n)),
-      (names) => intoCallerBuffer(Buffer.from(names.map((n) => `${n}\0`).join('')), out), [out.buffer]);
+    serve(
+      'listxattr',
+      path,
+      signal,
+      () => this.#at(ctx, path, (n) => h.listxattr!(ctx, n)),
+      (names) => intoCallerBuffer(Buffer.from(names.map((n) => `${n}\0`).join('')), out),
+      [out.buffer],
+    );
   }
 
   _op_removexattr(signal: Signal, path: string, name: string): void {
@@ -406,13 +570,41 @@ export class FuseNativeTransport extends Fuse {
 /** fuse-native registers a libfuse operation only when `ops[name]` is truthy. */
 function implementedOps(h: NodeHandlers): Record<string, true> {
   const ops: Record<string, true> = {
-    getattr: true, fgetattr: true, statfs: true, readdir: true, open: true, create: true, read: true,
-    write: true, release: true, truncate: true, ftruncate: true, chmod: true, chown: true, utimens: true,
-    readlink: true, symlink: true, mknod: true, mkdir: true, unlink: true, rmdir: true, rename: true,
+    getattr: true,
+    fgetattr: true,
+    statfs: true,
+    readdir: true,
+    open: true,
+    create: true,
+    read: true,
+    write: true,
+    release: true,
+    truncate: true,
+    ftruncate: true,
+    chmod: true,
+    chown: true,
+    utimens: true,
+    readlink: true,
+    symlink: true,
+    mknod: true,
+    mkdir: true,
+    unlink: true,
+    rmdir: true,
+    rename: true,
     link: true,
   };
-  const optional = ['access', 'opendir', 'releasedir', 'fsyncdir', 'flush', 'fsync', 'setxattr', 'getxattr',
-    'listxattr', 'removexattr'] as const;
+  const optional = [
+    'access',
+    'opendir',
+    'releasedir',
+    'fsyncdir',
+    'flush',
+    'fsync',
+    'setxattr',
+    'getxattr',
+    'listxattr',
+    'removexattr',
+  ] as const;
   for (const name of optional) if (h[name]) ops[name] = true;
   return ops;
 }
