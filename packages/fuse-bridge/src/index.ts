@@ -39,3 +39,5 @@ export { createLogger, setLogSink, isDebugEnabled } from './logger';
 export type { Logger, LogSink } from './logger';
 export { errnoForReply } from './errno';
 export { HandleTable } from './handle-table';
+export { PathCache } from './fuse-native/path-cache';
+export type { PathCacheOptions } from './fuse-native/path-cache';

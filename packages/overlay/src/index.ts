@@ -6,3 +6,6 @@ export type { MountOverlayOptions, OverlayMount } from './mount-overlay';
 export { parseLowerdir, checkLayers, takeOverlayFeatures } from './params';
 export type { OverlayLayers, OverlayFeatures } from './params';
 export { ovlXattrs, isPrivateXattr } from './xattr-names';
+export { OvlNamei } from './namei';
+export type { OvlEntry, RealEntry } from './namei';
+export { readMergedDir } from './readdir';

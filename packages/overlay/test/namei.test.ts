@@ -1,0 +1,65 @@
+// Lookup and the merged listing on real layer directories, without a mount (no /dev/fuse; the xattr
+// forms of whiteouts and markers, so no root is needed): the topmost layer wins, whiteouts hide,
+// opaque directories stop the merge, and redirects are followed in every layer — also in one that
+// was an upper and is now stacked as a lower.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { syscalls } from '@layerfs/backing-io';
+import { OvlNamei, parseLowerdir, readMergedDir } from '@layerfs/overlay';
+
+let dir: string;
+const layer = (name: string, files: Record<string, string>) => {
+  const root = path.join(dir, name);
+  fs.mkdirSync(root);
+  for (const [p, content] of Object.entries(files)) {
+    const real = path.join(root, p);
+    fs.mkdirSync(p.endsWith('/') ? real : path.dirname(real), { recursive: true });
+    if (!p.endsWith('/')) fs.writeFileSync(real, content);
+  }
+  return root;
+};
+const xattr = (p: string, name: string, value: string) => syscalls.lsetxattr(p, `user.overlay.${name}`, Buffer.from(value));
+const names = (namei: OvlNamei, p: string) =>
+  readMergedDir(namei.resolve(p, 'test'))
+    .map((e) => e.name)
+    .sort();
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-unit-'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('topmost wins, whiteouts hide, opaque directories stop the merge', () => {
+  const top = layer('top', { 'd/new': 'n', f: 'top', gone: '', 'o/mine': 'm' });
+  const bottom = layer('bottom', { 'd/old': 'o', f: 'bottom', gone: 'g', 'o/hidden': 'h' });
+  xattr(path.join(top, 'gone'), 'whiteout', ''); // an empty file with overlay.whiteout: the xattr form
+  xattr(path.join(top, 'o'), 'opaque', 'y');
+  const namei = new OvlNamei({ roots: [top, bottom], hasUpper: false });
+  expect(fs.readFileSync(namei.resolve('/f', 'test').top.real, 'utf8')).toBe('top');
+  expect(namei.lookup('/gone')).toBeNull();
+  expect(names(namei, '/')).toEqual(['d', 'f', 'o']);
+  expect(names(namei, '/d')).toEqual(['new', 'old']);
+  expect(names(namei, '/o')).toEqual(['mine']);
+  expect(() => namei.lookupChild(namei.resolve('/', 'test'), 'x'.repeat(256))).toThrow(/ENAMETOOLONG/);
+});
+
+test('a redirect in a lower layer is followed into the layers below it', () => {
+  // What `mv d d2` through an overlay left in its upper (u1), now stacked on its old lower (l0).
+  const l0 = layer('l0', { 'd/inside': 'i' });
+  const u1 = layer('u1', { 'd2/': '', d: '' });
+  xattr(path.join(u1, 'd2'), 'redirect', '/d');
+  xattr(path.join(u1, 'd'), 'whiteout', '');
+  const upper = layer('u2', {});
+  const namei = new OvlNamei({ roots: [upper, u1, l0], hasUpper: true });
+  expect(names(namei, '/')).toEqual(['d2']);
+  expect(names(namei, '/d2')).toEqual(['inside']);
+  expect(namei.resolve('/d2', 'test').lowerPath).toBe('/d');
+  // A relative redirect (the kernel writes one for a rename within the same directory).
+  xattr(path.join(u1, 'd2'), 'redirect', 'd');
+  expect(names(new OvlNamei({ roots: [upper, u1, l0], hasUpper: true }), '/d2')).toEqual(['inside']);
+});
+
+test('lowerdir= splits at colons, with \\: for a literal one', () => {
+  expect(parseLowerdir('a:b\\:c::d')).toEqual(['a', 'b:c', 'd']);
+});
