@@ -58,6 +58,8 @@ const c = {
   listxattr: libc.func('intptr_t listxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
   removexattr: libc.func('int removexattr(const char *path, const char *name)'),
   fdopendir: libc.func('void *fdopendir(int fd)'),
+  // openat2(2) has no glibc wrapper: through syscall(2), variadic (each argument typed at the call).
+  syscall: libc.func('long syscall(long number, ...)'),
   close: libc.func('int close(int fd)'),
 };
 
@@ -426,4 +428,21 @@ export function readdirFd(fd: number, opts: { withDots?: boolean } = {}): RawDir
     throw new FsError(errno, 'fdopendir');
   }
   return readDirStream(dir, opts, '(fd)');
+}
+
+/** openat2's resolve flags (struct open_how.resolve). */
+export const Resolve = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, BENEATH: 0x08, IN_ROOT: 0x10 } as const;
+const SYS_OPENAT2 = 437; // the same number on every architecture (a post-5.1 syscall)
+const openHow = Buffer.alloc(24);
+
+/**
+ * openat2(2): `path` (relative) resolved below `dir` under `resolve` — with BENEATH | NO_SYMLINKS
+ * nothing in the path may leave `dir` or pass through a symlink (ELOOP, EXDEV), whatever changed
+ * in the tree since the caller last looked.
+ */
+export function openat2(dir: number, path: string, flags: number, resolve: number, mode = 0): number {
+  openHow.writeBigUInt64LE(BigInt(flags >>> 0), 0);
+  openHow.writeBigUInt64LE(BigInt(mode), 8);
+  openHow.writeBigUInt64LE(BigInt(resolve), 16);
+  return check(c.syscall(SYS_OPENAT2, 'int', dir, 'const char *', path, 'uint8_t *', openHow, 'size_t', 24), 'openat2', path);
 }

@@ -9,3 +9,4 @@ export { ovlXattrs, isPrivateXattr } from './xattr-names';
 export { OvlNamei } from './namei';
 export type { OvlEntry, RealEntry } from './namei';
 export { readMergedDir } from './readdir';
+export { LayerPaths } from './layer-paths';

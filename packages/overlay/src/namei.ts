@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { FsError, syscalls } from '@layerfs/backing-io';
 import { isWhiteout } from './whiteout';
+import type { LayerPaths } from './layer-paths';
 import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, FUSE_OVERLAYFS_PREFIX, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
 
 /** Layer 0 is the upper layer when there is one; lower layers follow, top first. */
@@ -42,26 +43,29 @@ export interface LayerRoots {
   /** Real roots, top first: [upper?, ...lower]. */
   roots: string[];
   hasUpper: boolean;
+  /** How real paths reach the host (layer-paths.ts). */
+  paths: LayerPaths;
 }
 
 const BIG = { bigint: true } as const;
 /** The layers' longest name (ext4, xfs, btrfs, tmpfs: 255 bytes); statfs reports the same. */
 const NAME_MAX = 255;
 
-function lstatOrNull(real: string): BigIntStats | null {
+/** lstat of a real path through `paths` (its directories resolved safely), or null when nothing is there. */
+function lstatOrNull(paths: LayerPaths, real: string): BigIntStats | null {
   try {
-    return fs.lstatSync(real, BIG);
+    return fs.lstatSync(paths.at(real), BIG);
   } catch {
     return null; // ENOENT, ENOTDIR: not in this layer
   }
 }
 
-export function isOpaqueDir(real: string): boolean {
-  if (lstatOrNull(path.join(real, AUFS_OPAQUE_MARKER))) return true;
+export function isOpaqueDir(paths: LayerPaths, real: string): boolean {
+  if (lstatOrNull(paths, path.join(real, AUFS_OPAQUE_MARKER))) return true;
   for (const prefix of [TRUSTED_PREFIX, USER_PREFIX, FUSE_OVERLAYFS_PREFIX]) {
     try {
       // "y" is opaque; "x" only marks a directory holding xattr whiteouts.
-      if (syscalls.lgetxattr(real, `${prefix}opaque`).toString() === 'y') return true;
+      if (syscalls.lgetxattr(paths.at(real), `${prefix}opaque`).toString() === 'y') return true;
     } catch {
       // no such xattr in this namespace
     }
@@ -70,10 +74,10 @@ export function isOpaqueDir(real: string): boolean {
 }
 
 /** The overlay.redirect xattr of an upper directory, if any (trusted, else user namespace). */
-export function readRedirect(real: string): string | undefined {
+export function readRedirect(paths: LayerPaths, real: string): string | undefined {
   for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
     try {
-      return syscalls.lgetxattr(real, `${prefix}redirect`).toString();
+      return syscalls.lgetxattr(paths.at(real), `${prefix}redirect`).toString();
     } catch {
       // not in this namespace
     }
@@ -91,13 +95,17 @@ export class OvlNamei {
   constructor(layers: LayerRoots) {
     this.#layers = layers;
     this.#root = () => {
-      const dirs = layers.roots.map((real, layer) => ({ layer, real, st: fs.lstatSync(real, BIG) }));
+      const dirs = layers.roots.map((real, layer) => ({ layer, real, st: fs.lstatSync(layers.paths.at(real), BIG) }));
       return { path: '/', top: dirs[0]!, dirs, upper: layers.hasUpper ? dirs[0] : undefined, inLower: true, lowerPath: '' };
     };
   }
 
   get hasUpper(): boolean {
     return this.#layers.hasUpper;
+  }
+
+  get paths(): LayerPaths {
+    return this.#layers.paths;
   }
 
   /**
@@ -152,12 +160,12 @@ export class OvlNamei {
     for (let i = 0; i < candidates.length; i++) {
       const dir = candidates[i]!;
       const real = dir.real;
-      const st = lstatOrNull(real);
+      const st = lstatOrNull(this.paths, real);
       if (!st) {
         if (this.#hasAufsWhiteout(path.dirname(real), path.basename(real))) break;
         continue;
       }
-      if (isWhiteout(real, st)) break;
+      if (isWhiteout(this.paths.at(real), st)) break;
       if (this.#isLower(dir.layer)) inLower = true;
       const here = { layer: dir.layer, real, st };
       if (!top) {
@@ -168,12 +176,12 @@ export class OvlNamei {
         break;
       }
       dirs.push(here);
-      if (isOpaqueDir(real)) break;
+      if (isOpaqueDir(this.paths, real)) break;
       // A directory renamed in the kernel's redirect_dir format, in any layer (as redirect_dir=on
       // follows them: a layer that was an upper keeps working once it is stacked as a lower): the
       // layers below hold it at the path it came from (absolute from the layer roots, or a sibling
       // name when relative).
-      const redirect = this.#isLast(dir.layer) ? undefined : readRedirect(real);
+      const redirect = this.#isLast(dir.layer) ? undefined : readRedirect(this.paths, real);
       if (redirect !== undefined) {
         lowerPath = redirect.startsWith('/') ? redirect : `${path.posix.dirname(lowerPath)}/${redirect}`.replace(/^\/\//, '/');
         candidates = [...candidates.slice(0, i + 1), ...this.#candidatesBelow(dir.layer, lowerPath)];
@@ -193,8 +201,8 @@ export class OvlNamei {
     for (const dir of parent.dirs) {
       if (!this.#isLower(dir.layer)) continue;
       const real = path.join(dir.real, name);
-      const st = lstatOrNull(real);
-      if (st) return !isWhiteout(real, st); // the topmost lower entry decides
+      const st = lstatOrNull(this.paths, real);
+      if (st) return !isWhiteout(this.paths.at(real), st); // the topmost lower entry decides
     }
     return false;
   }
@@ -207,13 +215,15 @@ export class OvlNamei {
     let has = this.#aufsDirs.get(dir);
     if (has === undefined) {
       try {
-        has = syscalls.readdirIno(dir).some((e) => e.name.startsWith(AUFS_WHITEOUT_PREFIX));
+        has = this.paths
+          .withFd(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, (fd) => syscalls.readdirFd(fd))
+          .some((e) => e.name.startsWith(AUFS_WHITEOUT_PREFIX));
       } catch {
         has = false;
       }
       this.#aufsDirs.set(dir, has);
     }
-    return has && lstatOrNull(path.join(dir, AUFS_WHITEOUT_PREFIX + name)) !== null;
+    return has && lstatOrNull(this.paths, path.join(dir, AUFS_WHITEOUT_PREFIX + name)) !== null;
   }
 
   /** The real path of `lowerPath` in every layer below `layer` (redirect targets go from the roots). */

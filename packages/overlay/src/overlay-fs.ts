@@ -31,7 +31,7 @@ import {
   backingFileWriteIter,
   backingTmpfileOpen,
   TMPFILE_NAME,
-  ownAsCaller,
+  callerOwner,
   syscalls,
   thenMaybe,
 } from '@layerfs/backing-io';
@@ -52,6 +52,7 @@ import {
 } from '@layerfs/fuse-bridge';
 import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated, markImpure } from './copy-up';
 import { OvlEntry, OvlNamei, RealEntry, readRedirect } from './namei';
+import { LayerPaths } from './layer-paths';
 import { OriginFh } from './origin';
 import { DirentIno, readMergedDir } from './readdir';
 import { isUpperWhiteout, isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
@@ -76,6 +77,8 @@ const BIG = { bigint: true } as const;
 
 export class OverlayFs implements PathHandlers {
   readonly namei: OvlNamei;
+  /** The only way real paths reach the host: resolved below their layer root, through no symlink. */
+  readonly #paths: LayerPaths;
   readonly #cu: CopyUpCtx | undefined;
   readonly #names: OvlXattrs;
   readonly #locks = new InodeLocks<string>();
@@ -99,7 +102,10 @@ export class OverlayFs implements PathHandlers {
   constructor(opts: OverlayFsOptions) {
     const roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
     this.#names = opts.userxattr ? ovlXattrs(USER_PREFIX) : ovlXattrs();
-    this.namei = new OvlNamei({ roots, hasUpper: opts.upper !== undefined });
+    const workDir = opts.upper && opts.work ? path.join(opts.work, WORK_SUBDIR) : undefined;
+    if (workDir) fs.mkdirSync(workDir, { recursive: true });
+    this.#paths = new LayerPaths(roots, workDir);
+    this.namei = new OvlNamei({ roots, hasUpper: opts.upper !== undefined, paths: this.#paths });
     this.#originFh = new OriginFh(roots, opts.upper !== undefined);
     this.#statfsRoot = roots[0]!;
     this.backingRoots = roots;
@@ -107,7 +113,7 @@ export class OverlayFs implements PathHandlers {
       this.#cu = {
         namei: this.namei,
         upperRoot: opts.upper,
-        workDir: path.join(opts.work, WORK_SUBDIR),
+        workDir: workDir!,
         locks: this.#locks,
         durable: !opts.volatile,
         names: this.#names,
@@ -155,7 +161,9 @@ export class OverlayFs implements PathHandlers {
   /** The overlay.origin of an upper entry, by path or by open fd. */
   #readOrigin(at: string | number): Buffer | undefined {
     try {
-      return typeof at === 'number' ? syscalls.fgetxattr(at, this.#names.origin) : syscalls.lgetxattr(at, this.#names.origin);
+      return typeof at === 'number'
+        ? syscalls.fgetxattr(at, this.#names.origin)
+        : syscalls.lgetxattr(this.#paths.at(at), this.#names.origin);
     } catch {
       return undefined; // ENODATA: a pure upper entry
     }
@@ -178,7 +186,7 @@ export class OverlayFs implements PathHandlers {
     // Attributes are always read fresh: namei caches which real entries make up a directory, not
     // their size, times or link count.
     const e = this.namei.resolve(p, 'getattr');
-    const st = fs.lstatSync(e.top.real, BIG);
+    const st = fs.lstatSync(this.#paths.at(e.top.real), BIG);
     const attr = attrFromStats(st, this.#entryIno(e, st));
     // As ovl_getattr: a merged directory's subdirectories are spread over layers, and counting them
     // is not worth a listing; nlink 1 tells find and fts "unknown" rather than a wrong count.
@@ -186,7 +194,8 @@ export class OverlayFs implements PathHandlers {
   }
 
   async statfs(): Promise<StatFs> {
-    const s = await fs.promises.statfs(this.#statfsRoot, { bigint: true });
+    // The root's own fd: a stable path across the await.
+    const s = await fs.promises.statfs(this.#paths.at(this.#statfsRoot), { bigint: true });
     return {
       bsize: Number(s.bsize),
       frsize: Number(s.bsize),
@@ -200,15 +209,18 @@ export class OverlayFs implements PathHandlers {
   }
 
   chmod(_ctx: RequestContext, p: string, mode: number): Promise<void> {
-    return this.#changeAttr('chmod', p, (real) => fs.chmodSync(real, mode));
+    // chmod follows a final symlink: through an fd of the entry itself.
+    return this.#changeAttr('chmod', p, (real) =>
+      this.#paths.withFd(real, syscalls.O_PATH, (fd) => fs.chmodSync(`/proc/self/fd/${fd}`, mode)),
+    );
   }
 
   chown(_ctx: RequestContext, p: string, uid: number, gid: number): Promise<void> {
-    return this.#changeAttr('chown', p, (real) => fs.lchownSync(real, uid, gid));
+    return this.#changeAttr('chown', p, (real) => fs.lchownSync(this.#paths.at(real), uid, gid));
   }
 
   utimens(_ctx: RequestContext, p: string, times: SetattrTimes): Promise<void> {
-    return this.#changeAttr('utimens', p, (real) => syscalls.lutimens(real, times.atime, times.mtime));
+    return this.#changeAttr('utimens', p, (real) => syscalls.lutimens(this.#paths.at(real), times.atime, times.mtime));
   }
 
   /** Copy up, change, and forget cached entries (namei caches directories with their stat). */
@@ -223,7 +235,8 @@ export class OverlayFs implements PathHandlers {
       fs.ftruncateSync(open.backing.fd, size);
       return;
     }
-    fs.truncateSync(await this.#copyUp('truncate', p), size);
+    const real = await this.#copyUp('truncate', p);
+    this.#paths.withFd(real, fs.constants.O_WRONLY, (fd) => fs.ftruncateSync(fd, size));
   }
 
   async #copyUp(op: string, p: string): Promise<string> {
@@ -240,7 +253,7 @@ export class OverlayFs implements PathHandlers {
   readdir(_ctx: RequestContext, p: string): DirEntry[] {
     const e = this.namei.resolve(p, 'readdir');
     if (!e.top.st.isDirectory()) throw new FsError('ENOTDIR', 'readdir', p);
-    const entries = readMergedDir(e, this.#direntIno(p, e));
+    const entries = readMergedDir(this.#paths, e, this.#direntIno(p, e));
     // glibc drops entries whose d_ino is 0, so ".." needs the parent's real number.
     const parent = p === '/' ? e : this.namei.resolve(path.posix.dirname(p), 'readdir');
     const dot = (name: string, d: OvlEntry): DirEntry => ({ name, ino: this.#entryIno(d), type: fs.constants.S_IFDIR });
@@ -260,7 +273,7 @@ export class OverlayFs implements PathHandlers {
     const isImpure = () =>
       (impure ??= (() => {
         try {
-          return syscalls.lgetxattr(upper.real, this.#names.impure).toString() === 'y';
+          return syscalls.lgetxattr(this.#paths.at(upper.real), this.#names.impure).toString() === 'y';
         } catch {
           return false;
         }
@@ -285,9 +298,9 @@ export class OverlayFs implements PathHandlers {
     const real = path.join(parentReal, path.posix.basename(p));
     let overWhiteout = false;
     try {
-      const st = fs.lstatSync(real, BIG);
-      if (isWhiteout(real, st)) {
-        fs.unlinkSync(real);
+      const st = fs.lstatSync(this.#paths.at(real), BIG);
+      if (isWhiteout(this.#paths.at(real), st)) {
+        fs.unlinkSync(this.#paths.at(real));
         overWhiteout = true;
       }
     } catch {
@@ -299,11 +312,11 @@ export class OverlayFs implements PathHandlers {
 
   async mkdir(ctx: RequestContext, p: string, mode: number): Promise<void> {
     const { real, overWhiteout } = await this.#prepareCreate('mkdir', p);
-    fs.mkdirSync(real, mode);
-    ownAsCaller(real, ctx);
+    fs.mkdirSync(this.#paths.at(real), mode);
+    this.#own(real, ctx);
     // Over a whiteout the lower layers may still hold a directory of this name: the new one is
     // opaque, so none of that directory's old entries reappear.
-    if (overWhiteout) syscalls.lsetxattr(real, this.#names.opaque, Buffer.from('y'));
+    if (overWhiteout) syscalls.lsetxattr(this.#paths.at(real), this.#names.opaque, Buffer.from('y'));
     this.namei.changed(p);
   }
 
@@ -311,7 +324,7 @@ export class OverlayFs implements PathHandlers {
     assertWritable(this.#cu, 'rmdir', p);
     const e = this.namei.resolve(p, 'rmdir');
     if (!e.top.st.isDirectory()) throw new FsError('ENOTDIR', 'rmdir', p);
-    if (readMergedDir(e).length > 0) throw new FsError('ENOTEMPTY', 'rmdir', p);
+    if (readMergedDir(this.#paths, e).length > 0) throw new FsError('ENOTEMPTY', 'rmdir', p);
     await this.#removeEntry(e, true);
   }
 
@@ -330,12 +343,14 @@ export class OverlayFs implements PathHandlers {
     if (e.upper) {
       if (isDir) {
         // Only whiteouts can be left in it (it looked empty): they go with it.
-        fs.rmSync(real, { recursive: true });
+        this.#emptyDir(real);
+        fs.rmdirSync(this.#paths.at(real));
       } else {
-        fs.unlinkSync(real);
+        fs.unlinkSync(this.#paths.at(real));
       }
+      this.#paths.changed();
     }
-    if (e.inLower) makeWhiteout(real, this.#names);
+    if (e.inLower) makeWhiteout(this.#paths, real, this.#names);
     if (isDir) this.namei.changedTree(e.path);
     else this.namei.changed(e.path);
   }
@@ -361,36 +376,38 @@ export class OverlayFs implements PathHandlers {
     const srcIsDir = src.top.st.isDirectory();
     if (dst?.top.st.isDirectory()) {
       if (!srcIsDir) throw new FsError('EISDIR', 'rename', to);
-      if (readMergedDir(dst).length > 0) throw new FsError('ENOTEMPTY', 'rename', to);
+      if (readMergedDir(this.#paths, dst).length > 0) throw new FsError('ENOTEMPTY', 'rename', to);
     } else if (dst && srcIsDir) {
       throw new FsError('ENOTDIR', 'rename', to);
     }
     const srcReal = await copyUp(this.#cu, from);
-    if (srcIsDir && src.dirs.some((d) => d.layer > 0) && readRedirect(srcReal) === undefined) {
-      syscalls.lsetxattr(srcReal, this.#names.redirect, Buffer.from(src.lowerPath));
+    if (srcIsDir && src.dirs.some((d) => d.layer > 0) && readRedirect(this.#paths, srcReal) === undefined) {
+      syscalls.lsetxattr(this.#paths.at(srcReal), this.#names.redirect, Buffer.from(src.lowerPath));
     }
     const dstParent = await copyUpParent(this.#cu, to);
     const dstReal = path.join(dstParent, path.posix.basename(to));
-    if (path.posix.dirname(from) !== path.posix.dirname(to) && this.#showsLowerIno(src, srcReal)) markImpure(this.#names, dstParent);
+    if (path.posix.dirname(from) !== path.posix.dirname(to) && this.#showsLowerIno(src, srcReal))
+      markImpure(this.#paths, this.#names, dstParent);
     if (dst?.upper?.st.isDirectory()) {
       // Empty in the merged view, so it holds only whiteouts: clear them so rename(2) may replace it.
-      for (const n of fs.readdirSync(dstReal)) fs.rmSync(path.join(dstReal, n), { recursive: true });
+      this.#emptyDir(dstReal);
     }
-    const overWhiteout = !dst && isUpperWhiteout(dstReal);
+    const overWhiteout = !dst && isUpperWhiteout(this.#paths, dstReal);
     const hidesLower = overWhiteout || (dst?.top.st.isDirectory() === true && dst.dirs.some((d) => d.layer > 0));
     if (srcIsDir && hidesLower && !src.dirs.some((d) => d.layer > 0)) {
       // A directory of the upper layer alone replaces a name the lower layers hold: nothing of the old
       // lower directory may show through. (One with lower parts has a redirect: its lower layers are
       // looked up where it came from, never under its new name.)
-      syscalls.lsetxattr(srcReal, this.#names.opaque, Buffer.from('y'));
+      syscalls.lsetxattr(this.#paths.at(srcReal), this.#names.opaque, Buffer.from('y'));
     }
     if (overWhiteout && srcIsDir) {
       // rename(2) cannot put a directory over the whiteout's device node: swap the two (as
       // ovl_rename does), and the whiteout, now at the old name, stays only if that name needs one.
-      syscalls.renameat2(srcReal, dstReal, RENAME_EXCHANGE);
-      if (!src.inLower) fs.unlinkSync(srcReal);
+      syscalls.renameat2(this.#paths.at(srcReal), this.#paths.at(dstReal), RENAME_EXCHANGE);
+      this.#paths.changed();
+      if (!src.inLower) fs.unlinkSync(this.#paths.at(srcReal));
     } else {
-      renameLeavingWhiteout(srcReal, dstReal, src.inLower, this.#names);
+      renameLeavingWhiteout(this.#paths, srcReal, dstReal, src.inLower, this.#names);
     }
     this.namei.changedTree(from);
     this.namei.changedTree(to);
@@ -410,10 +427,11 @@ export class OverlayFs implements PathHandlers {
     const aReal = await copyUp(this.#cu!, from);
     const bReal = await copyUp(this.#cu!, to);
     if (path.dirname(aReal) !== path.dirname(bReal)) {
-      if (this.#showsLowerIno(a, aReal)) markImpure(this.#names, path.dirname(bReal));
-      if (this.#showsLowerIno(b, bReal)) markImpure(this.#names, path.dirname(aReal));
+      if (this.#showsLowerIno(a, aReal)) markImpure(this.#paths, this.#names, path.dirname(bReal));
+      if (this.#showsLowerIno(b, bReal)) markImpure(this.#paths, this.#names, path.dirname(aReal));
     }
-    syscalls.renameat2(aReal, bReal, RENAME_EXCHANGE);
+    syscalls.renameat2(this.#paths.at(aReal), this.#paths.at(bReal), RENAME_EXCHANGE);
+    this.#paths.changed();
     this.namei.changedTree(from);
     this.namei.changedTree(to);
   }
@@ -423,7 +441,7 @@ export class OverlayFs implements PathHandlers {
    * then be marked impure (as ovl_rename does), so readdir there looks the number up.
    */
   #showsLowerIno(e: OvlEntry, upperReal: string): boolean {
-    if (e.top.st.isDirectory()) return e.dirs.some((d) => d !== e.upper) || readRedirect(upperReal) !== undefined;
+    if (e.top.st.isDirectory()) return e.dirs.some((d) => d !== e.upper) || readRedirect(this.#paths, upperReal) !== undefined;
     return this.#readOrigin(upperReal) !== undefined;
   }
 
@@ -434,7 +452,7 @@ export class OverlayFs implements PathHandlers {
       const { backing } = this.#files.get(fh, existing);
       if (this.#isLowerFile(backing)) throw new FsError('ENOENT', 'link', existing);
       const { real } = await this.#prepareCreate('link', newPath);
-      syscalls.linkFd(backing.fd, real);
+      syscalls.linkFd(backing.fd, this.#paths.at(real));
       this.namei.changed(newPath);
       return;
     }
@@ -442,27 +460,27 @@ export class OverlayFs implements PathHandlers {
     if (e.top.st.isDirectory()) throw new FsError('EPERM', 'link', existing);
     const srcReal = await this.#copyUp('link', existing);
     const { real } = await this.#prepareCreate('link', newPath);
-    fs.linkSync(srcReal, real);
+    fs.linkSync(this.#paths.at(srcReal), this.#paths.at(real));
     this.namei.changed(newPath);
     this.namei.changed(existing);
   }
 
   async symlink(ctx: RequestContext, target: string, p: string): Promise<void> {
     const { real } = await this.#prepareCreate('symlink', p);
-    fs.symlinkSync(target, real);
-    ownAsCaller(real, ctx);
+    fs.symlinkSync(target, this.#paths.at(real));
+    this.#own(real, ctx);
     this.namei.changed(p);
   }
 
   async mknod(ctx: RequestContext, p: string, mode: number, rdev: number): Promise<void> {
     const { real } = await this.#prepareCreate('mknod', p);
-    syscalls.mknod(real, mode, rdev);
-    ownAsCaller(real, ctx);
+    syscalls.mknod(this.#paths.at(real), mode, rdev);
+    this.#own(real, ctx);
     this.namei.changed(p);
   }
 
   readlink(_ctx: RequestContext, p: string): string {
-    return fs.readlinkSync(this.namei.resolve(p, 'readlink').top.real);
+    return fs.readlinkSync(this.#paths.at(this.namei.resolve(p, 'readlink').top.real));
   }
 
   // -- files --------------------------------------------------------------------------------------
@@ -481,7 +499,7 @@ export class OverlayFs implements PathHandlers {
       flags,
       cred: ctx,
       createFlags: flags & O_TRUNC,
-      openFile: fs.openSync,
+      openFile: this.#openReal,
     });
     return this.#register(p, backing);
   }
@@ -495,9 +513,9 @@ export class OverlayFs implements PathHandlers {
       cred: ctx,
       mode,
       createFlags: O_CREAT | O_EXCL,
-      openFile: fs.openSync,
+      openFile: this.#openReal,
     });
-    ownAsCaller(real, ctx, { fd: backing.fd });
+    this.#own(real, ctx, backing.fd);
     this.namei.changed(p);
     return this.#register(p, backing);
   }
@@ -508,8 +526,8 @@ export class OverlayFs implements PathHandlers {
     if (!this.namei.resolve(dir, 'tmpfile').top.st.isDirectory()) throw new FsError('ENOTDIR', 'tmpfile', dir);
     const upperDir = await this.#copyUp('tmpfile', dir);
     const userPath = `${dir}/${TMPFILE_NAME}`;
-    const backing = await backingTmpfileOpen({ userPath, dir: upperDir, flags, cred: ctx, mode, openFile: fs.openSync });
-    ownAsCaller(backing.realPath, ctx, { fd: backing.fd });
+    const backing = await backingTmpfileOpen({ userPath, dir: upperDir, flags, cred: ctx, mode, openFile: this.#openReal });
+    this.#own(backing.realPath, ctx, backing.fd);
     return this.#register(userPath, backing);
   }
 
@@ -534,12 +552,15 @@ export class OverlayFs implements PathHandlers {
     if (!current.startsWith('/')) return f.backing;
     const e = this.namei.lookup(current);
     if (!e?.upper || !e.upper.st.isFile()) return f.backing;
-    return thenMaybe(backingFileOpen({ userPath: f.path, realPath: e.upper.real, flags: f.backing.flags }), (b) => {
-      const old = f.backing;
-      f.backing = b;
-      void old.put().catch(() => undefined);
-      return b;
-    });
+    return thenMaybe(
+      backingFileOpen({ userPath: f.path, realPath: e.upper.real, flags: f.backing.flags, openFile: this.#openReal }),
+      (b) => {
+        const old = f.backing;
+        f.backing = b;
+        void old.put().catch(() => undefined);
+        return b;
+      },
+    );
   }
 
   write(_ctx: RequestContext, p: string, fh: Fh, buf: Buffer, position: number): Promise<number> {
@@ -590,27 +611,62 @@ export class OverlayFs implements PathHandlers {
 
   async setxattr(_ctx: RequestContext, p: string, name: string, value: Buffer, flags: number): Promise<void> {
     if (isPrivateXattr(name)) throw new FsError('EPERM', 'setxattr', p);
-    await this.#changeAttr('setxattr', p, (real) => syscalls.lsetxattr(real, name, value, flags));
+    await this.#changeAttr('setxattr', p, (real) => syscalls.lsetxattr(this.#paths.at(real), name, value, flags));
   }
 
   getxattr(_ctx: RequestContext, p: string, name: string): Buffer {
     if (isPrivateXattr(name)) throw new FsError('ENODATA', 'getxattr', p);
-    return syscalls.lgetxattr(this.namei.resolve(p, 'getxattr').top.real, name);
+    return syscalls.lgetxattr(this.#paths.at(this.namei.resolve(p, 'getxattr').top.real), name);
   }
 
   listxattr(_ctx: RequestContext, p: string): string[] {
-    return syscalls.llistxattr(this.namei.resolve(p, 'listxattr').top.real).filter((n) => !isPrivateXattr(n));
+    return syscalls.llistxattr(this.#paths.at(this.namei.resolve(p, 'listxattr').top.real)).filter((n) => !isPrivateXattr(n));
   }
 
   async removexattr(_ctx: RequestContext, p: string, name: string): Promise<void> {
     if (isPrivateXattr(name)) throw new FsError('ENODATA', 'removexattr', p);
     const e = this.namei.resolve(p, 'removexattr');
-    syscalls.lgetxattr(e.top.real, name); // ENODATA before any copy-up
-    await this.#changeAttr('removexattr', p, (real) => syscalls.lremovexattr(real, name));
+    syscalls.lgetxattr(this.#paths.at(e.top.real), name); // ENODATA before any copy-up
+    await this.#changeAttr('removexattr', p, (real) => syscalls.lremovexattr(this.#paths.at(real), name));
   }
 
   async destroy(): Promise<void> {
     await Promise.all(this.#files.values().map((f) => f.backing.put().catch(() => undefined)));
     this.#originFh.close();
+    this.#paths.close();
+  }
+
+  /** open(2) of a real file for backing-io: below its layer root, never through a symlink. */
+  readonly #openReal = (real: string, flags: number, mode: number): number => this.#paths.open(real, flags, mode);
+
+  /** A new upper entry goes to the caller (see backing-io's callerOwner); `fd` when it is open. */
+  #own(real: string, ctx: RequestContext, fd?: number): void {
+    const owner = callerOwner(ctx, Number(fs.lstatSync(this.#paths.at(path.dirname(real))).mode));
+    if (!owner) return;
+    if (fd !== undefined) fs.fchownSync(fd, owner.uid, owner.gid);
+    else fs.lchownSync(this.#paths.at(real), owner.uid, owner.gid);
+  }
+
+  /** Remove everything in the upper directory `real` (whiteouts, in a directory that looks empty). */
+  #emptyDir(real: string): void {
+    this.#paths.withFd(real, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, (fd) => removeEntries(fd));
+    this.#paths.changed();
+  }
+}
+
+/** Unlink every entry of the directory `fd`, descending into directories without following symlinks. */
+function removeEntries(fd: number): void {
+  for (const e of syscalls.readdirFd(fd)) {
+    if (e.type === fs.constants.S_IFDIR) {
+      const sub = syscalls.openat(fd, e.name, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW | 0o2000000);
+      try {
+        removeEntries(sub);
+      } finally {
+        syscalls.close(sub);
+      }
+      syscalls.unlinkAt(fd, e.name, { dir: true });
+    } else {
+      syscalls.unlinkAt(fd, e.name);
+    }
   }
 }

@@ -9,6 +9,7 @@ import { syscalls } from '@layerfs/backing-io';
 import type { DirEntry } from '@layerfs/fuse-bridge';
 import type { OvlEntry, RealEntry } from './namei';
 import { isWhiteout } from './whiteout';
+import type { LayerPaths } from './layer-paths';
 import { AUFS_WHITEOUT_PREFIX } from './xattr-names';
 import * as fs from 'node:fs';
 
@@ -19,11 +20,11 @@ const S_IFREG = fs.constants.S_IFREG;
 export type DirentIno = (name: string, realIno: bigint, type: number, from: RealEntry) => bigint;
 
 /** `inoOf` maps each entry to getattr's st_ino (identity where it does not matter). */
-export function readMergedDir(dir: OvlEntry, inoOf: DirentIno = (_n, ino) => ino): DirEntry[] {
+export function readMergedDir(paths: LayerPaths, dir: OvlEntry, inoOf: DirentIno = (_n, ino) => ino): DirEntry[] {
   const seen = new Set<string>();
   const out: DirEntry[] = [];
   for (const d of dir.dirs) {
-    const listing = syscalls.readdirIno(d.real);
+    const listing = paths.withFd(d.real, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, (fd) => syscalls.readdirFd(fd));
     // aufs whiteouts hide their name here and below, and are never listed themselves.
     for (const e of listing) {
       if (e.name.startsWith(AUFS_WHITEOUT_PREFIX)) seen.add(e.name.slice(AUFS_WHITEOUT_PREFIX.length));
@@ -36,11 +37,11 @@ export function readMergedDir(dir: OvlEntry, inoOf: DirentIno = (_n, ino) => ino
         const real = path.join(d.real, e.name);
         let st: fs.BigIntStats;
         try {
-          st = fs.lstatSync(real, { bigint: true });
+          st = fs.lstatSync(paths.at(real), { bigint: true });
         } catch {
           continue; // gone since the listing: not there any more
         }
-        if ((e.type !== S_IFREG || st.size === 0n) && isWhiteout(real, st)) continue;
+        if ((e.type !== S_IFREG || st.size === 0n) && isWhiteout(paths.at(real), st)) continue;
       }
       out.push({ name: e.name, ino: inoOf(e.name, e.ino, e.type, d), type: e.type });
     }

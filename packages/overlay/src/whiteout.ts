@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { isErrno, syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { OvlXattrs, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
+import type { LayerPaths } from './layer-paths';
 
 const log = createLogger('overlay:whiteout');
 const S_IFCHR = fs.constants.S_IFCHR;
@@ -19,13 +20,16 @@ export function isWhiteoutDevice(st: BigIntStats): boolean {
   return (Number(st.mode) & S_IFMT) === S_IFCHR && st.rdev === 0n;
 }
 
-/** Is the real entry at `real` (already lstat'ed) a whiteout in any form the kernel reads? */
-export function isWhiteout(real: string, st: BigIntStats): boolean {
+/**
+ * Is the entry (already lstat'ed) a whiteout in any form the kernel reads? `at`: a path that reaches
+ * it without following it (LayerPaths.at).
+ */
+export function isWhiteout(at: string, st: BigIntStats): boolean {
   if (isWhiteoutDevice(st)) return true;
   if (!st.isFile() || st.size !== 0n) return false;
   for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
     try {
-      syscalls.lgetxattr(real, `${prefix}whiteout`);
+      syscalls.lgetxattr(at, `${prefix}whiteout`);
       return true;
     } catch {
       // ENODATA (no such xattr) or ENOTSUP: not this form.
@@ -35,20 +39,20 @@ export function isWhiteout(real: string, st: BigIntStats): boolean {
 }
 
 /** Is there a whiteout at `real` (nothing there, or anything else, is false)? */
-export function isUpperWhiteout(real: string): boolean {
+export function isUpperWhiteout(paths: LayerPaths, real: string): boolean {
   let st: BigIntStats;
   try {
-    st = fs.lstatSync(real, { bigint: true });
+    st = fs.lstatSync(paths.at(real), { bigint: true });
   } catch {
     return false; // nothing there
   }
-  return isWhiteout(real, st);
+  return isWhiteout(paths.at(real), st);
 }
 
 /** Make `real` (which must not exist) a whiteout. */
-export function makeWhiteout(real: string, names: OvlXattrs): void {
+export function makeWhiteout(paths: LayerPaths, real: string, names: OvlXattrs): void {
   try {
-    syscalls.mknod(real, S_IFCHR | 0o000, 0);
+    syscalls.mknod(paths.at(real), S_IFCHR | 0o000, 0);
     return;
   } catch (err) {
     if (!isErrno(err, 'EPERM') && !isErrno(err, 'EOPNOTSUPP')) throw err;
@@ -57,14 +61,14 @@ export function makeWhiteout(real: string, names: OvlXattrs): void {
     'xattr-whiteout',
     'mknod of a 0/0 character device is not permitted here; writing xattr whiteouts (empty files with overlay.whiteout), which the kernel also reads',
   );
-  fs.writeFileSync(real, '', { flag: 'wx', mode: 0o000 });
-  syscalls.lsetxattr(real, names.whiteout, Buffer.alloc(0));
+  fs.closeSync(paths.open(real, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o000));
+  syscalls.lsetxattr(paths.at(real), names.whiteout, Buffer.alloc(0));
   // The kernel looks for xattr whiteouts only in directories marked overlay.opaque="x".
   const parent = path.dirname(real);
   try {
-    syscalls.lgetxattr(parent, names.opaque);
+    syscalls.lgetxattr(paths.at(parent), names.opaque);
   } catch {
-    syscalls.lsetxattr(parent, names.opaque, Buffer.from('x'));
+    syscalls.lsetxattr(paths.at(parent), names.opaque, Buffer.from('x'));
   }
 }
 
@@ -72,18 +76,23 @@ export function makeWhiteout(real: string, names: OvlXattrs): void {
  * rename(2) in the upper layer that leaves a whiteout at the old name when `whiteout` is set — in
  * one step with RENAME_WHITEOUT (as the kernel's overlay does), else rename then whiteout.
  */
-export function renameLeavingWhiteout(from: string, to: string, whiteout: boolean, names: OvlXattrs): void {
-  if (!whiteout) {
-    fs.renameSync(from, to);
-    return;
-  }
+export function renameLeavingWhiteout(paths: LayerPaths, from: string, to: string, whiteout: boolean, names: OvlXattrs): void {
   try {
-    syscalls.renameat2(from, to, syscalls.RenameFlags.WHITEOUT);
-    return;
-  } catch (err) {
-    if (!isErrno(err, 'EINVAL') && !isErrno(err, 'EPERM') && !isErrno(err, 'EOPNOTSUPP')) throw err;
+    if (!whiteout) {
+      fs.renameSync(paths.at(from), paths.at(to));
+      return;
+    }
+    try {
+      syscalls.renameat2(paths.at(from), paths.at(to), syscalls.RenameFlags.WHITEOUT);
+      return;
+    } catch (err) {
+      if (!isErrno(err, 'EINVAL') && !isErrno(err, 'EPERM') && !isErrno(err, 'EOPNOTSUPP')) throw err;
+    }
+    log.warnOnce('rename-whiteout', 'RENAME_WHITEOUT is not available here; renames leave their whiteout in a second step');
+    fs.renameSync(paths.at(from), paths.at(to));
+    paths.changed();
+    makeWhiteout(paths, from, names);
+  } finally {
+    paths.changed();
   }
-  log.warnOnce('rename-whiteout', 'RENAME_WHITEOUT is not available here; renames leave their whiteout in a second step');
-  fs.renameSync(from, to);
-  makeWhiteout(from, names);
 }

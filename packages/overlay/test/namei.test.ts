@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
-import { OvlNamei, parseLowerdir, readMergedDir } from '@layerfs/overlay';
+import { LayerPaths, OvlNamei, parseLowerdir, readMergedDir } from '@layerfs/overlay';
 
 let dir: string;
 const layer = (name: string, files: Record<string, string>) => {
@@ -20,10 +20,11 @@ const layer = (name: string, files: Record<string, string>) => {
   return root;
 };
 const xattr = (p: string, name: string, value: string) => syscalls.lsetxattr(p, `user.overlay.${name}`, Buffer.from(value));
-const names = (namei: OvlNamei, p: string) =>
-  readMergedDir(namei.resolve(p, 'test'))
+const names = (n: OvlNamei, p: string) =>
+  readMergedDir(n.paths, n.resolve(p, 'test'))
     .map((e) => e.name)
     .sort();
+const namei = (roots: string[], hasUpper: boolean) => new OvlNamei({ roots, hasUpper, paths: new LayerPaths(roots) });
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-unit-'));
@@ -35,13 +36,13 @@ test('topmost wins, whiteouts hide, opaque directories stop the merge', () => {
   const bottom = layer('bottom', { 'd/old': 'o', f: 'bottom', gone: 'g', 'o/hidden': 'h' });
   xattr(path.join(top, 'gone'), 'whiteout', ''); // an empty file with overlay.whiteout: the xattr form
   xattr(path.join(top, 'o'), 'opaque', 'y');
-  const namei = new OvlNamei({ roots: [top, bottom], hasUpper: false });
-  expect(fs.readFileSync(namei.resolve('/f', 'test').top.real, 'utf8')).toBe('top');
-  expect(namei.lookup('/gone')).toBeNull();
-  expect(names(namei, '/')).toEqual(['d', 'f', 'o']);
-  expect(names(namei, '/d')).toEqual(['new', 'old']);
-  expect(names(namei, '/o')).toEqual(['mine']);
-  expect(() => namei.lookupChild(namei.resolve('/', 'test'), 'x'.repeat(256))).toThrow(/ENAMETOOLONG/);
+  const n = namei([top, bottom], false);
+  expect(fs.readFileSync(n.resolve('/f', 'test').top.real, 'utf8')).toBe('top');
+  expect(n.lookup('/gone')).toBeNull();
+  expect(names(n, '/')).toEqual(['d', 'f', 'o']);
+  expect(names(n, '/d')).toEqual(['new', 'old']);
+  expect(names(n, '/o')).toEqual(['mine']);
+  expect(() => n.lookupChild(n.resolve('/', 'test'), 'x'.repeat(256))).toThrow(/ENAMETOOLONG/);
 });
 
 test('a redirect in a lower layer is followed into the layers below it', () => {
@@ -51,13 +52,13 @@ test('a redirect in a lower layer is followed into the layers below it', () => {
   xattr(path.join(u1, 'd2'), 'redirect', '/d');
   xattr(path.join(u1, 'd'), 'whiteout', '');
   const upper = layer('u2', {});
-  const namei = new OvlNamei({ roots: [upper, u1, l0], hasUpper: true });
-  expect(names(namei, '/')).toEqual(['d2']);
-  expect(names(namei, '/d2')).toEqual(['inside']);
-  expect(namei.resolve('/d2', 'test').lowerPath).toBe('/d');
+  const n = namei([upper, u1, l0], true);
+  expect(names(n, '/')).toEqual(['d2']);
+  expect(names(n, '/d2')).toEqual(['inside']);
+  expect(n.resolve('/d2', 'test').lowerPath).toBe('/d');
   // A relative redirect (the kernel writes one for a rename within the same directory).
   xattr(path.join(u1, 'd2'), 'redirect', 'd');
-  expect(names(new OvlNamei({ roots: [upper, u1, l0], hasUpper: true }), '/d2')).toEqual(['inside']);
+  expect(names(namei([upper, u1, l0], true), '/d2')).toEqual(['inside']);
 });
 
 test('lowerdir= splits at colons, with \\: for a literal one', () => {

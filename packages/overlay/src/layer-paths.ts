@@ -1,0 +1,135 @@
+// Reaching the layers' files safely. The overlay still names real entries by host path (namei's
+// RealEntry.real: a layer root + the entry's path in that layer); this is the only way those paths
+// reach the host kernel. Every path is resolved below its layer's root fd with openat2(RESOLVE_BENEATH
+// | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): a directory of a layer swapped for a symlink (or a
+// `..` trick) behind the mount fails ELOOP/EXDEV instead of taking the daemon outside its layers, and
+// a path's length on the host is its length inside the layer — never the root's plus the path's.
+//
+// at(real) answers `/proc/self/fd/<parent fd>/<name>`: the parent resolved safely, the last component
+// left to the syscall, which must not follow it (lstat, l*xattr, unlink, mkdir, rename, mknod, …).
+// What follows a final symlink (open, chmod, truncate, opendir) goes through open(real), which adds
+// O_NOFOLLOW. Parent fds are shared within one turn of the event loop and closed at the next (or at
+// once when a rename or removal changes what a path names): an at() path must be used synchronously,
+// never across an await. Paths in the work directory are the exception — its root fd lives as long
+// as the mount, so workPath() names are stable across awaits.
+import * as fs from 'node:fs';
+import { FsError, syscalls } from '@layerfs/backing-io';
+
+const O_PATH_DIR = syscalls.O_PATH | fs.constants.O_DIRECTORY | 0o2000000; /* O_CLOEXEC */
+const SAFE = syscalls.Resolve.BENEATH | syscalls.Resolve.NO_SYMLINKS | syscalls.Resolve.NO_MAGICLINKS;
+const { O_CREAT } = fs.constants;
+/**
+ * The open flags openat2 takes: unlike openat it refuses unknown bits (EINVAL), and the kernel's
+ * FUSE open flags may carry internal ones (__FMODE_EXEC, FMODE_NONOTIFY).
+ */
+const OPENAT2_FLAGS =
+  0o3 |
+  0o100 |
+  0o200 |
+  0o400 |
+  0o1000 |
+  0o2000 |
+  0o4000 |
+  0o10000 |
+  0o20000 |
+  0o40000 |
+  0o100000 |
+  0o200000 |
+  0o400000 |
+  0o1000000 |
+  0o2000000 |
+  0o4000000 |
+  0o10000000 |
+  syscalls.O_TMPFILE;
+
+interface Root {
+  root: string;
+  fd: number;
+}
+
+export class LayerPaths {
+  /** Longest root first, so a root inside another (workdir/work in workdir) matches first. */
+  readonly #roots: Root[];
+  readonly #work: Root | undefined;
+  /** Parent directory real path → O_PATH fd, for this turn of the event loop. */
+  readonly #dirs = new Map<string, number>();
+  #drainScheduled = false;
+
+  constructor(roots: readonly string[], workDir?: string) {
+    this.#roots = [...new Set(roots)].map((root) => ({ root, fd: fs.openSync(root, O_PATH_DIR) }));
+    if (workDir) {
+      this.#work = { root: workDir, fd: fs.openSync(workDir, O_PATH_DIR) };
+      this.#roots.push(this.#work);
+    }
+    this.#roots.sort((a, b) => b.root.length - a.root.length);
+  }
+
+  #rootOf(real: string): Root {
+    for (const r of this.#roots) {
+      if (real === r.root || real.startsWith(r.root + '/')) return r;
+    }
+    throw new FsError('EXDEV', 'layer', real, 'not inside any layer');
+  }
+
+  /** A path for `real` whose directories were resolved below its layer root without symlinks. */
+  at(real: string): string {
+    const r = this.#rootOf(real);
+    // "/.": the root directory itself, also for calls that do not follow a final symlink (the bare
+    // magic link would be that symlink).
+    if (real === r.root) return `/proc/self/fd/${r.fd}/.`;
+    const slash = real.lastIndexOf('/');
+    return `/proc/self/fd/${this.#dirFd(r, real.slice(0, slash))}/${real.slice(slash + 1)}`;
+  }
+
+  #dirFd(r: Root, dir: string): number {
+    if (dir === r.root) return r.fd;
+    let fd = this.#dirs.get(dir);
+    if (fd !== undefined) return fd;
+    fd = syscalls.openat2(r.fd, dir.slice(r.root.length + 1), O_PATH_DIR, SAFE);
+    this.#dirs.set(dir, fd);
+    if (!this.#drainScheduled) {
+      this.#drainScheduled = true;
+      setImmediate(() => this.changed());
+    }
+    return fd;
+  }
+
+  /** open(2) of `real` itself, never through a symlink (the final component included): the caller owns the fd. */
+  open(real: string, flags: number, mode = 0): number {
+    const r = this.#rootOf(real);
+    const rel = real === r.root ? '.' : real.slice(r.root.length + 1);
+    // A mode only with O_CREAT or O_TMPFILE (openat2 refuses one otherwise).
+    const makes = (flags & O_CREAT) !== 0 || (flags & syscalls.O_TMPFILE) === syscalls.O_TMPFILE;
+    return syscalls.openat2(r.fd, rel, (flags & OPENAT2_FLAGS) | fs.constants.O_NOFOLLOW | 0o2000000, SAFE, makes ? mode & 0o7777 : 0); // a create's mode may carry S_IFREG, which openat2 refuses
+  }
+
+  /** Run `fn` with an fd of `real` opened as open() does, closed after (also when `fn` throws). */
+  withFd<T>(real: string, flags: number, fn: (fd: number) => T): T {
+    const fd = this.open(real, flags);
+    try {
+      return fn(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** A name in the work directory, stable across awaits (the work root's fd lives with the mount). */
+  workPath(real: string): string {
+    if (!this.#work || !real.startsWith(this.#work.root + '/') || real.indexOf('/', this.#work.root.length + 1) >= 0) {
+      throw new FsError('EXDEV', 'workdir', real, 'not a name in the work directory');
+    }
+    return `/proc/self/fd/${this.#work.fd}/${real.slice(this.#work.root.length + 1)}`;
+  }
+
+  /** Something was renamed or removed: shared parent fds may now name other directories. */
+  changed(): void {
+    this.#drainScheduled = false;
+    for (const fd of this.#dirs.values()) fs.closeSync(fd);
+    this.#dirs.clear();
+  }
+
+  close(): void {
+    this.changed();
+    for (const r of this.#roots) fs.closeSync(r.fd);
+  }
+}
