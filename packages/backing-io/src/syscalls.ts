@@ -43,7 +43,14 @@ const c = {
   // struct file_handle is a header and a variable tail: passed as raw bytes.
   nameToHandleAt: libc.func('int name_to_handle_at(int dirfd, const char *path, _Inout_ uint8_t *handle, _Out_ int *mountId, int flags)'),
   openByHandleAt: libc.func('int open_by_handle_at(int mountFd, const uint8_t *handle, int flags)'),
+  // ioctl is variadic in libc; every caller here passes a pointer.
   ioctlPtr: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
+  read: libc.func('intptr_t read(int fd, _Out_ uint8_t *buf, size_t count)'),
+  poll: libc.func('poll', 'int', [
+    koffi.inout(koffi.pointer(koffi.struct({ fd: 'int', events: 'short', revents: 'short' }))),
+    'uint64',
+    'int',
+  ]),
   // The *at family: every host access of a node-based filesystem is relative to a directory fd.
   openat: libc.func('int openat(int dirfd, const char *path, int flags, uint32_t mode)'),
   statx: libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)'),
@@ -445,4 +452,25 @@ export function openat2(dir: number, path: string, flags: number, resolve: numbe
   openHow.writeBigUInt64LE(BigInt(mode), 8);
   openHow.writeBigUInt64LE(BigInt(resolve), 16);
   return check(c.syscall(SYS_OPENAT2, 'int', dir, 'const char *', path, 'uint8_t *', openHow, 'size_t', 24), 'openat2', path);
+}
+
+// -- what the wire transport needs around /dev/fuse --------------------------------------------------
+
+/** ioctl(2) with a buffer the kernel reads and writes; its return value, or FsError. */
+export function ioctl(fd: number, request: number, arg: Buffer, name: string): number {
+  return check(c.ioctlPtr(fd, request, arg), name);
+}
+
+/**
+ * read(2) that does not throw: the byte count, or −errno. For a hot loop whose every drain ends in
+ * EAGAIN, where an exception would cost more than the read.
+ */
+export function readOrErrno(fd: number, buf: Buffer): number {
+  const n = Number(c.read(fd, buf, buf.length));
+  return n >= 0 ? n : -koffi.errno();
+}
+
+/** poll(2) of one fd on the threadpool; `cb` runs on the main thread when it returns. */
+export function pollAsync(fd: number, events: number, timeoutMs: number, cb: (err: Error | null) => void): void {
+  c.poll.async({ fd, events, revents: 0 }, 1, timeoutMs, cb);
 }

@@ -2,23 +2,17 @@
 // (getattr, readdir entries, create, and on the wire transport lookup/READDIRPLUS) goes through
 // attrFromStats(), so no reply can ever carry half an attribute set (bindfs #158: size 0 in
 // READDIRPLUS entries made git crash with SIGBUS).
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, BigIntStatsFs } from 'node:fs';
+import type { StatxResult } from '@layerfs/backing-io';
 
 export type Ino = bigint & { readonly __brand: 'Ino' };
 
-export interface Attr {
+/**
+ * What every attribute reply carries: statx's fields (backing-io's StatxResult, so a statx answer is
+ * an Attr as it is) with st_ino branded, less the device (FUSE has its own).
+ */
+export interface Attr extends Omit<StatxResult, 'dev' | 'ino'> {
   ino: Ino;
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  rdev: number;
-  size: bigint;
-  blocks: bigint;
-  blksize: number;
-  atimeNs: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
 }
 
 export function attrFromStats(st: BigIntStats, ino: bigint = st.ino): Attr {
@@ -47,4 +41,18 @@ export interface StatFs {
   files: bigint;
   ffree: bigint;
   namemax: number;
+}
+
+/** statfs(2)'s answer as the transports send it (f_frsize is f_bsize on Linux's local filesystems). */
+export function statFsFrom(s: BigIntStatsFs): StatFs {
+  return {
+    bsize: Number(s.bsize),
+    frsize: Number(s.bsize),
+    blocks: s.blocks,
+    bfree: s.bfree,
+    bavail: s.bavail,
+    files: s.files,
+    ffree: s.ffree,
+    namemax: 255,
+  };
 }

@@ -16,7 +16,7 @@ export { ROOT_NODE, RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT } from '.
 export { NodeFsBase } from './node-fs-base';
 export type { PathHandlers } from './path-handlers';
 export { servePathHandlers } from './path-adapter';
-export { attrFromStats } from './attr';
+export { attrFromStats, statFsFrom } from './attr';
 export type { Attr, Ino, StatFs } from './attr';
 export { mountFs } from './mount';
 export type { MountHandle, MountFsOptions } from './mount';

@@ -6,16 +6,7 @@ import koffi from 'koffi';
 import { FsError, syscalls } from '@layerfs/backing-io';
 import { DEV_IOC_BACKING_CLOSE, DEV_IOC_BACKING_OPEN } from './abi';
 
-const libc = koffi.load('libc.so.6');
-
-const PollFd = koffi.struct({ fd: 'int', events: 'short', revents: 'short' });
-
-const c = {
-  // ioctl is variadic in libc; the argument is always a pointer here.
-  ioctlPtr: libc.func('int ioctl(int fd, unsigned long request, void *arg)'),
-  poll: libc.func('poll', 'int', [koffi.inout(koffi.pointer(PollFd)), 'uint64', 'int']),
-  read: libc.func('intptr_t read(int fd, void *buf, size_t count)'),
-};
+// libc itself is bound once, in backing-io's syscalls.ts; only libuv (below) is bound here.
 
 const EAGAIN = 11;
 const EINTR = 4;
@@ -29,9 +20,9 @@ const ENOENT = 2;
  */
 export function readRequest(fd: number, buf: Buffer): number {
   for (;;) {
-    const n = Number(c.read(fd, buf, buf.length));
+    const n = syscalls.readOrErrno(fd, buf);
     if (n >= 0) return n === 0 ? -1 : n;
-    const errno = koffi.errno();
+    const errno = -n;
     if (errno === EAGAIN) return 0;
     if (errno === EINTR || errno === ENOENT) continue;
     throw new FsError(errno, 'read', '/dev/fuse');
@@ -101,7 +92,7 @@ export function watchReadable(fd: number, onReadable: (err: Error | null) => voi
   let stopped = false;
   const arm = () => {
     if (stopped) return;
-    c.poll.async({ fd, events: POLLIN, revents: 0 }, 1, -1, (err: Error | null) => {
+    syscalls.pollAsync(fd, POLLIN, -1, (err) => {
       if (stopped) return;
       onReadable(err);
       arm();
@@ -150,13 +141,11 @@ function libuv(): Libuv | null {
 export function backingOpen(devFd: number, fd: number): number {
   const map = Buffer.alloc(16);
   map.writeInt32LE(fd, 0);
-  const id = c.ioctlPtr(devFd, DEV_IOC_BACKING_OPEN, map);
-  if (id < 0) throw new FsError(koffi.errno(), 'FUSE_DEV_IOC_BACKING_OPEN');
-  return id;
+  return syscalls.ioctl(devFd, DEV_IOC_BACKING_OPEN, map, 'FUSE_DEV_IOC_BACKING_OPEN');
 }
 
 export function backingClose(devFd: number, id: number): void {
   const arg = Buffer.alloc(4);
   arg.writeUInt32LE(id, 0);
-  if (c.ioctlPtr(devFd, DEV_IOC_BACKING_CLOSE, arg) < 0) throw new FsError(koffi.errno(), 'FUSE_DEV_IOC_BACKING_CLOSE');
+  syscalls.ioctl(devFd, DEV_IOC_BACKING_CLOSE, arg, 'FUSE_DEV_IOC_BACKING_CLOSE');
 }

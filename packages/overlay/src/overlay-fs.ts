@@ -49,6 +49,7 @@ import {
   SetattrTimes,
   StatFs,
   attrFromStats,
+  statFsFrom,
 } from '@layerfs/fuse-bridge';
 import { CopyUpCtx, assertWritable, copyUp, copyUpParent, copyUpTruncated, markImpure } from './copy-up';
 import { OvlEntry, OvlNamei, RealEntry, readRedirect } from './namei';
@@ -195,17 +196,7 @@ export class OverlayFs implements PathHandlers {
 
   async statfs(): Promise<StatFs> {
     // The root's own fd: a stable path across the await.
-    const s = await fs.promises.statfs(this.#paths.at(this.#statfsRoot), { bigint: true });
-    return {
-      bsize: Number(s.bsize),
-      frsize: Number(s.bsize),
-      blocks: s.blocks,
-      bfree: s.bfree,
-      bavail: s.bavail,
-      files: s.files,
-      ffree: s.ffree,
-      namemax: 255,
-    };
+    return statFsFrom(await fs.promises.statfs(this.#paths.at(this.#statfsRoot), { bigint: true }));
   }
 
   chmod(_ctx: RequestContext, p: string, mode: number): Promise<void> {

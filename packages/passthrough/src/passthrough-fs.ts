@@ -44,6 +44,7 @@ import {
   RequestContext,
   SetattrTimes,
   StatFs,
+  statFsFrom,
 } from '@layerfs/fuse-bridge';
 import { InodeTable, PtInode } from './inode-table';
 
@@ -137,17 +138,7 @@ export class PassthroughFs implements NodeHandlers {
   }
 
   statfs(_ctx: RequestContext, node: NodeId): StatFs {
-    const s = fs.statfsSync(proc(this.#nodes.fd(this.#nodes.get(node))), { bigint: true });
-    return {
-      bsize: Number(s.bsize),
-      frsize: Number(s.bsize),
-      blocks: s.blocks,
-      bfree: s.bfree,
-      bavail: s.bavail,
-      files: s.files,
-      ffree: s.ffree,
-      namemax: 255,
-    };
+    return statFsFrom(fs.statfsSync(proc(this.#nodes.fd(this.#nodes.get(node))), { bigint: true }));
   }
 
   chmod(_ctx: RequestContext, node: NodeId, mode: number): void {
@@ -428,7 +419,7 @@ export class PassthroughFs implements NodeHandlers {
 }
 
 function attrOf(st: StatxResult): Attr {
-  return st as unknown as Attr;
+  return st as unknown as Attr; // a statx answer is an Attr (st_ino unbranded, and a dev FUSE ignores)
 }
 
 function entryOf(n: PtInode, st: StatxResult): Entry {
