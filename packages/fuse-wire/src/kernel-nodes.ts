@@ -18,8 +18,11 @@ export interface KernelNode {
 
 export class KernelNodes {
   readonly #nodes = new Map<number, KernelNode>();
-  /** st_ino → the nodes that show it: several only where the filesystem has a node per name. */
-  readonly #byIno = new Map<bigint, Set<number>>();
+  /**
+   * st_ino → the node that shows it, or the nodes (several only where the filesystem has a node per
+   * name). A Set only for those: one per node would cost ~20 MB over 100 000 nodes.
+   */
+  readonly #byIno = new Map<bigint, number | Set<number>>();
   /** How many files show through more than one node. */
   #shared = 0;
 
@@ -69,7 +72,7 @@ export class KernelNodes {
   aliases(id: number): number[] {
     const n = this.#nodes.get(id);
     const set = n?.ino === undefined ? undefined : this.#byIno.get(n.ino);
-    if (!set || set.size < 2) return [];
+    if (set === undefined || typeof set === 'number') return [];
     return [...set].filter((o) => o !== id);
   }
 
@@ -87,17 +90,27 @@ export class KernelNodes {
     if (n.ino === ino || n.superseded) return;
     this.#dropIno(id, n);
     n.ino = ino;
-    let set = this.#byIno.get(ino);
-    if (!set) this.#byIno.set(ino, (set = new Set()));
-    set.add(id);
-    if (set.size === 2) this.#shared++;
+    const cur = this.#byIno.get(ino);
+    if (cur === undefined) {
+      this.#byIno.set(ino, id);
+    } else if (typeof cur === 'number') {
+      if (cur === id) return;
+      this.#byIno.set(ino, new Set([cur, id]));
+      this.#shared++;
+    } else {
+      cur.add(id);
+    }
   }
 
   #dropIno(id: number, n: KernelNode): void {
     if (n.ino === undefined) return;
-    const set = this.#byIno.get(n.ino);
-    if (set?.delete(id) && set.size === 1) this.#shared--;
-    if (set?.size === 0) this.#byIno.delete(n.ino);
+    const cur = this.#byIno.get(n.ino);
+    if (cur === id) {
+      this.#byIno.delete(n.ino);
+    } else if (cur !== undefined && typeof cur !== 'number' && cur.delete(id) && cur.size === 1) {
+      this.#byIno.set(n.ino, cur.values().next().value as number);
+      this.#shared--;
+    }
     n.ino = undefined;
   }
 }
