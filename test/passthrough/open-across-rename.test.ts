@@ -1,5 +1,6 @@
 // An open file or directory is its file, not its name: renamed, replaced or unlinked after the open,
-// it keeps reading, listing, stat-ing and changing what was opened. (With the daemon serving data —
+// it keeps reading, listing, stat-ing and changing what was opened (fstat, ftruncate, fchmod,
+// fsetxattr/fgetxattr — the last also once it has no name at all). (With the daemon serving data —
 // fuse-native, or the wire transport with passthrough=off — a handle that stored its path read the
 // new file after a rename.)
 import * as path from 'node:path';
@@ -23,8 +24,12 @@ out['B_after_ftruncate'] = open('B').read()
 os.fchmod(fd, 0o640)
 out['B_mode'] = oct(os.stat('B').st_mode & 0o777)
 out['A_mode_unchanged'] = oct(os.stat('A').st_mode & 0o777) != '0o640'
+os.setxattr(fd, 'user.tag', b'renamed')
+out['xattr_via_B'] = os.getxattr('B', 'user.tag').decode()
 os.unlink('B')
 out['fstat_after_unlink'] = [os.fstat(fd).st_size, os.fstat(fd).st_nlink]
+os.setxattr(fd, 'user.tag', b'unlinked')
+out['xattr_after_unlink'] = os.getxattr(fd, 'user.tag').decode()
 out['pread_after_unlink'] = os.pread(fd, 100, 0).decode()
 os.close(fd)
 os.mkdir('D'); open('D/inside', 'w').close()
@@ -48,7 +53,9 @@ async function check(opts: string[]) {
       B_after_ftruncate: 'old',
       B_mode: '0o640',
       A_mode_unchanged: true,
+      xattr_via_B: 'renamed',
       fstat_after_unlink: [3, 0],
+      xattr_after_unlink: 'unlinked',
       pread_after_unlink: 'old',
       listdir_old_fd: ['inside'],
       fstat_dir_is_D2: true,
