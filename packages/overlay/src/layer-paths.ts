@@ -8,16 +8,22 @@
 // at(real) answers `/proc/self/fd/<parent fd>/<name>`: the parent resolved safely, the last component
 // left to the syscall, which must not follow it (lstat, l*xattr, unlink, mkdir, rename, mknod, …).
 // What follows a final symlink (open, chmod, truncate, opendir) goes through open(real), which adds
-// O_NOFOLLOW. Parent fds are shared within one turn of the event loop and closed at the next (or at
-// once when a rename or removal changes what a path names): an at() path must be used synchronously,
-// never across an await. Paths in the work directory are the exception — its root fd lives as long
-// as the mount, so workPath() names are stable across awaits.
+// O_NOFOLLOW. Parent fds are kept in a small LRU (a directory resolved once serves the requests that
+// follow, as a dentry does) and all dropped at once when a rename or removal through the mount may
+// change what a path names; an fd may be closed by the next at(), so an at() path must be used
+// synchronously, never across an await. Paths in the work directory are the exception — its root
+// fd lives as long as the mount, so workPath() names are stable across awaits. A directory moved
+// behind the mount keeps its cached fd (the directory itself, wherever it went, as a kernel dentry
+// would): the layers are the mount's while it is up (overlayfs.rst), and an fd never leads through
+// a symlink.
 import * as fs from 'node:fs';
 import { FsError, syscalls } from '@layerfs/backing-io';
 
 const O_PATH_DIR = syscalls.O_PATH | fs.constants.O_DIRECTORY | 0o2000000; /* O_CLOEXEC */
 const SAFE = syscalls.Resolve.BENEATH | syscalls.Resolve.NO_SYMLINKS | syscalls.Resolve.NO_MAGICLINKS;
 const { O_CREAT } = fs.constants;
+/** Directory fds kept: the directories a burst of requests works in (a listing, a build's tree). */
+const DIR_FDS = 256;
 /**
  * The open flags openat2 takes: unlike openat it refuses unknown bits (EINVAL), and the kernel's
  * FUSE open flags may carry internal ones (__FMODE_EXEC, FMODE_NONOTIFY).
@@ -51,9 +57,8 @@ export class LayerPaths {
   /** Longest root first, so a root inside another (workdir/work in workdir) matches first. */
   readonly #roots: Root[];
   readonly #work: Root | undefined;
-  /** Parent directory real path → O_PATH fd, for this turn of the event loop. */
+  /** Parent directory real path → O_PATH fd, least recently used first. */
   readonly #dirs = new Map<string, number>();
-  #drainScheduled = false;
 
   constructor(roots: readonly string[], workDir?: string) {
     this.#roots = [...new Set(roots)].map((root) => ({ root, fd: fs.openSync(root, O_PATH_DIR) }));
@@ -84,12 +89,17 @@ export class LayerPaths {
   #dirFd(r: Root, dir: string): number {
     if (dir === r.root) return r.fd;
     let fd = this.#dirs.get(dir);
-    if (fd !== undefined) return fd;
+    if (fd !== undefined) {
+      this.#dirs.delete(dir);
+      this.#dirs.set(dir, fd);
+      return fd;
+    }
     fd = syscalls.openat2(r.fd, dir.slice(r.root.length + 1), O_PATH_DIR, SAFE);
     this.#dirs.set(dir, fd);
-    if (!this.#drainScheduled) {
-      this.#drainScheduled = true;
-      setImmediate(() => this.changed());
+    if (this.#dirs.size > DIR_FDS) {
+      const [oldest, oldFd] = this.#dirs.entries().next().value as [string, number];
+      this.#dirs.delete(oldest);
+      fs.closeSync(oldFd);
     }
     return fd;
   }
@@ -121,9 +131,8 @@ export class LayerPaths {
     return `/proc/self/fd/${this.#work.fd}/${real.slice(this.#work.root.length + 1)}`;
   }
 
-  /** Something was renamed or removed: shared parent fds may now name other directories. */
+  /** Something was renamed or removed through the mount: a cached parent fd may now stand for another path. */
   changed(): void {
-    this.#drainScheduled = false;
     for (const fd of this.#dirs.values()) fs.closeSync(fd);
     this.#dirs.clear();
   }
