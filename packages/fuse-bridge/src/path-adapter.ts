@@ -17,6 +17,7 @@ import type {
   RequestContext,
   SetattrTimes,
 } from './handler';
+import { RENAME_EXCHANGE } from './handler';
 import type { PathHandlers } from './path-handlers';
 import { PathNode, PathNodeTable } from './path-node-table';
 
@@ -220,7 +221,7 @@ class PathAdapter implements NodeHandlers {
     const from = this.#node(parent);
     const to = this.#node(newParent);
     return thenMaybe(this.#h.rename(ctx, from.childPath(name), to.childPath(newName), flags), () =>
-      this.#nodes.renamed(from, name, to, newName, (flags & 2) /* RENAME_EXCHANGE */ !== 0),
+      this.#nodes.renamed(from, name, to, newName, (flags & RENAME_EXCHANGE) !== 0),
     );
   }
 
