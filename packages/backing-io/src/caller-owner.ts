@@ -9,12 +9,13 @@ const S_ISGID = 0o2000; // not in Node's fs.constants
 const daemonIsRoot = process.getuid?.() === 0;
 
 /**
- * The owner a new entry in a directory of mode `parentMode` is handed to, or undefined where it
- * stays as created (caller unknown, daemon not root, or the caller is root). For filesystems that
- * reach the host by fd: they apply it with fchownat on what they just made.
+ * The owner a new entry is handed to, or undefined where it stays as created (caller unknown, daemon
+ * not root, or the caller is root). `parentMode` reads the new entry's directory's mode, asked only
+ * when there is an owner to hand over (a create by root costs no stat). For filesystems that reach
+ * the host by fd: they apply it with fchownat on what they just made.
  */
-export function callerOwner(cred: Cred, parentMode: number): { uid: number; gid: number } | undefined {
+export function callerOwner(cred: Cred, parentMode: () => number): { uid: number; gid: number } | undefined {
   if (!daemonIsRoot || cred.uid === undefined || cred.gid === undefined) return undefined;
   if (cred.uid === 0 && cred.gid === 0) return undefined;
-  return { uid: cred.uid, gid: parentMode & S_ISGID ? -1 : cred.gid };
+  return { uid: cred.uid, gid: parentMode() & S_ISGID ? -1 : cred.gid };
 }

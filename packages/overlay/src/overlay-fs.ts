@@ -632,7 +632,7 @@ export class OverlayFs implements PathHandlers {
 
   /** A new upper entry goes to the caller (see backing-io's callerOwner); `fd` when it is open. */
   #own(real: string, ctx: RequestContext, fd?: number): void {
-    const owner = callerOwner(ctx, Number(fs.lstatSync(this.#paths.at(path.dirname(real))).mode));
+    const owner = callerOwner(ctx, () => Number(fs.lstatSync(this.#paths.at(path.dirname(real))).mode));
     if (!owner) return;
     if (fd !== undefined) fs.fchownSync(fd, owner.uid, owner.gid);
     else fs.lchownSync(this.#paths.at(real), owner.uid, owner.gid);

@@ -90,8 +90,7 @@ export function renameLeavingWhiteout(paths: LayerPaths, from: string, to: strin
     }
     log.warnOnce('rename-whiteout', 'RENAME_WHITEOUT is not available here; renames leave their whiteout in a second step');
     fs.renameSync(paths.at(from), paths.at(to));
-    paths.changed();
-    makeWhiteout(paths, from, names);
+    makeWhiteout(paths, from, names); // `from`'s directory did not move: its cached fd still stands
   } finally {
     paths.changed();
   }

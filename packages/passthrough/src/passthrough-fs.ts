@@ -193,7 +193,7 @@ export class PassthroughFs implements NodeHandlers {
     checkName(name);
     const dir = this.#nodes.fd(parent);
     make(dir);
-    const owner = callerOwner(ctx, this.#stat(parent).mode);
+    const owner = callerOwner(ctx, () => this.#stat(parent).mode);
     if (owner) {
       // fchownat on the O_PATH fd of what is there now: the new entry, or (if something replaced it
       // behind the mount in between) that entry itself — never a symlink's target.
@@ -298,7 +298,7 @@ export class PassthroughFs implements NodeHandlers {
       openFile: (_p, f, m) => syscalls.openat(dir, name, f | O_NOFOLLOW | O_CLOEXEC, m),
     }) as BackingFile;
     try {
-      const owner = callerOwner(ctx, this.#stat(p).mode);
+      const owner = callerOwner(ctx, () => this.#stat(p).mode);
       if (owner) fs.fchownSync(backing.fd, owner.uid, owner.gid);
       const st = syscalls.statxAt(backing.fd, '');
       const n = this.#nodes.found(p, name, st);
@@ -321,7 +321,7 @@ export class PassthroughFs implements NodeHandlers {
       openFile: (_p, f, m) => syscalls.openat(dir, '.', (f & ~O_CREAT) | syscalls.O_TMPFILE | O_CLOEXEC, m),
     }) as BackingFile;
     try {
-      const owner = callerOwner(ctx, this.#stat(p).mode);
+      const owner = callerOwner(ctx, () => this.#stat(p).mode);
       if (owner) fs.fchownSync(backing.fd, owner.uid, owner.gid);
       const st = syscalls.statxAt(backing.fd, '');
       const n = this.#nodes.anonymous(p, st, syscalls.openat(-100, proc(backing.fd), syscalls.O_PATH | O_CLOEXEC));
