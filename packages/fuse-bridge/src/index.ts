@@ -14,8 +14,6 @@ export type {
 } from './handler';
 export { ROOT_NODE, RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT } from './handler';
 export { NodeFsBase } from './node-fs-base';
-export type { PathHandlers } from './path-handlers';
-export { servePathHandlers } from './path-adapter';
 export { attrFromStats, statFsFrom } from './attr';
 export type { Attr, Ino, StatFs } from './attr';
 export { mountFs } from './mount';

@@ -4,38 +4,35 @@
 // daemon or of the machine leaves either no copy or a whole one, and the partial file in workdir is
 // removed at the next mount.
 //
-// The race (two first-writes of one file at once): a lock-free check, then the path's lock, then a
+// The race (two first-writes of one file at once): a lock-free check, then the node's lock, then a
 // re-check, so the data is copied once. Large files are copied by libuv's copyFile (FICLONE reflink
 // where the filesystem has it, else copy_file_range) on the threadpool: other requests go on.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FsError, InodeLocks, syscalls } from '@layerfs/backing-io';
+import { FsError, syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
-import type { OvlEntry, OvlNamei, RealEntry } from './namei';
-import type { OriginFh } from './origin';
+import type { Ovl } from './ovl-fs';
+import type { OvlInode } from './ovl-inode';
 import type { LayerPaths } from './layer-paths';
+import type { RealRef } from './namei';
 import { OvlXattrs, isPrivateXattr } from './xattr-names';
 
 const log = createLogger('overlay:copy-up');
 
 export interface CopyUpCtx {
-  namei: OvlNamei;
+  ovl: Ovl;
   upperRoot: string;
   /** workdir/work: the scratch directory on the upper layer's filesystem. */
   workDir: string;
-  locks: InodeLocks<string>;
   /**
    * fsync a copied-up file's data before renaming it into place, as the kernel does unless mounted
    * `volatile`: otherwise a machine crash can leave the rename durable and the data not — an empty
    * or partial file in the upper layer, hiding the intact lower one.
    */
   durable: boolean;
-  names: OvlXattrs;
-  /** Writes the overlay.origin of each copy, as the kernel does: st_ino survives a remount. */
-  origin: OriginFh;
   /** Called after a copy-up: the upper inode now stands for the lower one (st_ino stays the same). */
-  recordOrigin(upperIno: bigint, lower: RealEntry): void;
+  recordOrigin(upperIno: bigint, lowerIno: bigint, isDir: boolean): void;
 }
 
 /** Mark an upper directory impure (once): it now holds an entry whose st_ino is not its own. */
@@ -48,59 +45,55 @@ export function markImpure(paths: LayerPaths, names: OvlXattrs, upperDir: string
   syscalls.lsetxattr(paths.at(upperDir), names.impure, Buffer.from('y'));
 }
 
-const upperPathOf = (ctx: CopyUpCtx, p: string) => (p === '/' ? ctx.upperRoot : ctx.upperRoot + p);
-
-/** The upper real path of `p`, copying it (and its parents) up first if needed. */
-export function copyUp(ctx: CopyUpCtx, p: string): Promise<string> {
-  return copyUpAs(ctx, p, 'with-data');
+/** Make `n` exist in the upper layer (its parents first); answers its upper real path. */
+export function copyUp(ctx: CopyUpCtx, n: OvlInode): Promise<string> {
+  return copyUpAs(ctx, n, 'with-data');
 }
 
 /**
  * For an open with O_TRUNC: the same, but a regular file comes up empty — its data would be thrown
  * away at once (the kernel's ovl_copy_up_flags with O_TRUNC does the same).
  */
-export function copyUpTruncated(ctx: CopyUpCtx, p: string): Promise<string> {
-  return copyUpAs(ctx, p, 'truncated');
+export function copyUpTruncated(ctx: CopyUpCtx, n: OvlInode): Promise<string> {
+  return copyUpAs(ctx, n, 'truncated');
 }
 
 type CopyUpKind = 'with-data' | 'truncated';
 
-async function copyUpAs(ctx: CopyUpCtx, p: string, kind: CopyUpKind): Promise<string> {
-  const e = ctx.namei.resolve(p, 'copy-up');
-  if (e.upper) return e.upper.real;
-  const unlock = await ctx.locks.lock(`copyup:${p}`);
+async function copyUpAs(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<string> {
+  if (n.state.hasUpper) return ctx.ovl.upperReal(n);
+  // The parent chain first, before this node's lock: no copy-up holds two locks.
+  if (n.parent) await copyUp(ctx, n.parent);
+  const unlock = await ctx.ovl.locks.lock(n.id);
   try {
-    const again = ctx.namei.resolve(p, 'copy-up'); // re-check under the lock
-    if (again.upper) return again.upper.real;
-    if (p !== '/') await copyUp(ctx, path.posix.dirname(p));
-    const fresh = ctx.namei.resolve(p, 'copy-up');
-    if (fresh.upper) return fresh.upper.real;
-    await copyUpOne(ctx, fresh, kind);
-    ctx.namei.changed(p); // it has an upper entry now
-    return upperPathOf(ctx, p);
+    if (!n.state.hasUpper) {
+      // An unlinked file has no name to come up under (the kernel's copy-up of an unhashed dentry).
+      if (n.detached) throw new FsError('ENOENT', 'copy-up', n.name);
+      // Re-checked on disk too: a node made for one request and the kernel's node for the same name
+      // do not share a lock, and a copy must never replace one already made (and maybe written).
+      if (!ctx.ovl.upperExists(n)) await copyUpOne(ctx, n, kind);
+      n.state.hasUpper = true;
+    }
+    return ctx.ovl.upperReal(n);
   } finally {
     unlock();
   }
 }
 
-/** The upper directory that will hold `p`'s entry (copying the parent chain up). */
-export function copyUpParent(ctx: CopyUpCtx, p: string): Promise<string> {
-  return copyUp(ctx, path.posix.dirname(p));
-}
-
-async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry, kind: CopyUpKind): Promise<void> {
-  const paths = ctx.namei.paths;
-  const src = e.top;
-  const st = src.st;
-  const dest = upperPathOf(ctx, e.path);
+async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<void> {
+  const paths = ctx.ovl.paths;
+  const src = n.state.lower[0];
+  if (!src) throw new FsError('ENOENT', 'copy-up', n.name);
+  const st = fs.lstatSync(paths.at(src.real), { bigint: true });
+  const dest = ctx.ovl.upperReal(n);
   // The temporary name is in the work directory, whose fd lives with the mount: `tmp` stays valid
   // across the awaits below. Paths of the layers (paths.at) are used synchronously only.
   const tmp = paths.workPath(path.join(ctx.workDir, `#${crypto.randomBytes(8).toString('hex')}`));
-  log.debug(`${e.path}: from layer ${src.layer} (${st.size} bytes)`);
+  log.debug(`${dest}: from layer ${src.layer} (${st.size} bytes)`);
   // As the kernel (ovl_do_copy_up): no origin for a file with lower hard links — each name copied up
   // becomes its own inode, and one lower number must not stand for several upper files.
-  const origin = st.isDirectory() || st.nlink === 1n ? ctx.origin.encode(paths.at(src.real), src.layer) : undefined;
-  if (origin) markImpure(paths, ctx.names, path.dirname(dest));
+  const origin = st.isDirectory() || st.nlink === 1n ? ctx.ovl.originFh.encode(paths.at(src.real), src.layer) : undefined;
+  if (origin) markImpure(paths, ctx.ovl.names, path.dirname(dest));
   try {
     if (st.isDirectory()) {
       await fs.promises.mkdir(tmp, Number(st.mode) & 0o7777);
@@ -122,21 +115,22 @@ async function copyUpOne(ctx: CopyUpCtx, e: OvlEntry, kind: CopyUpKind): Promise
     } else {
       syscalls.mknod(tmp, Number(st.mode), st.rdev);
     }
-    copyMetadata(paths, src, tmp);
+    copyMetadata(paths, src, st, tmp);
     if (origin) setOrigin(ctx, tmp, origin);
     if (ctx.durable && st.isFile() && kind === 'with-data') await fsyncPath(tmp);
-    // The atomic step: until here nothing is visible in the upper layer.
-    fs.renameSync(tmp, paths.at(dest));
+    // The atomic step: until here nothing is visible in the upper layer. The path of `dest` is
+    // taken again after the awaits: a rename of a parent meanwhile moved where the copy belongs.
+    fs.renameSync(tmp, paths.at(ctx.ovl.upperReal(n)));
   } catch (err) {
     await fs.promises.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw err;
   }
-  ctx.recordOrigin(fs.lstatSync(paths.at(dest), { bigint: true }).ino, src);
+  ctx.recordOrigin(fs.lstatSync(paths.at(ctx.ovl.upperReal(n)), { bigint: true }).ino, st.ino, st.isDirectory());
 }
 
 function setOrigin(ctx: CopyUpCtx, tmp: string, origin: Buffer): void {
   try {
-    syscalls.lsetxattr(tmp, ctx.names.origin, origin);
+    syscalls.lsetxattr(tmp, ctx.ovl.names.origin, origin);
   } catch (err) {
     // user.* xattrs are refused on symlinks and special files (userxattr): that copy just keeps its
     // own st_ino after a remount, as under the kernel's overlay.
@@ -156,8 +150,7 @@ async function fsyncPath(p: string): Promise<void> {
   }
 }
 
-function copyMetadata(paths: LayerPaths, src: RealEntry, tmp: string): void {
-  const st = src.st;
+function copyMetadata(paths: LayerPaths, src: RealRef, st: fs.BigIntStats, tmp: string): void {
   for (const name of syscalls.llistxattr(paths.at(src.real))) {
     if (isPrivateXattr(name)) continue; // the layer's own overlay metadata does not travel up
     try {
@@ -170,8 +163,4 @@ function copyMetadata(paths: LayerPaths, src: RealEntry, tmp: string): void {
   fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
   if (!st.isSymbolicLink()) fs.chmodSync(tmp, Number(st.mode) & 0o7777); // after chown: chown clears setuid
   syscalls.lutimens(tmp, st.atimeNs, st.mtimeNs);
-}
-
-export function assertWritable(ctx: CopyUpCtx | undefined, op: string, p: string): asserts ctx is CopyUpCtx {
-  if (!ctx) throw new FsError('EROFS', op, p);
 }

@@ -1,5 +1,5 @@
 // mountOverlay(): check the layers, then serve an OverlayFs.
-import { MountFsOptions, MountHandle, TransportChoice, mountFs, prepareMountpoint, servePathHandlers } from '@layerfs/fuse-bridge';
+import { MountFsOptions, MountHandle, TransportChoice, mountFs, prepareMountpoint } from '@layerfs/fuse-bridge';
 import { chooseTransport } from '@layerfs/fuse-wire';
 import { OverlayFs } from './overlay-fs';
 import { OverlayFeatures, checkLayers } from './params';
@@ -33,7 +33,7 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
   // with the kernel's userxattr.
   const userxattr = opts.userxattr ?? process.getuid?.() !== 0;
   const ofs = new OverlayFs({ ...layers, volatile: opts.volatile, userxattr });
-  const handle = await mountFs(opts.mountpoint, servePathHandlers(ofs), {
+  const handle = await mountFs(opts.mountpoint, ofs, {
     ...opts,
     fsname: opts.fsname ?? 'layerfs-overlay',
     subtype: 'layerfs-overlay',

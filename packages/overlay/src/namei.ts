@@ -3,8 +3,8 @@
 // an opaque directory hides the directories below it; a non-directory hides everything below it,
 // and a directory below a non-directory is hidden too.
 //
-// Directory results are cached (path → entry, LRU) because every lookup walks its parents; a change
-// through the mount drops the entries it touches (changed(), changedTree()). Changes behind the
+// Nothing is cached by path here: the overlay's inodes (ovl-inode.ts) hold what a lookup found, and
+// each lookup starts from its parent's real directories, one component at a time. Changes behind the
 // mount, in the layers, are not supported while mounted — as for the kernel's overlay.
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
@@ -16,10 +16,22 @@ import type { LayerPaths } from './layer-paths';
 import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, FUSE_OVERLAYFS_PREFIX, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
 
 /** Layer 0 is the upper layer when there is one; lower layers follow, top first. */
-export interface RealEntry {
+export interface RealRef {
   layer: number;
   real: string;
+}
+
+export interface RealEntry extends RealRef {
   st: BigIntStats;
+}
+
+/** What lookupChild needs of a directory: where its real directories are. */
+export interface OvlDir {
+  /** Mount-relative path, for messages. */
+  path: string;
+  /** Every real directory merged into it, top first. */
+  dirs: readonly RealRef[];
+  lowerPath: string;
 }
 
 export interface OvlEntry {
@@ -87,7 +99,6 @@ export function readRedirect(paths: LayerPaths, real: string): string | undefine
 
 export class OvlNamei {
   readonly #layers: LayerRoots;
-  readonly #dirs = new LRUCache<string, OvlEntry>({ max: 20000 });
   /** Real directory → whether it holds aufs `.wh.` entries. */
   readonly #aufsDirs = new LRUCache<string, boolean>({ max: 20000 });
   readonly #root: () => OvlEntry;
@@ -108,34 +119,26 @@ export class OvlNamei {
     return this.#layers.paths;
   }
 
-  /**
-   * Something at `p` was created, removed or changed: forget it. (Its parent's cached entry stays
-   * valid: which real directories make it up did not change, and getattr re-reads attributes.)
-   */
-  changed(p: string): void {
-    this.#dirs.delete(p);
-  }
-
-  /** A directory at `p` moved or went away: forget it, its parent and everything cached below it. */
-  changedTree(p: string): void {
-    this.changed(p);
-    const prefix = `${p}/`;
-    for (const key of [...this.#dirs.keys()]) if (key.startsWith(prefix)) this.#dirs.delete(key);
-    // Real directories moved too; the aufs scan results are keyed by real path.
+  /** Real directories were renamed or removed: the aufs scan results are keyed by real path. */
+  realDirsChanged(): void {
     this.#aufsDirs.clear();
   }
 
-  /** The entry at `p`, or null when nothing visible is there. */
+  /** The root directory's entry. */
+  root(): OvlEntry {
+    return this.#root();
+  }
+
+  /** The entry at `p`, walked from the root one component at a time; null when nothing visible is there. */
   lookup(p: string): OvlEntry | null {
-    if (p === '/') return this.#root();
-    const cached = this.#dirs.get(p);
-    if (cached) return cached;
-    const parent = this.lookup(path.posix.dirname(p));
-    if (!parent) return null;
-    if (!parent.top.st.isDirectory()) return null;
-    const entry = this.lookupChild(parent, path.posix.basename(p));
-    if (entry?.top.st.isDirectory()) this.#dirs.set(p, entry);
-    return entry;
+    let e = this.#root();
+    for (const name of p.split('/').filter((c) => c !== '')) {
+      if (!e.top.st.isDirectory()) return null;
+      const next = this.lookupChild(e, name);
+      if (!next) return null;
+      e = next;
+    }
+    return e;
   }
 
   /** Like lookup(), but ENOENT / ENOTDIR when nothing is there. */
@@ -146,7 +149,7 @@ export class OvlNamei {
   }
 
   /** ovl_lookup() for one name in a resolved directory. */
-  lookupChild(parent: OvlEntry, name: string): OvlEntry | null {
+  lookupChild(parent: OvlDir, name: string): OvlEntry | null {
     const p = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
     // As ovl_lookup: a name no layer could hold is ENAMETOOLONG, not "not found".
     if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'lookup', p);
@@ -197,7 +200,7 @@ export class OvlNamei {
     return { path: p, top, dirs, upper, inLower, lowerPath };
   }
 
-  #anyLowerHas(parent: OvlEntry, name: string): boolean {
+  #anyLowerHas(parent: OvlDir, name: string): boolean {
     for (const dir of parent.dirs) {
       if (!this.#isLower(dir.layer)) continue;
       const real = path.join(dir.real, name);

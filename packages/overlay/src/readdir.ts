@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
 import type { DirEntry } from '@layerfs/fuse-bridge';
-import type { OvlEntry, RealEntry } from './namei';
+import type { RealRef } from './namei';
 import { isWhiteout } from './whiteout';
 import type { LayerPaths } from './layer-paths';
 import { AUFS_WHITEOUT_PREFIX } from './xattr-names';
@@ -17,13 +17,16 @@ const S_IFCHR = fs.constants.S_IFCHR;
 const S_IFREG = fs.constants.S_IFREG;
 
 /** What getattr would report as st_ino for the entry `name` of the real directory `from`. */
-export type DirentIno = (name: string, realIno: bigint, type: number, from: RealEntry) => bigint;
+export type DirentIno = (name: string, realIno: bigint, type: number, from: RealRef) => bigint;
 
-/** `inoOf` maps each entry to getattr's st_ino (identity where it does not matter). */
-export function readMergedDir(paths: LayerPaths, dir: OvlEntry, inoOf: DirentIno = (_n, ino) => ino): DirEntry[] {
+/**
+ * The merged listing of the real directories `dirs` (top first, as namei found them). `inoOf` maps
+ * each entry to getattr's st_ino (identity where it does not matter).
+ */
+export function readMergedDir(paths: LayerPaths, dirs: readonly RealRef[], inoOf: DirentIno = (_n, ino) => ino): DirEntry[] {
   const seen = new Set<string>();
   const out: DirEntry[] = [];
-  for (const d of dir.dirs) {
+  for (const d of dirs) {
     const listing = paths.withFd(d.real, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, (fd) => syscalls.readdirFd(fd));
     // aufs whiteouts hide their name here and below, and are never listed themselves.
     for (const e of listing) {

@@ -21,7 +21,7 @@ const layer = (name: string, files: Record<string, string>) => {
 };
 const xattr = (p: string, name: string, value: string) => syscalls.lsetxattr(p, `user.overlay.${name}`, Buffer.from(value));
 const names = (n: OvlNamei, p: string) =>
-  readMergedDir(n.paths, n.resolve(p, 'test'))
+  readMergedDir(n.paths, n.resolve(p, 'test').dirs)
     .map((e) => e.name)
     .sort();
 const namei = (roots: string[], hasUpper: boolean) => new OvlNamei({ roots, hasUpper, paths: new LayerPaths(roots) });

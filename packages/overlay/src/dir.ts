@@ -1,0 +1,307 @@
+// Names of the merged view: the kernel's fs/overlayfs/dir.c and readdir.c. Every operation names
+// its parent node and a name in it; what the node table knows of the name (the kernel looked it up
+// before changing it) is used as it is, and what it does not know is looked up once, from the
+// parent's real directories. A change copies the parent up, acts in the upper layer, and leaves a
+// whiteout where a lower entry must disappear; the node table then follows (renamed, unlinked).
+import type { BigIntStats } from 'node:fs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FsError, syscalls } from '@layerfs/backing-io';
+import { DirEntry, Entry, NodeId, RENAME_EXCHANGE, RENAME_NOREPLACE, RequestContext } from '@layerfs/fuse-bridge';
+import { copyUp, markImpure } from './copy-up';
+import { readRedirect } from './namei';
+import { Ovl, assertWritable } from './ovl-fs';
+import type { OvlInode } from './ovl-inode';
+import { DirentIno, readMergedDir } from './readdir';
+import { isUpperWhiteout, isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
+
+const BIG = { bigint: true } as const;
+const { S_IFDIR } = fs.constants;
+
+/** LOOKUP: the node for `name`, one lookup counted. */
+export function lookup(ovl: Ovl, parent: OvlInode, name: string): Entry {
+  const n = ovl.inodes.lookup(parent, name, () => {
+    const e = ovl.lookupEntry(parent, name);
+    if (!e) throw new FsError('ENOENT', 'lookup', parent.childPath(name));
+    return ovl.found(e);
+  });
+  return entryOf(ovl, n);
+}
+
+export function entryOf(ovl: Ovl, n: OvlInode, st: BigIntStats = ovl.lstat(n)): Entry {
+  return { node: n.id as NodeId, generation: 0, attr: ovl.attrOf(n, st) };
+}
+
+/** A name this mount just made in the upper layer: its node, looked up (counted) from there. */
+function made(ovl: Ovl, parent: OvlInode, name: string): Entry {
+  // A node the table still has for the name stands for what was there before: it is gone now.
+  ovl.inodes.unlinked(parent, name);
+  return lookup(ovl, parent, name);
+}
+
+/** Prepare the upper layer for a new entry `name` in `parent`: parent copied up, any whiteout removed. */
+export async function prepareCreate(
+  ovl: Ovl,
+  op: string,
+  parent: OvlInode,
+  name: string,
+): Promise<{ real: string; overWhiteout: boolean }> {
+  const cu = assertWritable(ovl, op, parent.childPath(name));
+  if (ovl.exists(parent, name)) throw new FsError('EEXIST', op, parent.childPath(name));
+  const real = path.join(await copyUp(cu, parent), name);
+  let overWhiteout = false;
+  try {
+    const st = fs.lstatSync(ovl.paths.at(real), BIG);
+    if (isWhiteout(ovl.paths.at(real), st)) {
+      fs.unlinkSync(ovl.paths.at(real));
+      overWhiteout = true;
+    }
+  } catch {
+    // nothing there: the usual case
+  }
+  return { real, overWhiteout };
+}
+
+export async function mkdir(ovl: Ovl, ctx: RequestContext, parent: OvlInode, name: string, mode: number): Promise<Entry> {
+  const { real, overWhiteout } = await prepareCreate(ovl, 'mkdir', parent, name);
+  fs.mkdirSync(ovl.paths.at(real), mode);
+  ovl.own(real, ctx);
+  // Over a whiteout the lower layers may still hold a directory of this name: the new one is
+  // opaque, so none of that directory's old entries reappear.
+  if (overWhiteout) syscalls.lsetxattr(ovl.paths.at(real), ovl.names.opaque, Buffer.from('y'));
+  return made(ovl, parent, name);
+}
+
+export async function symlink(ovl: Ovl, ctx: RequestContext, parent: OvlInode, name: string, target: string): Promise<Entry> {
+  const { real } = await prepareCreate(ovl, 'symlink', parent, name);
+  fs.symlinkSync(target, ovl.paths.at(real));
+  ovl.own(real, ctx);
+  return made(ovl, parent, name);
+}
+
+export async function mknod(ovl: Ovl, ctx: RequestContext, parent: OvlInode, name: string, mode: number, rdev: number): Promise<Entry> {
+  const { real } = await prepareCreate(ovl, 'mknod', parent, name);
+  syscalls.mknod(ovl.paths.at(real), mode, rdev);
+  ovl.own(real, ctx);
+  return made(ovl, parent, name);
+}
+
+/** After CREATE's open made the file: its node. */
+export function created(ovl: Ovl, parent: OvlInode, name: string): Entry {
+  return made(ovl, parent, name);
+}
+
+export async function link(ovl: Ovl, n: OvlInode, parent: OvlInode, name: string): Promise<Entry> {
+  if (n.isDir) throw new FsError('EPERM', 'link', n.name);
+  if (n.detached) {
+    // A file without a name: only one made in the upper layer (O_TMPFILE) can get one; a lower
+    // file whose name was whited out must not be hard-linked into the upper layer.
+    const f = [...n.openFiles].find((o) => ovl.upperRoot !== undefined && o.backing.realPath.startsWith(ovl.upperRoot + '/'));
+    if (!f) throw new FsError('ENOENT', 'link', n.name);
+    const { real } = await prepareCreate(ovl, 'link', parent, name);
+    syscalls.linkFd(f.backing.fd, ovl.paths.at(real));
+    return made(ovl, parent, name);
+  }
+  const cu = assertWritable(ovl, 'link', n.name);
+  const srcReal = await copyUp(cu, n);
+  const { real } = await prepareCreate(ovl, 'link', parent, name);
+  fs.linkSync(ovl.paths.at(srcReal), ovl.paths.at(real));
+  return made(ovl, parent, name);
+}
+
+export async function rmdir(ovl: Ovl, parent: OvlInode, name: string): Promise<void> {
+  assertWritable(ovl, 'rmdir', parent.childPath(name));
+  const n = ovl.peek(parent, name, 'rmdir');
+  if (!n.isDir) throw new FsError('ENOTDIR', 'rmdir', parent.childPath(name));
+  if (readMergedDir(ovl.paths, ovl.dirOf(n).dirs).length > 0) throw new FsError('ENOTEMPTY', 'rmdir', parent.childPath(name));
+  await removeEntry(ovl, parent, n);
+}
+
+export async function unlink(ovl: Ovl, parent: OvlInode, name: string): Promise<void> {
+  assertWritable(ovl, 'unlink', parent.childPath(name));
+  const n = ovl.peek(parent, name, 'unlink');
+  if (n.isDir) throw new FsError('EISDIR', 'unlink', parent.childPath(name));
+  await removeEntry(ovl, parent, n);
+}
+
+/** Remove `n` from the view: delete its upper entry, and whiteout the name if a lower has it. */
+async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode): Promise<void> {
+  const parentReal = await copyUp(ovl.cu!, parent);
+  const real = path.join(parentReal, n.name);
+  if (n.state.hasUpper) {
+    if (n.isDir) {
+      // Only whiteouts can be left in it (it looked empty): they go with it.
+      emptyDir(ovl, real);
+      fs.rmdirSync(ovl.paths.at(real));
+    } else {
+      fs.unlinkSync(ovl.paths.at(real));
+    }
+    ovl.paths.changed();
+    if (n.isDir) ovl.namei.realDirsChanged();
+  }
+  if (n.state.inLower) makeWhiteout(ovl.paths, real, ovl.names);
+  ovl.inodes.unlinked(parent, n.name);
+}
+
+/**
+ * rename. Files come up first and move within the upper layer. A directory with lower parts is
+ * renamed in O(1) in the kernel's redirect_dir format: it is copied up alone (not its contents),
+ * marked with overlay.redirect = the path where the lower layers hold it, and moved; its old name
+ * gets a whiteout in the same rename(2) (RENAME_WHITEOUT), so no crash can leave it half-renamed.
+ * The moved node keeps its identity (open files, st_ino); its lower stack stays where it was found.
+ */
+export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent: OvlInode, newName: string, flags: number): Promise<void> {
+  const fromPath = parent.childPath(name);
+  const cu = assertWritable(ovl, 'rename', fromPath);
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE))
+    throw new FsError('EINVAL', 'rename', fromPath);
+  const src = ovl.peek(parent, name, 'rename');
+  if (flags & RENAME_EXCHANGE) return exchange(ovl, src, ovl.peek(newParent, newName, 'rename'));
+  const dst = ovl.inodes.child(newParent, newName) ?? (ovl.exists(newParent, newName) ? ovl.peek(newParent, newName, 'rename') : undefined);
+  if (flags & RENAME_NOREPLACE && dst) throw new FsError('EEXIST', 'rename', newParent.childPath(newName));
+  if (src === dst || (parent === newParent && name === newName)) return;
+  for (let a: OvlInode | null = newParent; a; a = a.parent) {
+    if (a === src) throw new FsError('EINVAL', 'rename', newParent.childPath(newName));
+  }
+  const srcHasLower = src.isDir && src.state.lower.length > 0;
+  if (dst?.isDir) {
+    if (!src.isDir) throw new FsError('EISDIR', 'rename', newParent.childPath(newName));
+    if (readMergedDir(ovl.paths, ovl.dirOf(dst).dirs).length > 0) throw new FsError('ENOTEMPTY', 'rename', newParent.childPath(newName));
+  } else if (dst && src.isDir) {
+    throw new FsError('ENOTDIR', 'rename', newParent.childPath(newName));
+  }
+  const srcReal = await copyUp(cu, src);
+  if (srcHasLower && readRedirect(ovl.paths, srcReal) === undefined) {
+    syscalls.lsetxattr(ovl.paths.at(srcReal), ovl.names.redirect, Buffer.from(src.state.lowerPath));
+  }
+  const dstParent = await copyUp(cu, newParent);
+  const dstReal = path.join(dstParent, newName);
+  const srcNow = ovl.upperReal(src); // a parent may have moved during the awaits
+  if (parent !== newParent && showsLowerIno(ovl, src, srcNow)) markImpure(ovl.paths, ovl.names, dstParent);
+  if (dst?.state.hasUpper && dst.isDir) {
+    // Empty in the merged view, so it holds only whiteouts: clear them so rename(2) may replace it.
+    emptyDir(ovl, dstReal);
+  }
+  const overWhiteout = !dst && isUpperWhiteout(ovl.paths, dstReal);
+  const hidesLower = overWhiteout || (dst?.isDir === true && dst.state.lower.length > 0);
+  if (src.isDir && hidesLower && !srcHasLower) {
+    // A directory of the upper layer alone replaces a name the lower layers hold: nothing of the old
+    // lower directory may show through. (One with lower parts has a redirect: its lower layers are
+    // looked up where it came from, never under its new name.)
+    syscalls.lsetxattr(ovl.paths.at(srcNow), ovl.names.opaque, Buffer.from('y'));
+  }
+  if (overWhiteout && src.isDir) {
+    // rename(2) cannot put a directory over the whiteout's device node: swap the two (as
+    // ovl_rename does), and the whiteout, now at the old name, stays only if that name needs one.
+    syscalls.renameat2(ovl.paths.at(srcNow), ovl.paths.at(dstReal), RENAME_EXCHANGE);
+    ovl.paths.changed();
+    if (!src.state.inLower) fs.unlinkSync(ovl.paths.at(srcNow));
+  } else {
+    renameLeavingWhiteout(ovl.paths, srcNow, dstReal, src.state.inLower, ovl.names);
+  }
+  if (src.isDir) ovl.namei.realDirsChanged();
+  ovl.inodes.renamed(parent, name, newParent, newName, false);
+  // Whether a lower layer holds the new name (a later removal needs a whiteout) is the new place's.
+  ovl.refresh(src);
+}
+
+/**
+ * RENAME_EXCHANGE: both are copied up and swapped in the upper layer. A directory with lower parts
+ * would need a redirect on each side; those answer EXDEV, as the kernel's overlay does without
+ * redirect_dir (callers fall back to other means).
+ */
+async function exchange(ovl: Ovl, a: OvlInode, b: OvlInode): Promise<void> {
+  for (const n of [a, b]) {
+    if (n.isDir && n.state.lower.length > 0) throw new FsError('EXDEV', 'rename', n.name);
+  }
+  const cu = ovl.cu!;
+  await copyUp(cu, a);
+  await copyUp(cu, b);
+  const aReal = ovl.upperReal(a);
+  const bReal = ovl.upperReal(b);
+  if (a.parent !== b.parent) {
+    if (showsLowerIno(ovl, a, aReal)) markImpure(ovl.paths, ovl.names, path.dirname(bReal));
+    if (showsLowerIno(ovl, b, bReal)) markImpure(ovl.paths, ovl.names, path.dirname(aReal));
+  }
+  syscalls.renameat2(ovl.paths.at(aReal), ovl.paths.at(bReal), RENAME_EXCHANGE);
+  ovl.paths.changed();
+  ovl.namei.realDirsChanged();
+  ovl.inodes.renamed(a.parent!, a.name, b.parent!, b.name, true);
+  ovl.refresh(a);
+  ovl.refresh(b);
+}
+
+/**
+ * Whether `n`, copied up to `upperReal`, reports a lower st_ino: its new directory must then be
+ * marked impure (as ovl_rename does), so readdir there looks the number up.
+ */
+function showsLowerIno(ovl: Ovl, n: OvlInode, upperReal: string): boolean {
+  if (n.isDir) return n.state.lower.length > 0 || readRedirect(ovl.paths, upperReal) !== undefined;
+  return ovl.readOrigin(upperReal) !== undefined;
+}
+
+// -- readdir ------------------------------------------------------------------------------------
+
+export function readdir(ovl: Ovl, n: OvlInode): DirEntry[] {
+  if (!n.isDir) throw new FsError('ENOTDIR', 'readdir', n.name);
+  const entries = readMergedDir(ovl.paths, ovl.dirOf(n).dirs, direntIno(ovl, n));
+  // glibc drops entries whose d_ino is 0, so ".." needs the parent's real number.
+  const dot = (name: string, d: OvlInode): DirEntry => ({ name, ino: d.ino, type: S_IFDIR });
+  return [dot('.', n), dot('..', n.parent ?? n), ...entries];
+}
+
+/**
+ * d_ino = st_ino for the entries of `dir`. A node the kernel holds answers its own number. Otherwise
+ * only entries of its upper directory can differ from their real number: subdirectories when
+ * something can lie below them (the directory is merged, or impure: a merged directory was moved
+ * in), files when the directory is impure (the kernel's marker for "holds copied-up entries"; pure
+ * upper directories need no lookups).
+ */
+function direntIno(ovl: Ovl, dir: OvlInode): DirentIno {
+  if (!dir.state.hasUpper) return (_name, ino) => ino;
+  const upperReal = ovl.upperReal(dir);
+  let impure: boolean | undefined;
+  const isImpure = () =>
+    (impure ??= (() => {
+      try {
+        return syscalls.lgetxattr(ovl.paths.at(upperReal), ovl.names.impure).toString() === 'y';
+      } catch {
+        return false;
+      }
+    })());
+  return (name, ino, type, from) => {
+    if (from.layer !== 0) return ino;
+    const known = ovl.inodes.child(dir, name);
+    if (known) return known.ino;
+    if (type === S_IFDIR || type === 0) {
+      if (dir.state.lower.length === 0 && !isImpure()) return ino;
+      const child = ovl.lookupEntry(dir, name);
+      return child ? ovl.foundIno(child) : ino;
+    }
+    if (!ovl.copiedUp.has(ino) && !isImpure()) return ino;
+    return ovl.upperFileIno(ino, () => ovl.readOrigin(path.join(upperReal, name)));
+  };
+}
+
+/** Remove everything in the upper directory `real` (whiteouts, in a directory that looks empty). */
+function emptyDir(ovl: Ovl, real: string): void {
+  ovl.paths.withFd(real, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, (fd) => removeEntries(fd));
+  ovl.paths.changed();
+}
+
+/** Unlink every entry of the directory `fd`, descending into directories without following symlinks. */
+function removeEntries(fd: number): void {
+  for (const e of syscalls.readdirFd(fd)) {
+    if (e.type === S_IFDIR) {
+      const sub = syscalls.openat(fd, e.name, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW | 0o2000000);
+      try {
+        removeEntries(sub);
+      } finally {
+        syscalls.close(sub);
+      }
+      syscalls.unlinkAt(fd, e.name, { dir: true });
+    } else {
+      syscalls.unlinkAt(fd, e.name);
+    }
+  }
+}

@@ -1,0 +1,80 @@
+// Attributes of the merged view: the kernel's fs/overlayfs/inode.c (ovl_getattr, ovl_setattr).
+// getattr reads the real entry that shows, every time: nodes hold which real entries make up a
+// name, never their size, times or link count. A change copies the node up first, then acts on the
+// upper entry through an fd or a safely resolved parent (LayerPaths).
+import * as fs from 'node:fs';
+import { FsError, syscalls, thenMaybe } from '@layerfs/backing-io';
+import { Attr, Fh, Reply, SetattrTimes, StatFs, statFsFrom } from '@layerfs/fuse-bridge';
+import { copyUp } from './copy-up';
+import { followCopyUp, isLowerFile, openFileOf } from './file';
+import { Ovl, assertWritable } from './ovl-fs';
+import type { OvlInode } from './ovl-inode';
+
+const BIG = { bigint: true } as const;
+
+export function getattr(ovl: Ovl, n: OvlInode, fh?: Fh): Reply<Attr> {
+  // fstat, or a file without a name: through an open handle (one opened on the lower file follows a
+  // later copy-up here too, as reads do).
+  const open = openFileOf(ovl, n, fh);
+  if (open) return thenMaybe(followCopyUp(ovl, open), (b) => ovl.attrOf(n, fs.fstatSync(b.fd, BIG)));
+  return ovl.attrOf(n, ovl.lstat(n));
+}
+
+export async function statfs(ovl: Ovl): Promise<StatFs> {
+  // The top layer's root fd: a stable path across the await.
+  return statFsFrom(await fs.promises.statfs(ovl.paths.at(ovl.roots[0]!), { bigint: true }));
+}
+
+export function chmod(ovl: Ovl, n: OvlInode, mode: number): Promise<void> {
+  // chmod follows a final symlink: through an fd of the entry itself.
+  return change(ovl, 'chmod', n, (t) =>
+    'fd' in t ? fs.fchmodSync(t.fd, mode) : ovl.paths.withFd(t.real, syscalls.O_PATH, (fd) => fs.chmodSync(`/proc/self/fd/${fd}`, mode)),
+  );
+}
+
+export function chown(ovl: Ovl, n: OvlInode, uid: number, gid: number): Promise<void> {
+  return change(ovl, 'chown', n, (t) => ('fd' in t ? fs.fchownSync(t.fd, uid, gid) : fs.lchownSync(ovl.paths.at(t.real), uid, gid)));
+}
+
+export function utimens(ovl: Ovl, n: OvlInode, times: SetattrTimes): Promise<void> {
+  return change(ovl, 'utimens', n, (t) =>
+    'fd' in t
+      ? syscalls.utimensAt(-100 /* AT_FDCWD */, `/proc/self/fd/${t.fd}`, times.atime, times.mtime, { follow: true })
+      : syscalls.lutimens(ovl.paths.at(t.real), times.atime, times.mtime),
+  );
+}
+
+export async function truncate(ovl: Ovl, n: OvlInode, size: number, fh?: Fh): Promise<void> {
+  const open = openFileOf(ovl, n, fh);
+  if (open && !isLowerFile(ovl, open.backing)) {
+    fs.ftruncateSync(open.backing.fd, size);
+    return;
+  }
+  await change(ovl, 'truncate', n, (t) =>
+    'fd' in t ? fs.ftruncateSync(t.fd, size) : ovl.paths.withFd(t.real, fs.constants.O_WRONLY, (fd) => fs.ftruncateSync(fd, size)),
+  );
+}
+
+/** What a change acts on: the upper entry by its real path, or an open upper file that has no name. */
+export type ChangeTarget = { real: string } | { fd: number };
+
+/**
+ * Copy `n` up, then change its upper entry. A node without a name (unlinked or replaced while open:
+ * fchmod, fsetxattr) is changed through one of its open handles, when that is an upper file; a lower
+ * file without a name cannot come up (the kernel cannot copy up an unhashed dentry either).
+ */
+export async function change(ovl: Ovl, op: string, n: OvlInode, fn: (t: ChangeTarget) => void): Promise<void> {
+  const cu = assertWritable(ovl, op, n.name);
+  if (n.detached) {
+    const f = [...n.openFiles].find((o) => !isLowerFile(ovl, o.backing));
+    if (!f) throw new FsError('ENOENT', op, n.name);
+    fn({ fd: f.backing.fd });
+    return;
+  }
+  fn({ real: await copyUp(cu, n) });
+}
+
+export function readlink(ovl: Ovl, n: OvlInode): string {
+  if (n.state.type !== fs.constants.S_IFLNK) throw new FsError('EINVAL', 'readlink', n.name);
+  return fs.readlinkSync(ovl.paths.at(ovl.topReal(n)));
+}

@@ -1,0 +1,231 @@
+// The overlay's shared state — the kernel's struct ovl_fs — and the few steps every operation file
+// (inode.ts, dir.ts, file.ts, xattr.ts) takes from a node to its real entries.
+//
+// Locks: InodeLocks keyed by node. A copy-up holds its node's lock while it copies (two first writes
+// of one file copy it once); it copies the parent chain up first, before taking its own lock, so no
+// operation ever holds two locks at once and there is no order to keep.
+//
+// Metadata syscalls (lstat, open, mkdir, xattrs) are issued synchronously in the request thread, as
+// in passthrough: measured faster than a threadpool hop for µs-long calls on local layers. Data I/O
+// and copy-up data go through the threadpool.
+//
+// st_ino, as the kernel's overlay reports it (foundIno): an entry keeps its lower inode number across
+// copy-up, through the life of the mount and — by the overlay.origin xattr, in the kernel's format
+// (origin.ts) — across remounts. All layers on one filesystem keep inode numbers unique; layers on
+// several filesystems may collide (the kernel's xino is not done).
+import type { BigIntStats } from 'node:fs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BackingFileCtx, FsError, InodeLocks, callerOwner, syscalls } from '@layerfs/backing-io';
+import { Attr, HandleTable, RequestContext, attrFromStats } from '@layerfs/fuse-bridge';
+import type { CopyUpCtx } from './copy-up';
+import { LayerPaths } from './layer-paths';
+import { OvlDir, OvlEntry, OvlNamei, RealRef } from './namei';
+import { OriginFh } from './origin';
+import { OvlFile, OvlInode, OvlInodeTable, OvlState } from './ovl-inode';
+import { isWhiteout } from './whiteout';
+import { OverlayFeatures, WORK_SUBDIR } from './params';
+import { OvlXattrs, USER_PREFIX, ovlXattrs } from './xattr-names';
+
+export interface OverlayFsOptions extends OverlayFeatures {
+  /** Real lower layer roots, top first. */
+  lower: string[];
+  upper?: string;
+  work?: string;
+}
+
+const BIG = { bigint: true } as const;
+const S_IFMT = fs.constants.S_IFMT;
+const ref = (r: RealRef): RealRef => ({ layer: r.layer, real: r.real });
+
+export class Ovl {
+  readonly roots: readonly string[];
+  readonly upperRoot: string | undefined;
+  /** The only way real paths reach the host: resolved below their layer root, through no symlink. */
+  readonly paths: LayerPaths;
+  readonly namei: OvlNamei;
+  readonly names: OvlXattrs;
+  readonly originFh: OriginFh;
+  readonly inodes: OvlInodeTable;
+  readonly files = new HandleTable<OvlFile>();
+  /** Keyed by node id (0: a node made for one request, which the kernel does not hold). */
+  readonly locks = new InodeLocks<number>();
+  /** Set when there is an upper layer and a work directory: the mount can change things. */
+  readonly cu: CopyUpCtx | undefined;
+  /**
+   * upper inode → the lower inode it was copied up from in this mount: d_ino agrees with st_ino
+   * without reading the origin back, also where none can be decoded (no CAP_DAC_READ_SEARCH).
+   */
+  readonly copiedUp = new Map<bigint, bigint>();
+  /**
+   * The backing-io hooks. No endWrite copy-attr: the overlay keeps no attribute cache (getattr reads
+   * the real file, fstat for open files), so there is nothing to update; atime is the host's.
+   */
+  readonly io: BackingFileCtx = {};
+
+  constructor(opts: OverlayFsOptions) {
+    this.roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
+    this.upperRoot = opts.upper;
+    this.names = opts.userxattr ? ovlXattrs(USER_PREFIX) : ovlXattrs();
+    const workDir = opts.upper && opts.work ? path.join(opts.work, WORK_SUBDIR) : undefined;
+    if (workDir) fs.mkdirSync(workDir, { recursive: true });
+    this.paths = new LayerPaths(this.roots, workDir);
+    this.namei = new OvlNamei({ roots: [...this.roots], hasUpper: opts.upper !== undefined, paths: this.paths });
+    this.originFh = new OriginFh(this.roots, opts.upper !== undefined);
+    const root = this.found(this.namei.root());
+    this.inodes = new OvlInodeTable(root.state, root.ino);
+    if (opts.upper && workDir) {
+      this.cu = {
+        ovl: this,
+        upperRoot: opts.upper,
+        workDir,
+        durable: !opts.volatile,
+        // Lower hard links too, unlike the origin: the kernel's FUSE inode keeps the st_ino it first
+        // saw until it is evicted, so reporting another one now would only make d_ino disagree.
+        recordOrigin: (upperIno, lowerIno, isDir) => {
+          if (!isDir) this.copiedUp.set(upperIno, lowerIno);
+        },
+      };
+    }
+  }
+
+  // -- from a node to its real entries ------------------------------------------------------------
+
+  /** The node's entry in the upper layer (which it may not have yet): the upper root plus its path. */
+  upperReal(n: OvlInode): string {
+    const p = n.path();
+    return p === '/' ? this.upperRoot! : this.upperRoot! + p;
+  }
+
+  /** The real entry that shows for the node. */
+  topReal(n: OvlInode): string {
+    if (n.state.hasUpper) return this.upperReal(n);
+    const top = n.state.lower[0];
+    if (!top) throw new FsError('ENOENT', 'lookup', n.name);
+    return top.real;
+  }
+
+  /** The real directories merged into directory `n`, top first, for lookupChild and readdir. */
+  dirOf(n: OvlInode): OvlDir {
+    const upper = n.state.hasUpper ? [{ layer: 0, real: this.upperReal(n) }] : [];
+    return { path: n.path(), dirs: [...upper, ...n.state.lower], lowerPath: n.state.lowerPath };
+  }
+
+  /** Whether the upper layer already holds `n` (copied up through another node for the same name). */
+  upperExists(n: OvlInode): boolean {
+    const at = this.paths.at(this.upperReal(n));
+    try {
+      return !isWhiteout(at, fs.lstatSync(at, BIG));
+    } catch {
+      return false;
+    }
+  }
+
+  lstat(n: OvlInode): BigIntStats {
+    return fs.lstatSync(this.paths.at(this.topReal(n)), BIG);
+  }
+
+  /** getattr's answer for `n` from a fresh stat of its real entry. */
+  attrOf(n: OvlInode, st: BigIntStats): Attr {
+    const attr = attrFromStats(st, n.ino);
+    // As ovl_getattr: a merged directory's subdirectories are spread over layers, and counting them
+    // is not worth a listing; nlink 1 tells find and fts "unknown" rather than a wrong count.
+    const merged = n.state.lower.length + (n.state.hasUpper ? 1 : 0) > 1;
+    return st.isDirectory() && merged ? { ...attr, nlink: 1 } : attr;
+  }
+
+  // -- lookup -------------------------------------------------------------------------------------
+
+  /** ovl_lookup of `name` in directory `parent`, without making a node. */
+  lookupEntry(parent: OvlInode, name: string): OvlEntry | null {
+    if (!parent.isDir) throw new FsError('ENOTDIR', 'lookup', parent.name);
+    return this.namei.lookupChild(this.dirOf(parent), name);
+  }
+
+  /** A node's view of what a lookup found, and the st_ino it will report. */
+  found(e: OvlEntry): { state: OvlState; ino: bigint } {
+    const type = Number(e.top.st.mode) & S_IFMT;
+    const isDir = e.top.st.isDirectory();
+    const lower = isDir ? e.dirs.filter((d) => d !== e.upper).map(ref) : e.top !== e.upper ? [ref(e.top)] : [];
+    const state: OvlState = { type, hasUpper: e.upper !== undefined, lower, inLower: e.inLower, lowerPath: e.lowerPath };
+    return { state, ino: this.foundIno(e) };
+  }
+
+  /**
+   * st_ino of an entry, as the kernel's overlay reports it with its layers on one filesystem: one
+   * that shows from a lower layer has its own; an upper directory merged with lower ones has the
+   * topmost lower one's; an upper copy of a lower file has the lower file's (copied up in this mount:
+   * remembered; before: decoded from its overlay.origin); anything else, its own.
+   */
+  foundIno(e: OvlEntry): bigint {
+    if (e.upper === undefined || e.top !== e.upper) return e.top.st.ino;
+    if (e.top.st.isDirectory()) return e.dirs.find((d) => d !== e.upper)?.st.ino ?? e.top.st.ino;
+    return this.upperFileIno(e.top.st.ino, () => this.readOrigin(e.top.real));
+  }
+
+  /** An upper non-directory's st_ino: the lower inode it was copied up from, if any, else its own. */
+  upperFileIno(upperIno: bigint, origin: () => Buffer | undefined): bigint {
+    const copied = this.copiedUp.get(upperIno);
+    if (copied !== undefined) return copied;
+    const fb = origin();
+    return (fb && this.originFh.inoOf(fb)) ?? upperIno;
+  }
+
+  /** The overlay.origin of an upper entry, by real path or by open fd. */
+  readOrigin(at: string | number): Buffer | undefined {
+    try {
+      return typeof at === 'number' ? syscalls.fgetxattr(at, this.names.origin) : syscalls.lgetxattr(this.paths.at(at), this.names.origin);
+    } catch {
+      return undefined; // ENODATA: a pure upper entry
+    }
+  }
+
+  /**
+   * The node for `name` in `parent` without counting a lookup: the kernel's, when it has one (the
+   * usual case: it looks a name up before it changes it), else one made for this request only.
+   */
+  peek(parent: OvlInode, name: string, op: string): OvlInode {
+    const known = this.inodes.child(parent, name);
+    if (known) return known;
+    const e = this.lookupEntry(parent, name);
+    if (!e) throw new FsError('ENOENT', op, parent.childPath(name));
+    const { state, ino } = this.found(e);
+    return new OvlInode(0, parent, name, state, ino);
+  }
+
+  /** Whether `name` shows in `parent`. */
+  exists(parent: OvlInode, name: string): boolean {
+    return this.inodes.child(parent, name) !== undefined || this.lookupEntry(parent, name) !== null;
+  }
+
+  /** Look `name` up again after this mount changed it (a rename, a create), keeping a known node's st_ino. */
+  refresh(n: OvlInode): void {
+    if (n.detached || !n.parent) return;
+    const e = this.lookupEntry(n.parent, n.name);
+    if (!e) return;
+    const { state } = this.found(e);
+    // A non-directory copied up in this mount keeps the lower entry it came from (its st_ino's source).
+    if (!n.isDir && state.lower.length === 0) state.lower = n.state.lower;
+    n.state = state;
+  }
+
+  // -- ownership ----------------------------------------------------------------------------------
+
+  /** A new upper entry goes to the caller (see backing-io's callerOwner); `fd` when it is open. */
+  own(real: string, ctx: RequestContext, fd?: number): void {
+    const owner = callerOwner(ctx, () => Number(fs.lstatSync(this.paths.at(path.dirname(real))).mode));
+    if (!owner) return;
+    if (fd !== undefined) fs.fchownSync(fd, owner.uid, owner.gid);
+    else fs.lchownSync(this.paths.at(real), owner.uid, owner.gid);
+  }
+
+  close(): void {
+    this.originFh.close();
+    this.paths.close();
+  }
+}
+
+export function assertWritable(ovl: Ovl, op: string, at: string): CopyUpCtx {
+  if (!ovl.cu) throw new FsError('EROFS', op, at);
+  return ovl.cu;
+}

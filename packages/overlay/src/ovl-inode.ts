@@ -1,0 +1,187 @@
+// The overlay's inodes: the shape of the kernel's struct ovl_inode. A node is one name of the merged
+// view as the kernel looked it up; it holds what that lookup found (its upper entry, if any, and its
+// lower stack), so no later request looks the name up again, and every request, open file and open
+// directory refers to the node — a rename moves the node, never redirects it.
+//
+// Where the real entries are:
+// - the upper entry's path in the upper layer is always the node's path in the merged view (every
+//   rename and removal goes through this mount, which keeps the upper layer shaped as the view), so
+//   it is computed from the parent chain, never stored: a directory rename moves every node below it;
+// - the lower stack is stored: lower layers never change while mounted (overlayfs.rst), and a renamed
+//   directory's lower stack stays where its redirect points.
+//
+// Invariants:
+// - One node per (parent, name) known to the kernel; a node whose name was unlinked or replaced is
+//   detached (no path: it lives on, for the kernel's lookups and the opens it still has).
+// - `ino` (the reported st_ino) is found once, at lookup, and kept: across copy-up and renames, as
+//   the kernel's inode keeps its number while it is cached.
+// - Ids are never reused (2^53 lookups), so (nodeid, generation) never repeats; generation is 0.
+import { FsError } from '@layerfs/backing-io';
+import { ROOT_NODE } from '@layerfs/fuse-bridge';
+import type { BackingFile } from '@layerfs/backing-io';
+import type { RealRef } from './namei';
+
+/** An open file: its node, and the real file it reads and writes (the upper one after a copy-up). */
+export interface OvlFile {
+  readonly node: OvlInode;
+  backing: BackingFile;
+}
+
+const ROOT_ID: number = ROOT_NODE;
+
+/** What a lookup found for a name: the node's view of its real entries. */
+export interface OvlState {
+  /** S_IFMT bits of the entry that shows. */
+  type: number;
+  /** Whether the upper layer has the entry (copied up or created there). */
+  hasUpper: boolean;
+  /**
+   * Lower layers' entries, top first: for a directory, every lower directory merged into it; for
+   * anything else, the lower entry it shows (or was copied up from in this mount), at most one.
+   */
+  lower: RealRef[];
+  /** Some lower layer holds the name: removing it needs a whiteout. */
+  inLower: boolean;
+  /** Where the lower layers hold it (its path, unless a redirect says otherwise). */
+  lowerPath: string;
+}
+
+export class OvlInode {
+  nlookup = 0;
+  readonly children = new Map<string, OvlInode>();
+  /** Open handles of this node: fstat, ftruncate and xattrs go through one when it has no name. */
+  readonly openFiles = new Set<OvlFile>();
+  detached = false;
+
+  constructor(
+    readonly id: number,
+    public parent: OvlInode | null,
+    public name: string,
+    public state: OvlState,
+    /** The st_ino reported for it, from its first lookup on. */
+    readonly ino: bigint,
+  ) {}
+
+  get isDir(): boolean {
+    return this.state.type === 0o040000;
+  }
+
+  /** The mount-relative path, "/" for the root; ENOENT once detached (the name is gone). */
+  path(): string {
+    if (this.id === ROOT_ID) return '/';
+    let p = '';
+    for (let n: OvlInode | null = this; n && n.id !== ROOT_ID; n = n.parent) {
+      if (n.detached || !n.parent) throw new FsError('ENOENT', 'path', this.name);
+      p = `/${n.name}${p}`;
+    }
+    return p;
+  }
+
+  childPath(name: string): string {
+    const p = this.path();
+    return p === '/' ? `/${name}` : `${p}/${name}`;
+  }
+}
+
+export class OvlInodeTable {
+  readonly #nodes = new Map<number, OvlInode>();
+  #next = ROOT_ID + 1;
+  readonly root: OvlInode;
+
+  constructor(rootState: OvlState, rootIno: bigint) {
+    this.root = new OvlInode(ROOT_ID, null, '', rootState, rootIno);
+    this.root.nlookup = 1;
+    this.#nodes.set(ROOT_ID, this.root);
+  }
+
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  /** The node for a kernel node id; ESTALE for an id never given or already forgotten. */
+  get(id: number): OvlInode {
+    const n = this.#nodes.get(id);
+    if (!n) throw new FsError('ESTALE', 'nodeid', String(id));
+    return n;
+  }
+
+  /** The node `parent` holds for `name`, if the kernel has looked it up and it is still that name. */
+  child(parent: OvlInode, name: string): OvlInode | undefined {
+    return parent.children.get(name);
+  }
+
+  /** Count one lookup of `name`: its node, made from `found` on first sight. */
+  lookup(parent: OvlInode, name: string, found: () => { state: OvlState; ino: bigint }): OvlInode {
+    let n = parent.children.get(name);
+    if (!n) {
+      const { state, ino } = found();
+      n = new OvlInode(this.#next++, parent, name, state, ino);
+      parent.children.set(name, n);
+      this.#nodes.set(n.id, n);
+    }
+    n.nlookup++;
+    return n;
+  }
+
+  /** A node for a file without a name (O_TMPFILE), with one lookup: detached until a link names it. */
+  anonymous(state: OvlState, ino: bigint): OvlInode {
+    const n = new OvlInode(this.#next++, null, '(tmpfile)', state, ino);
+    n.detached = true;
+    n.nlookup = 1;
+    this.#nodes.set(n.id, n);
+    return n;
+  }
+
+  forget(id: number, count: number): void {
+    const n = this.#nodes.get(id);
+    if (!n || id === ROOT_ID) return;
+    n.nlookup -= count;
+    if (n.nlookup > 0) return;
+    this.#detach(n);
+    this.#nodes.delete(id);
+  }
+
+  /** The name went away (unlink, rmdir): its node, if any, loses its path. */
+  unlinked(parent: OvlInode, name: string): void {
+    const n = parent.children.get(name);
+    if (n) this.#detach(n);
+  }
+
+  /**
+   * The name answers a fresh node at its next lookup; this one lives on for the kernel's opens
+   * (fuse-wire's passthrough modes: its kernel I/O is pinned to the file it had before a copy-up).
+   * It is the same file, so it keeps its state and its path; a later rename of the name moves only
+   * the fresh node (this one then names whatever has its old path, as a path-named node would).
+   */
+  supersede(n: OvlInode): void {
+    if (n.parent && n.parent.children.get(n.name) === n) n.parent.children.delete(n.name);
+  }
+
+  renamed(from: OvlInode, fromName: string, to: OvlInode, toName: string, exchange: boolean): void {
+    const moving = from.children.get(fromName);
+    const target = to.children.get(toName);
+    if (exchange) {
+      from.children.delete(fromName);
+      to.children.delete(toName);
+      if (moving) this.#place(moving, to, toName);
+      if (target) this.#place(target, from, fromName);
+      return;
+    }
+    if (target && target !== moving) this.#detach(target);
+    if (moving) {
+      from.children.delete(fromName);
+      this.#place(moving, to, toName);
+    }
+  }
+
+  #place(n: OvlInode, parent: OvlInode, name: string): void {
+    n.parent = parent;
+    n.name = name;
+    parent.children.set(name, n);
+  }
+
+  #detach(n: OvlInode): void {
+    if (n.parent && n.parent.children.get(n.name) === n) n.parent.children.delete(n.name);
+    n.detached = true;
+  }
+}

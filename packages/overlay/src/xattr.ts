@@ -1,0 +1,61 @@
+// Extended attributes of the merged view: the kernel's fs/overlayfs/xattrs.c. The overlay's own
+// (overlay.*, in whichever namespace) are never shown nor settable through the mount; the rest are
+// the real entry's, a change copying the node up first. A node without a name reads and changes
+// them through an open handle (fgetxattr after unlink), never through a name that is now another's.
+import { FsError, syscalls } from '@layerfs/backing-io';
+import { change } from './inode';
+import { openFileOf } from './file';
+import type { Ovl } from './ovl-fs';
+import type { OvlInode } from './ovl-inode';
+import { isPrivateXattr } from './xattr-names';
+
+/** An open fd's file, reached through /proc (followed: the magic link goes to that file and no further). */
+const proc = (fd: number) => `/proc/self/fd/${fd}`;
+const FOLLOW = { follow: true } as const;
+
+/** Run `fn` on a path that reaches the node's real entry without following it, or on an open fd. */
+function read<T>(ovl: Ovl, n: OvlInode, op: string, byPath: (at: string) => T, byFd: (fd: number) => T): T {
+  if (n.detached) {
+    const f = openFileOf(ovl, n);
+    if (!f) throw new FsError('ENOENT', op, n.name);
+    return byFd(f.backing.fd);
+  }
+  return byPath(ovl.paths.at(ovl.topReal(n)));
+}
+
+export function getxattr(ovl: Ovl, n: OvlInode, name: string): Buffer {
+  if (isPrivateXattr(name)) throw new FsError('ENODATA', 'getxattr', n.name);
+  return read(
+    ovl,
+    n,
+    'getxattr',
+    (at) => syscalls.lgetxattr(at, name),
+    (fd) => syscalls.lgetxattr(proc(fd), name, FOLLOW),
+  );
+}
+
+export function listxattr(ovl: Ovl, n: OvlInode): string[] {
+  const names = read(
+    ovl,
+    n,
+    'listxattr',
+    (at) => syscalls.llistxattr(at),
+    (fd) => syscalls.llistxattr(proc(fd), FOLLOW),
+  );
+  return names.filter((x) => !isPrivateXattr(x));
+}
+
+export function setxattr(ovl: Ovl, n: OvlInode, name: string, value: Buffer, flags: number): Promise<void> {
+  if (isPrivateXattr(name)) throw new FsError('EPERM', 'setxattr', n.name);
+  return change(ovl, 'setxattr', n, (t) =>
+    'fd' in t ? syscalls.lsetxattr(proc(t.fd), name, value, flags, FOLLOW) : syscalls.lsetxattr(ovl.paths.at(t.real), name, value, flags),
+  );
+}
+
+export async function removexattr(ovl: Ovl, n: OvlInode, name: string): Promise<void> {
+  if (isPrivateXattr(name)) throw new FsError('ENODATA', 'removexattr', n.name);
+  getxattr(ovl, n, name); // ENODATA before any copy-up
+  await change(ovl, 'removexattr', n, (t) =>
+    'fd' in t ? syscalls.lremovexattr(proc(t.fd), name, FOLLOW) : syscalls.lremovexattr(ovl.paths.at(t.real), name),
+  );
+}
