@@ -2,7 +2,9 @@
 // (empty and populated), a lower directory removed and a new one moved onto its name (empty and
 // populated), a file moved away and back. Then the same again with each step's upper layer pushed
 // onto the lower stack (a layer that was an upper, with its redirects and whiteouts, read as a lower),
-// ten layers deep; after every step layerfs and the kernel's overlay show the same tree.
+// ten layers deep; after every step layerfs and the kernel's overlay show the same tree, with the
+// same st_ino for every entry (a copied-up lower hard link included: a file of its own, as the kernel
+// makes it without index=on, while its other name stays the lower inode).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { overlayLayers } from '../helpers/scratch';
@@ -34,6 +36,7 @@ function moves(root: string, round: number): void {
 
 function firstRound(root: string): void {
   moves(root, 0);
+  fs.appendFileSync(path.join(root, 'h1'), '+');
   fs.rmSync(path.join(root, 'gone'), { recursive: true });
   fs.mkdirSync(path.join(root, 'newdir'));
   fs.writeFileSync(path.join(root, 'newdir/n'), 'n');
@@ -54,24 +57,50 @@ function expected(rounds: number): string[] {
     'gone 755 dir []',
     'gone/n 644 file 1 n []',
     'gone2 755 dir []',
+    'h1 644 file 2 h+ []',
+    'h2 644 file 1 h []',
     'keep 755 dir []',
     'keep/k 644 file 1 k []',
   );
   return files.sort();
 }
 
-/** Mount `t` with layerfs, run `change`, check the view; then the kernel's overlay on the same layers. */
+/** Every entry's path and st_ino. */
+function inodes(root: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
+    const p = rel ? `${rel}/${name}` : name;
+    const st = fs.lstatSync(path.join(root, p));
+    out.push(`${p} ${st.ino}`);
+    if (st.isDirectory()) out.push(...inodes(root, p));
+  }
+  return out;
+}
+
+/**
+ * Mount `t` with layerfs, run `change`, check the view; remount it (st_ino must survive a remount);
+ * then the kernel's overlay on the same layers shows the same tree and the same numbers.
+ */
 async function step(t: Layers, change: (root: string) => void, want: string[]): Promise<void> {
-  const mnt = await layerfsImpl.mount(t);
+  let mnt = await layerfsImpl.mount(t);
+  let inMount: string[];
   try {
     change(mnt);
     expect(treeView(mnt).sort()).toEqual(want);
+    inMount = inodes(mnt);
+  } finally {
+    await layerfsImpl.unmount(mnt);
+  }
+  mnt = await layerfsImpl.mount(t);
+  try {
+    expect(inodes(mnt)).toEqual(inMount);
   } finally {
     await layerfsImpl.unmount(mnt);
   }
   const kmnt = await kernelImpl.mount(t);
   try {
     expect(treeView(kmnt).sort()).toEqual(want);
+    expect(inodes(kmnt)).toEqual(inMount);
   } finally {
     await kernelImpl.unmount(kmnt);
   }
@@ -79,6 +108,8 @@ async function step(t: Layers, change: (root: string) => void, want: string[]): 
 
 test('rename onto whiteouts, then again on stacked layers (10 deep), as the kernel overlay shows it', async () => {
   const t = overlayLayers([tree]);
+  fs.writeFileSync(path.join(t.lower[0]!, 'h1'), 'h');
+  fs.linkSync(path.join(t.lower[0]!, 'h1'), path.join(t.lower[0]!, 'h2'));
   try {
     await step(t, firstRound, expected(1));
     let layers: Layers = t;

@@ -62,6 +62,11 @@ export interface OpenReply {
   passedThrough?(): void;
   /** Keep the page cache across opens (the file did not change behind the mount). */
   keepCache?: boolean;
+  /**
+   * The open changed the node's attributes (the overlay's copy-up of a lower hard link makes it a
+   * file of its own: another st_ino, nlink 1): a transport drops what the kernel caches for it.
+   */
+  attrChanged?: boolean;
   directIo?: boolean;
 }
 

@@ -430,6 +430,7 @@ export class WireOps {
     // A writer of a file the kernel knows by other names too is served by the daemon: a passed-through
     // write would leave those names' cached size and mtime stale, and we would never know.
     const shared = (flags & O_ACCMODE) !== O_RDONLY && this.nodes.aliases(node).length > 0;
+    if (r.attrChanged) this.invalInode(node);
     const d = this.modes.open(node, shared ? undefined : r.backing);
     if ('stale' in d) {
       if (!this.fs.supersede) {

@@ -31,8 +31,8 @@ export interface CopyUpCtx {
    * or partial file in the upper layer, hiding the intact lower one.
    */
   durable: boolean;
-  /** Called after a copy-up: the upper inode now stands for the lower one (st_ino stays the same). */
-  recordOrigin(upperIno: bigint, lowerIno: bigint, isDir: boolean): void;
+  /** Called after a copy-up of a file with one link: the upper inode now stands for the lower one. */
+  recordOrigin(upperIno: bigint, lowerIno: bigint): void;
 }
 
 /** Mark an upper directory impure (once): it now holds an entry whose st_ino is not its own. */
@@ -125,7 +125,13 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
     await fs.promises.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw err;
   }
-  ctx.recordOrigin(fs.lstatSync(paths.at(ctx.ovl.upperReal(n)), { bigint: true }).ino, st.ino, st.isDirectory());
+  const upperIno = fs.lstatSync(paths.at(ctx.ovl.upperReal(n)), { bigint: true }).ino;
+  // st_ino after copy-up, as the kernel's ovl_getattr: a directory keeps the merged number (its
+  // node's, unchanged); a file with one link keeps the lower number; a lower hard link is a file of
+  // its own now, with its own number (the other names stay the lower inode).
+  if (st.isDirectory()) return;
+  if (st.nlink === 1n) ctx.recordOrigin(upperIno, st.ino);
+  else n.ino = upperIno;
 }
 
 function setOrigin(ctx: CopyUpCtx, tmp: string, origin: Buffer): void {

@@ -42,6 +42,7 @@ function openReal(ovl: Ovl): (real: string, flags: number, mode: number) => numb
 
 export async function open(ovl: Ovl, ctx: RequestContext, n: OvlInode, flags: number): Promise<OpenReply> {
   const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
+  const ino = n.ino;
   let real: string;
   if (writes && !n.state.hasUpper) {
     const cu = assertWritable(ovl, 'open', n.name);
@@ -57,7 +58,8 @@ export async function open(ovl: Ovl, ctx: RequestContext, n: OvlInode, flags: nu
     createFlags: flags & O_TRUNC,
     openFile: openReal(ovl),
   });
-  return register(ovl, n, backing);
+  const r = register(ovl, n, backing);
+  return n.ino === ino ? r : { ...r, attrChanged: true };
 }
 
 /** The open half of CREATE: `real` is the new entry's place in the upper layer (prepared by dir.ts). */

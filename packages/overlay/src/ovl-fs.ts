@@ -53,8 +53,9 @@ export class Ovl {
   /** Set when there is an upper layer and a work directory: the mount can change things. */
   readonly cu: CopyUpCtx | undefined;
   /**
-   * upper inode → the lower inode it was copied up from in this mount: d_ino agrees with st_ino
-   * without reading the origin back, also where none can be decoded (no CAP_DAC_READ_SEARCH).
+   * upper inode → the lower inode it was copied up from in this mount (files with one link): d_ino
+   * agrees with st_ino without reading the origin back, also where none can be decoded (no
+   * CAP_DAC_READ_SEARCH) or none could be written.
    */
   readonly copiedUp = new Map<bigint, bigint>();
   /**
@@ -80,11 +81,7 @@ export class Ovl {
         upperRoot: opts.upper,
         workDir,
         durable: !opts.volatile,
-        // Lower hard links too, unlike the origin: the kernel's FUSE inode keeps the st_ino it first
-        // saw until it is evicted, so reporting another one now would only make d_ino disagree.
-        recordOrigin: (upperIno, lowerIno, isDir) => {
-          if (!isDir) this.copiedUp.set(upperIno, lowerIno);
-        },
+        recordOrigin: (upperIno, lowerIno) => this.copiedUp.set(upperIno, lowerIno),
       };
     }
   }

@@ -13,8 +13,10 @@
 // Invariants:
 // - One node per (parent, name) known to the kernel; a node whose name was unlinked or replaced is
 //   detached (no path: it lives on, for the kernel's lookups and the opens it still has).
-// - `ino` (the reported st_ino) is found once, at lookup, and kept: across copy-up and renames, as
-//   the kernel's inode keeps its number while it is cached.
+// - `ino` (the reported st_ino) is found once, at lookup, and kept across renames and copy-up, as
+//   the kernel's overlay inode keeps its number while cached — except the copy-up of a lower file
+//   with hard links, which becomes a file of its own with its own number, as with the kernel's
+//   overlay without index=on (ovl_getattr maps st_ino to the lower one only for nlink 1).
 // - Ids are never reused (2^53 lookups), so (nodeid, generation) never repeats; generation is 0.
 import { FsError } from '@layerfs/backing-io';
 import { ROOT_NODE } from '@layerfs/fuse-bridge';
@@ -58,8 +60,8 @@ export class OvlInode {
     public parent: OvlInode | null,
     public name: string,
     public state: OvlState,
-    /** The st_ino reported for it, from its first lookup on. */
-    readonly ino: bigint,
+    /** The st_ino reported for it. */
+    public ino: bigint,
   ) {}
 
   get isDir(): boolean {
