@@ -20,3 +20,5 @@ export type { TimeSpec } from './syscalls';
 export { thenMaybe } from './maybe-async';
 export type { FileHandle, RawDirent, StatxResult } from './syscalls';
 export { callerOwner } from './caller-owner';
+export { privilege } from './privilege';
+export type { Privilege, PrivilegeKind } from './privilege';

@@ -19,6 +19,16 @@ const Dirent64 = koffi.struct({
   d_name: koffi.array('char', 256, 'String'),
 });
 
+koffi.struct('layerfs_msghdr', {
+  name: 'void *',
+  namelen: 'uint32',
+  iov: koffi.pointer(koffi.struct('layerfs_iovec', { base: 'void *', len: 'size_t' })),
+  iovlen: 'size_t',
+  control: 'void *',
+  controllen: 'size_t',
+  flags: 'int',
+});
+
 const c = {
   lgetxattr: libc.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
   lsetxattr: libc.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
@@ -68,6 +78,11 @@ const c = {
   // openat2(2) has no glibc wrapper: through syscall(2), variadic (each argument typed at the call).
   syscall: libc.func('long syscall(long number, ...)'),
   close: libc.func('int close(int fd)'),
+  // fusermount3's _FUSE_COMMFD protocol: a socket pair, and the /dev/fuse fd back over it.
+  socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
+  recvmsg: libc.func('intptr_t recvmsg(int fd, _Inout_ layerfs_msghdr *msg, int flags)'),
+  // fcntl is variadic in libc; F_GETFL/F_SETFL take an int.
+  fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
 };
 
 const AT_FDCWD = -100;
@@ -473,4 +488,55 @@ export function readOrErrno(fd: number, buf: Buffer): number {
 /** poll(2) of one fd on the threadpool; `cb` runs on the main thread when it returns. */
 export function pollAsync(fd: number, events: number, timeoutMs: number, cb: (err: Error | null) => void): void {
   c.poll.async({ fd, events, revents: 0 }, 1, timeoutMs, cb);
+}
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const F_GETFL = 3;
+const F_SETFL = 4;
+
+/** socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC). */
+export function socketpairUnix(): [number, number] {
+  const sv = new Int32Array(2);
+  check(c.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 'socketpair');
+  return [sv[0]!, sv[1]!];
+}
+
+/**
+ * Receive one file descriptor passed with SCM_RIGHTS (blocking). undefined when the peer closed
+ * without sending one (fusermount3 failed: it said why on its stderr).
+ */
+export function recvFd(sock: number): number | undefined {
+  const data = Buffer.alloc(1);
+  const control = Buffer.alloc(64);
+  const msg = { name: null, namelen: 0, iov: [{ base: data, len: 1 }], iovlen: 1, control, controllen: control.length, flags: 0 };
+  for (;;) {
+    const n = Number(c.recvmsg(sock, msg, MSG_CMSG_CLOEXEC));
+    if (n < 0) {
+      const errno = koffi.errno();
+      if (errno === 4 /* EINTR */) continue;
+      throw new FsError(errno, 'recvmsg');
+    }
+    if (n === 0) return undefined;
+    // struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; } then the fd.
+    const len = Number(control.readBigUInt64LE(0));
+    if (len < 20 || control.readInt32LE(8) !== SOL_SOCKET || control.readInt32LE(12) !== SCM_RIGHTS) return undefined;
+    return control.readInt32LE(16);
+  }
+}
+
+/** Set FD_CLOEXEC on `fd` (one a library opened without it, which children must not inherit). */
+export function setCloexec(fd: number): void {
+  const flags = check(c.fcntl(fd, 1 /* F_GETFD */, 0), 'fcntl');
+  check(c.fcntl(fd, 2 /* F_SETFD */, flags | 1 /* FD_CLOEXEC */), 'fcntl');
+}
+
+/** Set O_NONBLOCK on `fd` (an fd received from another process comes blocking). */
+export function setNonblocking(fd: number): void {
+  const flags = check(c.fcntl(fd, F_GETFL, 0), 'fcntl');
+  check(c.fcntl(fd, F_SETFL, flags | 0o4000 /* O_NONBLOCK */), 'fcntl');
 }

@@ -32,6 +32,7 @@ export {
   isStale,
   mountAt,
   readMounts,
+  findFusermount,
 } from './mountpoint';
 export { createLogger, setLogSink, isDebugEnabled } from './logger';
 export type { Logger, LogSink } from './logger';
@@ -39,3 +40,4 @@ export { errnoForReply } from './errno';
 export { HandleTable } from './handle-table';
 export { PathCache } from './fuse-native/path-cache';
 export type { PathCacheOptions } from './fuse-native/path-cache';
+export { startUnmountSentinel } from './sentinel';

@@ -26,15 +26,15 @@ export interface Logger {
 export function createLogger(namespace: string): Logger {
   return {
     debug: (msg) => {
-      if (debugOn && sink) sink(`layerfs:${namespace} ${msg}`);
+      if (debugOn && sink) sink(`layerfs: ${namespace}: ${msg}`);
     },
     warn: (msg) => {
-      sink?.(`layerfs:${namespace} warning: ${msg}`);
+      sink?.(`layerfs: ${namespace}: warning: ${msg}`);
     },
     warnOnce: (key, msg) => {
       if (warnedOnce.has(key)) return;
       warnedOnce.add(key);
-      sink?.(`layerfs:${namespace} warning: ${msg}`);
+      sink?.(`layerfs: ${namespace}: warning: ${msg}`);
     },
   };
 }

@@ -1,5 +1,6 @@
 // Mountpoint checks and unmounting, shared by every transport. Runs before the mount exists, so the
 // synchronous fs calls here never wait on our own daemon.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errnoOf, isPathInside, syscalls } from '@layerfs/backing-io';
@@ -10,6 +11,22 @@ const log = createLogger('mount');
 const ENOTCONN = 107;
 const EINVAL = 22;
 const EBUSY = 16;
+const EPERM = 1;
+
+const FUSERMOUNTS = ['/usr/bin/fusermount3', '/bin/fusermount3', '/usr/local/bin/fusermount3', '/usr/bin/fusermount', '/bin/fusermount'];
+
+/** The setuid fusermount3 (or libfuse's fusermount), or undefined when none is installed. */
+export function findFusermount(): string | undefined {
+  for (const p of FUSERMOUNTS) {
+    try {
+      const st = fs.statSync(p);
+      if (st.mode & 0o4000 && st.uid === 0) return p;
+    } catch {
+      // not there
+    }
+  }
+  return undefined;
+}
 
 export interface MountEntry {
   mountpoint: string;
@@ -109,6 +126,7 @@ export async function unmountPath(mountpoint: string, opts: { lazyIfBusy?: boole
     } catch (err) {
       const errno = errnoOf(err);
       if (errno === EINVAL && !mountAt(abs)) return; // not mounted (any more): nothing to do
+      if (errno === EPERM) return unmountAsUser(abs, opts);
       if (errno !== EBUSY) throw err;
       if (attempt < 10) {
         await new Promise((r) => setTimeout(r, 50));
@@ -122,6 +140,33 @@ export async function unmountPath(mountpoint: string, opts: { lazyIfBusy?: boole
       log.warn(`${abs} was busy; detached lazily (the kernel completes the unmount when its last user leaves)`);
       return;
     }
+  }
+}
+
+/**
+ * Without the privilege to umount(2): the setuid fusermount3 unmounts a FUSE mount its user made
+ * (both transports' mounts as a user go through it), lazily when busy and asked to.
+ */
+async function unmountAsUser(abs: string, opts: { lazyIfBusy?: boolean }): Promise<void> {
+  const helper = findFusermount();
+  if (!helper) throw new MountError(`unmounting ${abs} needs root or the setuid fusermount3 (apt-get install fuse3)`);
+  for (let attempt = 0; ; attempt++) {
+    const r = spawnSync(helper, ['-u', '--', abs], { encoding: 'utf8' });
+    if (r.status === 0 || !mountAt(abs)) return;
+    const why = (r.stderr ?? '').trim().replace(/^fusermount3?: /, '');
+    if (!/busy/i.test(why)) throw new MountError(`fusermount3 could not unmount ${abs}: ${why}`);
+    if (attempt < 10) {
+      await new Promise((res) => setTimeout(res, 50));
+      continue;
+    }
+    if (!opts.lazyIfBusy)
+      throw new MountError(
+        `${abs} is busy (a process has a file open or its working directory inside): close it and retry, or use layerfs umount --lazy`,
+      );
+    const lazy = spawnSync(helper, ['-u', '-z', '--', abs], { encoding: 'utf8' });
+    if (lazy.status !== 0) throw new MountError(`fusermount3 could not unmount ${abs}: ${(lazy.stderr ?? '').trim()}`);
+    log.warn(`${abs} was busy; detached lazily (the kernel completes the unmount when its last user leaves)`);
+    return;
   }
 }
 

@@ -2,7 +2,9 @@
 import * as fs from 'node:fs';
 import type { BridgeOptions, NodeHandlers, Transport, TransportSession } from '@layerfs/fuse-bridge';
 import { MountError, createLogger, unmountPath } from '@layerfs/fuse-bridge';
+import { privilege } from '@layerfs/backing-io';
 import { MountFlags, mountFuse, openFuseDevice } from './dev';
+import { fusermountMount } from './fusermount';
 import { WireSession } from './session';
 
 const log = createLogger('wire');
@@ -17,33 +19,36 @@ export const wireSessions = new Map<string, WireSession>();
 export const wireTransport: Transport = {
   name: 'wire',
   async start(abs: string, handlers: NodeHandlers, opts: BridgeOptions): Promise<TransportSession> {
-    const devFd = openFuseDevice();
+    const priv = privilege();
+    let passthrough = opts.passthrough;
+    let offWhy: string | undefined;
+    if (priv.kind !== 'root' && passthrough !== 'off') {
+      // FUSE_DEV_IOC_BACKING_OPEN checks CAP_SYS_ADMIN in the initial user namespace.
+      const why = `kernel passthrough needs CAP_SYS_ADMIN in the initial user namespace (${priv.why})`;
+      offWhy = 'no CAP_SYS_ADMIN in the initial user namespace';
+      if (passthrough === 'require')
+        throw new MountError(`${why}; mount with -o passthrough=auto to let the daemon serve reads and writes`);
+      log.warn(`${why}; the daemon serves reads and writes`);
+      passthrough = 'off';
+    }
+    // root (also root in a user namespace: FUSE may be mounted there since Linux 4.18) mounts with
+    // mount(2); a user through the setuid fusermount3, which hands the device fd back.
+    const mounted = priv.kind === 'user' ? await mountAsUser(abs, opts) : mountAsRoot(abs, opts);
     // An exclusive filesystem (the overlay) changes only through us, and every change through us
     // reaches the kernel's caches (replies, INVAL_INODE for other hard-link names), so the kernel may
     // keep what it learned for a day, as fuse-overlayfs lets it.
     const long = handlers.exclusive ? EXCLUSIVE_TIMEOUT : undefined;
-    const session = new WireSession(devFd, handlers, {
+    const session = new WireSession(mounted.devFd, handlers, {
       attrTimeout: opts.attrTimeout ?? long ?? 1,
       entryTimeout: opts.entryTimeout ?? long ?? 1,
       negativeTimeout: opts.negativeTimeout ?? long ?? 0,
       cache: opts.cache,
       maxWrite: opts.maxWrite ?? DEFAULT_MAX_WRITE,
-      passthrough: opts.passthrough,
+      passthrough,
       spinMicros: opts.spinUs,
       maxStackDepth: stackDepthFor(handlers.backingRoots ?? []),
     });
-    const data = [`fd=${devFd}`, 'rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`];
-    if (opts.allowOther) data.push('allow_other');
-    if (opts.defaultPermissions) data.push('default_permissions');
-    if (opts.maxRead) data.push(`max_read=${opts.maxRead}`);
-    try {
-      mountFuse(opts.fsname, abs, `fuse.${opts.subtype}`, MountFlags.NOSUID | MountFlags.NODEV, data.join(','));
-    } catch (err) {
-      fs.closeSync(devFd);
-      throw new MountError(
-        `mounting ${abs} failed (${(err as Error).message}): the wire transport needs root and /dev/fuse; try --transport fuse-native`,
-      );
-    }
+    void session.ended.then(() => mounted.release());
     session.start();
     let init;
     try {
@@ -53,7 +58,7 @@ export const wireTransport: Transport = {
       await session.close();
       throw new MountError(`${(err as Error).message}`);
     }
-    if (!init.passthrough && opts.passthrough === 'auto') {
+    if (!init.passthrough && passthrough === 'auto') {
       log.warn(`kernel passthrough unavailable (${init.passthroughWhy}); the daemon serves reads and writes`);
     }
     wireSessions.set(abs, session);
@@ -61,10 +66,46 @@ export const wireTransport: Transport = {
     return {
       ended: session.ended,
       close: () => session.close(),
-      description: `FUSE 7.${init.minor}, ${init.passthrough ? 'kernel passthrough of file data' : `the daemon serves file data (passthrough off: ${init.passthroughWhy})`}`,
+      description: `FUSE 7.${init.minor}, ${init.passthrough ? 'kernel passthrough of file data' : `the daemon serves file data (passthrough off: ${offWhy ?? init.passthroughWhy})`}`,
     };
   },
 };
+
+interface Mounted {
+  devFd: number;
+  /** Called once the session has ended (unmounted): what the mount method still holds. */
+  release(): void;
+}
+
+function mountAsRoot(abs: string, opts: BridgeOptions): Mounted {
+  const devFd = openFuseDevice();
+  const data = [`fd=${devFd}`, 'rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`];
+  if (opts.allowOther) data.push('allow_other');
+  if (opts.defaultPermissions) data.push('default_permissions');
+  if (opts.maxRead) data.push(`max_read=${opts.maxRead}`);
+  try {
+    mountFuse(opts.fsname, abs, `fuse.${opts.subtype}`, MountFlags.NOSUID | MountFlags.NODEV, data.join(','));
+  } catch (err) {
+    fs.closeSync(devFd);
+    throw new MountError(
+      `mounting ${abs} failed (${(err as Error).message}): the wire transport needs root and /dev/fuse; try --transport fuse-native`,
+    );
+  }
+  return { devFd, release: () => undefined };
+}
+
+/**
+ * As a user: fusermount3 mounts, always with auto_unmount, so a daemon killed any way leaves no dead
+ * mount (fusermount3 watches our socket and unmounts when it closes).
+ */
+async function mountAsUser(abs: string, opts: BridgeOptions): Promise<Mounted> {
+  const o = ['nosuid', 'nodev', `fsname=${opts.fsname}`, `subtype=${opts.subtype}`, 'auto_unmount'];
+  if (opts.allowOther) o.push('allow_other');
+  if (opts.defaultPermissions) o.push('default_permissions');
+  if (opts.maxRead) o.push(`max_read=${opts.maxRead}`);
+  const m = await fusermountMount(abs, o.join(','));
+  return { devFd: m.devFd, release: m.close };
+}
 
 /**
  * The kernel refuses a backing file whose filesystem is itself stacked unless we announce depth 2

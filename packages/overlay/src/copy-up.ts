@@ -166,7 +166,26 @@ function copyMetadata(paths: LayerPaths, src: RealRef, st: fs.BigIntStats, tmp: 
       log.warnOnce(`xattr:${name}`, `could not copy xattr ${name} up (${(err as Error).message}); continuing without it`);
     }
   }
-  fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
+  keepOwner(tmp, st);
   if (!st.isSymbolicLink()) fs.chmodSync(tmp, Number(st.mode) & 0o7777); // after chown: chown clears setuid
   syscalls.lutimens(tmp, st.atimeNs, st.mtimeNs);
+}
+
+/**
+ * The copy keeps the lower entry's owner where the daemon may chown. A plain user cannot (EPERM: the
+ * copy stays the user's, as a `cp -p` by that user would leave it), and root in a user namespace
+ * cannot give an id the namespace does not map (EINVAL: the lower entry shows as the overflow id
+ * anyway); either way the data must still come up, so the copy keeps the daemon's owner, said once.
+ */
+function keepOwner(tmp: string, st: fs.BigIntStats): void {
+  try {
+    fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'EINVAL') throw err;
+    log.warnOnce(
+      `chown:${code}`,
+      `copied-up entries keep the daemon's owner: it may not chown to ${st.uid}:${st.gid} (${code}; not root, or an id outside this user namespace)`,
+    );
+  }
 }

@@ -1,5 +1,6 @@
 // mountOverlay(): check the layers, then serve an OverlayFs.
 import { MountFsOptions, MountHandle, TransportChoice, mountFs, prepareMountpoint } from '@layerfs/fuse-bridge';
+import { privilege } from '@layerfs/backing-io';
 import { chooseTransport } from '@layerfs/fuse-wire';
 import { OverlayFs } from './overlay-fs';
 import { OverlayFeatures, checkLayers } from './params';
@@ -29,9 +30,10 @@ export function checkOverlay(opts: MountOverlayOptions) {
 
 export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMount> {
   const layers = checkOverlay(opts);
-  // Trusted xattrs need CAP_SYS_ADMIN: without it the overlay's own names go in user.overlay.*, as
-  // with the kernel's userxattr.
-  const userxattr = opts.userxattr ?? process.getuid?.() !== 0;
+  // Trusted xattrs need CAP_SYS_ADMIN in the initial user namespace: without it (a plain user, or
+  // root in a user namespace as under rootless podman) the overlay's own names go in user.overlay.*,
+  // as the kernel's overlay requires there (userxattr).
+  const userxattr = opts.userxattr ?? privilege().kind !== 'root';
   const ofs = new OverlayFs({ ...layers, volatile: opts.volatile, userxattr });
   const handle = await mountFs(opts.mountpoint, ofs, {
     ...opts,

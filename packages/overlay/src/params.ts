@@ -141,5 +141,6 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
     if (v !== undefined && v !== '') throw new MountError(`${name} takes no value (got ${name}=${v})`, { usage: true });
     return v !== undefined;
   };
-  return { volatile: flag('volatile'), userxattr: flag('userxattr') };
+  // userxattr left out: undefined, so the mount picks by privilege (user.* wherever trusted.* is refused).
+  return { volatile: flag('volatile'), userxattr: flag('userxattr') || undefined };
 }

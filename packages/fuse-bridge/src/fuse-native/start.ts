@@ -6,6 +6,9 @@ import type { Transport, TransportSession } from '../transport';
 import { MountError } from '../mount-error';
 import { libfuseOptions } from '../options';
 import { createLogger } from '../logger';
+import { findFusermount } from '../mountpoint';
+import { startUnmountSentinel } from '../sentinel';
+import { privilege } from '@layerfs/backing-io';
 
 const log = createLogger('fuse-native');
 /** How long names are trusted where nothing but the mount changes the backing store (the overlay). */
@@ -16,7 +19,11 @@ export const fuseNativeTransport: Transport = {
   async start(abs, handlers, opts): Promise<TransportSession> {
     if (opts.passthrough === 'require') {
       throw new MountError(
-        '-o passthrough=require needs the wire transport (libfuse 2 has no kernel passthrough): run as root with /dev/fuse, or drop the option',
+        `-o passthrough=require needs the wire transport (libfuse 2 has no kernel passthrough): ${
+          privilege().kind === 'root'
+            ? 'use --transport wire (or auto)'
+            : 'the wire transport with CAP_SYS_ADMIN in the initial user namespace (root)'
+        }, or drop the option`,
         { usage: true },
       );
     }
@@ -31,8 +38,13 @@ export const fuseNativeTransport: Transport = {
     } catch (err) {
       throw new MountError(`mounting ${abs} failed (${(err as Error).message}): check that /dev/fuse exists and libfuse2 is installed`);
     }
+    // As a user, libfuse 2 mounted through fusermount: a sentinel unmounts if this process is killed.
+    const helper = privilege().kind === 'user' ? findFusermount() : undefined;
+    const releaseSentinel = helper ? startUnmountSentinel(abs, helper) : () => undefined;
+    const ended = watchForUnmount(abs);
+    void ended.then(releaseSentinel);
     return {
-      ended: watchForUnmount(abs),
+      ended,
       // Releases fuse-native's loop handle; its thread exits when the kernel closes the channel.
       close: () => new Promise<void>((resolve) => fuse.unmount(() => resolve())),
       description: 'libfuse 2, the daemon serves file data',
