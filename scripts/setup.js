@@ -43,9 +43,12 @@ function ensureApt(packages, why, { optional = false } = {}) {
   }
   say(`installing ${missing.join(' ')} (${why})`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (!run('apt-get', ['install', '-y', '-qq', ...missing], { env })) {
-    run('apt-get', ['update', '-qq'], { env });
-    if (!run('apt-get', ['install', '-y', '-qq', ...missing], { env })) give(`apt-get could not install ${missing.join(' ')}`);
+  // Another apt (unattended-upgrades on a fresh machine) may hold the lock: wait for it, up to 5 min.
+  const lock = ['-o', 'DPkg::Lock::Timeout=300'];
+  if (!run('apt-get', [...lock, 'install', '-y', '-qq', ...missing], { env })) {
+    run('apt-get', [...lock, 'update', '-qq'], { env });
+    if (!run('apt-get', [...lock, 'install', '-y', '-qq', ...missing], { env }))
+      give(`apt-get could not install ${missing.join(' ')} (if another package manager was running, run again once it is done)`);
   }
 }
 
