@@ -22,8 +22,10 @@ import { checkOverlay, mountOverlay, parseLowerdir, takeOverlayFeatures } from '
 import * as fs from 'node:fs';
 import { isDaemonChild, runDaemonized } from './daemon';
 import { EXIT_BUG, UsageError, describeError, exitCodeFor } from './errors';
-import { serveForeground } from './serve';
+import { DAEMON_TITLE, serveForeground } from './serve';
 import { runOverlayDemo, runPassthroughDemo } from './demo';
+
+const VERSION = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 interface MountArgs {
   o?: string | string[];
@@ -47,11 +49,9 @@ function collectOptions(args: MountArgs): OptionMap {
   return opts;
 }
 
-function rejectLeftovers(opts: OptionMap): void {
+function rejectLeftovers(opts: OptionMap, command: 'passthrough' | 'overlay'): void {
   if (opts.size > 0) {
-    throw new UsageError(
-      `unknown mount option${opts.size > 1 ? 's' : ''}: ${[...opts.keys()].join(', ')} (see layerfs passthrough --help)`,
-    );
+    throw new UsageError(`unknown mount option${opts.size > 1 ? 's' : ''}: ${[...opts.keys()].join(', ')} (see layerfs ${command} --help)`);
   }
 }
 
@@ -87,7 +87,7 @@ async function runMount(
 async function passthroughCommand(args: MountArgs & { source: string; mountpoint: string }, rawArgv: string[]): Promise<number> {
   const opts = collectOptions(args);
   const bridge = takeBridgeOptions(opts);
-  rejectLeftovers(opts);
+  rejectLeftovers(opts, 'passthrough');
   const check = () => {
     const source = checkSource(args.source);
     checkNoOverlap(args.mountpoint, [{ role: 'source', path: source }]);
@@ -140,7 +140,7 @@ async function overlayCommand(args: OverlayArgs, rawArgv: string[]): Promise<num
   const work = args.work ?? take('workdir');
   const features = takeOverlayFeatures(take);
   const bridge = takeBridgeOptions(opts);
-  rejectLeftovers(opts);
+  rejectLeftovers(opts, 'overlay');
   const o = { lower, upper, work, mountpoint: args.mountpoint, ...features, ...bridge, transport: args.transport };
   return runMount(
     args,
@@ -169,8 +169,41 @@ async function umountCommand(args: { mountpoint: string; lazy?: boolean; force?:
   if (!entry.fstype.startsWith('fuse')) {
     throw new MountError(`${abs} is a ${entry.fstype} mount, not a layerfs one: use umount(8) for it`);
   }
+  const daemons = daemonsServing(abs);
   await unmountPath(abs, { lazyIfBusy: args.lazy ?? false });
+  // The daemon leaves once the kernel tells it the mount is gone; wait for that (bounded), so that
+  // what follows `layerfs umount` (removing the layers, mounting again) never races the daemon.
+  const until = Date.now() + 10000;
+  while (daemons.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  const left = daemons.filter(alive);
+  if (left.length > 0 && !args.lazy)
+    process.stderr.write(`layerfs: unmounted ${abs}; its daemon (pid ${left.join(', ')}) is still finishing\n`);
   return 0;
+}
+
+/** Pids of the layerfs daemons serving `abs` (by the title serve.ts gives them). */
+function daemonsServing(abs: string): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (cmdline.startsWith(`${DAEMON_TITLE}${abs}:`)) pids.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** Still running: a zombie (exited, not yet reaped by its new parent) has finished. */
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
@@ -266,11 +299,11 @@ Without upperdir/workdir the overlay is read-only (writes fail with EROFS).
         result = a.kind === 'passthrough' ? runPassthroughDemo() : runOverlayDemo();
       },
     )
-    .demandCommand(1, 'say which command to run (see --help)')
+    .demandCommand(1, 'say which command to run')
     .strict()
     .help()
     .alias('h', 'help')
-    .version(false)
+    .version(VERSION)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;

@@ -10,6 +10,7 @@ import { reportReady } from './daemon';
 import { describeError, exitCodeFor } from './errors';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export const DAEMON_TITLE = 'layerfs daemon ';
 
 export async function serveForeground(mount: () => Promise<MountHandle>, describe: string): Promise<void> {
   let handle: MountHandle | undefined;
@@ -35,6 +36,9 @@ export async function serveForeground(mount: () => Promise<MountHandle>, describ
       `layerfs: ${describe} on ${handle.mountpoint} (${handle.description}; pid ${process.pid}); stop with Ctrl-C or layerfs umount ${handle.mountpoint}\n`,
     );
     reportReady({ ok: true, detail: handle.description });
+    // What ps shows: which mount this daemon serves (and `layerfs umount` finds it by this, to wait
+    // for it). The mountpoint comes first: a title longer than the original argv is cut at its end.
+    process.title = `${DAEMON_TITLE}${handle.mountpoint}: ${describe}`;
     if (stopRequested) void handle.unmount();
     await handle.closed;
   } finally {

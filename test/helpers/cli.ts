@@ -34,10 +34,11 @@ export function isMounted(mnt: string): boolean {
     .some((l) => l.split(' ')[1] === abs);
 }
 
-function alive(pid: number): boolean {
+/** Still running: a zombie (exited, waiting for whoever reaps orphans here) has finished. */
+export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
   } catch {
     return false;
   }

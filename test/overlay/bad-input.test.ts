@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { overlayLayers } from '../helpers/scratch';
 import { isMounted, layerfs } from '../helpers/cli';
+import { run } from '../helpers/run';
 
 describe('layerfs overlay refuses bad layers', () => {
   const t = overlayLayers([{ f: 'x' }]);
@@ -31,7 +32,7 @@ describe('layerfs overlay refuses bad layers', () => {
       1,
       /workdir .*other holds stray: use an empty directory/,
     ],
-    ['unknown option', () => ['-o', `lowerdir=${L()},bogus`], 2, /unknown mount option: bogus/],
+    ['unknown option', () => ['-o', `lowerdir=${L()},bogus`], 2, /unknown mount option: bogus \(see layerfs overlay --help\)/],
     [
       'a kernel feature layerfs lacks',
       () => ['-o', `lowerdir=${L()},metacopy=on`],
@@ -53,6 +54,23 @@ describe('layerfs overlay refuses bad layers', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.code).toBe(code);
     expect(isMounted(t.mnt)).toBe(false);
+  });
+
+  test('upper and work on a read-only filesystem', async () => {
+    const ro = fs.mkdtempSync(path.join(t.dir, 'ro-'));
+    const mounted = await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', ro]);
+    expect(mounted.code).toBe(0);
+    try {
+      fs.mkdirSync(path.join(ro, 'u'));
+      fs.mkdirSync(path.join(ro, 'w'));
+      expect((await run('mount', ['-o', 'remount,ro', ro])).code).toBe(0);
+      const r = await layerfs(['overlay', t.mnt, '-o', `lowerdir=${L()},upperdir=${ro}/u,workdir=${ro}/w`]);
+      expect(r.stderr).toMatch(/^layerfs: upperdir .*\/u is on a read-only filesystem: the upper layer and workdir must be writable/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.code).toBe(1);
+    } finally {
+      await run('umount', [ro]);
+    }
   });
 
   test('workdir on another filesystem than upperdir', async () => {

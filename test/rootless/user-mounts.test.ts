@@ -38,7 +38,17 @@ function layers() {
   fs.writeFileSync(path.join(lower, 'gone'), 'g\n');
   const l = { lower, upper: dir('upper'), work: dir('work'), mnt: dir('mnt'), cleanup: t.cleanup };
   fs.chmodSync(t.dir, 0o755);
-  for (const p of [t.dir, lower, path.join(lower, 'f'), path.join(lower, 'd'), path.join(lower, 'd', 'x'), path.join(lower, 'gone'), l.upper, l.work, l.mnt])
+  for (const p of [
+    t.dir,
+    lower,
+    path.join(lower, 'f'),
+    path.join(lower, 'd'),
+    path.join(lower, 'd', 'x'),
+    path.join(lower, 'gone'),
+    l.upper,
+    l.work,
+    l.mnt,
+  ])
     fs.chownSync(p, 65534, 65534);
   return l;
 }
@@ -109,38 +119,41 @@ const userxattrs = (p: string) => run('python3', ['-c', 'import os,sys; print(so
 });
 
 // Root in a user namespace mounts FUSE itself (Linux 4.18); fuse-native would need fusermount there.
-(TRANSPORT === 'wire' ? test : test.skip)('root in a user namespace (unshare -Urm as uid 65534) mounts with mount(2), userxattr by default', async () => {
-  const l = layers();
-  try {
-    const script = `set -e
+(TRANSPORT === 'wire' ? test : test.skip)(
+  'root in a user namespace (unshare -Urm as uid 65534) mounts with mount(2), userxattr by default',
+  async () => {
+    const l = layers();
+    try {
+      const script = `set -e
 "$NODE" "$CLI" overlay -o "lowerdir=$L,upperdir=$U,workdir=$W" "$M"
 grep -c " $M fuse" /proc/self/mounts
 sh -c '${WORKLOAD.replace(/'/g, `'"'"'`)}' sh "$M"
 "$NODE" "$CLI" umount "$M"
 grep -c " $M fuse" /proc/self/mounts || true`;
-    const r = await run('setpriv', [
-      ...NOBODY,
-      'env',
-      `NODE=${process.execPath}`,
-      `CLI=${CLI}`,
-      `L=${l.lower}`,
-      `U=${l.upper}`,
-      `W=${l.work}`,
-      `M=${l.mnt}`,
-      'HOME=/tmp',
-      'unshare',
-      '-Urm',
-      'sh',
-      '-c',
-      script,
-    ]);
-    expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/wire transport.*passthrough off: no CAP_SYS_ADMIN in the initial user namespace/);
-    expect(r.stdout).toContain('\n1\n. .. d2 f \nlower f\nappended\nx\n0\n');
-    expect((await userxattrs(path.join(l.upper, 'd2'))).stdout).toMatch(/'user\.overlay\.redirect'/);
-    // The namespace maps its root to uid 65534: what it copied up belongs to that user outside.
-    expect(fs.statSync(path.join(l.upper, 'f')).uid).toBe(65534);
-  } finally {
-    l.cleanup();
-  }
-});
+      const r = await run('setpriv', [
+        ...NOBODY,
+        'env',
+        `NODE=${process.execPath}`,
+        `CLI=${CLI}`,
+        `L=${l.lower}`,
+        `U=${l.upper}`,
+        `W=${l.work}`,
+        `M=${l.mnt}`,
+        'HOME=/tmp',
+        'unshare',
+        '-Urm',
+        'sh',
+        '-c',
+        script,
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/wire transport.*passthrough off: no CAP_SYS_ADMIN in the initial user namespace/);
+      expect(r.stdout).toContain('\n1\n. .. d2 f \nlower f\nappended\nx\n0\n');
+      expect((await userxattrs(path.join(l.upper, 'd2'))).stdout).toMatch(/'user\.overlay\.redirect'/);
+      // The namespace maps its root to uid 65534: what it copied up belongs to that user outside.
+      expect(fs.statSync(path.join(l.upper, 'f')).uid).toBe(65534);
+    } finally {
+      l.cleanup();
+    }
+  },
+);

@@ -19,10 +19,11 @@ const Dirent64 = koffi.struct({
   d_name: koffi.array('char', 256, 'String'),
 });
 
-koffi.struct('layerfs_msghdr', {
+// Anonymous: koffi's named types are process-wide, and a module loaded twice (jest) would clash.
+const Msghdr = koffi.struct({
   name: 'void *',
   namelen: 'uint32',
-  iov: koffi.pointer(koffi.struct('layerfs_iovec', { base: 'void *', len: 'size_t' })),
+  iov: koffi.pointer(koffi.struct({ base: 'void *', len: 'size_t' })),
   iovlen: 'size_t',
   control: 'void *',
   controllen: 'size_t',
@@ -80,7 +81,7 @@ const c = {
   close: libc.func('int close(int fd)'),
   // fusermount3's _FUSE_COMMFD protocol: a socket pair, and the /dev/fuse fd back over it.
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
-  recvmsg: libc.func('intptr_t recvmsg(int fd, _Inout_ layerfs_msghdr *msg, int flags)'),
+  recvmsg: libc.func('recvmsg', 'intptr_t', ['int', koffi.inout(koffi.pointer(Msghdr)), 'int']),
   // fcntl is variadic in libc; F_GETFL/F_SETFL take an int.
   fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
 };

@@ -83,6 +83,21 @@ export function checkLayers(layers: OverlayLayers, mountpoint: string): Required
     }
   }
   if (upper && work) {
+    for (const [role, given, p] of [
+      ['upperdir', layers.upper, upper],
+      ['workdir', layers.work, work],
+    ] as const) {
+      try {
+        fs.accessSync(p, fs.constants.W_OK);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new MountError(
+          code === 'EROFS'
+            ? `${role} ${given} is on a read-only filesystem: the upper layer and workdir must be writable (leave out upperdir and workdir for a read-only overlay)`
+            : `${role} ${given} is not writable by this user (${code}): the upper layer and workdir must be writable`,
+        );
+      }
+    }
     if (fs.statSync(upper).dev !== fs.statSync(work).dev) {
       throw new MountError(
         `upperdir ${layers.upper} and workdir ${layers.work} are on different filesystems: copy-up renames from workdir into upperdir, so put both on one filesystem`,
