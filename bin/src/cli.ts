@@ -222,7 +222,8 @@ function withMountFlags<T>(y: Argv<T>) {
     .option('o', { type: 'string', describe: 'mount options, e.g. -o cache=auto,attr_timeout=2', requiresArg: true })
     .option('transport', {
       choices: ['auto', 'wire', 'fuse-native'] as const,
-      default: 'auto' as const,
+      // LAYERFS_TRANSPORT: for callers that cannot add arguments (a mount_program run by podman).
+      default: (process.env.LAYERFS_TRANSPORT ?? 'auto') as TransportChoice,
       describe: 'wire: FUSE spoken on /dev/fuse (root; kernel passthrough); fuse-native: libfuse 2; auto: wire where it can mount',
     })
     .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground until unmounted (Ctrl-C unmounts)' })

@@ -3,6 +3,7 @@
 // (fd 3) for one line from the child: "ok DETAIL" once mounted, or "error CODE MESSAGE".
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 const READY_FD = 3;
 
@@ -23,13 +24,16 @@ export function reportReady(result: { ok: true; detail: string } | { ok: false; 
   delete process.env.LAYERFS_READY_FD;
 }
 
+const LAYERFS = path.join(__dirname, '..', 'layerfs');
+
 /** In the parent: start the daemon and wait for its verdict. Resolves to the exit code to use. */
 export function runDaemonized(
   argv: string[],
   logFile: string | undefined,
 ): Promise<{ code: number; message?: string; pid?: number; detail?: string }> {
   const errOut = logFile ? fs.openSync(logFile, 'a') : 'ignore';
-  const child = spawn(process.execPath, [process.argv[1]!, ...argv, '--foreground'], {
+  // The layerfs command itself, whatever entry point (layerfs-overlay) translated `argv` for it.
+  const child = spawn(process.execPath, [LAYERFS, ...argv, '--foreground'], {
     detached: true,
     stdio: ['ignore', 'ignore', errOut, 'pipe'],
     env: { ...process.env, LAYERFS_READY_FD: String(READY_FD) },

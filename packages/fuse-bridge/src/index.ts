@@ -41,3 +41,5 @@ export { HandleTable } from './handle-table';
 export { PathCache } from './fuse-native/path-cache';
 export type { PathCacheOptions } from './fuse-native/path-cache';
 export { startUnmountSentinel } from './sentinel';
+export { withIdPolicy, parseIdMapping, hasIdPolicy } from './id-map';
+export type { IdPolicy, IdRange } from './id-map';

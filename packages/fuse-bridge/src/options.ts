@@ -11,6 +11,9 @@
 // - as root: allow_other,default_permissions, so other users can use the mount and the kernel checks
 //   permissions against st_mode/st_uid (fuse-native cannot tell us who is calling).
 import { MountError } from './mount-error';
+import { createLogger } from './logger';
+
+const log = createLogger('options');
 
 export type OptionMap = Map<string, string | true>;
 
@@ -74,6 +77,8 @@ export interface BridgeOptions {
   passthrough: 'auto' | 'off' | 'require';
   /** Wire transport: µs to keep polling for the next request after answering one (default 50; 0 off). */
   spinUs: number;
+  /** POSIX ACLs enforced by the kernel (FUSE_POSIX_ACL, wire transport); `noacl` turns them off. */
+  acl: boolean;
 }
 
 export function defaultBridgeOptions(): BridgeOptions {
@@ -90,6 +95,7 @@ export function defaultBridgeOptions(): BridgeOptions {
     opTimeout: 0,
     passthrough: 'auto',
     spinUs: 50,
+    acl: true,
   };
 }
 
@@ -134,6 +140,14 @@ export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = default
   if (take('debug')) o.fuseDebug = true;
   if ((v = take('op_timeout')) !== undefined) o.opTimeout = num('op_timeout', v);
   if ((v = take('spin_us')) !== undefined) o.spinUs = num('spin_us', v);
+  if (take('noacl')) o.acl = false;
+  // libfuse's common options, as fuse-overlayfs takes them: honoured where they mean something here,
+  // else accepted and ignored with one debug line (threads and fds are the transport's business).
+  if (take('allow_root')) log.debug('allow_root: ignored (only the mounting user, and root for a root daemon, have access)');
+  if (take('auto_unmount')) log.debug('auto_unmount: always on for mounts made as a user; a root daemon unmounts on exit');
+  if ((v = take('max_threads')) !== undefined)
+    log.debug(`max_threads=${v === true ? '' : v}: ignored (one event loop; the threadpool is libuv's)`);
+  if (take('clone_fd')) log.debug('clone_fd: ignored');
   if ((v = take('passthrough')) !== undefined) {
     if (v !== 'auto' && v !== 'off' && v !== 'require')
       throw new MountError(`option passthrough must be auto, off or require, got '${v === true ? '' : v}'`, { usage: true });

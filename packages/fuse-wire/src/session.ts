@@ -39,6 +39,8 @@ export interface WireSessionOptions {
   spinMicros: number;
   /** 2 when a backing file lives on a stacked filesystem (overlayfs, FUSE); 1 otherwise. */
   maxStackDepth: number;
+  /** Ask for FUSE_POSIX_ACL (the kernel enforces ACLs from the system.posix_acl_* xattrs). */
+  acl?: boolean;
 }
 
 /** What INIT settled, for the log, the tests and `--debug`. */
@@ -360,6 +362,7 @@ export class WireSession {
     // Passthrough and the writeback cache exclude each other; we never ask for the latter. With
     // passthrough, HANDLE_KILLPRIV_V2 spares each write(2) a GETXATTR round trip (killpriv.ts).
     if (this.opts.passthrough !== 'off') wanted |= InitFlag.PASSTHROUGH | InitFlag.HANDLE_KILLPRIV_V2;
+    if (this.opts.acl === false) wanted &= ~InitFlag.POSIX_ACL;
     const flags = k.flags & wanted;
     const maxPages = Math.min(256, Math.ceil(this.opts.maxWrite / 4096));
     this.#write(

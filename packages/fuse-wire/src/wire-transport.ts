@@ -47,6 +47,7 @@ export const wireTransport: Transport = {
       passthrough,
       spinMicros: opts.spinUs,
       maxStackDepth: stackDepthFor(handlers.backingRoots ?? []),
+      acl: opts.acl,
     });
     void session.ended.then(() => mounted.release());
     session.start();

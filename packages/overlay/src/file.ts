@@ -126,7 +126,7 @@ export function write(ovl: Ovl, fh: Fh, buf: Buffer, position: number): Promise<
 
 export async function fsync(ovl: Ovl, datasync: boolean, fh?: Fh): Promise<void> {
   const f = ovl.files.find(fh);
-  if (!f) return;
+  if (!f || ovl.noFsync) return;
   f.backing.get();
   try {
     await (datasync ? f.backing.io.fdatasync(f.backing.fd) : f.backing.io.fsync(f.backing.fd));

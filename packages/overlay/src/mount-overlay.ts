@@ -1,5 +1,5 @@
 // mountOverlay(): check the layers, then serve an OverlayFs.
-import { MountFsOptions, MountHandle, TransportChoice, mountFs, prepareMountpoint } from '@layerfs/fuse-bridge';
+import { MountFsOptions, MountHandle, TransportChoice, mountFs, prepareMountpoint, withIdPolicy } from '@layerfs/fuse-bridge';
 import { privilege } from '@layerfs/backing-io';
 import { chooseTransport } from '@layerfs/fuse-wire';
 import { OverlayFs } from './overlay-fs';
@@ -34,8 +34,8 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
   // root in a user namespace as under rootless podman) the overlay's own names go in user.overlay.*,
   // as the kernel's overlay requires there (userxattr).
   const userxattr = opts.userxattr ?? privilege().kind !== 'root';
-  const ofs = new OverlayFs({ ...layers, volatile: opts.volatile, userxattr });
-  const handle = await mountFs(opts.mountpoint, ofs, {
+  const ofs = new OverlayFs({ ...layers, volatile: opts.volatile, userxattr, noFsync: opts.noFsync });
+  const handle = await mountFs(opts.mountpoint, withIdPolicy(ofs, opts.ids ?? {}), {
     ...opts,
     fsname: opts.fsname ?? 'layerfs-overlay',
     subtype: 'layerfs-overlay',

@@ -2,8 +2,8 @@
 // checks in super.c: each failure is one line that says what is wrong and what to do.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isPathInside } from '@layerfs/backing-io';
-import { MountError } from '@layerfs/fuse-bridge';
+import { FsError, isPathInside } from '@layerfs/backing-io';
+import { IdPolicy, MountError, parseIdMapping } from '@layerfs/fuse-bridge';
 
 export interface OverlayLayers {
   /** Lower layers, top first (lowerdir=A:B:C → [A, B, C]). */
@@ -131,6 +131,13 @@ export interface OverlayFeatures {
   volatile?: boolean;
   /** `userxattr`: write the overlay's own xattrs as user.overlay.* (read: every namespace, always). */
   userxattr?: boolean;
+  /**
+   * fuse-overlayfs's `fsync=0`: fsync(2) through the mount returns at once and copy-up does not
+   * fsync (implies volatile). For throwaway containers and builds, where speed beats durability.
+   */
+  noFsync?: boolean;
+  /** fuse-overlayfs's uidmapping=/gidmapping=/squash_*=/static_nlink, applied by fuse-bridge's withIdPolicy. */
+  ids?: IdPolicy;
 }
 
 /**
@@ -156,6 +163,39 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
     if (v !== undefined && v !== '') throw new MountError(`${name} takes no value (got ${name}=${v})`, { usage: true });
     return v !== undefined;
   };
-  // userxattr left out: undefined, so the mount picks by privilege (user.* wherever trusted.* is refused).
-  return { volatile: flag('volatile'), userxattr: flag('userxattr') || undefined };
+  const number = (name: string) => {
+    const v = take(name);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v === '' || !Number.isInteger(n) || n < 0) throw new MountError(`${name} needs an id (a number), got '${v}'`, { usage: true });
+    return n;
+  };
+  const mapping = (name: string) => {
+    const v = take(name);
+    if (v === undefined) return undefined;
+    try {
+      return parseIdMapping(name, v);
+    } catch (err) {
+      throw new MountError((err as FsError).message.replace(/^[A-Z]+: /, ''), { usage: true });
+    }
+  };
+  // fuse-overlayfs's own options, so layerfs drops in as containers/storage's mount_program.
+  const ids: IdPolicy = { uidMap: mapping('uidmapping'), gidMap: mapping('gidmapping') };
+  if (flag('squash_to_root')) Object.assign(ids, { squashUid: 0, squashGid: 0 });
+  const squashUid = number('squash_to_uid');
+  const squashGid = number('squash_to_gid');
+  if (squashUid !== undefined) ids.squashUid = squashUid;
+  if (squashGid !== undefined) ids.squashGid = squashGid;
+  if (flag('static_nlink')) ids.staticNlink = true;
+  const fsync = take('fsync');
+  if (fsync !== undefined && fsync !== '0' && fsync !== '1')
+    throw new MountError(`fsync takes 0 or 1 (got fsync=${fsync})`, { usage: true });
+  const noFsync = fsync === '0';
+  return {
+    volatile: flag('volatile') || noFsync,
+    // userxattr left out: undefined, so the mount picks by privilege (user.* wherever trusted.* is refused).
+    userxattr: flag('userxattr') || undefined,
+    noFsync,
+    ids,
+  };
 }
