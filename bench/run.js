@@ -5,7 +5,7 @@
 // shared machine are noise; compare the ratios. Needs root (drop_caches, mounts); installs fio,
 // bindfs and fuse-overlayfs with apt when missing.
 //
-//   node bench/run.js [--suite passthrough|overlay|all] [--runs N] [--big-mib N] [--small N] [--only a,b]
+//   node bench/run.js [--suite passthrough|overlay|all] [--rootless] [--runs N] [--big-mib N] [--small N] [--only a,b]
 //                     [--workloads randwrite,copy-up]   (workloads whose label contains one of these)
 //
 // The passthrough suite compares layerfs passthrough with native and bindfs; the overlay suite
@@ -30,6 +30,9 @@ const SUITE = opt('suite', 'all');
 const ONLY = opt('only', '');
 const WORKLOADS = opt('workloads', '');
 const CLI = path.resolve(__dirname, '..', 'bin', 'layerfs');
+// --rootless: the overlay suite for what a rootless mount gets (no kernel passthrough: the daemon
+// serves every read and write), layerfs with -o passthrough=off against fuse-overlayfs on the same data.
+const ROOTLESS = args.includes('--rootless');
 
 function sh(cmd, argv, o = {}) {
   return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, ...o });
@@ -105,10 +108,10 @@ function freshUpper(mnt) {
 
 // `options`: the mount options a target takes (true: any); a workload that needs options it does not
 // take skips it.
-const layerfsMount = (transport, cmd) => ({
+const layerfsMount = (transport, cmd, always = []) => ({
   options: true,
   mount: (src, mnt, extra = []) => {
-    sh(process.execPath, [CLI, ...cmd(src, mnt), '--transport', transport, ...extra.flatMap((o) => ['-o', o])]);
+    sh(process.execPath, [CLI, ...cmd(src, mnt), '--transport', transport, ...[...always, ...extra].flatMap((o) => ['-o', o])]);
     return mnt;
   },
   unmount: (mnt) => {
@@ -135,6 +138,7 @@ const overlayTargets = {
   },
   'layerfs-overlay-wire': layerfsMount('wire', overlayCmd),
   'layerfs-overlay-fuse-native': layerfsMount('fuse-native', overlayCmd),
+  'layerfs-overlay-rootless': layerfsMount('wire', overlayCmd, ['passthrough=off']),
   'fuse-overlayfs': {
     // It never fsyncs copied-up data: every mount of it is what `volatile` asks of the others.
     options: ['volatile'],
@@ -351,7 +355,23 @@ function main() {
     sh('cp', ['-a', fs.realpathSync(path.resolve(__dirname, '..', 'node_modules')), path.join(src, 'tree', 'a')]);
     process.stderr.write(`bench: tree of ${sh('find', [path.join(src, 'tree'), '-printf', '.']).length} entries\n`);
   }
+  if (!ROOTLESS) delete overlayTargets['layerfs-overlay-rootless'];
   try {
+    if (ROOTLESS) {
+      const only = {
+        'fuse-overlayfs': overlayTargets['fuse-overlayfs'],
+        'layerfs-overlay-rootless': overlayTargets['layerfs-overlay-rootless'],
+      };
+      const wl = [...workloads, ...overlayExtra].filter(([label]) => !label.startsWith('lstat latency'));
+      report(
+        runSuite('overlay (rootless data path)', only, wl, src, mnt),
+        wl,
+        'layerfs-overlay-rootless',
+        ['fuse-overlayfs'],
+        rootlessTargets,
+      );
+      return;
+    }
     if (SUITE !== 'overlay')
       report(
         runSuite('passthrough', targets, workloads, src, mnt),
@@ -378,6 +398,26 @@ function main() {
     }
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Issue 11's targets: the daemon-served overlay (what a rootless mount gets) against fuse-overlayfs. */
+function rootlessTargets(R) {
+  const L = R['layerfs-overlay-rootless'];
+  const F = R['fuse-overlayfs'];
+  if (!L || !F) return [];
+  const faster = (label) => F[label] / L[label]; // times: ≥ 1 is at or below fuse-overlayfs's time
+  const rate = (label) => L[label] / F[label];
+  return [
+    ['rootless: cold read ≥ 1.0× fuse-overlayfs', faster(`read ${BIG_MIB} MiB cold (s)`), 1],
+    ['rootless: warm read ≥ 1.0× fuse-overlayfs', faster(`read ${BIG_MIB} MiB warm (s)`), 1],
+    ['rootless: write + fsync ≥ 1.0× fuse-overlayfs', faster(`write ${WRITE_MIB} MiB + fsync (s)`), 1],
+    ['rootless: 4k random read ≥ 1.0× fuse-overlayfs', rate('fio 4k randread (IOPS)'), 1],
+    ['rootless: 4k random write ≥ 1.0× fuse-overlayfs', rate('fio 4k randwrite (IOPS)'), 1],
+    [`rootless: stat of ${SMALL} files ≤ 1.0× its time`, faster(`stat ${SMALL} files (s)`), 1],
+    [`rootless: create of ${SMALL} files ≤ 1.0× its time`, faster(`create ${SMALL} files (s)`), 1],
+    [`rootless: remove of ${SMALL} files ≤ 1.0× its time`, faster(`remove ${SMALL} files (s)`), 1],
+    ['rootless: find + tar ≤ 1.0× its time', faster('find + tar of the tree (s)'), 1],
+  ];
 }
 
 /** Issue 2's targets (layerfs passthrough against native and bindfs) and issue 5's (wire transport). */

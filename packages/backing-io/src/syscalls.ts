@@ -20,10 +20,11 @@ const Dirent64 = koffi.struct({
 });
 
 // Anonymous: koffi's named types are process-wide, and a module loaded twice (jest) would clash.
+const Iovec = koffi.struct({ base: 'void *', len: 'size_t' });
 const Msghdr = koffi.struct({
   name: 'void *',
   namelen: 'uint32',
-  iov: koffi.pointer(koffi.struct({ base: 'void *', len: 'size_t' })),
+  iov: koffi.pointer(Iovec),
   iovlen: 'size_t',
   control: 'void *',
   controllen: 'size_t',
@@ -82,6 +83,7 @@ const c = {
   // fusermount3's _FUSE_COMMFD protocol: a socket pair, and the /dev/fuse fd back over it.
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
   recvmsg: libc.func('recvmsg', 'intptr_t', ['int', koffi.inout(koffi.pointer(Msghdr)), 'int']),
+  preadv2: libc.func('preadv2', 'intptr_t', ['int', koffi.pointer(Iovec), 'int', 'int64', 'int']),
   // fcntl is variadic in libc; F_GETFL/F_SETFL take an int.
   fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
 };
@@ -540,4 +542,25 @@ export function setCloexec(fd: number): void {
 export function setNonblocking(fd: number): void {
   const flags = check(c.fcntl(fd, F_GETFL, 0), 'fcntl');
   check(c.fcntl(fd, F_SETFL, flags | 0o4000 /* O_NONBLOCK */), 'fcntl');
+}
+
+const RWF_NOWAIT = 0x08;
+/** Set once the host answers that RWF_NOWAIT reads are not supported: never asked again. */
+let nowaitUnsupported = false;
+
+/**
+ * preadv2(RWF_NOWAIT): the bytes the page cache holds at `pos` without waiting for a disk, or
+ * undefined where the read would block (EAGAIN) or the filesystem cannot tell (EOPNOTSUPP).
+ */
+export function preadNowait(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number | undefined {
+  if (nowaitUnsupported) return undefined;
+  const n = Number(c.preadv2(fd, [{ base: buf.subarray(off, off + len), len }], 1, pos, RWF_NOWAIT));
+  if (n >= 0) return n;
+  const errno = koffi.errno();
+  if (errno === 11 /* EAGAIN */) return undefined;
+  if (errno === 95 /* EOPNOTSUPP */ || errno === 22 /* EINVAL */ || errno === 38 /* ENOSYS */) {
+    nowaitUnsupported = true;
+    return undefined;
+  }
+  throw new FsError(errno, 'preadv2');
 }

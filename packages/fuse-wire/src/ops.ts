@@ -3,7 +3,7 @@
 // and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
 import { fstatSync, type BigIntStats } from 'node:fs';
-import { FsError, errnoOf, thenMaybe } from '@layerfs/backing-io';
+import { FsError, errnoOf, isErrno, thenMaybe } from '@layerfs/backing-io';
 import type { Attr, CacheMode, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext } from '@layerfs/fuse-bridge';
 import { FSYNC_FDATASYNC, GETATTR_FH, OPEN_KILL_SUIDGID, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid, WRITE_KILL_SUIDGID } from './abi';
 import {
@@ -59,6 +59,12 @@ export interface OpsOptions {
    * (#createMode), so a directory's default ACL can decide instead, as on a local filesystem.
    */
   dontMask: boolean;
+  /**
+   * FUSE_WRITEBACK_CACHE was granted: the kernel gathers writes in its page cache, owns size and
+   * mtime, and may read any page of a file open for writing (to fill a partial page), so opens go
+   * to the filesystem read-write and without O_APPEND (the kernel places appends itself).
+   */
+  writeback: boolean;
 }
 
 /** A directory the kernel opened: the listing is taken at offset 0 and served from here after. */
@@ -81,6 +87,8 @@ const CHANGES =
   SetattrValid.KILL_SUIDGID;
 const O_ACCMODE = 0o3;
 const O_RDONLY = 0;
+const O_RDWR = 2;
+const O_APPEND = 0o2000;
 
 export class WireOps {
   readonly #dirs = new Map<number, OpenDir>();
@@ -363,13 +371,35 @@ export class WireOps {
 
   // -- files ----------------------------------------------------------------------------------------
 
+  /**
+   * Under the writeback cache, an open for writing asks the filesystem for read-write and no
+   * O_APPEND (see OpsOptions.writeback); a file the daemon may not read is opened as asked, and
+   * a partial-page write to it then fails as the kernel's read of that page does (as libfuse's
+   * passthrough_hp).
+   */
+  #withWriteback<T>(flags: number, open: (flags: number) => Reply<T>): Reply<T> {
+    if (!this.opts.writeback || (flags & O_ACCMODE) === O_RDONLY) return open(flags);
+    const wide = ((flags & ~O_ACCMODE) | O_RDWR) & ~O_APPEND;
+    if (wide === flags) return open(flags);
+    try {
+      const r = open(wide);
+      return r instanceof Promise ? r.catch((err: unknown) => (isErrno(err, 'EACCES') ? open(flags & ~O_APPEND) : Promise.reject(err))) : r;
+    } catch (err) {
+      if (!isErrno(err, 'EACCES')) throw err;
+      return open(flags & ~O_APPEND);
+    }
+  }
+
   open(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     const { flags, openFlags } = decode.open(req.body);
-    return thenMaybe(this.fs.open(ctx, node, flags), (r) => {
-      // The kill comes before the I/O-mode decision: a file that still has set-id bits is not passed through.
-      const killed = openFlags & OPEN_KILL_SUIDGID ? this.#killSuidgid(ctx, node, r.fh) : undefined;
-      return thenMaybe(killed, () => this.#opened(ctx, node, r, false, (o) => openReply(req.unique, o), flags));
-    });
+    return thenMaybe(
+      this.#withWriteback(flags, (f) => this.fs.open(ctx, node, f)),
+      (r) => {
+        // The kill comes before the I/O-mode decision: a file that still has set-id bits is not passed through.
+        const killed = openFlags & OPEN_KILL_SUIDGID ? this.#killSuidgid(ctx, node, r.fh) : undefined;
+        return thenMaybe(killed, () => this.#opened(ctx, node, r, false, (o) => openReply(req.unique, o), flags));
+      },
+    );
   }
 
   create(req: Request, ctx: RequestContext, parent: NodeId): OpResult {
@@ -377,7 +407,16 @@ export class WireOps {
     const c = { ...ctx, umask: a.umask };
     const made = () =>
       thenMaybe(
-        thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) => this.fs.create(c, parent, a.name, mode, a.flags)),
+        thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) =>
+          // A new file is the caller's: read-write is always allowed to its creator.
+          this.fs.create(
+            c,
+            parent,
+            a.name,
+            mode,
+            this.opts.writeback && (a.flags & O_ACCMODE) !== O_RDONLY ? ((a.flags & ~O_ACCMODE) | O_RDWR) & ~O_APPEND : a.flags,
+          ),
+        ),
         ({ entry: e, open }) => {
           const entry = this.#entry(e);
           return this.#opened(c, e.node, open, true, (o) => createReply(req.unique, entry, o), a.flags);

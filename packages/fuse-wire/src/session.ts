@@ -359,10 +359,18 @@ export class WireSession {
     }
     const minor = Math.min(k.minor, KERNEL_MINOR_VERSION);
     let wanted = WANTED_FLAGS;
-    // Passthrough and the writeback cache exclude each other; we never ask for the latter. With
-    // passthrough, HANDLE_KILLPRIV_V2 spares each write(2) a GETXATTR round trip (killpriv.ts).
-    if (this.opts.passthrough !== 'off') wanted |= InitFlag.PASSTHROUGH | InitFlag.HANDLE_KILLPRIV_V2;
+    // HANDLE_KILLPRIV_V2 spares each write(2) a GETXATTR of security.capability (killpriv.ts: the
+    // daemon drops set-id bits itself); under the writeback cache the kernel then writes a file
+    // without set-id bits to its page cache with no request at all.
+    wanted |= InitFlag.HANDLE_KILLPRIV_V2;
+    if (this.opts.passthrough !== 'off') wanted |= InitFlag.PASSTHROUGH;
     if (this.opts.acl === false) wanted &= ~InitFlag.POSIX_ACL;
+    // The writeback cache where the daemon serves file data (it and passthrough exclude each
+    // other), and only for a filesystem nothing else changes: the kernel then trusts its own size
+    // and mtime, which a change behind the mount would never reach. Writes reach the daemon in
+    // page-cache-sized batches instead of one request per write(2), and pages written stay cached
+    // for the reads that follow.
+    if (this.opts.passthrough === 'off' && this.fs.exclusive === true && this.opts.cache !== 'none') wanted |= InitFlag.WRITEBACK_CACHE;
     const flags = k.flags & wanted;
     const maxPages = Math.min(256, Math.ceil(this.opts.maxWrite / 4096));
     this.#write(
@@ -391,7 +399,12 @@ export class WireSession {
       this.fs,
       this.nodes,
       this.modes,
-      { ...this.opts, cacheDirs: this.fs.exclusive === true, dontMask: (flags & InitFlag.DONT_MASK) !== 0n },
+      {
+        ...this.opts,
+        cacheDirs: this.fs.exclusive === true,
+        dontMask: (flags & InitFlag.DONT_MASK) !== 0n,
+        writeback: (flags & InitFlag.WRITEBACK_CACHE) !== 0n,
+      },
       (nodeid) => this.#invalInode(nodeid),
     );
     log.debug(
