@@ -21,6 +21,8 @@ export function gatedIo(base: BackingIoOps = nodeIoOps) {
   const closed: number[] = [];
   const ops: BackingIoOps = {
     ...base,
+    // Every read waits at the gate: none may complete at once from the page cache.
+    readNowait: undefined,
     read: async (fd, buf, off, len, pos) => {
       await gate;
       return base.read(fd, buf, off, len, pos);
