@@ -32,9 +32,34 @@ export function entryOf(ovl: Ovl, n: OvlInode, st: BigIntStats = ovl.lstat(n)): 
   return { node: n.id as NodeId, generation: 0, attr: ovl.attrOf(n, st) };
 }
 
-/** A name this mount just made in the upper layer: its node, looked up (counted) from there. */
-function made(ovl: Ovl, parent: OvlInode, name: string): Entry {
+/**
+ * A name this mount just made in the upper layer (`real`): its node, counted, known without a new
+ * lookup. It is upper-only — a lower entry of that name would have made the create fail EEXIST, and
+ * a lower directory under a whiteout is hidden by the new one (opaque) — and a lower layer holds the
+ * name exactly when a whiteout was there (the next removal must leave one again). Its st_ino is its
+ * own: nothing was copied up into it.
+ */
+function made(
+  ovl: Ovl,
+  parent: OvlInode,
+  name: string,
+  real: string,
+  overWhiteout: boolean,
+  st = fs.lstatSync(ovl.paths.at(real), BIG),
+): Entry {
   // A node the table still has for the name stands for what was there before: it is gone now.
+  ovl.inodes.unlinked(parent, name);
+  const lowerPath = `${parent.state.lowerPath}/${name}`;
+  const type = Number(st.mode) & fs.constants.S_IFMT;
+  const n = ovl.inodes.lookup(parent, name, () => ({
+    state: { type, hasUpper: true, lower: [], inLower: overWhiteout, lowerPath },
+    ino: st.ino,
+  }));
+  return entryOf(ovl, n, st);
+}
+
+/** A new name of an existing file: looked up, so its st_ino is the file's (copied-up: the lower one). */
+function linked(ovl: Ovl, parent: OvlInode, name: string): Entry {
   ovl.inodes.unlinked(parent, name);
   return lookup(ovl, parent, name);
 }
@@ -69,26 +94,26 @@ export async function mkdir(ovl: Ovl, ctx: RequestContext, parent: OvlInode, nam
   // Over a whiteout the lower layers may still hold a directory of this name: the new one is
   // opaque, so none of that directory's old entries reappear.
   if (overWhiteout) syscalls.lsetxattr(ovl.paths.at(real), ovl.names.opaque, Buffer.from('y'));
-  return made(ovl, parent, name);
+  return made(ovl, parent, name, real, overWhiteout);
 }
 
 export async function symlink(ovl: Ovl, ctx: RequestContext, parent: OvlInode, name: string, target: string): Promise<Entry> {
-  const { real } = await prepareCreate(ovl, 'symlink', parent, name);
+  const { real, overWhiteout } = await prepareCreate(ovl, 'symlink', parent, name);
   fs.symlinkSync(target, ovl.paths.at(real));
   ovl.own(real, ctx);
-  return made(ovl, parent, name);
+  return made(ovl, parent, name, real, overWhiteout);
 }
 
 export async function mknod(ovl: Ovl, ctx: RequestContext, parent: OvlInode, name: string, mode: number, rdev: number): Promise<Entry> {
-  const { real } = await prepareCreate(ovl, 'mknod', parent, name);
+  const { real, overWhiteout } = await prepareCreate(ovl, 'mknod', parent, name);
   syscalls.mknod(ovl.paths.at(real), mode, rdev);
   ovl.own(real, ctx);
-  return made(ovl, parent, name);
+  return made(ovl, parent, name, real, overWhiteout);
 }
 
-/** After CREATE's open made the file: its node. */
-export function created(ovl: Ovl, parent: OvlInode, name: string): Entry {
-  return made(ovl, parent, name);
+/** After CREATE's open made the file (`st`: its fstat): its node. */
+export function created(ovl: Ovl, parent: OvlInode, name: string, real: string, overWhiteout: boolean, st: BigIntStats): Entry {
+  return made(ovl, parent, name, real, overWhiteout, st);
 }
 
 export async function link(ovl: Ovl, n: OvlInode, parent: OvlInode, name: string): Promise<Entry> {
@@ -100,13 +125,13 @@ export async function link(ovl: Ovl, n: OvlInode, parent: OvlInode, name: string
     if (!f) throw new FsError('ENOENT', 'link', n.name);
     const { real } = await prepareCreate(ovl, 'link', parent, name);
     syscalls.linkFd(f.backing.fd, ovl.paths.at(real));
-    return made(ovl, parent, name);
+    return linked(ovl, parent, name);
   }
   const cu = assertWritable(ovl, 'link', n.name);
   const srcReal = await copyUp(cu, n);
   const { real } = await prepareCreate(ovl, 'link', parent, name);
   fs.linkSync(ovl.paths.at(srcReal), ovl.paths.at(real));
-  return made(ovl, parent, name);
+  return linked(ovl, parent, name);
 }
 
 export async function rmdir(ovl: Ovl, parent: OvlInode, name: string): Promise<void> {

@@ -18,6 +18,7 @@ import {
   SetattrTimes,
   StatFs,
 } from '@layerfs/fuse-bridge';
+import { fstatSync } from 'node:fs';
 import * as dir from './dir';
 import * as file from './file';
 import * as inode from './inode';
@@ -131,10 +132,10 @@ export class OverlayFs implements NodeHandlers {
 
   async create(ctx: RequestContext, parent: NodeId, name: string, mode: number, flags: number): Promise<CreateReply> {
     const p = this.#n(parent);
-    const { real } = await dir.prepareCreate(this.#ovl, 'create', p, name);
+    const { real, overWhiteout } = await dir.prepareCreate(this.#ovl, 'create', p, name);
     const backing = await file.openNew(this.#ovl, ctx, real, mode, flags);
     try {
-      const entry = dir.created(this.#ovl, p, name);
+      const entry = dir.created(this.#ovl, p, name, real, overWhiteout, fstatSync(backing.fd, { bigint: true }));
       return { entry, open: file.register(this.#ovl, this.#n(entry.node), backing) };
     } catch (err) {
       await backing.put();
