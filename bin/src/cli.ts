@@ -20,7 +20,7 @@ import {
 import { checkSource, mountPassthrough } from '@layerfs/passthrough';
 import { checkOverlay, mountOverlay, parseLowerdir, takeOverlayFeatures } from '@layerfs/overlay';
 import * as fs from 'node:fs';
-import { isDaemonChild, runDaemonized } from './daemon';
+import { isDaemonChild, reportReady, runDaemonized } from './daemon';
 import { EXIT_BUG, UsageError, describeError, exitCodeFor } from './errors';
 import { DAEMON_TITLE, serveForeground } from './serve';
 import { runOverlayDemo, runPassthroughDemo } from './demo';
@@ -315,6 +315,8 @@ Without upperdir/workdir the overlay is read-only (writes fail with EROFS).
     return await result;
   } catch (err) {
     process.stderr.write(`${describeError(err)}\n`);
+    // A daemon started without its parent's checks (layerfs-overlay) tells the parent what was wrong.
+    reportReady({ ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') });
     return exitCodeFor(err);
   }
 }
