@@ -34,16 +34,8 @@ export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb, 
     if (result.ok) ctx.accessed?.(file);
   });
   const len = vec.len ?? vec.buf.length - (vec.off ?? 0);
-  // IOCB_NOWAIT first: what the host's page cache holds is read at once, without a queue. Any
-  // failure goes the queued way, so errors complete the request as they always have.
-  let now: number | undefined;
-  if (len > 0 && file.io.readNowait) {
-    try {
-      now = file.io.readNowait(file.fd, vec.buf, vec.off ?? 0, len, backingIocb.pos);
-    } catch {
-      now = undefined;
-    }
-  }
+  // IOCB_NOWAIT first: what the host's page cache holds is read at once, without a queue.
+  const now = len > 0 ? file.io.readNowait?.(file.fd, vec.buf, vec.off ?? 0, len, backingIocb.pos) : undefined;
   if (len === 0) {
     // Nothing to queue: complete inline, cleanup runs inline at the submitter's put.
     aio.complete({ ok: true, bytes: 0 });

@@ -13,7 +13,8 @@ export interface BackingIoOps {
   read(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): Promise<number>;
   /**
    * The kernel's IOCB_NOWAIT: the read done at once if it cannot block (the page cache holds the
-   * data), else undefined and the caller queues read(). Optional: without it every read is queued.
+   * data), else undefined and the caller queues read(). Never throws: a failure is undefined too,
+   * and the queued read reports it. Optional: without it every read is queued.
    */
   readNowait?(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number | undefined;
   write(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): Promise<number>;

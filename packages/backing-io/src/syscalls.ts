@@ -550,17 +550,14 @@ let nowaitUnsupported = false;
 
 /**
  * preadv2(RWF_NOWAIT): the bytes the page cache holds at `pos` without waiting for a disk, or
- * undefined where the read would block (EAGAIN) or the filesystem cannot tell (EOPNOTSUPP).
+ * undefined where the read would block (EAGAIN), the filesystem cannot tell (EOPNOTSUPP), or it
+ * failed — a queued read then does it again and reports the error as reads always have.
  */
 export function preadNowait(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number | undefined {
   if (nowaitUnsupported) return undefined;
   const n = Number(c.preadv2(fd, [{ base: buf.subarray(off, off + len), len }], 1, pos, RWF_NOWAIT));
   if (n >= 0) return n;
   const errno = koffi.errno();
-  if (errno === 11 /* EAGAIN */) return undefined;
-  if (errno === 95 /* EOPNOTSUPP */ || errno === 22 /* EINVAL */ || errno === 38 /* ENOSYS */) {
-    nowaitUnsupported = true;
-    return undefined;
-  }
-  throw new FsError(errno, 'preadv2');
+  if (errno === 95 /* EOPNOTSUPP */ || errno === 22 /* EINVAL */ || errno === 38 /* ENOSYS */) nowaitUnsupported = true;
+  return undefined;
 }

@@ -56,10 +56,19 @@ function toShown(map: IdRange[] | undefined, id: number): number {
   return OVERFLOW_ID;
 }
 
-function toDisk(map: IdRange[] | undefined, id: number, what: string): number {
-  if (!map || id === -1 || id === 0xffff_ffff) return id;
+/** An id the kernel gives, as the disk holds it; undefined when the mapping has no room for it. */
+function toDisk(map: IdRange[] | undefined, id: number): number | undefined {
+  if (!map) return id;
   for (const r of map) if (id >= r.shown && id < r.shown + r.length) return r.disk + (id - r.shown);
-  throw new FsError('EINVAL', 'chown', `${what} ${id}`, "not in the mount's id mapping");
+  return undefined;
+}
+
+/** chown's ids: -1 leaves one unchanged; an unmapped one is EINVAL, as chown(2) refuses it. */
+function chownId(map: IdRange[] | undefined, id: number, what: string): number {
+  if (id === -1 || id === 0xffff_ffff) return id;
+  const disk = toDisk(map, id);
+  if (disk === undefined) throw new FsError('EINVAL', 'chown', `${what} ${id}`, "not in the mount's id mapping");
+  return disk;
 }
 
 export function hasIdPolicy(p: IdPolicy): boolean {
@@ -82,8 +91,9 @@ export function withIdPolicy(inner: NodeHandlers, policy: IdPolicy): NodeHandler
   // The caller of a create owns the new entry on disk in its disk ids.
   const caller = (ctx: RequestContext): RequestContext => {
     if (ctx.uid === undefined || ctx.gid === undefined) return ctx;
-    const uid = toShownInverse(policy.uidMap, ctx.uid);
-    const gid = toShownInverse(policy.gidMap, ctx.gid);
+    // A caller outside the mapping creates as the overflow id's owner.
+    const uid = toDisk(policy.uidMap, ctx.uid) ?? OVERFLOW_ID;
+    const gid = toDisk(policy.gidMap, ctx.gid) ?? OVERFLOW_ID;
     return uid === ctx.uid && gid === ctx.gid ? ctx : { ...ctx, uid, gid };
   };
   const overrides: Partial<NodeHandlers> = {
@@ -96,7 +106,7 @@ export function withIdPolicy(inner: NodeHandlers, policy: IdPolicy): NodeHandler
     symlink: (ctx, parent, name, target) => thenMaybe(inner.symlink(caller(ctx), parent, name, target), entry),
     link: (ctx, node, parent, name) => thenMaybe(inner.link(ctx, node, parent, name), entry),
     create: (ctx, parent, name, mode, flags) => thenMaybe(inner.create(caller(ctx), parent, name, mode, flags), created),
-    chown: (ctx, node, uid, gid) => inner.chown(ctx, node, toDisk(policy.uidMap, uid, 'uid'), toDisk(policy.gidMap, gid, 'gid')),
+    chown: (ctx, node, uid, gid) => inner.chown(ctx, node, chownId(policy.uidMap, uid, 'uid'), chownId(policy.gidMap, gid, 'gid')),
   };
   if (inner.tmpfile) {
     const tmpfile = inner.tmpfile.bind(inner);
@@ -109,11 +119,4 @@ export function withIdPolicy(inner: NodeHandlers, policy: IdPolicy): NodeHandler
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
-}
-
-/** A caller's id as the disk holds it; an id outside the mapping stays the overflow id's owner. */
-function toShownInverse(map: IdRange[] | undefined, id: number): number {
-  if (!map) return id;
-  for (const r of map) if (id >= r.shown && id < r.shown + r.length) return r.disk + (id - r.shown);
-  return OVERFLOW_ID;
 }

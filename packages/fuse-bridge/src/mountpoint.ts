@@ -119,42 +119,15 @@ export function isStale(abs: string): boolean {
  */
 export async function unmountPath(mountpoint: string, opts: { lazyIfBusy?: boolean } = {}): Promise<void> {
   const abs = path.resolve(mountpoint);
+  let how: Unmounter = kernelUnmount;
   for (let attempt = 0; ; attempt++) {
-    try {
-      syscalls.umount2(abs, 0);
-      return;
-    } catch (err) {
-      const errno = errnoOf(err);
-      if (errno === EINVAL && !mountAt(abs)) return; // not mounted (any more): nothing to do
-      if (errno === EPERM) return unmountAsUser(abs, opts);
-      if (errno !== EBUSY) throw err;
-      if (attempt < 10) {
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      if (!opts.lazyIfBusy)
-        throw new MountError(
-          `${abs} is busy (a process has a file open or its working directory inside): close it and retry, or use layerfs umount --lazy`,
-        );
-      syscalls.umount2(abs, syscalls.UmountFlags.DETACH);
-      log.warn(`${abs} was busy; detached lazily (the kernel completes the unmount when its last user leaves)`);
-      return;
+    const r = how.unmount(abs);
+    if (r === 'done') return;
+    if (r === 'not-permitted') {
+      how = userUnmount(abs);
+      attempt = -1;
+      continue;
     }
-  }
-}
-
-/**
- * Without the privilege to umount(2): the setuid fusermount3 unmounts a FUSE mount its user made
- * (both transports' mounts as a user go through it), lazily when busy and asked to.
- */
-async function unmountAsUser(abs: string, opts: { lazyIfBusy?: boolean }): Promise<void> {
-  const helper = findFusermount();
-  if (!helper) throw new MountError(`unmounting ${abs} needs root or the setuid fusermount3 (apt-get install fuse3)`);
-  for (let attempt = 0; ; attempt++) {
-    const r = spawnSync(helper, ['-u', '--', abs], { encoding: 'utf8' });
-    if (r.status === 0 || !mountAt(abs)) return;
-    const why = (r.stderr ?? '').trim().replace(/^fusermount3?: /, '');
-    if (!/busy/i.test(why)) throw new MountError(`fusermount3 could not unmount ${abs}: ${why}`);
     if (attempt < 10) {
       await new Promise((res) => setTimeout(res, 50));
       continue;
@@ -163,11 +136,57 @@ async function unmountAsUser(abs: string, opts: { lazyIfBusy?: boolean }): Promi
       throw new MountError(
         `${abs} is busy (a process has a file open or its working directory inside): close it and retry, or use layerfs umount --lazy`,
       );
-    const lazy = spawnSync(helper, ['-u', '-z', '--', abs], { encoding: 'utf8' });
-    if (lazy.status !== 0) throw new MountError(`fusermount3 could not unmount ${abs}: ${(lazy.stderr ?? '').trim()}`);
+    how.detach(abs);
     log.warn(`${abs} was busy; detached lazily (the kernel completes the unmount when its last user leaves)`);
     return;
   }
+}
+
+/** One way to unmount: `unmount` answers what stands in the way, `detach` is the lazy unmount. */
+interface Unmounter {
+  unmount(abs: string): 'done' | 'busy' | 'not-permitted';
+  detach(abs: string): void;
+}
+
+const kernelUnmount: Unmounter = {
+  unmount(abs) {
+    try {
+      syscalls.umount2(abs, 0);
+      return 'done';
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno === EINVAL && !mountAt(abs)) return 'done'; // not mounted (any more): nothing to do
+      if (errno === EPERM) return 'not-permitted';
+      if (errno === EBUSY) return 'busy';
+      throw err;
+    }
+  },
+  detach: (abs) => syscalls.umount2(abs, syscalls.UmountFlags.DETACH),
+};
+
+/**
+ * Without the privilege to umount(2): the setuid fusermount3 unmounts a FUSE mount its user made
+ * (both transports' mounts as a user go through it).
+ */
+function userUnmount(abs: string): Unmounter {
+  const helper = findFusermount();
+  if (!helper) throw new MountError(`unmounting ${abs} needs root or the setuid fusermount3 (apt-get install fuse3)`);
+  const fusermount = (abs: string, args: string[]) => {
+    const r = spawnSync(helper, [...args, '--', abs], { encoding: 'utf8' });
+    return { ok: r.status === 0, why: (r.stderr ?? '').trim().replace(/^fusermount3?: /, '') };
+  };
+  return {
+    unmount(abs) {
+      const r = fusermount(abs, ['-u']);
+      if (r.ok || !mountAt(abs)) return 'done';
+      if (/busy/i.test(r.why)) return 'busy';
+      throw new MountError(`fusermount3 could not unmount ${abs}: ${r.why}`);
+    },
+    detach(abs) {
+      const r = fusermount(abs, ['-u', '-z']);
+      if (!r.ok) throw new MountError(`fusermount3 could not unmount ${abs}: ${r.why}`);
+    },
+  };
 }
 
 const FUSECTL = '/sys/fs/fuse/connections';

@@ -378,16 +378,24 @@ export class WireOps {
    * passthrough_hp).
    */
   #withWriteback<T>(flags: number, open: (flags: number) => Reply<T>): Reply<T> {
-    if (!this.opts.writeback || (flags & O_ACCMODE) === O_RDONLY) return open(flags);
-    const wide = ((flags & ~O_ACCMODE) | O_RDWR) & ~O_APPEND;
+    const wide = this.#writebackFlags(flags);
     if (wide === flags) return open(flags);
-    try {
-      const r = open(wide);
-      return r instanceof Promise ? r.catch((err: unknown) => (isErrno(err, 'EACCES') ? open(flags & ~O_APPEND) : Promise.reject(err))) : r;
-    } catch (err) {
+    const asAsked = (err: unknown): Reply<T> => {
       if (!isErrno(err, 'EACCES')) throw err;
       return open(flags & ~O_APPEND);
+    };
+    try {
+      const r = open(wide);
+      return r instanceof Promise ? r.catch(asAsked) : r;
+    } catch (err) {
+      return asAsked(err);
     }
+  }
+
+  /** The flags a writing open goes to the filesystem with under the writeback cache. */
+  #writebackFlags(flags: number): number {
+    if (!this.opts.writeback || (flags & O_ACCMODE) === O_RDONLY) return flags;
+    return ((flags & ~O_ACCMODE) | O_RDWR) & ~O_APPEND;
   }
 
   open(req: Request, ctx: RequestContext, node: NodeId): OpResult {
@@ -409,13 +417,7 @@ export class WireOps {
       thenMaybe(
         thenMaybe(this.#createMode(c, parent, a.mode, a.umask), (mode) =>
           // A new file is the caller's: read-write is always allowed to its creator.
-          this.fs.create(
-            c,
-            parent,
-            a.name,
-            mode,
-            this.opts.writeback && (a.flags & O_ACCMODE) !== O_RDONLY ? ((a.flags & ~O_ACCMODE) | O_RDWR) & ~O_APPEND : a.flags,
-          ),
+          this.fs.create(c, parent, a.name, mode, this.#writebackFlags(a.flags)),
         ),
         ({ entry: e, open }) => {
           const entry = this.#entry(e);
