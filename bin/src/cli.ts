@@ -17,7 +17,7 @@ import {
   takeBridgeOptions,
   unmountPath,
 } from '@layerfs/fuse-bridge';
-import { checkSource, mountPassthrough } from '@layerfs/passthrough';
+import { BINDFS_OPTIONS, checkSource, mountPassthrough, takeBindfsOptions } from '@layerfs/passthrough';
 import { checkOverlay, mountOverlay, parseLowerdir, takeOverlayFeatures } from '@layerfs/overlay';
 import * as fs from 'node:fs';
 import { isDaemonChild, reportReady, runDaemonized } from './daemon';
@@ -84,9 +84,26 @@ async function runMount(
   return 0;
 }
 
-async function passthroughCommand(args: MountArgs & { source: string; mountpoint: string }, rawArgv: string[]): Promise<number> {
+async function passthroughCommand(
+  args: MountArgs & { source: string; mountpoint: string } & Record<string, unknown>,
+  rawArgv: string[],
+): Promise<number> {
   const opts = collectOptions(args);
+  // bindfs's long options land in the -o set, so `--perms=0644` and `-o perms=0644` are one path.
+  for (const name of BINDFS_OPTIONS) {
+    const v = name === 'no-allow-other' ? (args['allow-other'] === false ? true : undefined) : args[name];
+    if (v !== undefined && v !== false) opts.set(name, v === true ? true : String(v));
+  }
+  if (args['read-only']) opts.set('ro', true);
+  const take = (k: string) => {
+    const v = opts.get(k);
+    opts.delete(k);
+    return v === true ? '' : v;
+  };
+  const bindfs = takeBindfsOptions(take);
   const bridge = takeBridgeOptions(opts);
+  if (bindfs.noAllowOther) bridge.allowOther = false;
+  if (bindfs.readOnly) bridge.readOnly = true;
   rejectLeftovers(opts, 'passthrough');
   const check = () => {
     const source = checkSource(args.source);
@@ -103,6 +120,7 @@ async function passthroughCommand(args: MountArgs & { source: string; mountpoint
         source: args.source,
         mountpoint: args.mountpoint,
         ...bridge,
+        rules: bindfs.policy,
         transport: args.transport,
       }),
     `mirroring ${path.resolve(args.source)}`,
@@ -217,6 +235,49 @@ const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
                            every request with --debug); on stderr, with --foreground or --log
   op_timeout=S             fuse-native: answer a metadata request ETIMEDOUT after S seconds (default 0: never)`;
 
+// bindfs's command-line options, same names and letters (bindfs(1)); values are checked by
+// @layerfs/passthrough's takeBindfsOptions, which reads them from the -o set.
+const str = (describe: string, alias?: string) => ({ type: 'string' as const, requiresArg: true, describe, ...(alias ? { alias } : {}) });
+const flag = (describe: string, alias?: string) => ({ type: 'boolean' as const, describe, ...(alias ? { alias } : {}) });
+const BINDFS_FLAGS = {
+  'force-user': str('show every file as owned by USER', 'u'),
+  'force-group': str('show every file as owned by GROUP', 'g'),
+  mirror: str('these users (USER,@GROUP,…) see themselves as every owner', 'm'),
+  'mirror-only': str('like --mirror, and nobody else but root may use the mount', 'M'),
+  map: str('show owner user1 as user2 (user1/user2:@grp1/@grp2); creates and chowns map back'),
+  'uid-offset': str('show uid N+id for each id on disk'),
+  'gid-offset': str('show gid N+id for each id on disk'),
+  perms: str('chmod-like bits shown, e.g. 0644,a+X or og-x:u=rwX', 'p'),
+  'create-as-user': flag('new entries belong to the caller (the default as root)'),
+  'create-as-mounter': flag('new entries belong to the mounter'),
+  'create-for-user': str('new entries belong to USER'),
+  'create-for-group': str('new entries belong to GROUP'),
+  'create-with-perms': str('chmod-like change applied to every new entry'),
+  'chown-normal': flag('chown changes the owner on disk (default)'),
+  'chown-ignore': flag('chown succeeds and changes nothing'),
+  'chown-deny': flag('chown fails with EPERM'),
+  'chgrp-normal': flag('chgrp changes the group on disk (default)'),
+  'chgrp-ignore': flag('chgrp succeeds and changes nothing'),
+  'chgrp-deny': flag('chgrp fails with EPERM'),
+  'chmod-normal': flag('chmod changes the bits on disk (default)'),
+  'chmod-ignore': flag('chmod succeeds and changes nothing'),
+  'chmod-deny': flag('chmod fails with EPERM'),
+  'chmod-filter': str('chmod-like change applied to every chmod'),
+  'chmod-allow-x': flag("with -ignore/-deny: a file's execute bits may still change"),
+  'xattr-none': flag('no extended attributes (EOPNOTSUPP)'),
+  'xattr-ro': flag('extended attributes read-only (EACCES)'),
+  'xattr-rw': flag('extended attributes read-write (default)'),
+  'delete-deny': flag('unlink and rmdir fail with EPERM'),
+  'rename-deny': flag('rename fails with EPERM'),
+  'hide-hard-links': flag('show every link count as 1'),
+  'ctime-from-mtime': flag('show ctime = mtime'),
+  'realistic-permissions': flag("hide the bits the mounter's own access lacks"),
+  'read-rate': str('at most N bytes/s read (k, M, G, T suffixes); data then goes through the daemon'),
+  'write-rate': str('at most N bytes/s written; data then goes through the daemon'),
+  'allow-other': flag('--no-allow-other: only the mounting user may use the mount'),
+  'read-only': flag('strictly read-only (EROFS, also for root)', 'r'),
+} as const;
+
 function withMountFlags<T>(y: Argv<T>) {
   return y
     .option('o', { type: 'string', describe: 'mount options, e.g. -o cache=auto,attr_timeout=2', requiresArg: true })
@@ -245,8 +306,11 @@ export async function run(argv: string[]): Promise<number> {
         withMountFlags(y)
           .positional('source', { type: 'string', describe: 'directory to mirror', demandOption: true })
           .positional('mountpoint', { type: 'string', describe: 'empty directory to mount on', demandOption: true })
+          .options(BINDFS_FLAGS)
+          .group(Object.keys(BINDFS_FLAGS), 'bindfs policies (also as -o NAME=VALUE; see bindfs(1)):')
           .epilogue(OPTIONS_HELP)
           .example('$0 passthrough ./data /mnt/data', 'mount, return once ready (daemon)')
+          .example('$0 passthrough -u www -g nogroup -p 0000,u=rD ~/site /srv/site', 'bindfs-style: owned by www, read-only bits')
           .example('$0 passthrough ./data /mnt/data -f -o cache=none', 'stay in the foreground, no page cache'),
       (a) => {
         result = passthroughCommand(a as never, argv);

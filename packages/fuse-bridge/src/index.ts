@@ -41,5 +41,26 @@ export { HandleTable } from './handle-table';
 export { PathCache } from './fuse-native/path-cache';
 export type { PathCacheOptions } from './fuse-native/path-cache';
 export { startUnmountSentinel } from './sentinel';
-export { withIdPolicy, parseIdMapping, hasIdPolicy } from './id-map';
-export type { IdPolicy, IdRange } from './id-map';
+export {
+  withMirrorPolicy,
+  hasMirrorPolicy,
+  withIdPolicy,
+  hasIdPolicy,
+  parseIdMapping,
+  parsePerms,
+  parseRate,
+  RateLimiter,
+  withPolicyHook,
+} from './policy';
+export type {
+  MirrorPolicy,
+  IdPolicy,
+  IdRange,
+  ChangePolicy,
+  PermChain,
+  FilePolicy,
+  PolicyRequest,
+  PolicyAnswer,
+  PolicyOp,
+  DataEvent,
+} from './policy';

@@ -79,6 +79,11 @@ export interface BridgeOptions {
   spinUs: number;
   /** POSIX ACLs enforced by the kernel (FUSE_POSIX_ACL, wire transport); `noacl` turns them off. */
   acl: boolean;
+  /**
+   * A read-only mount (MS_RDONLY, `ro`): the kernel answers EROFS for every write, root's included,
+   * and access(W_OK) says so. A filesystem still refuses writes itself where a transport cannot ask.
+   */
+  readOnly?: boolean;
 }
 
 export function defaultBridgeOptions(): BridgeOptions {
@@ -178,6 +183,7 @@ export function libfuseOptions(o: BridgeOptions): string[] {
   if (o.defaultPermissions) out.push('default_permissions');
   if (o.nonempty) out.push('nonempty');
   if (o.fuseDebug) out.push('debug');
+  if (o.readOnly) out.push('ro');
   return out;
 }
 

@@ -85,7 +85,13 @@ function mountAsRoot(abs: string, opts: BridgeOptions): Mounted {
   if (opts.defaultPermissions) data.push('default_permissions');
   if (opts.maxRead) data.push(`max_read=${opts.maxRead}`);
   try {
-    mountFuse(opts.fsname, abs, `fuse.${opts.subtype}`, MountFlags.NOSUID | MountFlags.NODEV, data.join(','));
+    mountFuse(
+      opts.fsname,
+      abs,
+      `fuse.${opts.subtype}`,
+      MountFlags.NOSUID | MountFlags.NODEV | (opts.readOnly ? MountFlags.RDONLY : 0),
+      data.join(','),
+    );
   } catch (err) {
     fs.closeSync(devFd);
     throw new MountError(
@@ -101,6 +107,7 @@ function mountAsRoot(abs: string, opts: BridgeOptions): Mounted {
  */
 async function mountAsUser(abs: string, opts: BridgeOptions): Promise<Mounted> {
   const o = ['nosuid', 'nodev', `fsname=${opts.fsname}`, `subtype=${opts.subtype}`, 'auto_unmount'];
+  if (opts.readOnly) o.push('ro');
   if (opts.allowOther) o.push('allow_other');
   if (opts.defaultPermissions) o.push('default_permissions');
   if (opts.maxRead) o.push(`max_read=${opts.maxRead}`);

@@ -1,5 +1,8 @@
-// @layerfs/passthrough — a mirror of one directory on backing-io. See README.md.
+// @layerfs/passthrough — a mirror of one directory on backing-io, with bindfs's policies. See README.md.
 export { PassthroughFs } from './passthrough-fs';
 export type { PassthroughOptions } from './passthrough-fs';
 export { mountPassthrough, checkSource } from './mount-passthrough';
 export type { MountPassthroughOptions, PassthroughMount } from './mount-passthrough';
+export { takeBindfsOptions, BINDFS_OPTIONS } from './bindfs-options';
+export type { BindfsSettings } from './bindfs-options';
+export { UserDb } from './users';

@@ -1,7 +1,20 @@
-// mountPassthrough(): check the source and mountpoint, then serve a PassthroughFs.
+// mountPassthrough(): check the source and mountpoint, then serve a PassthroughFs, with bindfs-style
+// rules (a MirrorPolicy) and a program's policy hook wrapped around it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MountError, MountFsOptions, MountHandle, TransportChoice, checkNoOverlap, mountFs } from '@layerfs/fuse-bridge';
+import {
+  FilePolicy,
+  MirrorPolicy,
+  MountError,
+  MountFsOptions,
+  MountHandle,
+  NodeHandlers,
+  TransportChoice,
+  checkNoOverlap,
+  mountFs,
+  withMirrorPolicy,
+  withPolicyHook,
+} from '@layerfs/fuse-bridge';
 import { chooseTransport } from '@layerfs/fuse-wire';
 import { PassthroughFs, PassthroughOptions } from './passthrough-fs';
 
@@ -9,6 +22,10 @@ export interface MountPassthroughOptions extends PassthroughOptions, Omit<MountF
   mountpoint: string;
   /** Default `auto`: the wire transport where it can mount (root, /dev/fuse), else fuse-native. */
   transport?: TransportChoice;
+  /** bindfs's policies (the CLI builds this from bindfs's options): owners, bits, what may change. */
+  rules?: MirrorPolicy;
+  /** A program's own policy: per request allow/deny/rewrite, per open kernel passthrough or daemon-served data. */
+  policy?: FilePolicy;
 }
 
 export interface PassthroughMount extends MountHandle {
@@ -31,11 +48,19 @@ export async function mountPassthrough(opts: MountPassthroughOptions): Promise<P
   const source = checkSource(opts.source);
   checkNoOverlap(opts.mountpoint, [{ role: 'source', path: source }]);
   const pfs = new PassthroughFs({ ...opts, source });
-  const handle = await mountFs(opts.mountpoint, pfs, {
+  const transport = chooseTransport(opts.transport).transport;
+  let served: NodeHandlers = pfs;
+  if (opts.rules) served = withMirrorPolicy(served, opts.rules);
+  if (opts.policy) served = withPolicyHook(served, opts.policy, (n) => pfs.pathOf(n));
+  const perCaller = opts.rules?.mirror !== undefined;
+  const handle = await mountFs(opts.mountpoint, served, {
     ...opts,
+    // What a mirrored owner looks like depends on who asks: the kernel must not answer one caller
+    // from attributes it cached for another.
+    attrTimeout: opts.attrTimeout ?? (perCaller ? 0 : undefined),
     fsname: opts.fsname ?? source,
     subtype: 'layerfs-passthrough',
-    transport: chooseTransport(opts.transport).transport,
+    transport,
   });
   return { ...handle, fs: pfs };
 }

@@ -91,6 +91,11 @@ export class PassthroughFs implements NodeHandlers {
     return { nodes: this.#nodes.size, fds: this.#nodes.openFds };
   }
 
+  /** `node` as a path inside the mount, by its last known name (for policies and messages; never resolved). */
+  pathOf(node: NodeId): string {
+    return this.#nodes.get(node).describe();
+  }
+
   // -- nodes ----------------------------------------------------------------------------------------
 
   /** `name` in `parent` as the node it is now, counting one lookup. */
