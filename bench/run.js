@@ -5,7 +5,7 @@
 // shared machine are noise; compare the ratios. Needs root (drop_caches, mounts); installs fio,
 // bindfs and fuse-overlayfs with apt when missing.
 //
-//   node bench/run.js [--suite passthrough|overlay|all] [--rootless] [--runs N] [--big-mib N] [--small N] [--only a,b]
+//   node bench/run.js [--suite passthrough|overlay|all] [--rootless] [--policies] [--runs N] [--big-mib N] [--small N] [--only a,b]
 //                     [--workloads randwrite,copy-up]   (workloads whose label contains one of these)
 //
 // The passthrough suite compares layerfs passthrough with native and bindfs; the overlay suite
@@ -33,6 +33,12 @@ const CLI = path.resolve(__dirname, '..', 'bin', 'layerfs');
 // --rootless: the overlay suite for what a rootless mount gets (no kernel passthrough: the daemon
 // serves every read and write), layerfs with -o passthrough=off against fuse-overlayfs on the same data.
 const ROOTLESS = args.includes('--rootless');
+// --policies: the passthrough with bindfs's policies (--map and --perms) against the same passthrough
+// without them and against bindfs with the same flags; then counts the READ/WRITE requests that reach
+// the daemon under --map, --force-user and --perms (0: the data stayed on kernel passthrough).
+const POLICIES = args.includes('--policies');
+// Colons inside the values: a comma would end the -o item (as in bindfs's fstab form).
+const POLICY_OPTS = ['map=65534/0:@65534/@0', 'perms=0644:a+X'];
 
 function sh(cmd, argv, o = {}) {
   return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, ...o });
@@ -184,6 +190,35 @@ const targets = {
   },
 };
 
+const policyTargets = {
+  'layerfs-wire': targets['layerfs-wire'],
+  'layerfs-wire-policies': layerfsMount('wire', passthroughCmd, POLICY_OPTS),
+  'bindfs-policies': { ...targets.bindfs, mount: (src, mnt, extra = []) => targets.bindfs.mount(src, mnt, [...POLICY_OPTS, ...extra]) },
+};
+
+/**
+ * READ and WRITE requests the daemon sees while a file is written, read and randomly read and
+ * written through a passthrough mount with `flags` (counted from the wire transport's --debug trace).
+ */
+function daemonDataRequests(src, mnt, flags) {
+  const log = path.join(path.dirname(mnt), 'trace.log');
+  fs.rmSync(log, { force: true });
+  sh(process.execPath, [CLI, 'passthrough', '--transport', 'wire', '--debug', '--log', log, ...flags, src, mnt]);
+  try {
+    sh('dd', ['if=/dev/zero', `of=${mnt}/w`, 'bs=1M', 'count=64', 'conv=fsync']);
+    dropCaches();
+    sh('dd', [`if=${mnt}/w`, 'of=/dev/null', 'bs=1M']);
+    for (const rw of ['randread', 'randwrite'])
+      sh('fio', ['--name=b', `--filename=${mnt}/w`, '--size=64M', `--rw=${rw}`, '--bs=4k', '--runtime=1', '--time_based']);
+    fs.rmSync(`${mnt}/w`);
+  } finally {
+    sh(process.execPath, [CLI, 'umount', mnt]);
+    waitGone(mnt);
+  }
+  const trace = fs.readFileSync(log, 'utf8');
+  return (trace.match(/^layerfs: wire: > \d+ (READ|WRITE) /gm) ?? []).length;
+}
+
 function waitGone(mnt) {
   for (let i = 0; i < 200; i++) {
     if (!fs.readFileSync('/proc/self/mounts', 'utf8').includes(` ${mnt} `)) return;
@@ -331,7 +366,7 @@ function main() {
   if (process.getuid() !== 0) throw new Error('the benchmark needs root (drop_caches and mounts)');
   ensureTool('fio', 'fio');
   ensureTool('bindfs', 'bindfs');
-  if (SUITE !== 'passthrough') {
+  if (SUITE !== 'passthrough' && !POLICIES) {
     ensureTool('fuse-overlayfs', 'fuse-overlayfs');
     if (!haveTool('unionfs-fuse', 'unionfs-fuse')) {
       process.stderr.write('bench: unionfs-fuse cannot be installed; the overlay suite runs without it\n');
@@ -347,7 +382,7 @@ function main() {
   sh('dd', ['if=/dev/urandom', `of=${src}/big`, 'bs=1M', `count=${BIG_MIB}`]);
   sh('dd', ['if=/dev/urandom', `of=${src}/fio`, 'bs=1M', 'count=256']);
   for (let i = 0; i < SMALL; i++) fs.writeFileSync(path.join(src, 'small', `f${i}`), 'y'.repeat(1000));
-  if (SUITE !== 'passthrough') {
+  if (SUITE !== 'passthrough' && !POLICIES) {
     // The tree walk: about 10 000 entries of a real project (this checkout's node_modules, ~9 000
     // entries since the lint tools came in; it was ~6 000, copied twice).
     fs.mkdirSync(path.join(src, 'tree'), { recursive: true });
@@ -357,6 +392,24 @@ function main() {
   }
   if (!ROOTLESS) delete overlayTargets['layerfs-overlay-rootless'];
   try {
+    if (POLICIES) {
+      const wl = workloads.filter(([label]) => !label.startsWith('lstat latency'));
+      report(
+        runSuite('passthrough with policies', policyTargets, wl, src, mnt),
+        wl,
+        'layerfs-wire-policies',
+        ['layerfs-wire', 'bindfs-policies'],
+        policyTargetChecks,
+      );
+      const rows = [['--map=65534/0:@65534/@0'], ['--force-user=65534', '--force-group=65534'], ['--perms=0644,a+X']].map((f) => [
+        f.join(' '),
+        daemonDataRequests(src, mnt, f),
+      ]);
+      process.stdout.write(
+        `\nREAD/WRITE requests reaching the daemon (64 MiB written with fsync, read cold, 1 s each of 4k random read and write):\n${rows.map(([f, n]) => `  ${f}: ${n}`).join('\n')}\n`,
+      );
+      return;
+    }
     if (ROOTLESS) {
       const only = {
         'fuse-overlayfs': overlayTargets['fuse-overlayfs'],
@@ -417,6 +470,28 @@ function rootlessTargets(R) {
     [`rootless: create of ${SMALL} files ≤ 1.0× its time`, faster(`create ${SMALL} files (s)`), 1],
     [`rootless: remove of ${SMALL} files ≤ 1.0× its time`, faster(`remove ${SMALL} files (s)`), 1],
     ['rootless: find + tar ≤ 1.0× its time', faster('find + tar of the tree (s)'), 1],
+  ];
+}
+
+/** Issue 12's targets: policies cost the data path nothing, and beat bindfs with the same flags. */
+function policyTargetChecks(R) {
+  const P = R['layerfs-wire-policies'];
+  const W = R['layerfs-wire'];
+  const B = R['bindfs-policies'];
+  if (!P || !W || !B) return [];
+  const cold = `read ${BIG_MIB} MiB cold (s)`;
+  const warm = `read ${BIG_MIB} MiB warm (s)`;
+  const w = `write ${WRITE_MIB} MiB + fsync (s)`;
+  return [
+    ['policies: cold read ≥ 0.9× without policies', W[cold] / P[cold], 0.9],
+    ['policies: warm read ≥ 0.9× without policies', W[warm] / P[warm], 0.9],
+    ['policies: write + fsync ≥ 0.9× without policies', W[w] / P[w], 0.9],
+    ['policies: 4k random read ≥ 0.9× without policies', P['fio 4k randread (IOPS)'] / W['fio 4k randread (IOPS)'], 0.9],
+    ['policies: 4k random write ≥ 0.9× without policies', P['fio 4k randwrite (IOPS)'] / W['fio 4k randwrite (IOPS)'], 0.9],
+    ['policies: write + fsync ≥ 10× bindfs (same flags)', B[w] / P[w], 10],
+    ['policies: 4k random write ≥ 10× bindfs (same flags)', P['fio 4k randwrite (IOPS)'] / B['fio 4k randwrite (IOPS)'], 10],
+    [`policies: stat of ${SMALL} files ≤ 1.0× bindfs's time`, B[`stat ${SMALL} files (s)`] / P[`stat ${SMALL} files (s)`], 1],
+    [`policies: create of ${SMALL} files ≤ 1.0× bindfs's time`, B[`create ${SMALL} files (s)`] / P[`create ${SMALL} files (s)`], 1],
   ];
 }
 

@@ -215,9 +215,10 @@ export function withPolicyHook(inner: NodeHandlers, policy: FilePolicy, pathOf: 
       return thenMaybe(
         answer instanceof Promise ? answer.catch((err: unknown) => Promise.reject(hookFailure('onWrite', err))) : answer,
         (replaced) => {
-          if (replaced && replaced.length !== buf.length)
-            throw hookFailure('onWrite', new Error('onWrite must return bytes of the same length'));
-          return thenMaybe(inner.write(ctx, node, fh, replaced ?? buf, position), (n) => n);
+          // Only bytes replace the write (a hook written as an arrow may return whatever its body did).
+          if (!Buffer.isBuffer(replaced)) return inner.write(ctx, node, fh, buf, position);
+          if (replaced.length !== buf.length) throw hookFailure('onWrite', new Error('onWrite must return bytes of the same length'));
+          return inner.write(ctx, node, fh, replaced, position);
         },
       );
     },
