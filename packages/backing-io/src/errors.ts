@@ -40,7 +40,12 @@ export class FsError extends Error {
     const errno = typeof code === 'number' ? code : constants.errno[code];
     const name = typeof code === 'number' ? (codeByErrno.get(code) ?? `E${code}`) : code;
     const what = detail ?? DESCRIPTIONS[name] ?? name.toLowerCase();
+    // No stack: an errno is an answer, not a bug, and the request paths make one for every negative
+    // lookup and every absent xattr the kernel asks about (capturing the stack was ~10 µs of each).
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`${name}: ${what}${syscall ? `, ${syscall}` : ''}${path !== undefined ? ` '${path}'` : ''}`);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'FsError';
     this.errno = errno;
     this.code = name;

@@ -9,6 +9,13 @@
 // name it was last known by — one component, O_NOFOLLOW — and only if what it finds there is still
 // the same (dev, ino); otherwise ESTALE (the file moved behind the mount while nothing held it).
 //
+// A node found by a lookup or a create gets its fd at first use, not at once (a `stat` of many
+// files, or a create-write-close-unlink, then costs no open and close per file): until then its
+// identity is the (dev, ino) the lookup saw, and the first open is checked against it, like a
+// re-open. A node that has a file open reaches it through that file (`/proc/self/fd/N` of the open
+// fd names it exactly), so an open file's node works with no name at all; a hard-linked node whose
+// last known name is about to go is pinned first (PassthroughFs.unlink, rename).
+//
 // Lifetime: a node lives while the kernel holds lookups of it (nlookup) or a node below it names it
 // as parent (children) — the kernel never forgets a directory before what it looked up inside it, and
 // a child re-opens through its parent. Node ids are never reused, so every generation is 0.
@@ -26,8 +33,12 @@ export class PtInode {
   nlookup = 0;
   /** Nodes whose `parent` is this one. */
   children = 0;
-  /** The O_PATH fd, or -1 while evicted. */
+  /** The O_PATH fd, or -1 while evicted or not opened yet. */
   fd = -1;
+  /** An fd of a file open on this node (the daemon's own, held by an open handle), or -1. */
+  openFd = -1;
+  /** Open handles on this node. */
+  opens = 0;
 
   constructor(
     readonly id: NodeId,
@@ -107,13 +118,7 @@ export class InodeTable {
   found(parent: PtInode, name: string, st: StatxResult): PtInode {
     let n = this.find(st);
     if (!n) {
-      const fd = syscalls.openat(this.fd(parent), name, O_PATH_NOFOLLOW);
-      const now = syscalls.statxAt(fd, '');
-      if (now.ino !== st.ino || now.dev !== st.dev) {
-        syscalls.close(fd);
-        throw new FsError('ESTALE', 'lookup', name, 'the name changed behind the mount while it was looked up');
-      }
-      n = this.#add(st, parent, name, fd);
+      n = this.#add(st, parent, name, -1);
     } else {
       this.#rename(n, parent, name);
     }
@@ -134,7 +139,7 @@ export class InodeTable {
     n.fd = fd;
     this.#byId.set(n.id, n);
     this.#byKey.set(key(st.dev, st.ino), n);
-    this.#holdFd(n);
+    if (fd >= 0) this.#holdFd(n);
     return n;
   }
 
@@ -173,6 +178,22 @@ export class InodeTable {
     if (parent) this.#release(parent, 0);
   }
 
+  /**
+   * statx of `n` without opening an fd for it when it has none: through an open file of it, or by its
+   * name in its parent's fd, checked to be the same (dev, ino) — else through its fd as usual (which
+   * re-opens or answers ESTALE).
+   */
+  stat(n: PtInode): StatxResult {
+    if (n.fd < 0) {
+      if (n.openFd >= 0) return syscalls.statxAt(n.openFd, '');
+      if (n.parent && n.name !== '') {
+        const st = syscalls.statxAt(this.fd(n.parent), n.name);
+        if (st.ino === n.ino && st.dev === n.dev) return st;
+      }
+    }
+    return syscalls.statxAt(this.fd(n), '');
+  }
+
   /** The node's O_PATH fd, re-opened from its parent's if it was evicted. */
   fd(n: PtInode): number {
     if (n.fd >= 0) {
@@ -182,6 +203,18 @@ export class InodeTable {
       }
       return n.fd;
     }
+    // An open file names its inode exactly, whatever happened to its names.
+    const fd =
+      n.openFd >= 0
+        ? syscalls.openat(-100 /* AT_FDCWD */, `/proc/self/fd/${n.openFd}`, syscalls.O_PATH | 0o2000000)
+        : this.#openByName(n);
+    n.fd = fd;
+    this.#holdFd(n);
+    return fd;
+  }
+
+  /** `n`'s last known name in its parent's fd, checked to still be the same (dev, ino). */
+  #openByName(n: PtInode): number {
     if (!n.parent || n.name === '') throw new FsError('ESTALE', 'open', n.describe(), 'no name to re-open it by');
     const fd = syscalls.openat(this.fd(n.parent), n.name, O_PATH_NOFOLLOW);
     const st = syscalls.statxAt(fd, '');
@@ -189,9 +222,24 @@ export class InodeTable {
       syscalls.close(fd);
       throw new FsError('ESTALE', 'open', n.describe(), 'the file moved behind the mount');
     }
-    n.fd = fd;
-    this.#holdFd(n);
     return fd;
+  }
+
+  /** A file was opened on `n` (`fd` is the daemon's fd of it, valid until `closed`). */
+  opened(n: PtInode, fd: number): void {
+    n.opens++;
+    n.openFd = fd;
+  }
+
+  /** An open handle of `n` (whose fd was `fd`) was released. */
+  closed(n: PtInode, fd: number): void {
+    n.opens--;
+    if (n.opens === 0) n.openFd = -1;
+    else if (n.openFd === fd) {
+      // Another handle is still open, but its fd is not known here: pin the inode by its own fd now.
+      this.fd(n);
+      n.openFd = -1;
+    }
   }
 
   #holdFd(n: PtInode): void {

@@ -114,7 +114,7 @@ export class PassthroughFs implements NodeHandlers {
   }
 
   #stat(n: PtInode): StatxResult {
-    return syscalls.statxAt(this.#nodes.fd(n), '');
+    return this.#nodes.stat(n);
   }
 
   /**
@@ -224,7 +224,25 @@ export class PassthroughFs implements NodeHandlers {
   unlink(_ctx: RequestContext, parent: NodeId, name: string): void {
     // An open handle keeps working: its BackingFile holds the host fd, and the host keeps an
     // unlinked inode alive for as long as an fd refers to it.
-    syscalls.unlinkAt(this.#nodes.fd(this.#nodes.get(parent)), name);
+    const dir = this.#nodes.fd(this.#nodes.get(parent));
+    this.#pinIfLinked(dir, name);
+    syscalls.unlinkAt(dir, name);
+  }
+
+  /**
+   * A hard-linked file about to lose `name` may be known by that name only (its node opens its fd at
+   * first use, by its last known name): give it its fd now, so its other names keep working.
+   */
+  #pinIfLinked(dir: number, name: string): void {
+    let st: StatxResult;
+    try {
+      st = syscalls.statxAt(dir, name);
+    } catch {
+      return; // nothing there: the operation itself says so
+    }
+    if (st.nlink < 2) return;
+    const n = this.#nodes.find(st);
+    if (n && n.fd < 0 && n.openFd < 0) this.#nodes.fd(n);
   }
 
   rmdir(_ctx: RequestContext, parent: NodeId, name: string): void {
@@ -241,6 +259,7 @@ export class PassthroughFs implements NodeHandlers {
     const toDir = this.#nodes.fd(to);
     const moving = this.#known(fromDir, name);
     const other = flags & RENAME_EXCHANGE ? this.#known(toDir, newName) : undefined;
+    if (!(flags & RENAME_EXCHANGE)) this.#pinIfLinked(toDir, newName);
     syscalls.renameAt(fromDir, name, toDir, newName, flags);
     // The names nodes are re-opened by follow the rename.
     if (moving) this.#nodes.moved(moving, to, newName);
@@ -338,6 +357,7 @@ export class PassthroughFs implements NodeHandlers {
   }
 
   #register(node: PtInode, backing: BackingFile): OpenReply {
+    this.#nodes.opened(node, backing.fd);
     return { fh: this.#files.add({ node, backing }), backing };
   }
 
@@ -363,7 +383,9 @@ export class PassthroughFs implements NodeHandlers {
 
   release(_ctx: RequestContext, _node: NodeId, fh: Fh): Promise<void> {
     // Drops the opener's reference; in-flight I/O (if any) keeps the fd until it completes.
-    return this.#files.remove(fh, 'release').backing.put();
+    const file = this.#files.remove(fh, 'release');
+    this.#nodes.closed(file.node, file.backing.fd);
+    return file.backing.put();
   }
 
   // -- ranges (wire transport only: libfuse 2 cannot deliver these) ------------------------------
@@ -402,7 +424,11 @@ export class PassthroughFs implements NodeHandlers {
   }
 
   getxattr(_ctx: RequestContext, node: NodeId, name: string): Buffer {
-    const at = this.#xattrPath(this.#nodes.get(node));
+    const n = this.#nodes.get(node);
+    // The kernel asks for security.capability at a file's first write: it is open then, and an fd
+    // of it answers without a walk through /proc.
+    if (n.openFd >= 0) return syscalls.fgetxattr(n.openFd, name);
+    const at = this.#xattrPath(n);
     return syscalls.lgetxattr(at.path, name, at);
   }
 
