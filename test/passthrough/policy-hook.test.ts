@@ -37,24 +37,30 @@ const sh = (script: string) => run('sh', ['-c', script]);
 
 test('README example: an audit log of writes to *.conf', async () => {
   const lines: string[] = [];
-  await withPolicy(auditConfWrites((l) => lines.push(l)), { 'app.conf': 'old\n', 'data.bin': '' }, async (m, src) => {
-    const mnt = m.mountpoint;
-    const w = await sh(`printf 'port=80\\n' > ${mnt}/app.conf && printf 'x' > ${mnt}/data.bin && cat ${mnt}/app.conf`);
-    expect({ out: w.stdout, err: w.stderr }).toEqual({ out: 'port=80\n', err: '' });
-    expect(lines).toEqual([`uid 0 wrote 8 bytes at 0 of /app.conf`]);
-    expect(fs.readFileSync(path.join(src, 'app.conf'), 'utf8')).toBe('port=80\n');
-    expect(fs.readFileSync(path.join(src, 'data.bin'), 'utf8')).toBe('x');
-    // A new .conf file is audited too, under its own name.
-    await sh(`printf 'a' > ${mnt}/new.conf`);
-    expect(lines[1]).toBe('uid 0 wrote 1 bytes at 0 of /new.conf');
-  });
+  await withPolicy(
+    auditConfWrites((l) => lines.push(l)),
+    { 'app.conf': 'old\n', 'data.bin': '' },
+    async (m, src) => {
+      const mnt = m.mountpoint;
+      const w = await sh(`printf 'port=80\\n' > ${mnt}/app.conf && printf 'x' > ${mnt}/data.bin && cat ${mnt}/app.conf`);
+      expect({ out: w.stdout, err: w.stderr }).toEqual({ out: 'port=80\n', err: '' });
+      expect(lines).toEqual([`uid 0 wrote 8 bytes at 0 of /app.conf`]);
+      expect(fs.readFileSync(path.join(src, 'app.conf'), 'utf8')).toBe('port=80\n');
+      expect(fs.readFileSync(path.join(src, 'data.bin'), 'utf8')).toBe('x');
+      // A new .conf file is audited too, under its own name.
+      await sh(`printf 'a' > ${mnt}/new.conf`);
+      expect(lines[1]).toBe('uid 0 wrote 1 bytes at 0 of /new.conf');
+    },
+  );
 });
 
 test('README example: one subtree writable, the rest read-only', async () => {
   await withPolicy(writableOnlyUnder('/rw'), { 'top.txt': 'top\n' }, async (m, src) => {
     const mnt = m.mountpoint;
     fs.mkdirSync(path.join(src, 'rw'));
-    expect((await sh(`mkdir ${mnt}/rw/d && echo in > ${mnt}/rw/d/f && mv ${mnt}/rw/d/f ${mnt}/rw/g && cat ${mnt}/rw/g`)).stdout).toBe('in\n');
+    expect((await sh(`mkdir ${mnt}/rw/d && echo in > ${mnt}/rw/d/f && mv ${mnt}/rw/d/f ${mnt}/rw/g && cat ${mnt}/rw/g`)).stdout).toBe(
+      'in\n',
+    );
     expect(fs.readFileSync(path.join(src, 'rw', 'g'), 'utf8')).toBe('in\n');
     for (const cmd of [
       `echo x > ${mnt}/top.txt`,

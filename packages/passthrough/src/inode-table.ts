@@ -205,9 +205,7 @@ export class InodeTable {
     }
     // An open file names its inode exactly, whatever happened to its names.
     const fd =
-      n.openFd >= 0
-        ? syscalls.openat(-100 /* AT_FDCWD */, `/proc/self/fd/${n.openFd}`, syscalls.O_PATH | 0o2000000)
-        : this.#openByName(n);
+      n.openFd >= 0 ? syscalls.openat(-100 /* AT_FDCWD */, `/proc/self/fd/${n.openFd}`, syscalls.O_PATH | 0o2000000) : this.#openByName(n);
     n.fd = fd;
     this.#holdFd(n);
     return fd;
