@@ -39,6 +39,8 @@ export class PtInode {
   openFd = -1;
   /** Open handles on this node. */
   opens = 0;
+  /** Used since the fd eviction last passed it (the clock's reference bit). */
+  used = false;
 
   constructor(
     readonly id: NodeId,
@@ -75,7 +77,7 @@ export class InodeTable {
   readonly root: PtInode;
   readonly #byId = new Map<number, PtInode>();
   readonly #byKey = new Map<string, PtInode>();
-  /** Nodes holding an fd, least recently used first (the root is not in it: its fd never closes). */
+  /** Nodes holding an fd, in the clock's order (the root is not in it: its fd never closes). */
   readonly #withFd = new Set<PtInode>();
   readonly #budget: number;
   #next = ROOT_NODE + 1;
@@ -197,10 +199,7 @@ export class InodeTable {
   /** The node's O_PATH fd, re-opened from its parent's if it was evicted. */
   fd(n: PtInode): number {
     if (n.fd >= 0) {
-      if (n !== this.root) {
-        this.#withFd.delete(n);
-        this.#withFd.add(n);
-      }
+      n.used = true;
       return n.fd;
     }
     // An open file names its inode exactly, whatever happened to its names.
@@ -240,6 +239,8 @@ export class InodeTable {
     }
   }
 
+  // Eviction is a clock (second chance), not a strict LRU: a use only sets a bit, where moving the
+  // node to the end of the set on every use cost microseconds on each request.
   #holdFd(n: PtInode): void {
     this.#withFd.add(n);
     if (this.#withFd.size <= this.#budget) return;
@@ -247,6 +248,12 @@ export class InodeTable {
       if (this.#withFd.size <= this.#budget) break;
       // A file without a name cannot be found again: it keeps its fd.
       if (old.name === '') continue;
+      if (old.used) {
+        old.used = false;
+        this.#withFd.delete(old);
+        this.#withFd.add(old);
+        continue;
+      }
       this.#closeFd(old);
     }
   }
