@@ -25,6 +25,7 @@ import { FsError, syscalls, type StatxResult } from '@layerfs/backing-io';
 import { ROOT_NODE, type NodeId } from '@layerfs/fuse-bridge';
 
 const O_PATH_NOFOLLOW = syscalls.O_PATH | 0o400000 /* O_NOFOLLOW */ | 0o2000000; /* O_CLOEXEC */
+const O_DIR_NOFOLLOW = 0o200000 /* O_DIRECTORY */ | 0o400000 /* O_NOFOLLOW */ | 0o2000000; /* O_CLOEXEC, O_RDONLY */
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 const S_IFDIR = 0o040000;
@@ -41,6 +42,11 @@ export class PtInode {
   opens = 0;
   /** Used since the fd eviction last passed it (the clock's reference bit). */
   used = false;
+  /**
+   * `fd` is a real (O_RDONLY) fd of a directory, not O_PATH: fgetxattr works on it, which spares a
+   * walk through /proc for the default ACL the kernel asks of a directory at every create in it.
+   */
+  fdReadable = false;
 
   constructor(
     readonly id: NodeId,
@@ -84,10 +90,18 @@ export class InodeTable {
 
   constructor(rootDir: string, opts: InodeTableOptions) {
     this.#budget = Math.max(16, opts.fdBudget);
-    const fd = syscalls.openat(-100 /* AT_FDCWD */, rootDir, syscalls.O_PATH | 0o200000 /* O_DIRECTORY */ | 0o2000000);
+    let fd: number;
+    let readable = true;
+    try {
+      fd = syscalls.openat(-100 /* AT_FDCWD */, rootDir, 0o200000 /* O_DIRECTORY */ | 0o2000000);
+    } catch {
+      fd = syscalls.openat(-100 /* AT_FDCWD */, rootDir, syscalls.O_PATH | 0o200000 /* O_DIRECTORY */ | 0o2000000);
+      readable = false;
+    }
     const st = syscalls.statxAt(fd, '');
     this.root = new PtInode(ROOT_NODE, st.dev, st.ino, st.mode & S_IFMT, null, '');
     this.root.fd = fd;
+    this.root.fdReadable = readable;
     this.root.nlookup = 1;
     this.#byId.set(ROOT_NODE, this.root);
     this.#byKey.set(key(st.dev, st.ino), this.root);
@@ -213,7 +227,17 @@ export class InodeTable {
   /** `n`'s last known name in its parent's fd, checked to still be the same (dev, ino). */
   #openByName(n: PtInode): number {
     if (!n.parent || n.name === '') throw new FsError('ESTALE', 'open', n.describe(), 'no name to re-open it by');
-    const fd = syscalls.openat(this.fd(n.parent), n.name, O_PATH_NOFOLLOW);
+    const dir = this.fd(n.parent);
+    let fd = -1;
+    if (n.isDir) {
+      try {
+        fd = syscalls.openat(dir, n.name, O_DIR_NOFOLLOW);
+      } catch {
+        // not readable by the daemon (or no longer a directory): O_PATH below
+      }
+    }
+    n.fdReadable = fd >= 0;
+    if (fd < 0) fd = syscalls.openat(dir, n.name, O_PATH_NOFOLLOW);
     const st = syscalls.statxAt(fd, '');
     if (st.ino !== n.ino || st.dev !== n.dev) {
       syscalls.close(fd);

@@ -428,6 +428,8 @@ export class PassthroughFs implements NodeHandlers {
     // The kernel asks for security.capability at a file's first write: it is open then, and an fd
     // of it answers without a walk through /proc.
     if (n.openFd >= 0) return syscalls.fgetxattr(n.openFd, name);
+    const fd = this.#nodes.fd(n);
+    if (n.fdReadable) return syscalls.fgetxattr(fd, name);
     const at = this.#xattrPath(n);
     return syscalls.lgetxattr(at.path, name, at);
   }
