@@ -18,7 +18,8 @@ import {
   unmountPath,
 } from '@layerfs/fuse-bridge';
 import { BINDFS_OPTIONS, checkSource, mountPassthrough, takeBindfsOptions } from '@layerfs/passthrough';
-import { checkOverlay, mountOverlay, parseLowerdir, takeOverlayFeatures } from '@layerfs/overlay';
+import { checkOverlay, mountOverlay } from '@layerfs/overlay';
+import { describeOverlay, overlayMountOptions, rejectLeftovers } from './overlay-options';
 import * as fs from 'node:fs';
 import { isDaemonChild, reportReady, runDaemonized } from './daemon';
 import { EXIT_BUG, UsageError, describeError, exitCodeFor } from './errors';
@@ -47,12 +48,6 @@ function collectOptions(args: MountArgs): OptionMap {
   const opts: OptionMap = new Map();
   for (const o of listOf(args.o)) parseOptionString(o, opts);
   return opts;
-}
-
-function rejectLeftovers(opts: OptionMap, command: 'passthrough' | 'overlay'): void {
-  if (opts.size > 0) {
-    throw new UsageError(`unknown mount option${opts.size > 1 ? 's' : ''}: ${[...opts.keys()].join(', ')} (see layerfs ${command} --help)`);
-  }
 }
 
 /**
@@ -147,19 +142,13 @@ async function overlayCommand(args: OverlayArgs, rawArgv: string[]): Promise<num
       .join(',');
     parseOptionString(text, opts);
   }
-  const take = (k: string) => {
-    const v = opts.get(k);
-    opts.delete(k);
-    return v === true ? '' : v;
-  };
-  const lowerOpt = take('lowerdir');
-  const lower = [...(lowerOpt !== undefined ? parseLowerdir(lowerOpt) : []), ...listOf(args.lower)];
-  const upper = args.upper ?? take('upperdir');
-  const work = args.work ?? take('workdir');
-  const features = takeOverlayFeatures(take);
-  const bridge = takeBridgeOptions(opts);
-  rejectLeftovers(opts, 'overlay');
-  const o = { lower, upper, work, mountpoint: args.mountpoint, ...features, ...bridge, transport: args.transport };
+  const o = overlayMountOptions(opts, {
+    mountpoint: args.mountpoint,
+    lower: listOf(args.lower),
+    upper: args.upper,
+    work: args.work,
+    transport: args.transport,
+  });
   return runMount(
     args,
     rawArgv,
@@ -168,7 +157,7 @@ async function overlayCommand(args: OverlayArgs, rawArgv: string[]): Promise<num
       checkOverlay(o);
     },
     () => mountOverlay(o),
-    `overlaying ${lower.join(':')}${upper ? ` under ${upper}` : ' (read-only)'}`,
+    describeOverlay(o),
   );
 }
 

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { TRANSPORT } from '../helpers/cli';
 import { run } from '../helpers/run';
 import { scratch } from '../helpers/scratch';
+import { busyboxBuild, ensureSubuidUser } from '../helpers/podman-fixture';
 
 const OVERLAY_PROGRAM = path.resolve(__dirname, '..', '..', 'bin', 'layerfs-overlay');
 const has = (bin: string) => ['/usr/bin', '/bin', '/usr/sbin'].some((d) => fs.existsSync(path.join(d, bin)));
@@ -22,12 +23,6 @@ const ready = has('podman') && has('newuidmap') && installed('busybox-static');
 const maybe = ready && TRANSPORT === 'wire' ? test : test.skip;
 
 const USER = 'layerfs-podman';
-const CONTAINERFILE = `FROM localhost/layerfs-bb
-COPY tree /tree
-RUN echo appended >> /tree/f1 && rm /tree/f2 && chmod 600 /tree/f3 && mkdir /new && echo n > /new/n
-RUN mv /tree/d /tree/d.moved && mv /tree/d.moved /tree/d && rm -rf /tree/f10 && ln -s f4 /tree/link
-RUN rm /tree/f5 && echo back > /tree/f5 && mv /bin/cat /bin/cat2 && mv /bin/cat2 /bin/cat
-`;
 const LIST = `cd /; for f in $(find /tree /new /bin/cat | sort); do
   if [ -L $f ]; then echo "$f -> $(readlink $f)";
   elif [ -d $f ]; then echo "$f dir $(stat -c %a:%u:%g $f)";
@@ -43,25 +38,7 @@ beforeAll(() => {
   if (!ready) return;
   s = scratch();
   fs.chmodSync(s.dir, 0o755);
-  // A busybox rootfs: the static binary and a link per applet.
-  const rootfs = path.join(s.dir, 'rootfs');
-  for (const d of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
-  fs.copyFileSync(BUSYBOX, path.join(rootfs, 'bin', 'busybox'));
-  fs.chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755);
-  for (const applet of execFileSync(BUSYBOX, ['--list']).toString().split('\n')) {
-    if (applet && applet !== 'busybox') fs.symlinkSync('busybox', path.join(rootfs, 'bin', applet));
-  }
-  fs.writeFileSync(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  fs.writeFileSync(path.join(rootfs, 'etc', 'group'), 'root:x:0:\n');
-  rootfsTar = path.join(s.dir, 'rootfs.tar');
-  execFileSync('tar', ['-C', rootfs, '-cf', rootfsTar, '.']);
-  ctx = path.join(s.dir, 'ctx');
-  fs.mkdirSync(path.join(ctx, 'tree', 'd', 'sub'), { recursive: true });
-  for (let i = 1; i <= 200; i++) fs.writeFileSync(path.join(ctx, 'tree', `f${i}`), `file ${i}\n`);
-  fs.writeFileSync(path.join(ctx, 'tree', 'd', 'a'), 'a\n');
-  fs.writeFileSync(path.join(ctx, 'tree', 'd', 'sub', 's'), 's\n');
-  fs.writeFileSync(path.join(ctx, 'Containerfile'), CONTAINERFILE);
-  execFileSync('chmod', ['-R', 'a+rX', s.dir]);
+  ({ tar: rootfsTar, ctx } = busyboxBuild(s.dir, BUSYBOX));
 });
 
 afterAll(async () => {
@@ -120,17 +97,7 @@ maybe(
 maybe(
   'rootless podman (a user with subuids) with layerfs-overlay as mount_program equals fuse-overlayfs',
   async () => {
-    if (spawnOk('id', [USER]) === false) execFileSync('useradd', ['-M', '-s', '/usr/sbin/nologin', USER]);
-    const uid = Number(execFileSync('id', ['-u', USER]).toString());
-    for (const f of ['/etc/subuid', '/etc/subgid']) {
-      if (
-        !fs
-          .readFileSync(f, 'utf8')
-          .split('\n')
-          .some((l) => l.startsWith(`${USER}:`))
-      )
-        fs.appendFileSync(f, `${USER}:300000:65536\n`);
-    }
+    const uid = ensureSubuidUser(USER);
     for (const d of ['home', 'xdg']) {
       fs.mkdirSync(path.join(s.dir, d), { recursive: true, mode: 0o700 });
       fs.chownSync(path.join(s.dir, d), uid, uid);
@@ -158,15 +125,6 @@ maybe(
 function installed(pkg: string): boolean {
   try {
     return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg]).toString().includes('install ok installed');
-  } catch {
-    return false;
-  }
-}
-
-function spawnOk(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
   } catch {
     return false;
   }

@@ -75,10 +75,10 @@ describe('layerfs overlay refuses bad layers', () => {
 
   test('layerfs-overlay (a mount program: no checks in the parent) says what is wrong in one line', async () => {
     const program = path.resolve(__dirname, '..', '..', 'bin', 'layerfs-overlay');
-    const bad = await run(process.execPath, [program, '-o', `lowerdir=${L()},bogus`, t.mnt]);
+    const bad = await run(program, ['-o', `lowerdir=${L()},bogus`, t.mnt]);
     expect(bad.stderr).toBe('layerfs-overlay: unknown mount option: bogus (see layerfs overlay --help)\n');
     expect(bad.code).toBe(2);
-    const missing = await run(process.execPath, [program, '-o', `lowerdir=${path.join(t.dir, 'nope')}`, t.mnt]);
+    const missing = await run(program, ['-o', `lowerdir=${path.join(t.dir, 'nope')}`, t.mnt]);
     expect(missing.stderr).toMatch(/^layerfs-overlay: lower layer 1 .*nope does not exist/);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     expect(missing.code).toBe(1);

@@ -25,7 +25,6 @@ async function mountLikeStorage(t: ReturnType<typeof layers>, extra: string) {
   // The transport rides on the environment: layerfs-overlay takes fuse-overlayfs's arguments only.
   const r = await run('env', [
     `LAYERFS_TRANSPORT=${TRANSPORT}`,
-    process.execPath,
     OVERLAY,
     '-o',
     `lowerdir=${t.lower[0]},upperdir=${t.upper},workdir=${t.work},,volatile,${extra}`,

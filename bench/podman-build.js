@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// `npm run bench:podman`: the time of `podman build` of the containers test's Containerfile (COPY of
+// a tree, RUN steps that copy up, delete, and move a lower directory and file away and back) with
+// layerfs-overlay as containers/storage's mount_program, against fuse-overlayfs in that role and the
+// kernel's overlay, rootful; and rootless (a user with subuids, /dev/fuse made 0666 for the run)
+// against fuse-overlayfs. Fresh storage for every build; the runs interleaved; medians and ratios.
+//
+//   node bench/podman-build.js [--runs N] [--rootful-only]
+'use strict';
+const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const args = process.argv.slice(2);
+const RUNS = Number(args[args.indexOf('--runs') + 1] || 3) || 3;
+const ROOTFUL_ONLY = args.includes('--rootful-only');
+const PROGRAM = path.resolve(__dirname, '..', 'bin', 'layerfs-overlay');
+const USER = 'layerfs-podman';
+const { busyboxBuild, ensureSubuidUser } = require('../test/helpers/podman-fixture');
+
+for (const bin of ['podman', 'fuse-overlayfs', 'busybox']) {
+  if (spawnSync('which', [bin]).status !== 0) {
+    process.stderr.write(`bench: ${bin} is missing (apt-get install podman runc uidmap fuse-overlayfs busybox-static)\n`);
+    process.exit(1);
+  }
+}
+if (process.getuid() !== 0) throw new Error('the benchmark needs root (rootful podman, and a test user for the rootless runs)');
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-podman-bench-'));
+fs.chmodSync(dir, 0o755);
+const { tar, ctx } = busyboxBuild(dir);
+
+let uid;
+if (!ROOTFUL_ONLY) {
+  uid = ensureSubuidUser(USER);
+  for (const d of ['home', 'xdg']) {
+    fs.mkdirSync(path.join(dir, d), { mode: 0o700 });
+    fs.chownSync(path.join(dir, d), uid, uid);
+  }
+}
+
+let n = 0;
+/** Seconds for `podman build` with fresh storage (the image import untimed). */
+function build(mountProgram, asUser) {
+  const root = path.join(dir, `s${n++}`);
+  fs.mkdirSync(path.join(root, 'graph'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'run'));
+  if (asUser) execFileSync('chown', ['-R', `${uid}:${uid}`, root]);
+  const storage = ['--root', path.join(root, 'graph'), '--runroot', path.join(root, 'run'), '--storage-driver', 'overlay'];
+  if (mountProgram) storage.push('--storage-opt', `overlay.mount_program=${mountProgram}`);
+  const podman = (...a) => {
+    const argv = ['podman', ...storage, ...a];
+    const cmd = asUser
+      ? ['runuser', '-u', USER, '--', 'env', `HOME=${path.join(dir, 'home')}`, `XDG_RUNTIME_DIR=${path.join(dir, 'xdg')}`, ...argv]
+      : argv;
+    execFileSync(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  };
+  podman('import', tar, 'localhost/layerfs-bb');
+  const t = process.hrtime.bigint();
+  podman('build', '--network', 'none', '-t', 'localhost/bench', ctx);
+  const s = Number(process.hrtime.bigint() - t) / 1e9;
+  if (asUser)
+    spawnSync('runuser', [
+      '-u',
+      USER,
+      '--',
+      'env',
+      `HOME=${path.join(dir, 'home')}`,
+      `XDG_RUNTIME_DIR=${path.join(dir, 'xdg')}`,
+      'podman',
+      'unshare',
+      'rm',
+      '-rf',
+      root,
+    ]);
+  else spawnSync('podman', [...storage, 'system', 'reset', '-f'], { stdio: 'ignore' });
+  return s;
+}
+
+const targets = [
+  ['rootful: kernel overlay', () => build(undefined, false)],
+  ['rootful: fuse-overlayfs', () => build('/usr/bin/fuse-overlayfs', false)],
+  ['rootful: layerfs-overlay', () => build(PROGRAM, false)],
+];
+if (!ROOTFUL_ONLY)
+  targets.push(
+    ['rootless: fuse-overlayfs', () => build('/usr/bin/fuse-overlayfs', true)],
+    ['rootless: layerfs-overlay', () => build(PROGRAM, true)],
+  );
+const devMode = fs.statSync('/dev/fuse').mode & 0o777;
+const times = Object.fromEntries(targets.map(([k]) => [k, []]));
+try {
+  if (!ROOTFUL_ONLY) fs.chmodSync('/dev/fuse', 0o666);
+  for (let r = 0; r < RUNS; r++)
+    for (const [k, fn] of targets) {
+      times[k].push(fn());
+      process.stderr.write(`bench: ${k.padEnd(26)} ${times[k].at(-1).toFixed(2)} s\n`);
+    }
+} finally {
+  fs.chmodSync('/dev/fuse', devMode);
+  spawnSync('rm', ['-rf', dir]);
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+process.stdout.write(`\n| podman build | median (s) | runs (s) |\n|---|---|---|\n`);
+for (const [k] of targets)
+  process.stdout.write(`| ${k} | ${median(times[k]).toFixed(2)} | ${times[k].map((x) => x.toFixed(2)).join(', ')} |\n`);
+const ratio = (a, b) => (median(times[b]) / median(times[a])).toFixed(2);
+process.stdout.write(`\nlayerfs-overlay speed vs fuse-overlayfs: rootful ${ratio('rootful: layerfs-overlay', 'rootful: fuse-overlayfs')}×`);
+if (!ROOTFUL_ONLY) process.stdout.write(`, rootless ${ratio('rootless: layerfs-overlay', 'rootless: fuse-overlayfs')}×`);
+process.stdout.write(` (> 1× is faster; medians of ${RUNS}; ${new Date().toISOString().slice(0, 10)})\n`);

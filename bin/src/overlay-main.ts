@@ -1,0 +1,87 @@
+// layerfs-overlay's Node side: fuse-overlayfs's command line,
+//   layerfs-overlay [-f] [-d|--debug] [-o OPTS]... MOUNTPOINT
+// for programs that run a mount program with that shape (containers/storage's `mount_program`:
+// rootless podman and buildah). The `bin/layerfs-overlay` shell script starts this file as the
+// daemon (with a ready pipe) and waits for its verdict, so no Node process is spent on waiting; the
+// daemon mounts without loading the CLI (yargs and the passthrough are not needed for this), about
+// half the start-up of `layerfs overlay`, and podman starts one per container mount. In the
+// foreground, and for --help/--version, it hands over to the CLI.
+import { parseOptionString, setLogSink, type OptionMap, type TransportChoice } from '@layerfs/fuse-bridge';
+import { mountOverlay } from '@layerfs/overlay';
+import { isDaemonChild, reportReady } from './daemon';
+import { UsageError, describeError, exitCodeFor } from './errors';
+import { describeOverlay, overlayMountOptions } from './overlay-options';
+import { serveForeground } from './serve';
+
+interface Parsed {
+  foreground: boolean;
+  debug: boolean;
+  help: boolean;
+  version: boolean;
+  options: string[];
+  mountpoint?: string;
+}
+
+function parse(args: string[]): Parsed {
+  const p: Parsed = { foreground: false, debug: false, help: false, version: false, options: [] };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-f') p.foreground = true;
+    else if (a === '-d' || a === '--debug') p.debug = true;
+    else if (a === '-o' && i + 1 < args.length) p.options.push(args[++i]!);
+    else if (a.startsWith('-o') && a.length > 2) p.options.push(a.slice(2));
+    else if (a === '-h' || a === '--help') p.help = true;
+    else if (a === '-V' || a === '--version') p.version = true;
+    else if (!a.startsWith('-') && p.mountpoint === undefined) p.mountpoint = a;
+    else throw new UsageError(`unexpected argument '${a}' (usage: layerfs-overlay [-f] [-d] [-o OPTIONS]... MOUNTPOINT)`);
+  }
+  return p;
+}
+
+/** The same request as `layerfs overlay` arguments (for the CLI: foreground, help, version). */
+function asCli(p: Parsed): string[] {
+  const out = ['overlay'];
+  if (p.foreground) out.push('--foreground');
+  if (p.debug) out.push('--debug');
+  if (p.help) out.push('--help');
+  if (p.version) out.push('--version');
+  for (const o of p.options) out.push('-o', o);
+  if (p.mountpoint !== undefined) out.push(p.mountpoint);
+  return out;
+}
+
+async function serveDaemon(p: Parsed): Promise<void> {
+  setLogSink((line) => process.stderr.write(`${line}\n`), { debug: p.debug });
+  const opts: OptionMap = new Map();
+  for (const o of p.options) parseOptionString(o, opts);
+  const o = overlayMountOptions(opts, {
+    mountpoint: p.mountpoint!,
+    // LAYERFS_TRANSPORT: fuse-overlayfs's arguments have no room for it.
+    transport: (process.env.LAYERFS_TRANSPORT ?? 'auto') as TransportChoice,
+  });
+  await serveForeground(() => mountOverlay(o), describeOverlay(o));
+}
+
+export function main(args: string[]): void {
+  let p: Parsed;
+  try {
+    p = parse(args);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  if (!isDaemonChild() || p.help || p.version || p.mountpoint === undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the CLI only where it is needed
+    (require('./cli') as typeof import('./cli')).main(asCli(p));
+    return;
+  }
+  serveDaemon(p).catch(fail);
+}
+
+function fail(err: unknown): void {
+  reportReady({ ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') });
+  process.stderr.write(`${describeError(err).replace(/^layerfs: /, 'layerfs-overlay: ')}\n`);
+  process.exitCode = exitCodeFor(err);
+}
+
+if (require.main === module) main(process.argv.slice(2));

@@ -1,0 +1,37 @@
+// The overlay's mount options as both entry points take them: `layerfs overlay` (the CLI) and
+// `layerfs-overlay` (fuse-overlayfs's argument shape, whose daemon starts without the CLI). Kept
+// apart from cli.ts so the mount program's daemon does not load yargs.
+import type { OptionMap, TransportChoice } from '@layerfs/fuse-bridge';
+import { takeBridgeOptions } from '@layerfs/fuse-bridge';
+import { MountOverlayOptions, parseLowerdir, takeOverlayFeatures } from '@layerfs/overlay';
+import { UsageError } from './errors';
+
+export function rejectLeftovers(opts: OptionMap, command: 'passthrough' | 'overlay'): void {
+  if (opts.size > 0) {
+    throw new UsageError(`unknown mount option${opts.size > 1 ? 's' : ''}: ${[...opts.keys()].join(', ')} (see layerfs ${command} --help)`);
+  }
+}
+
+/** Everything `opts` says about an overlay mount (taken out of it); anything left over is an error. */
+export function overlayMountOptions(
+  opts: OptionMap,
+  given: { mountpoint: string; lower?: string[]; upper?: string; work?: string; transport?: TransportChoice },
+): MountOverlayOptions {
+  const take = (k: string) => {
+    const v = opts.get(k);
+    opts.delete(k);
+    return v === true ? '' : v;
+  };
+  const lowerOpt = take('lowerdir');
+  const lower = [...(lowerOpt !== undefined ? parseLowerdir(lowerOpt) : []), ...(given.lower ?? [])];
+  const upper = given.upper ?? take('upperdir');
+  const work = given.work ?? take('workdir');
+  const features = takeOverlayFeatures(take);
+  const bridge = takeBridgeOptions(opts);
+  rejectLeftovers(opts, 'overlay');
+  return { lower, upper, work, mountpoint: given.mountpoint, ...features, ...bridge, transport: given.transport };
+}
+
+export function describeOverlay(o: MountOverlayOptions): string {
+  return `overlaying ${o.lower.join(':')}${o.upper ? ` under ${o.upper}` : ' (read-only)'}`;
+}

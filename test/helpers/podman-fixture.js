@@ -1,0 +1,57 @@
+// What the podman test and the podman benchmark (bench/podman-build.js) both build on: a user with
+// subuids for rootless podman, and a build context whose base image is made from busybox-static (a
+// tarball to `podman import`: nothing is pulled from a registry). CommonJS, so the benchmark can
+// require it without a build.
+'use strict';
+const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+// COPY of a tree, then RUN steps that copy up, delete, and move a lower directory and a lower file
+// away and back.
+const CONTAINERFILE = `FROM localhost/layerfs-bb
+COPY tree /tree
+RUN echo appended >> /tree/f1 && rm /tree/f2 && chmod 600 /tree/f3 && mkdir /new && echo n > /new/n
+RUN mv /tree/d /tree/d.moved && mv /tree/d.moved /tree/d && rm -rf /tree/f10 && ln -s f4 /tree/link
+RUN rm /tree/f5 && echo back > /tree/f5 && mv /bin/cat /bin/cat2 && mv /bin/cat2 /bin/cat
+`;
+
+/** A user (created without a home when missing) with 65536 subuids and subgids; its uid. */
+function ensureSubuidUser(name) {
+  if (spawnSync('id', [name]).status !== 0) execFileSync('useradd', ['-M', '-s', '/usr/sbin/nologin', name]);
+  for (const f of ['/etc/subuid', '/etc/subgid']) {
+    if (
+      !fs
+        .readFileSync(f, 'utf8')
+        .split('\n')
+        .some((l) => l.startsWith(`${name}:`))
+    )
+      fs.appendFileSync(f, `${name}:300000:65536\n`);
+  }
+  return Number(execFileSync('id', ['-u', name]).toString());
+}
+
+/** In `dir`: rootfs.tar (busybox-static, an applet link each) and ctx/ (the Containerfile and a tree of 200 files). */
+function busyboxBuild(dir, busybox = '/bin/busybox') {
+  const rootfs = path.join(dir, 'rootfs');
+  for (const d of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
+  fs.copyFileSync(busybox, path.join(rootfs, 'bin', 'busybox'));
+  fs.chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755);
+  for (const applet of execFileSync(busybox, ['--list']).toString().split('\n')) {
+    if (applet && applet !== 'busybox') fs.symlinkSync('busybox', path.join(rootfs, 'bin', applet));
+  }
+  fs.writeFileSync(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  fs.writeFileSync(path.join(rootfs, 'etc', 'group'), 'root:x:0:\n');
+  const tar = path.join(dir, 'rootfs.tar');
+  execFileSync('tar', ['-C', rootfs, '-cf', tar, '.']);
+  const ctx = path.join(dir, 'ctx');
+  fs.mkdirSync(path.join(ctx, 'tree', 'd', 'sub'), { recursive: true });
+  for (let i = 1; i <= 200; i++) fs.writeFileSync(path.join(ctx, 'tree', `f${i}`), `file ${i}\n`);
+  fs.writeFileSync(path.join(ctx, 'tree', 'd', 'a'), 'a\n');
+  fs.writeFileSync(path.join(ctx, 'tree', 'd', 'sub', 's'), 's\n');
+  fs.writeFileSync(path.join(ctx, 'Containerfile'), CONTAINERFILE);
+  execFileSync('chmod', ['-R', 'a+rX', dir]);
+  return { tar, ctx };
+}
+
+module.exports = { CONTAINERFILE, ensureSubuidUser, busyboxBuild };
