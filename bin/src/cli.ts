@@ -11,6 +11,7 @@ import {
   cleanStaleMount,
   isStale,
   mountAt,
+  optionTaker,
   parseOptionString,
   prepareMountpoint,
   setLogSink,
@@ -90,12 +91,7 @@ async function passthroughCommand(
     if (v !== undefined && v !== false) opts.set(name, v === true ? true : String(v));
   }
   if (args['read-only']) opts.set('ro', true);
-  const take = (k: string) => {
-    const v = opts.get(k);
-    opts.delete(k);
-    return v === true ? '' : v;
-  };
-  const bindfs = takeBindfsOptions(take);
+  const bindfs = takeBindfsOptions(optionTaker(opts));
   const bridge = takeBridgeOptions(opts);
   if (bindfs.noAllowOther) bridge.allowOther = false;
   if (bindfs.readOnly) bridge.readOnly = true;

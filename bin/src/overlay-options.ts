@@ -2,7 +2,7 @@
 // `layerfs-overlay` (fuse-overlayfs's argument shape, whose daemon starts without the CLI). Kept
 // apart from cli.ts so the mount program's daemon does not load yargs.
 import type { OptionMap, TransportChoice } from '@layerfs/fuse-bridge';
-import { takeBridgeOptions } from '@layerfs/fuse-bridge';
+import { optionTaker, takeBridgeOptions } from '@layerfs/fuse-bridge';
 import { MountOverlayOptions, parseLowerdir, takeOverlayFeatures } from '@layerfs/overlay';
 import { UsageError } from './errors';
 
@@ -17,11 +17,7 @@ export function overlayMountOptions(
   opts: OptionMap,
   given: { mountpoint: string; lower?: string[]; upper?: string; work?: string; transport?: TransportChoice },
 ): MountOverlayOptions {
-  const take = (k: string) => {
-    const v = opts.get(k);
-    opts.delete(k);
-    return v === true ? '' : v;
-  };
+  const take = optionTaker(opts);
   const lowerOpt = take('lowerdir');
   const lower = [...(lowerOpt !== undefined ? parseLowerdir(lowerOpt) : []), ...(given.lower ?? [])];
   const upper = given.upper ?? take('upperdir');

@@ -37,6 +37,9 @@ const c = {
   llistxattr: libc.func('intptr_t llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
   lremovexattr: libc.func('int lremovexattr(const char *path, const char *name)'),
   fgetxattr: libc.func('intptr_t fgetxattr(int fd, const char *name, _Out_ uint8_t *value, size_t size)'),
+  fsetxattr: libc.func('int fsetxattr(int fd, const char *name, const uint8_t *value, size_t size, int flags)'),
+  flistxattr: libc.func('intptr_t flistxattr(int fd, _Out_ uint8_t *list, size_t size)'),
+  fremovexattr: libc.func('int fremovexattr(int fd, const char *name)'),
   mknod: libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
   utimensat: libc.func('utimensat', 'int', ['int', 'const char *', koffi.pointer(Timespec), 'int']),
   renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)'),
@@ -131,10 +134,21 @@ function toTimespec(t: TimeSpec): { tv_sec: bigint; tv_nsec: bigint } {
  */
 export interface XattrAt {
   follow?: boolean;
+  /**
+   * A real (not O_PATH) fd of the file: the call goes through it (the f*xattr calls), which spares
+   * the walk through /proc that a `/proc/self/fd/N` path costs; `path` then only names it in errors.
+   */
+  fd?: number;
 }
 
 export function lgetxattr(path: string, name: string, at: XattrAt = {}): Buffer {
-  const get = at.follow ? c.getxattr : c.lgetxattr;
+  const fd = at.fd;
+  const get =
+    fd !== undefined
+      ? (_p: string, n: string, b: Buffer | null, size: number) => c.fgetxattr(fd, n, b, size)
+      : at.follow
+        ? c.getxattr
+        : c.lgetxattr;
   // Size, then fetch; retry if the value grew in between (ERANGE), as getfattr does.
   for (;;) {
     const size = check(get(path, name, null, 0), 'getxattr', path);
@@ -160,11 +174,17 @@ export function lgetxattrSize(path: string, name: string): number {
 }
 
 export function lsetxattr(path: string, name: string, value: Uint8Array, flags = 0, at: XattrAt = {}): void {
-  check((at.follow ? c.setxattr : c.lsetxattr)(path, name, value, value.length, flags), 'setxattr', path);
+  const r =
+    at.fd !== undefined
+      ? c.fsetxattr(at.fd, name, value, value.length, flags)
+      : (at.follow ? c.setxattr : c.lsetxattr)(path, name, value, value.length, flags);
+  check(r, 'setxattr', path);
 }
 
 export function llistxattr(path: string, at: XattrAt = {}): string[] {
-  const list = at.follow ? c.listxattr : c.llistxattr;
+  const fd = at.fd;
+  const list =
+    fd !== undefined ? (_p: string, b: Buffer | null, size: number) => c.flistxattr(fd, b, size) : at.follow ? c.listxattr : c.llistxattr;
   for (;;) {
     const size = check(list(path, null, 0), 'listxattr', path);
     if (size === 0) return [];
@@ -182,7 +202,7 @@ export function llistxattr(path: string, at: XattrAt = {}): string[] {
 }
 
 export function lremovexattr(path: string, name: string, at: XattrAt = {}): void {
-  check((at.follow ? c.removexattr : c.lremovexattr)(path, name), 'removexattr', path);
+  check(at.fd !== undefined ? c.fremovexattr(at.fd, name) : (at.follow ? c.removexattr : c.lremovexattr)(path, name), 'removexattr', path);
 }
 
 export function mknod(path: string, mode: number, rdev: number | bigint = 0): void {

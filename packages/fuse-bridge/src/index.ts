@@ -21,7 +21,7 @@ export type { MountHandle, MountFsOptions } from './mount';
 export type { Transport, TransportChoice, TransportName, TransportSession } from './transport';
 export { fuseNativeTransport } from './fuse-native/start';
 export { MountError } from './mount-error';
-export { parseOptionString, takeBridgeOptions, defaultBridgeOptions, libfuseOptions } from './options';
+export { parseOptionString, takeBridgeOptions, defaultBridgeOptions, libfuseOptions, optionTaker } from './options';
 export type { BridgeOptions, OptionMap, CacheMode } from './options';
 export {
   prepareMountpoint,
@@ -51,6 +51,7 @@ export {
   parseRate,
   RateLimiter,
   withPolicyHook,
+  changesSomething,
 } from './policy';
 export type {
   MirrorPolicy,

@@ -40,6 +40,18 @@ export function parseOptionString(s: string, into: OptionMap = new Map()): Optio
   return into;
 }
 
+/**
+ * A `take(name)` over `opts` for a filesystem's own options: removes the option and answers its
+ * value, '' for a flag, undefined when absent (what is left at the end is unknown to everyone).
+ */
+export function optionTaker(opts: OptionMap): (name: string) => string | undefined {
+  return (name) => {
+    const v = opts.get(name);
+    opts.delete(name);
+    return v === true ? '' : v;
+  };
+}
+
 export type CacheMode = 'auto' | 'kernel' | 'none';
 
 export interface BridgeOptions {

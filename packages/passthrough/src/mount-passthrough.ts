@@ -48,7 +48,6 @@ export async function mountPassthrough(opts: MountPassthroughOptions): Promise<P
   const source = checkSource(opts.source);
   checkNoOverlap(opts.mountpoint, [{ role: 'source', path: source }]);
   const pfs = new PassthroughFs({ ...opts, source });
-  const transport = chooseTransport(opts.transport).transport;
   let served: NodeHandlers = pfs;
   if (opts.rules) served = withMirrorPolicy(served, opts.rules);
   if (opts.policy) served = withPolicyHook(served, opts.policy, (n) => pfs.pathOf(n));
@@ -60,7 +59,7 @@ export async function mountPassthrough(opts: MountPassthroughOptions): Promise<P
     attrTimeout: opts.attrTimeout ?? (perCaller ? 0 : undefined),
     fsname: opts.fsname ?? source,
     subtype: 'layerfs-passthrough',
-    transport,
+    transport: chooseTransport(opts.transport).transport,
   });
   return { ...handle, fs: pfs };
 }

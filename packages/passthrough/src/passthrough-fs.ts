@@ -412,8 +412,15 @@ export class PassthroughFs implements NodeHandlers {
   // Through `/proc/self/fd/N`, followed (it names the file the fd holds). A symlink's fd cannot be
   // followed to the symlink itself, so a symlink's xattrs go by its checked name (#symlinkAt).
 
-  #xattrPath(n: PtInode): { path: string; follow: boolean } {
-    if (!n.isSymlink) return { path: proc(this.#nodes.fd(n)), follow: true };
+  #xattrPath(n: PtInode): syscalls.XattrAt & { path: string } {
+    // A real fd where the node has one — an open file of it (the kernel asks for security.capability
+    // at a file's first write, while it is open), or a directory's readable fd (its default ACL is
+    // asked at every create in it) — spares the walk through /proc.
+    if (n.openFd >= 0) return { path: n.describe(), fd: n.openFd };
+    if (!n.isSymlink) {
+      const fd = this.#nodes.fd(n);
+      return n.fdReadable ? { path: n.describe(), fd } : { path: proc(fd), follow: true };
+    }
     const { dir, name } = this.#symlinkAt(n);
     return { path: `${proc(dir)}/${name}`, follow: false };
   }
@@ -424,13 +431,7 @@ export class PassthroughFs implements NodeHandlers {
   }
 
   getxattr(_ctx: RequestContext, node: NodeId, name: string): Buffer {
-    const n = this.#nodes.get(node);
-    // The kernel asks for security.capability at a file's first write: it is open then, and an fd
-    // of it answers without a walk through /proc.
-    if (n.openFd >= 0) return syscalls.fgetxattr(n.openFd, name);
-    const fd = this.#nodes.fd(n);
-    if (n.fdReadable) return syscalls.fgetxattr(fd, name);
-    const at = this.#xattrPath(n);
+    const at = this.#xattrPath(this.#nodes.get(node));
     return syscalls.lgetxattr(at.path, name, at);
   }
 

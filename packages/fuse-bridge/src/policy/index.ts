@@ -4,5 +4,5 @@ export type { MirrorPolicy, IdPolicy, IdRange, ChangePolicy } from './mirror-pol
 export { parsePerms } from './perms';
 export type { PermChain } from './perms';
 export { parseRate, RateLimiter } from './rate-limit';
-export { withPolicyHook } from './policy-hook';
+export { withPolicyHook, changesSomething } from './policy-hook';
 export type { FilePolicy, PolicyRequest, PolicyAnswer, PolicyOp, DataEvent } from './policy-hook';

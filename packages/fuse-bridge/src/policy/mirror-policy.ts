@@ -105,6 +105,22 @@ export function hasMirrorPolicy(p: MirrorPolicy): boolean {
   return Object.values(p).some((v) => v !== undefined && v !== false);
 }
 
+/** Whether `p` shows any attribute otherwise than the disk has it. */
+function changesAttrs(p: MirrorPolicy): boolean {
+  return (
+    p.uidMap !== undefined ||
+    p.gidMap !== undefined ||
+    p.forceUid !== undefined ||
+    p.forceGid !== undefined ||
+    p.mirror !== undefined ||
+    p.perms !== undefined ||
+    p.realisticPermissions !== undefined ||
+    p.staticNlink === true ||
+    p.hideHardLinks === true ||
+    p.ctimeFromMtime === true
+  );
+}
+
 const deny = (op: string, errno: ErrnoCode, why: string) => new FsError(errno, op, '', why);
 
 /** `inner` with `policy` applied to every attribute it answers, every id and mode it is given. */
@@ -222,19 +238,25 @@ export function withMirrorPolicy(inner: NodeHandlers, policy: MirrorPolicy): Nod
   };
 
   const overrides: Partial<NodeHandlers> = {
-    lookup: (ctx, parent, name) => thenMaybe(inner.lookup(ctx, parent, name), (e) => entry(ctx, e)),
-    getattr: (ctx, node, fh) => thenMaybe(inner.getattr(ctx, node, fh), (a) => attr(ctx, a)),
-    readdir: (ctx, node, fh) =>
-      thenMaybe(inner.readdir(ctx, node, fh), (list: DirEntry[]) => list.map((d) => (d.attr ? { ...d, attr: attr(ctx, d.attr) } : d))),
     mkdir: (ctx, parent, name, mode) => made(ctx, inner.mkdir(creator(ctx), parent, name, mode)),
     mknod: (ctx, parent, name, mode, rdev) => made(ctx, inner.mknod(creator(ctx), parent, name, mode, rdev)),
     symlink: (ctx, parent, name, target) => made(ctx, inner.symlink(creator(ctx), parent, name, target)),
-    link: (ctx, node, parent, name) => thenMaybe(inner.link(ctx, node, parent, name), (e) => entry(ctx, e)),
     create: (ctx, parent, name, mode, flags) => createdReply(ctx, inner.create(creator(ctx), parent, name, mode, flags)),
-    open: (ctx, node, flags) => thenMaybe(inner.open(ctx, node, flags), opened),
     chown: changeOwner,
     chmod: changeMode,
   };
+  // Lookups, stats and listings are the hot path: wrapped only when some policy shows attributes
+  // other than the disk's (a policy of denials alone leaves them as they are).
+  if (changesAttrs(p)) {
+    Object.assign(overrides, {
+      lookup: (ctx, parent, name) => thenMaybe(inner.lookup(ctx, parent, name), (e) => entry(ctx, e)),
+      getattr: (ctx, node, fh) => thenMaybe(inner.getattr(ctx, node, fh), (a) => attr(ctx, a)),
+      readdir: (ctx, node, fh) =>
+        thenMaybe(inner.readdir(ctx, node, fh), (list: DirEntry[]) => list.map((d) => (d.attr ? { ...d, attr: attr(ctx, d.attr) } : d))),
+      link: (ctx, node, parent, name) => thenMaybe(inner.link(ctx, node, parent, name), (e) => entry(ctx, e)),
+    } satisfies Partial<NodeHandlers>);
+  }
+  if (dataRate) overrides.open = (ctx, node, flags) => thenMaybe(inner.open(ctx, node, flags), opened);
   if (inner.tmpfile) {
     const tmpfile = inner.tmpfile.bind(inner);
     overrides.tmpfile = (ctx, parent, mode, flags) => createdReply(ctx, tmpfile(creator(ctx), parent, mode, flags));
@@ -275,7 +297,7 @@ export function withMirrorPolicy(inner: NodeHandlers, policy: MirrorPolicy): Nod
     };
     for (const op of MODIFYING_OPS)
       if (op in overrides || typeof inner[op] === 'function') (overrides as Record<string, unknown>)[op] = erofs;
-    const open = overrides.open!;
+    const open = overrides.open ?? inner.open.bind(inner);
     overrides.open = (ctx, node, flags) => ((flags & O_ACCMODE) !== 0 || flags & O_TRUNC ? erofs() : open(ctx, node, flags));
   }
   if (p.mirror?.only) {

@@ -15,7 +15,7 @@ import { FsError, thenMaybe, type ErrnoCode } from '@layerfs/backing-io';
 import type { Attr } from '../attr';
 import type { CreateReply, Entry, Fh, NodeHandlers, NodeId, OpenReply, RequestContext } from '../handler';
 import { createLogger } from '../logger';
-import { wrapHandlers } from './wrap';
+import { METADATA_CHANGES, wrapHandlers } from './wrap';
 
 const log = createLogger('policy');
 
@@ -90,6 +90,30 @@ export interface FilePolicy {
 }
 
 const S_IFLNK = 0o120000;
+const O_ACCMODE = 3;
+const O_TRUNC = 0o1000;
+
+/** The operations that change the tree or a file's metadata (an open changes data when it may write). */
+const CHANGING_OPS: ReadonlySet<PolicyOp> = new Set<PolicyOp>(METADATA_CHANGES);
+
+/** True when `req` may change something: a changing operation, or an open for writing or truncating. */
+export function changesSomething(req: PolicyRequest): boolean {
+  if (CHANGING_OPS.has(req.op)) return true;
+  return req.op === 'open' && ((req.flags! & O_ACCMODE) !== 0 || (req.flags! & O_TRUNC) !== 0);
+}
+
+// Which operations a policy needs to see: every one with `check`; with `attr` only those that answer
+// attributes; with `serveData` only opens and the data of the opens it took. The others are not
+// wrapped at all, so a policy costs nothing (not even a path) on requests it does not look at.
+const ANSWERS_ATTRS = new Set(['lookup', 'getattr', 'readdir', 'create', 'mkdir', 'mknod', 'symlink', 'link']);
+const DATA_OPS = new Set(['read', 'write', 'release']);
+function wanted(policy: FilePolicy, op: string): boolean {
+  if (DATA_OPS.has(op)) return policy.serveData !== undefined;
+  if (policy.check) return true;
+  if (op === 'open') return policy.serveData !== undefined;
+  if (op === 'create' && policy.serveData) return true;
+  return policy.attr !== undefined && ANSWERS_ATTRS.has(op);
+}
 
 function join(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
@@ -240,6 +264,7 @@ export function withPolicyHook(inner: NodeHandlers, policy: FilePolicy, pathOf: 
     const list = inner.listxattr.bind(inner);
     overrides.listxattr = (ctx, node) => gated({ op: 'listxattr', ctx, path: pathOf(node) }, () => list(ctx, node));
   }
+  for (const op of Object.keys(overrides)) if (!wanted(policy, op)) delete (overrides as Record<string, unknown>)[op];
   return wrapHandlers(inner, overrides);
 }
 

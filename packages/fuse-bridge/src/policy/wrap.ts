@@ -27,8 +27,8 @@ export function wrapHandlers(inner: NodeHandlers, overrides: Partial<NodeHandler
   return out as unknown as NodeHandlers;
 }
 
-/** The operations that change the tree or a file (EROFS on a read-only mount). */
-export const MODIFYING_OPS = [
+/** The operations that change the tree or a file's metadata (named alike in the policy hook's requests). */
+export const METADATA_CHANGES = [
   'create',
   'mkdir',
   'mknod',
@@ -43,6 +43,11 @@ export const MODIFYING_OPS = [
   'truncate',
   'setxattr',
   'removexattr',
+] as const satisfies readonly (keyof NodeHandlers)[];
+
+/** The operations that change the tree or a file (EROFS on a read-only mount). */
+export const MODIFYING_OPS = [
+  ...METADATA_CHANGES,
   'write',
   'fallocate',
   'tmpfile',
