@@ -26,6 +26,16 @@ export function reportReady(result: { ok: true; detail: string } | { ok: false; 
 
 const LAYERFS = path.join(__dirname, '..', 'layerfs');
 
+/**
+ * The daemon's environment. Without NODE_EXTRA_CA_CERTS: Node parses that bundle at start-up, TLS
+ * or not (40-50 ms of a mount where it is set), and the daemon opens no TLS connection.
+ */
+function daemonEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LAYERFS_READY_FD: String(READY_FD) };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
 /** In the parent: start the daemon and wait for its verdict. Resolves to the exit code to use. */
 export function runDaemonized(
   argv: string[],
@@ -36,7 +46,7 @@ export function runDaemonized(
   const child = spawn(process.execPath, [LAYERFS, ...argv, '--foreground'], {
     detached: true,
     stdio: ['ignore', 'ignore', errOut, 'pipe'],
-    env: { ...process.env, LAYERFS_READY_FD: String(READY_FD) },
+    env: daemonEnv(),
   });
   if (typeof errOut === 'number') fs.closeSync(errOut);
   return new Promise((resolve) => {

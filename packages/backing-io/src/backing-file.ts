@@ -20,6 +20,9 @@ export interface Cred {
   pid?: number;
 }
 
+/** open(2)'s access-mode bits (Node's constants lack the mask). */
+const O_ACCMODE = 3;
+
 /**
  * Open flags the backing open must not see. O_SYNC/O_DSYNC are carried per request instead (the
  * Kiocb's SYNC/DSYNC), so durability is decided in one place; O_CREAT/O_EXCL/O_TRUNC/O_NOCTTY were
@@ -97,7 +100,7 @@ export class BackingFile {
   /** Drop a reference; the last one closes the fd. Resolves when that close (if any) is done. */
   put(): Promise<void> {
     if (this.#refs <= 0) throw new Error(`backing file ${this.userPath}: reference put more than taken`);
-    if (--this.#refs === 0) this.#closed = this.io.close(this.#fd);
+    if (--this.#refs === 0) this.#closed = this.io.close(this.#fd, (this.flags & O_ACCMODE) === fsConstants.O_RDONLY);
     return this.#closed ?? Promise.resolve();
   }
 

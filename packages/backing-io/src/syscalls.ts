@@ -2,7 +2,7 @@
 // Each is a µs-long metadata call on a local path, issued synchronously: an FFI call that went to the
 // threadpool would lose errno (it lives in the worker thread) and cost a ~20 µs hop for a ~2 µs call.
 // Data I/O never comes through here. Every function throws FsError with a positive errno.
-import koffi from 'koffi';
+import koffi from './koffi-native';
 import { FsError } from './errors';
 
 const libc = koffi.load('libc.so.6');

@@ -150,7 +150,11 @@ export const decode = {
 
 /** A reply buffer with its out header filled in; the caller writes the body at OUT_HEADER_SIZE. */
 export function replyBuffer(unique: bigint, bodySize: number): Buffer {
-  const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE + bodySize);
+  return replyHeader(Buffer.allocUnsafe(OUT_HEADER_SIZE + bodySize), unique, bodySize);
+}
+
+/** The out header of a successful reply with `bodySize` bytes of body, written into `buf`. */
+export function replyHeader(buf: Buffer, unique: bigint, bodySize: number): Buffer {
   buf.writeUInt32LE(OUT_HEADER_SIZE + bodySize, 0);
   buf.writeInt32LE(0, 4);
   buf.writeBigUInt64LE(unique, 8);

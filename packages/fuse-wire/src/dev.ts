@@ -1,9 +1,9 @@
 // The device and the syscalls around it, through koffi (the binding backing-io already uses for the
-// syscalls Node lacks: prebuilt, no compiler at install). Reads and writes of requests use Node's
-// own fs.readSync/writeSync on the non-blocking fd: no FFI needed on the hot path.
+// syscalls Node lacks: prebuilt, no compiler at install, loaded once by backing-io). Replies go out
+// with Node's own fs.writeSync on the non-blocking fd; requests come in through libc's read (below).
 import * as fs from 'node:fs';
-import koffi from 'koffi';
-import { FsError, syscalls } from '@layerfs/backing-io';
+import type { IKoffiCType } from 'koffi';
+import { FsError, koffi, syscalls } from '@layerfs/backing-io';
 import { DEV_IOC_BACKING_CLOSE, DEV_IOC_BACKING_OPEN } from './abi';
 
 // libc itself is bound once, in backing-io's syscalls.ts; only libuv (below) is bound here.
@@ -112,7 +112,7 @@ const UV_READABLE = 1;
 const UV_POLL_T_SIZE = 512;
 
 interface Libuv {
-  PollCb: koffi.IKoffiCType;
+  PollCb: IKoffiCType;
   loop(): unknown;
   init(loop: unknown, handle: unknown, fd: number): number;
   start(handle: unknown, events: number, cb: unknown): number;

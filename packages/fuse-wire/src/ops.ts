@@ -22,6 +22,7 @@ import {
   putDirent,
   putDirentplus,
   replyBuffer,
+  replyHeader,
   sizeReply,
   statfsReply,
   u64Reply,
@@ -29,6 +30,7 @@ import {
 import { modeAfterKill } from './killpriv';
 import { KernelNodes } from './kernel-nodes';
 import { PassthroughModes } from './passthrough-modes';
+import type { ReplyPool } from './reply-pool';
 
 export type OpResult = Buffer | null | Promise<Buffer | null>;
 
@@ -101,6 +103,8 @@ export class WireOps {
     readonly opts: OpsOptions,
     /** Sends FUSE_NOTIFY_INVAL_INODE (attributes only) for a node, before the current reply. */
     readonly invalInode: (nodeid: number) => void,
+    /** Where READ replies come from; the session gives each back once written. */
+    readonly readReplies: ReplyPool,
   ) {}
 
   /**
@@ -505,8 +509,8 @@ export class WireOps {
 
   read(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     const a = decode.read(req.body);
-    const out = replyBuffer(req.unique, a.size);
-    const data = out.subarray(OUT_HEADER_SIZE);
+    const out = replyHeader(this.readReplies.take(OUT_HEADER_SIZE + a.size), req.unique, a.size);
+    const data = out.subarray(OUT_HEADER_SIZE, OUT_HEADER_SIZE + a.size);
     return thenMaybe(this.fs.read(ctx, node, a.fh as Fh, data, a.offset), (n) => {
       out.writeUInt32LE(OUT_HEADER_SIZE + n, 0);
       return out.subarray(0, OUT_HEADER_SIZE + n);

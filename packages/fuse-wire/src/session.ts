@@ -15,15 +15,27 @@ import * as fs from 'node:fs';
 import { errnoOf } from '@layerfs/backing-io';
 import type { CacheMode, NodeHandlers, NodeId, RequestContext } from '@layerfs/fuse-bridge';
 import { createLogger, errnoForReply, isDebugEnabled } from '@layerfs/fuse-bridge';
-import { InitFlag, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_MINOR_VERSION, Opcode, REQUEST_HEADROOM, opcodeName } from './abi';
+import {
+  InitFlag,
+  KERNEL_MINOR_VERSION,
+  KERNEL_VERSION,
+  MIN_MINOR_VERSION,
+  OUT_HEADER_SIZE,
+  Opcode,
+  REQUEST_HEADROOM,
+  opcodeName,
+} from './abi';
 
 /** Request buffers kept for reuse after asynchronous WRITEs (each max_write plus headroom). */
 const SPARE_BUFS = 8;
+/** READ reply buffers kept for reuse: as many as READs the kernel keeps in flight (max_background). */
+const SPARE_READ_REPLIES = 16;
 import { Request, decode, decodeRequest, errorReply, initReply, invalInodeNotice, replyBuffer } from './codec';
 import { DeviceWatch, backingClose, backingOpen, readRequest, watchReadable } from './dev';
 import { KernelNodes } from './kernel-nodes';
 import { OpResult, WireOps } from './ops';
 import { PassthroughModes, PassthroughPolicy } from './passthrough-modes';
+import { ReplyPool } from './reply-pool';
 
 const log = createLogger('wire');
 
@@ -78,6 +90,7 @@ export class WireSession {
   readonly ended: Promise<void>;
   modes!: PassthroughModes;
   #ops!: WireOps;
+  #readReplies!: ReplyPool;
   #buf: Buffer;
   /**
    * Request buffers given back by WRITEs that went asynchronous (the handler owns a WRITE's body until
@@ -224,15 +237,21 @@ export class WireSession {
       }
       result.then(
         (reply) => {
-          if (reply) this.#write(reply);
+          if (reply) this.#reply(req, reply);
         },
         (err) => {
           this.#write(errorReply(req.unique, this.#errno(err, req)));
         },
       );
     } else if (result) {
-      this.#write(result);
+      this.#reply(req, result);
     }
+  }
+
+  /** A handler's reply, written; a READ's buffer then goes back to the pool it came from. */
+  #reply(req: Request, reply: Buffer): void {
+    this.#write(reply);
+    if (req.opcode === Opcode.READ) this.#readReplies.give(reply);
   }
 
   #call(req: Request): OpResult {
@@ -423,6 +442,7 @@ export class WireSession {
         writeback: (flags & InitFlag.WRITEBACK_CACHE) !== 0n,
       },
       (nodeid) => this.#invalInode(nodeid),
+      (this.#readReplies = new ReplyPool(OUT_HEADER_SIZE + maxPages * 4096, SPARE_READ_REPLIES)),
     );
     log.debug(
       `INIT: kernel 7.${k.minor} offered ${flagNames(k.flags)}; granted 7.${minor} ${flagNames(flags)}; passthrough ${passthrough ? 'on' : `off (${why})`}`,

@@ -7,7 +7,6 @@
 // The race (two first-writes of one file at once): a lock-free check, then the node's lock, then a
 // re-check, so the data is copied once. Large files are copied by libuv's copyFile (FICLONE reflink
 // where the filesystem has it, else copy_file_range) on the threadpool: other requests go on.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FsError, syscalls } from '@layerfs/backing-io';
@@ -80,6 +79,16 @@ async function copyUpAs(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<
   }
 }
 
+let tempSeq = 0;
+/**
+ * A work-directory name no other copy-up uses: this process's own sequence (as the kernel's
+ * ovl_tempname counter), with the pid and a random tail for leftovers of an earlier daemon; every
+ * create of it is exclusive anyway. Not node:crypto: loading it was 3 ms of each mount's start.
+ */
+function tempName(): string {
+  return `#${process.pid.toString(16)}.${(tempSeq++).toString(16)}.${Math.floor(Math.random() * 0xffffffff).toString(16)}`;
+}
+
 async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<void> {
   const paths = ctx.ovl.paths;
   const src = n.state.lower[0];
@@ -88,7 +97,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
   const dest = ctx.ovl.upperReal(n);
   // The temporary name is in the work directory, whose fd lives with the mount: `tmp` stays valid
   // across the awaits below. Paths of the layers (paths.at) are used synchronously only.
-  const tmp = paths.workPath(path.join(ctx.workDir, `#${crypto.randomBytes(8).toString('hex')}`));
+  const tmp = paths.workPath(path.join(ctx.workDir, tempName()));
   log.debug(`${dest}: from layer ${src.layer} (${st.size} bytes)`);
   // As the kernel (ovl_do_copy_up): no origin for a file with lower hard links — each name copied up
   // becomes its own inode, and one lower number must not stand for several upper files.

@@ -20,12 +20,16 @@ const { S_IFDIR } = fs.constants;
 
 /** LOOKUP: the node for `name`, one lookup counted. */
 export function lookup(ovl: Ovl, parent: OvlInode, name: string): Entry {
+  // A node made by this lookup answers with the stat its lookup just took (a second lstat of the
+  // same entry was a third of a cold LOOKUP's syscalls); a node already known is stat'ed afresh.
+  let st: BigIntStats | undefined;
   const n = ovl.inodes.lookup(parent, name, () => {
     const e = ovl.lookupEntry(parent, name);
     if (!e) throw new FsError('ENOENT', 'lookup', parent.childPath(name));
+    st = e.top.st;
     return ovl.found(e);
   });
-  return entryOf(ovl, n);
+  return entryOf(ovl, n, st);
 }
 
 export function entryOf(ovl: Ovl, n: OvlInode, st: BigIntStats = ovl.lstat(n)): Entry {
