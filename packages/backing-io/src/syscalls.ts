@@ -1,7 +1,10 @@
 // The syscalls Node's fs lacks, through one binding (koffi: prebuilt FFI, no compiler at install).
 // Each is a µs-long metadata call on a local path, issued synchronously: an FFI call that went to the
 // threadpool would lose errno (it lives in the worker thread) and cost a ~20 µs hop for a ~2 µs call.
-// Data I/O never comes through here. Every function throws FsError with a positive errno.
+// Data I/O comes through here only where it cannot wait for a disk: RWF_NOWAIT reads, and splices of
+// ranges the page cache holds (their callers check). Every function throws FsError with a positive
+// errno, but for the few hot-loop ones that return −errno.
+import * as fs from 'node:fs';
 import koffi from './koffi-native';
 import { FsError } from './errors';
 
@@ -89,6 +92,10 @@ const c = {
   preadv2: libc.func('preadv2', 'intptr_t', ['int', koffi.pointer(Iovec), 'int', 'int64', 'int']),
   // fcntl is variadic in libc; F_GETFL/F_SETFL take an int.
   fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
+  pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
+  // off_in as a pointer (the file's offset); off_out always NULL (a pipe or a device).
+  spliceFrom: libc.func('int64_t splice(int fd_in, _Inout_ int64_t *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)'),
+  spliceOut: libc.func('int64_t splice(int fd_in, void *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)'),
 };
 
 const AT_FDCWD = -100;
@@ -521,6 +528,42 @@ const SCM_RIGHTS = 1;
 const MSG_CMSG_CLOEXEC = 0x40000000;
 const F_GETFL = 3;
 const F_SETFL = 4;
+
+const F_SETPIPE_SZ = 1031;
+const F_GETPIPE_SZ = 1032;
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+export const SPLICE_F_NONBLOCK = 0x02;
+
+/**
+ * A non-blocking pipe [read end, write end], close-on-exec, of `bytes` or as close to it as
+ * /proc/sys/fs/pipe-max-size allows (1 MiB by default; above it F_SETPIPE_SZ fails EPERM); its
+ * capacity in bytes (a page per slot).
+ */
+export function pipeOfSize(bytes: number): { fds: [number, number]; capacity: number } {
+  const fds = new Int32Array(2);
+  check(c.pipe2(fds, O_NONBLOCK | O_CLOEXEC), 'pipe2');
+  let max = bytes;
+  try {
+    max = Number(fs.readFileSync('/proc/sys/fs/pipe-max-size', 'utf8')) || bytes;
+  } catch {
+    // no procfs: ask for what is wanted, keep what the kernel leaves
+  }
+  c.fcntl(fds[1]!, F_SETPIPE_SZ, Math.min(bytes, max));
+  return { fds: [fds[0]!, fds[1]!], capacity: check(c.fcntl(fds[1]!, F_GETPIPE_SZ, 0), 'fcntl') };
+}
+
+/** splice(2) from the file `fd` at `pos` into the pipe `pipeW`: the bytes moved, or −errno. */
+export function spliceFromFile(fd: number, pos: number, pipeW: number, len: number, flags: number): number {
+  const n = Number(c.spliceFrom(fd, [pos], pipeW, null, len, flags));
+  return n >= 0 ? n : -koffi.errno();
+}
+
+/** splice(2) from the pipe `pipeR` to `out` (a pipe or a device): the bytes moved, or −errno. */
+export function spliceOut(pipeR: number, out: number, len: number, flags: number): number {
+  const n = Number(c.spliceOut(pipeR, null, out, null, len, flags));
+  return n >= 0 ? n : -koffi.errno();
+}
 
 /** socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC). */
 export function socketpairUnix(): [number, number] {

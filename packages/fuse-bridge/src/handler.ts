@@ -144,6 +144,14 @@ export interface NodeHandlers {
   create(ctx: RequestContext, parent: NodeId, name: string, mode: number, flags: number): Reply<CreateReply>;
   /** Fill `buf` (which the transport owns until the promise settles) from `position`. */
   read(ctx: RequestContext, node: NodeId, fh: Fh, buf: Buffer, position: number): Reply<number>;
+  /**
+   * The host fd whose bytes read() of `fh` would return unchanged, or undefined. A transport that can
+   * (the wire transport, for READs of 32 KiB and more whose bytes the host's page cache holds) then
+   * splices them from that fd to the kernel without copying them through the daemon, and read() is
+   * not called. Answered synchronously; the fd is used before any other request runs. A wrapper
+   * that overrides read() hides it (wrapHandlers), so a policy that looks at the bytes sees them all.
+   */
+  readFd?(ctx: RequestContext, node: NodeId, fh: Fh): number | undefined;
   /** Write `buf` (owned by the handler until the promise settles) at `position`. */
   write(ctx: RequestContext, node: NodeId, fh: Fh, buf: Buffer, position: number): Reply<number>;
   flush?(ctx: RequestContext, node: NodeId, fh: Fh): Reply<void>;

@@ -31,6 +31,7 @@ import { modeAfterKill } from './killpriv';
 import { KernelNodes } from './kernel-nodes';
 import { PassthroughModes } from './passthrough-modes';
 import type { ReplyPool } from './reply-pool';
+import type { SpliceReads } from './splice-read';
 
 export type OpResult = Buffer | null | Promise<Buffer | null>;
 
@@ -105,6 +106,8 @@ export class WireOps {
     readonly invalInode: (nodeid: number) => void,
     /** Where READ replies come from; the session gives each back once written. */
     readonly readReplies: ReplyPool,
+    /** READs answered by splice straight from the filesystem's fd (readFd), where it offers one. */
+    readonly spliceReads: SpliceReads | undefined,
   ) {}
 
   /**
@@ -509,6 +512,10 @@ export class WireOps {
 
   read(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     const a = decode.read(req.body);
+    if (this.spliceReads?.fits(a.size) && this.fs.readFd) {
+      const fd = this.fs.readFd(ctx, node, a.fh as Fh);
+      if (fd !== undefined && this.spliceReads.reply(req.unique, fd, a.offset, a.size)) return null;
+    }
     const out = replyHeader(this.readReplies.take(OUT_HEADER_SIZE + a.size), req.unique, a.size);
     const data = out.subarray(OUT_HEADER_SIZE, OUT_HEADER_SIZE + a.size);
     return thenMaybe(this.fs.read(ctx, node, a.fh as Fh, data, a.offset), (n) => {

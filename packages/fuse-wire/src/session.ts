@@ -36,6 +36,7 @@ import { KernelNodes } from './kernel-nodes';
 import { OpResult, WireOps } from './ops';
 import { PassthroughModes, PassthroughPolicy } from './passthrough-modes';
 import { ReplyPool } from './reply-pool';
+import { SpliceReads } from './splice-read';
 
 const log = createLogger('wire');
 
@@ -86,11 +87,17 @@ export class WireSession {
   readonly nodes = new KernelNodes();
   /** Requests that reached the daemon, by opcode name (the tests prove passthrough with these). */
   readonly counts = new Map<string, number>();
+
+  /** How many of the READs (counted in `counts`) were answered by splice from the filesystem's fd. */
+  get splicedReads(): number {
+    return this.#spliceReads?.spliced ?? 0;
+  }
   readonly ready: Promise<WireInit>;
   readonly ended: Promise<void>;
   modes!: PassthroughModes;
   #ops!: WireOps;
   #readReplies!: ReplyPool;
+  #spliceReads: SpliceReads | undefined;
   #buf: Buffer;
   /**
    * Request buffers given back by WRITEs that went asynchronous (the handler owns a WRITE's body until
@@ -192,9 +199,20 @@ export class WireSession {
     }
   }
 
+  /** The splice path for READs, unless the host refuses a pipe (the copying path then answers all). */
+  #splicer(maxRead: number): SpliceReads | undefined {
+    try {
+      return new SpliceReads(this.devFd, maxRead);
+    } catch (err) {
+      log.debug(`READs without splice: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#spliceReads?.close();
     this.#watch?.stop();
     this.#readyReject(new Error('the FUSE connection ended before INIT'));
     this.#endedResolve();
@@ -443,6 +461,7 @@ export class WireSession {
       },
       (nodeid) => this.#invalInode(nodeid),
       (this.#readReplies = new ReplyPool(OUT_HEADER_SIZE + maxPages * 4096, SPARE_READ_REPLIES)),
+      (this.#spliceReads = this.#splicer(maxPages * 4096)),
     );
     log.debug(
       `INIT: kernel 7.${k.minor} offered ${flagNames(k.flags)}; granted 7.${minor} ${flagNames(flags)}; passthrough ${passthrough ? 'on' : `off (${why})`}`,

@@ -107,7 +107,7 @@ export function read(ovl: Ovl, fh: Fh, buf: Buffer, position: number): Reply<num
  */
 export function followCopyUp(ovl: Ovl, f: OvlFile): BackingFile | Promise<BackingFile> {
   const n = f.node;
-  if (!ovl.cu || !n.state.hasUpper || n.detached || !isLowerFile(ovl, f.backing)) return f.backing;
+  if (!mustFollowCopyUp(ovl, f)) return f.backing;
   return thenMaybe(
     backingFileOpen({ userPath: n.name, realPath: ovl.upperReal(n), flags: f.backing.flags, openFile: openReal(ovl) }),
     (b) => {
@@ -117,6 +117,18 @@ export function followCopyUp(ovl: Ovl, f: OvlFile): BackingFile | Promise<Backin
       return b;
     },
   );
+}
+
+/** Whether the handle still reads a lower file its node has since copied up. */
+function mustFollowCopyUp(ovl: Ovl, f: OvlFile): boolean {
+  return ovl.cu !== undefined && f.node.state.hasUpper && !f.node.detached && isLowerFile(ovl, f.backing);
+}
+
+/** The fd read() would read `fh` from, where no copy-up is to follow first (that read() does). */
+export function readFd(ovl: Ovl, fh: Fh): number | undefined {
+  const f = ovl.files.get(fh, 'read');
+  if (mustFollowCopyUp(ovl, f) || f.backing.flags & fs.constants.O_DIRECT) return undefined;
+  return f.backing.fd;
 }
 
 export function write(ovl: Ovl, fh: Fh, buf: Buffer, position: number): Promise<number> {

@@ -155,6 +155,10 @@ export class OverlayFs implements NodeHandlers {
     return file.read(this.#ovl, fh, buf, position);
   }
 
+  readFd(_ctx: RequestContext, _node: NodeId, fh: Fh): number | undefined {
+    return file.readFd(this.#ovl, fh);
+  }
+
   write(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): Promise<number> {
     return file.write(this.#ovl, fh, buf, position);
   }

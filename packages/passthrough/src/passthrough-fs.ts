@@ -366,6 +366,11 @@ export class PassthroughFs implements NodeHandlers {
     return backingFileReadIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, {});
   }
 
+  readFd(_ctx: RequestContext, _node: NodeId, fh: Fh): number | undefined {
+    const { backing } = this.#files.get(fh, 'read');
+    return backing.flags & fs.constants.O_DIRECT ? undefined : backing.fd;
+  }
+
   write(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): Promise<number> {
     const { backing } = this.#files.get(fh, 'write');
     return backingFileWriteIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, {});

@@ -24,6 +24,9 @@ export function wrapHandlers(inner: NodeHandlers, overrides: Partial<NodeHandler
     }
   }
   for (const [key, fn] of Object.entries(overrides)) Object.defineProperty(out, key, { value: fn, enumerable: true, writable: true });
+  // A wrapper that looks at reads must see every one: the inner filesystem's readFd would let the
+  // transport splice around it.
+  if ('read' in overrides && !('readFd' in overrides)) delete out.readFd;
   return out as unknown as NodeHandlers;
 }
 
