@@ -16,6 +16,12 @@ import { overlayLayers, sourceAndMountpoint } from '../helpers/scratch';
 import { run } from '../helpers/run';
 
 const MiB = 1 << 20;
+// Mounting in this process sets its umask to 0 (the daemon applies each caller's own): later test
+// files in this jest process must get theirs back.
+const umask = process.umask();
+afterAll(() => {
+  process.umask(umask);
+});
 
 function session(mnt: string): WireSession {
   const s = wireSessions.get(path.resolve(mnt));
