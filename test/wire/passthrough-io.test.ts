@@ -10,29 +10,12 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { mountPassthrough, PassthroughMount } from '@layerfs/passthrough';
 import { mountOverlay, OverlayMount } from '@layerfs/overlay';
-import { WireSession, wireSessions } from '@layerfs/fuse-wire';
 import { overlayLayers, sourceAndMountpoint } from '../helpers/scratch';
 import { py, run } from '../helpers/run';
+import { restoreUmaskAfterAll, session, sha, shaThroughMount } from '../helpers/in-process';
 
 const MiB = 1 << 20;
-const umask = process.umask();
-afterAll(() => {
-  process.umask(umask);
-});
-
-function session(mnt: string): WireSession {
-  const s = wireSessions.get(path.resolve(mnt));
-  if (!s) throw new Error(`no wire session serves ${mnt}`);
-  return s;
-}
-
-const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
-
-async function shaThroughMount(file: string): Promise<string> {
-  const r = await run('sha256sum', [file]);
-  expect(r.code).toBe(0);
-  return r.stdout.split(' ')[0]!;
-}
+restoreUmaskAfterAll();
 
 test('passthrough: a 64 MiB read through the mount sends no READ to the daemon', async () => {
   const data = crypto.randomBytes(64 * MiB);

@@ -5,37 +5,18 @@
 // that looks at the bytes sees all of them (its wrapper hides the fd, so nothing is spliced).
 //
 // Served by this test process (the counters live in it): every touch of the mount goes through a
-// child process.
+// child process (helpers/in-process).
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mountPassthrough, PassthroughMount } from '@layerfs/passthrough';
 import { mountOverlay, OverlayMount } from '@layerfs/overlay';
-import { WireSession, wireSessions } from '@layerfs/fuse-wire';
 import { overlayLayers, sourceAndMountpoint } from '../helpers/scratch';
 import { run } from '../helpers/run';
+import { restoreUmaskAfterAll, session, sha, shaThroughMount } from '../helpers/in-process';
 
 const MiB = 1 << 20;
-// Mounting in this process sets its umask to 0 (the daemon applies each caller's own): later test
-// files in this jest process must get theirs back.
-const umask = process.umask();
-afterAll(() => {
-  process.umask(umask);
-});
-
-function session(mnt: string): WireSession {
-  const s = wireSessions.get(path.resolve(mnt));
-  if (!s) throw new Error(`no wire session serves ${mnt}`);
-  return s;
-}
-
-const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
-
-async function shaThroughMount(file: string): Promise<string> {
-  const r = await run('sha256sum', [file]);
-  expect(r.code).toBe(0);
-  return r.stdout.split(' ')[0]!;
-}
+restoreUmaskAfterAll();
 
 /** Drop the mount's page cache for `file` (not the host's), so the next read reaches the daemon again. */
 async function dropMountCache(file: string): Promise<void> {

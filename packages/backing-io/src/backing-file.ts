@@ -11,7 +11,7 @@ import { FsError } from './errors';
 import { BackingIoOps, nodeIoOps } from './backing-io-ops';
 import { checkNotStacked } from './own-mounts';
 import { IocbFlagSet, iocbFlagsFromOpenFlags } from './kiocb';
-import { O_TMPFILE } from './syscalls';
+import { O_ACCMODE, O_TMPFILE } from './syscalls';
 
 /** Who asked for the open, as far as the transport knows. */
 export interface Cred {
@@ -19,9 +19,6 @@ export interface Cred {
   gid?: number;
   pid?: number;
 }
-
-/** open(2)'s access-mode bits (Node's constants lack the mask). */
-const O_ACCMODE = 3;
 
 /**
  * Open flags the backing open must not see. O_SYNC/O_DSYNC are carried per request instead (the

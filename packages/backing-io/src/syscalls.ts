@@ -102,6 +102,9 @@ const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_SYMLINK_FOLLOW = 0x400;
 
+/** open(2)'s access-mode bits, which Node's constants lack. */
+export const O_ACCMODE = 3;
+
 /** open(2)'s O_TMPFILE (__O_TMPFILE | O_DIRECTORY), which Node's constants lack. */
 export const O_TMPFILE = 0o20200000;
 

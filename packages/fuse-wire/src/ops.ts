@@ -3,7 +3,7 @@
 // and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
 import { fstatSync, type BigIntStats } from 'node:fs';
-import { FsError, errnoOf, isErrno, thenMaybe } from '@layerfs/backing-io';
+import { FsError, O_ACCMODE, errnoOf, isErrno, thenMaybe } from '@layerfs/backing-io';
 import type { Attr, CacheMode, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext } from '@layerfs/fuse-bridge';
 import { FSYNC_FDATASYNC, GETATTR_FH, OPEN_KILL_SUIDGID, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid, WRITE_KILL_SUIDGID } from './abi';
 import {
@@ -30,7 +30,7 @@ import {
 import { modeAfterKill } from './killpriv';
 import { KernelNodes } from './kernel-nodes';
 import { PassthroughModes } from './passthrough-modes';
-import type { ReplyPool } from './reply-pool';
+import type { BufferPool } from './buffer-pool';
 import type { SpliceReads } from './splice-read';
 
 export type OpResult = Buffer | null | Promise<Buffer | null>;
@@ -88,7 +88,6 @@ const CHANGES =
   SetattrValid.ATIME |
   SetattrValid.MTIME |
   SetattrValid.KILL_SUIDGID;
-const O_ACCMODE = 0o3;
 const O_RDONLY = 0;
 const O_RDWR = 2;
 const O_APPEND = 0o2000;
@@ -105,7 +104,7 @@ export class WireOps {
     /** Sends FUSE_NOTIFY_INVAL_INODE (attributes only) for a node, before the current reply. */
     readonly invalInode: (nodeid: number) => void,
     /** Where READ replies come from; the session gives each back once written. */
-    readonly readReplies: ReplyPool,
+    readonly readReplies: BufferPool,
     /** READs answered by splice straight from the filesystem's fd (readFd), where it offers one. */
     readonly spliceReads: SpliceReads | undefined,
   ) {}

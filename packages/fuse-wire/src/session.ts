@@ -10,7 +10,7 @@
 //
 // Buffers: a request's body is a view into the read buffer, which the next read overwrites. Every
 // operation decodes its arguments before it first awaits; WRITE's payload is the exception, so a
-// WRITE that goes asynchronous takes the buffer with it and the loop allocates a new one.
+// WRITE that goes asynchronous takes the buffer with it and the loop reads into another from a pool.
 import * as fs from 'node:fs';
 import { errnoOf } from '@layerfs/backing-io';
 import type { CacheMode, NodeHandlers, NodeId, RequestContext } from '@layerfs/fuse-bridge';
@@ -25,20 +25,20 @@ import {
   REQUEST_HEADROOM,
   opcodeName,
 } from './abi';
-
-/** Request buffers kept for reuse after asynchronous WRITEs (each max_write plus headroom). */
-const SPARE_BUFS = 8;
-/** READ reply buffers kept for reuse: as many as READs the kernel keeps in flight (max_background). */
-const SPARE_READ_REPLIES = 16;
 import { Request, decode, decodeRequest, errorReply, initReply, invalInodeNotice, replyBuffer } from './codec';
 import { DeviceWatch, backingClose, backingOpen, readRequest, watchReadable } from './dev';
 import { KernelNodes } from './kernel-nodes';
 import { OpResult, WireOps } from './ops';
 import { PassthroughModes, PassthroughPolicy } from './passthrough-modes';
-import { ReplyPool } from './reply-pool';
+import { BufferPool } from './buffer-pool';
 import { SpliceReads } from './splice-read';
 
 const log = createLogger('wire');
+
+/** Request buffers kept for reuse after asynchronous WRITEs (each max_write plus headroom). */
+const SPARE_BUFS = 8;
+/** READ reply buffers kept for reuse: as many as READs the kernel keeps in flight (max_background). */
+const SPARE_READ_REPLIES = 16;
 
 const DRAIN_BATCH = 64;
 const ENOSYS = 38;
@@ -96,16 +96,11 @@ export class WireSession {
   readonly ended: Promise<void>;
   modes!: PassthroughModes;
   #ops!: WireOps;
-  #readReplies!: ReplyPool;
+  #readReplies!: BufferPool;
   #spliceReads: SpliceReads | undefined;
+  /** Where the next request is read; an asynchronous WRITE takes it along and leaves one of #requestBufs. */
   #buf: Buffer;
-  /**
-   * Request buffers given back by WRITEs that went asynchronous (the handler owns a WRITE's body until
-   * it settles, so the next request is read into another buffer). Reused: allocating a fresh
-   * max_write-sized buffer per asynchronous WRITE made a create-and-write of 3000 small files spend
-   * a quarter of its time in the garbage collector.
-   */
-  readonly #spareBufs: Buffer[] = [];
+  readonly #requestBufs: BufferPool;
   #ended = false;
   #watch: DeviceWatch | undefined;
   readonly #spinNs: bigint;
@@ -122,7 +117,8 @@ export class WireSession {
     readonly fs: NodeHandlers,
     readonly opts: WireSessionOptions,
   ) {
-    this.#buf = Buffer.allocUnsafe(opts.maxWrite + REQUEST_HEADROOM);
+    this.#requestBufs = new BufferPool(opts.maxWrite + REQUEST_HEADROOM, SPARE_BUFS);
+    this.#buf = this.#requestBufs.take();
     this.#spinNs = BigInt(Math.round(opts.spinMicros * 1000));
     this.ready = new Promise((res, rej) => {
       this.#readyResolve = res;
@@ -247,10 +243,8 @@ export class WireSession {
       this.#wentAsync = true;
       if (req.opcode === Opcode.WRITE) {
         const owned = this.#buf;
-        this.#buf = this.#spareBufs.pop() ?? Buffer.allocUnsafe(owned.length);
-        const giveBack = () => {
-          if (this.#spareBufs.length < SPARE_BUFS) this.#spareBufs.push(owned);
-        };
+        this.#buf = this.#requestBufs.take();
+        const giveBack = () => this.#requestBufs.give(owned);
         result.then(giveBack, giveBack);
       }
       result.then(
@@ -460,7 +454,7 @@ export class WireSession {
         writeback: (flags & InitFlag.WRITEBACK_CACHE) !== 0n,
       },
       (nodeid) => this.#invalInode(nodeid),
-      (this.#readReplies = new ReplyPool(OUT_HEADER_SIZE + maxPages * 4096, SPARE_READ_REPLIES)),
+      (this.#readReplies = new BufferPool(OUT_HEADER_SIZE + maxPages * 4096, SPARE_READ_REPLIES)),
       (this.#spliceReads = this.#splicer(maxPages * 4096)),
     );
     log.debug(

@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import { syscalls } from '@layerfs/backing-io';
 import { OUT_HEADER_SIZE } from './abi';
+import { replyHeader } from './codec';
 
 const PAGE = 4096;
 const ENOENT = 2;
@@ -52,9 +53,7 @@ export class SpliceReads {
   reply(unique: bigint, fd: number, pos: number, size: number): boolean {
     if (syscalls.preadNowait(fd, this.#probe, 0, 1, pos + size - 1) !== 1) return false;
     if (syscalls.preadNowait(fd, this.#probe, 0, 1, pos) !== 1) return false;
-    this.#hdr.writeUInt32LE(OUT_HEADER_SIZE + size, 0);
-    this.#hdr.writeInt32LE(0, 4);
-    this.#hdr.writeBigUInt64LE(unique, 8);
+    replyHeader(this.#hdr, unique, size);
     try {
       if (fs.writeSync(this.#w, this.#hdr) !== OUT_HEADER_SIZE) return this.#undo();
     } catch {

@@ -13,6 +13,7 @@ import {
   backingFileWriteIter,
   backingTmpfileOpen,
   FsError,
+  O_ACCMODE,
   TMPFILE_NAME,
   thenMaybe,
 } from '@layerfs/backing-io';
@@ -22,7 +23,6 @@ import { Ovl, assertWritable } from './ovl-fs';
 import type { OvlFile, OvlInode } from './ovl-inode';
 
 const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL } = fs.constants;
-const O_ACCMODE = 3; // not in Node's fs.constants
 
 /** The handle `fh` of `n`; without one, any open handle of a node that has no name left (fstat after unlink). */
 export function openFileOf(ovl: Ovl, n: OvlInode, fh?: Fh): OvlFile | undefined {

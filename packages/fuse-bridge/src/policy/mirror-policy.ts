@@ -20,7 +20,7 @@
 // Requests: create owner and perms, chown/chgrp/chmod policies, xattr policy, delete/rename deny,
 // read-only, rate limits. Errnos as bindfs answers them: EPERM for a denied operation, EACCES for a
 // write to read-only xattrs, EOPNOTSUPP with xattrs off, EROFS on a read-only mount.
-import { FsError, thenMaybe, type ErrnoCode } from '@layerfs/backing-io';
+import { FsError, O_ACCMODE, thenMaybe, type ErrnoCode } from '@layerfs/backing-io';
 import type { Attr } from '../attr';
 import type { CreateReply, DirEntry, Entry, NodeHandlers, NodeId, OpenReply, RequestContext } from '../handler';
 import type { PermChain } from './perms';
@@ -81,7 +81,6 @@ const OVERFLOW_ID = 65534;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
-const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
 
 /** `UID:MAPPED-UID:LEN[:UID2:MAPPED-UID2:LEN2…]` (fuse-overlayfs's form; commas between triples too). */

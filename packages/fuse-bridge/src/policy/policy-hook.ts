@@ -11,7 +11,7 @@
 // Paths are the filesystem's own names for its nodes (`pathOf`), as of the node's last known name:
 // a policy keyed on names sees a renamed file under its new name from the rename on.
 import { constants } from 'node:os';
-import { FsError, thenMaybe, type ErrnoCode } from '@layerfs/backing-io';
+import { FsError, O_ACCMODE, thenMaybe, type ErrnoCode } from '@layerfs/backing-io';
 import type { Attr } from '../attr';
 import type { CreateReply, Entry, Fh, NodeHandlers, NodeId, OpenReply, RequestContext } from '../handler';
 import { createLogger } from '../logger';
@@ -90,7 +90,6 @@ export interface FilePolicy {
 }
 
 const S_IFLNK = 0o120000;
-const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
 
 /** The operations that change the tree or a file's metadata (an open changes data when it may write). */
