@@ -116,3 +116,4 @@ function findNodeGyp() {
 
 // -- TypeScript ------------------------------------------------------------------------------------
 if (!run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-b'])) fail('the TypeScript build failed; see above');
+if (!run(process.execPath, [path.join(root, 'scripts', 'bundle.js')])) fail('bundling the mount program failed; see above');

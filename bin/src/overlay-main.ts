@@ -1,11 +1,11 @@
 // layerfs-overlay's Node side: fuse-overlayfs's command line,
 //   layerfs-overlay [-f] [-d|--debug] [-o OPTS]... MOUNTPOINT
 // for programs that run a mount program with that shape (containers/storage's `mount_program`:
-// rootless podman and buildah). The `bin/layerfs-overlay` shell script starts this file as the
-// daemon (with a ready pipe) and waits for its verdict, so no Node process is spent on waiting; the
-// daemon mounts without loading the CLI (yargs and the passthrough are not needed for this), about
-// half the start-up of `layerfs overlay`, and podman starts one per container mount. In the
-// foreground, and for --help/--version, it hands over to the CLI.
+// rootless podman and buildah). The `bin/layerfs-overlay` shell script starts it as the daemon
+// (with a ready pipe) and waits for its verdict, so no Node process is spent on waiting; the daemon
+// mounts without loading the CLI (yargs and the passthrough are not needed for this), and runs as
+// one bundled, code-cached file (mount-program.ts, scripts/bundle.js): podman starts one per
+// container mount. In the foreground, and for --help/--version, it hands over to the CLI.
 import { parseOptionString, setLogSink, type OptionMap, type TransportChoice } from '@layerfs/fuse-bridge';
 import { mountOverlay } from '@layerfs/overlay';
 import { isDaemonChild, reportReady } from './daemon';

@@ -151,6 +151,14 @@ export interface XattrAt {
   fd?: number;
 }
 
+/**
+ * The first try of every xattr read and list. The kernel asks for an xattr on nearly every file a
+ * program walks (security.capability; podman's layer diff lists them all), and the answer is
+ * mostly "none" or a few bytes: one call into this buffer instead of two (size, then value).
+ * Shared: the calls are synchronous and the result is copied out before anything else runs.
+ */
+const xattrBuf = Buffer.alloc(4096);
+
 export function lgetxattr(path: string, name: string, at: XattrAt = {}): Buffer {
   const fd = at.fd;
   const get =
@@ -159,7 +167,12 @@ export function lgetxattr(path: string, name: string, at: XattrAt = {}): Buffer 
       : at.follow
         ? c.getxattr
         : c.lgetxattr;
-  // Size, then fetch; retry if the value grew in between (ERANGE), as getfattr does.
+  // Most values fit the shared buffer: one call. A bigger one (ERANGE): size, then fetch, again if
+  // the value grew in between, as getfattr does.
+  const first = Number(get(path, name, xattrBuf, xattrBuf.length));
+  if (first >= 0) return Buffer.from(xattrBuf.subarray(0, first));
+  const firstErrno = koffi.errno();
+  if (firstErrno !== 34 /* ERANGE */) throw new FsError(firstErrno, 'getxattr', path);
   for (;;) {
     const size = check(get(path, name, null, 0), 'getxattr', path);
     const buf = Buffer.alloc(size);
@@ -195,20 +208,28 @@ export function llistxattr(path: string, at: XattrAt = {}): string[] {
   const fd = at.fd;
   const list =
     fd !== undefined ? (_p: string, b: Buffer | null, size: number) => c.flistxattr(fd, b, size) : at.follow ? c.listxattr : c.llistxattr;
+  const first = Number(list(path, xattrBuf, xattrBuf.length));
+  if (first >= 0) return splitNames(xattrBuf.subarray(0, first));
+  const firstErrno = koffi.errno();
+  if (firstErrno !== 34 /* ERANGE */) throw new FsError(firstErrno, 'listxattr', path);
   for (;;) {
     const size = check(list(path, null, 0), 'listxattr', path);
     if (size === 0) return [];
     const buf = Buffer.alloc(size);
     const n = Number(list(path, buf, size));
-    if (n >= 0)
-      return buf
-        .subarray(0, n)
-        .toString('utf8')
-        .split('\0')
-        .filter((s) => s.length > 0);
+    if (n >= 0) return splitNames(buf.subarray(0, n));
     const errno = koffi.errno();
     if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'listxattr', path);
   }
+}
+
+function splitNames(list: Buffer): string[] {
+  return list.length === 0
+    ? []
+    : list
+        .toString('utf8')
+        .split('\0')
+        .filter((s) => s.length > 0);
 }
 
 export function lremovexattr(path: string, name: string, at: XattrAt = {}): void {

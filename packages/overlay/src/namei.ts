@@ -64,11 +64,17 @@ const BIG = { bigint: true } as const;
 const NAME_MAX = 255;
 
 /** lstat of a real path through `paths` (its directories resolved safely), or null when nothing is there. */
+/**
+ * Not there answers without an exception: a lookup probes every layer for a name most of them lack,
+ * and a Node ENOENT error (message, stack) cost more than the lstat it reports.
+ */
+const BIG_OR_NONE = { bigint: true, throwIfNoEntry: false } as const;
+
 function lstatOrNull(paths: LayerPaths, real: string): BigIntStats | null {
   try {
-    return fs.lstatSync(paths.at(real), BIG);
+    return fs.lstatSync(paths.at(real), BIG_OR_NONE) ?? null;
   } catch {
-    return null; // ENOENT, ENOTDIR: not in this layer
+    return null; // ENOTDIR: not in this layer
   }
 }
 

@@ -1,0 +1,68 @@
+// The xattr calls read into a shared 4 KiB buffer first and fall back to size-then-fetch when the
+// value or the name list is bigger (ERANGE). ext4 keeps at most ~4 KiB of xattrs per inode here, so
+// the fallback needs a filesystem with bigger ones: tmpfs holds user.* xattrs of any size since
+// Linux 6.6, and /dev/shm is a tmpfs any user may write.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FsError, syscalls } from '@layerfs/backing-io';
+import { tempDir } from './helpers';
+
+function bigXattrDir(): { dir: string; cleanup(): void } | undefined {
+  if (!fs.existsSync('/dev/shm')) return undefined;
+  const d = fs.mkdtempSync('/dev/shm/layerfs-xattr-');
+  try {
+    fs.writeFileSync(path.join(d, 'probe'), '');
+    syscalls.lsetxattr(path.join(d, 'probe'), 'user.probe', Buffer.alloc(8192, 1));
+    return { dir: d, cleanup: () => fs.rmSync(d, { recursive: true, force: true }) };
+  } catch {
+    fs.rmSync(d, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+const big = bigXattrDir();
+const onBigXattrs = big ? test : test.skip;
+afterAll(() => big?.cleanup());
+
+test('small values and lists come back whole, absent ones as ENODATA (one call each)', () => {
+  const t = tempDir();
+  try {
+    const f = path.join(t.dir, 'f');
+    fs.writeFileSync(f, '');
+    expect(syscalls.llistxattr(f)).toEqual([]);
+    syscalls.lsetxattr(f, 'user.a', Buffer.from('alpha'));
+    syscalls.lsetxattr(f, 'user.empty', Buffer.alloc(0));
+    expect(syscalls.lgetxattr(f, 'user.a').toString()).toBe('alpha');
+    expect(syscalls.lgetxattr(f, 'user.empty').length).toBe(0);
+    expect(syscalls.llistxattr(f).sort()).toEqual(['user.a', 'user.empty']);
+    // The value handed back is a copy, not a view of the shared buffer the next call overwrites.
+    const a = syscalls.lgetxattr(f, 'user.a');
+    syscalls.lgetxattr(f, 'user.empty');
+    syscalls.lsetxattr(f, 'user.b', Buffer.from('bravo!'));
+    syscalls.lgetxattr(f, 'user.b');
+    expect(a.toString()).toBe('alpha');
+    let err: unknown;
+    try {
+      syscalls.lgetxattr(f, 'user.none');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FsError);
+    expect((err as FsError).code).toBe('ENODATA');
+  } finally {
+    t.cleanup();
+  }
+});
+
+onBigXattrs('values and name lists bigger than the first buffer are fetched whole (the ERANGE path)', () => {
+  const f = path.join(big!.dir, 'f');
+  fs.writeFileSync(f, '');
+  const value = Buffer.alloc(20000);
+  for (let i = 0; i < value.length; i++) value[i] = (i * 7) & 0xff;
+  syscalls.lsetxattr(f, 'user.big', value);
+  expect(syscalls.lgetxattr(f, 'user.big').equals(value)).toBe(true);
+  const names = Array.from({ length: 80 }, (_, i) => `user.${String(i).padStart(3, '0')}-${'n'.repeat(60)}`);
+  for (const n of names) syscalls.lsetxattr(f, n, Buffer.from('1'));
+  // 80 names of 70 bytes: 5.6 KiB of list.
+  expect(syscalls.llistxattr(f).sort()).toEqual([...names, 'user.big'].sort());
+});
