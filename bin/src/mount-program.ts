@@ -55,10 +55,28 @@ export function writeCodeCache(): number {
   return data.length;
 }
 
+/**
+ * The bundle is made by `npm run build` (and setup), not by a bare `tsc -b`: after one, it would
+ * still hold the code of before. It is used only while no file it was made of is newer (~60 stat
+ * calls, well under a millisecond); otherwise the daemon runs from the files themselves.
+ */
+function bundleIsCurrent(): boolean {
+  try {
+    const built = fs.statSync(BUNDLE).mtimeMs;
+    const root = path.join(__dirname, '..', '..');
+    const inputs = JSON.parse(fs.readFileSync(`${BUNDLE}.inputs.json`, 'utf8')) as string[];
+    return inputs.every((f) => fs.statSync(path.resolve(root, f)).mtimeMs <= built);
+  } catch {
+    return false;
+  }
+}
+
 if (require.main === module) {
   if (process.argv[2] === '--write-code-cache') {
     writeCodeCache();
   } else {
-    load(true).exports.main(process.argv.slice(2));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the unbundled daemon, only when the bundle is stale
+    const overlayMain = bundleIsCurrent() ? load(true).exports : (require('./overlay-main') as OverlayMain);
+    overlayMain.main(process.argv.slice(2));
   }
 }
