@@ -60,3 +60,67 @@ test.each([
   },
   120000,
 );
+
+// pjdfstest's `*/03.t`, run in a directory of the lower layer: a path of PATH_MAX - 1 bytes relative
+// to that directory is "ld/" + 4 095 bytes from the upper layer's root once the directory is copied
+// up — longer than openat2 takes. The kernel resolves it one component at a time; so must we.
+const AT_LIMIT = `
+import errno, json, os, sys
+os.chdir(sys.argv[1])
+os.umask(0)
+parts = []
+while len('/'.join(parts)) < 4095 - 128:
+    parts.append('a' * 127)
+nx = '/'.join(parts)
+nx = nx + '/' + 'x' * (4095 - len(nx) - 1)
+os.makedirs(os.path.dirname(nx))
+out = {'len': len(nx)}
+def attempt(key, fn):
+    try:
+        fn()
+        out[key] = 0
+    except OSError as e:
+        out[key] = errno.errorcode[e.errno]
+attempt('create', lambda: os.close(os.open(nx, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o642)))
+out['mode'] = oct(os.stat(nx).st_mode & 0o7777) if out['create'] == 0 else None
+attempt('truncate', lambda: os.truncate(nx, 123))
+attempt('chmod', lambda: os.chmod(nx, 0o600))
+attempt('link', lambda: os.link(nx, 'n0'))
+attempt('unlink', lambda: os.unlink(nx))
+attempt('mkdir', lambda: os.mkdir(nx, 0o755))
+attempt('rmdir', lambda: os.rmdir(nx))
+attempt('too long', lambda: os.mkdir(nx + 'x', 0o755))
+print(json.dumps(out))
+`;
+
+test('overlay: a PATH_MAX - 1 path relative to a lower-layer directory (pjdfstest */03.t there)', async () => {
+  const s = scratch();
+  const mnt = path.join(s.dir, 'mnt');
+  for (const d of ['lower/ld', 'upper', 'work', 'mnt']) fs.mkdirSync(path.join(s.dir, d), { recursive: true });
+  fs.writeFileSync(path.join(s.dir, 'lower', 'ld', 'existing'), 'x');
+  const m = await mountOverlay(mnt, {
+    lower: [path.join(s.dir, 'lower')],
+    upper: path.join(s.dir, 'upper'),
+    work: path.join(s.dir, 'work'),
+  });
+  try {
+    const out = JSON.parse(await py(AT_LIMIT, path.join(mnt, 'ld')));
+    expect(out).toEqual({
+      len: 4095,
+      create: 0,
+      mode: '0o642',
+      truncate: 0,
+      chmod: 0,
+      link: 0,
+      unlink: 0,
+      mkdir: 0,
+      rmdir: 0,
+      'too long': 'ENAMETOOLONG',
+    });
+    // The files really are in the upper layer, below the copied-up directory.
+    expect(fs.existsSync(path.join(s.dir, 'upper', 'ld', 'n0'))).toBe(true);
+  } finally {
+    await m.unmount();
+    await run('rm', ['-rf', s.dir]);
+  }
+}, 120000);

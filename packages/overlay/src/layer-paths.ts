@@ -3,7 +3,9 @@
 // reach the host kernel. Every path is resolved below its layer's root fd with openat2(RESOLVE_BENEATH
 // | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): a directory of a layer swapped for a symlink (or a
 // `..` trick) behind the mount fails ELOOP/EXDEV instead of taking the daemon outside its layers, and
-// a path's length on the host is its length inside the layer — never the root's plus the path's.
+// a path's length on the host is its length inside the layer — never the root's plus the path's; a
+// path longer than openat2 takes (PATH_MAX from the caller's cwd is longer from the layer's root) is
+// reached from its parent's fd, one component at a time past the limit, as the kernel walks it.
 //
 // at(real) answers `/proc/self/fd/<parent fd>/<name>`: the parent resolved safely, the last component
 // left to the syscall, which must not follow it (lstat, l*xattr, unlink, mkdir, rename, mknod, …).
@@ -24,6 +26,12 @@ const SAFE = syscalls.Resolve.BENEATH | syscalls.Resolve.NO_SYMLINKS | syscalls.
 const { O_CREAT } = fs.constants;
 /** Directory fds kept: the directories a burst of requests works in (a listing, a build's tree). */
 const DIR_FDS = 256;
+/**
+ * The longest path openat2 takes (PATH_MAX with its NUL). A path inside the mount may be that long
+ * relative to the caller's cwd, and longer from its layer's root ("ld/" + 4 095 bytes, pjdfstest's
+ * `*\/03.t` run in a lower directory): past it, a path is reached from its parent's fd.
+ */
+const MAX_REL = 4095;
 /**
  * The open flags openat2 takes: unlike openat it refuses unknown bits (EINVAL), and the kernel's
  * FUSE open flags may carry internal ones (__FMODE_EXEC, FMODE_NONOTIFY).
@@ -94,7 +102,15 @@ export class LayerPaths {
       this.#dirs.set(dir, fd);
       return fd;
     }
-    fd = syscalls.openat2(r.fd, dir.slice(r.root.length + 1), O_PATH_DIR, SAFE);
+    const rel = dir.slice(r.root.length + 1);
+    if (rel.length <= MAX_REL) {
+      fd = syscalls.openat2(r.fd, rel, O_PATH_DIR, SAFE);
+    } else {
+      // Below the parent's fd, itself cached (or reached the same way): the parent is the newest
+      // entry of the LRU, so the insertion below cannot close it before it is used.
+      const slash = dir.lastIndexOf('/');
+      fd = syscalls.openat2(this.#dirFd(r, dir.slice(0, slash)), dir.slice(slash + 1), O_PATH_DIR, SAFE);
+    }
     this.#dirs.set(dir, fd);
     if (this.#dirs.size > DIR_FDS) {
       const [oldest, oldFd] = this.#dirs.entries().next().value as [string, number];
@@ -107,10 +123,16 @@ export class LayerPaths {
   /** open(2) of `real` itself, never through a symlink (the final component included): the caller owns the fd. */
   open(real: string, flags: number, mode = 0): number {
     const r = this.#rootOf(real);
-    const rel = real === r.root ? '.' : real.slice(r.root.length + 1);
+    let dirFd = r.fd;
+    let rel = real === r.root ? '.' : real.slice(r.root.length + 1);
+    if (rel.length > MAX_REL) {
+      const slash = real.lastIndexOf('/');
+      dirFd = this.#dirFd(r, real.slice(0, slash));
+      rel = real.slice(slash + 1);
+    }
     // A mode only with O_CREAT or O_TMPFILE (openat2 refuses one otherwise).
     const makes = (flags & O_CREAT) !== 0 || (flags & syscalls.O_TMPFILE) === syscalls.O_TMPFILE;
-    return syscalls.openat2(r.fd, rel, (flags & OPENAT2_FLAGS) | fs.constants.O_NOFOLLOW | 0o2000000, SAFE, makes ? mode & 0o7777 : 0); // a create's mode may carry S_IFREG, which openat2 refuses
+    return syscalls.openat2(dirFd, rel, (flags & OPENAT2_FLAGS) | fs.constants.O_NOFOLLOW | 0o2000000, SAFE, makes ? mode & 0o7777 : 0); // a create's mode may carry S_IFREG, which openat2 refuses
   }
 
   /** Run `fn` with an fd of `real` opened as open() does, closed after (also when `fn` throws). */
