@@ -16,18 +16,9 @@ const dist = path.join(root, 'bin', 'dist');
 const bundle = path.join(dist, 'overlay-main.bundle.js');
 const inputsFile = `${bundle}.inputs.json`;
 
-function upToDate() {
-  let inputs;
-  try {
-    inputs = JSON.parse(fs.readFileSync(inputsFile, 'utf8'));
-    const built = Math.min(fs.statSync(bundle).mtimeMs, fs.statSync(`${bundle}.cache`).mtimeMs);
-    return inputs.every((f) => fs.statSync(path.resolve(root, f)).mtimeMs <= built);
-  } catch {
-    return false;
-  }
-}
-
-if (!process.argv.includes('--force') && upToDate()) process.exit(0);
+// The loader's own check (bin/src/mount-program.ts), with the cache as a second output.
+const loader = require(path.join(dist, 'mount-program.js'));
+if (!process.argv.includes('--force') && loader.bundleIsCurrent([loader.BUNDLE, loader.CACHE])) process.exit(0);
 
 const esbuild = require('esbuild');
 const result = esbuild.buildSync({

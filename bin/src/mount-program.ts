@@ -12,8 +12,8 @@ import Module from 'node:module';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 
-const BUNDLE = path.join(__dirname, 'overlay-main.bundle.js');
-const CACHE = `${BUNDLE}.cache`;
+export const BUNDLE = path.join(__dirname, 'overlay-main.bundle.js');
+export const CACHE = `${BUNDLE}.cache`;
 
 type OverlayMain = typeof import('./overlay-main');
 
@@ -60,9 +60,10 @@ export function writeCodeCache(): number {
  * still hold the code of before. It is used only while no file it was made of is newer (~60 stat
  * calls, well under a millisecond); otherwise the daemon runs from the files themselves.
  */
-function bundleIsCurrent(): boolean {
+export function bundleIsCurrent(outputs: string[] = [BUNDLE]): boolean {
   try {
-    const built = fs.statSync(BUNDLE).mtimeMs;
+    // The build (scripts/bundle.js) asks the same about the bundle and its cache together.
+    const built = Math.min(...outputs.map((f) => fs.statSync(f).mtimeMs));
     const root = path.join(__dirname, '..', '..');
     const inputs = JSON.parse(fs.readFileSync(`${BUNDLE}.inputs.json`, 'utf8')) as string[];
     return inputs.every((f) => fs.statSync(path.resolve(root, f)).mtimeMs <= built);
