@@ -6,12 +6,14 @@
 // mounts without loading the CLI (yargs and the passthrough are not needed for this), and runs as
 // one bundled, code-cached file (mount-program.ts, scripts/bundle.js): podman starts one per
 // container mount. In the foreground, and for --help/--version, it hands over to the CLI.
+import * as path from 'node:path';
 import { parseOptionString, setLogSink, type OptionMap, type TransportChoice } from '@layerfs/fuse-bridge';
-import { mountOverlay } from '@layerfs/overlay';
+import { MountOverlayOptions, mountOverlay } from '@layerfs/overlay';
 import { isDaemonChild, reportReady } from './daemon';
 import { UsageError, describeError, exitCodeFor } from './errors';
 import { describeOverlay, overlayMountOptions } from './overlay-options';
-import { serveForeground } from './serve';
+import { STOP_SIGNALS, serveForeground } from './serve';
+import { SharedServer } from './shared-daemon';
 
 interface Parsed {
   foreground: boolean;
@@ -50,16 +52,70 @@ function asCli(p: Parsed): string[] {
   return out;
 }
 
-async function serveDaemon(p: Parsed): Promise<void> {
-  setLogSink((line) => process.stderr.write(`${line}\n`), { debug: p.debug });
+/** The mount `p` asks for, its relative paths taken from `cwd` (a shared daemon's client has its own). */
+function overlayOptions(p: Parsed, cwd: string, transport: string | undefined): MountOverlayOptions {
   const opts: OptionMap = new Map();
   for (const o of p.options) parseOptionString(o, opts);
   const o = overlayMountOptions(opts, {
-    mountpoint: p.mountpoint!,
+    mountpoint: path.resolve(cwd, p.mountpoint!),
     // LAYERFS_TRANSPORT: fuse-overlayfs's arguments have no room for it.
-    transport: (process.env.LAYERFS_TRANSPORT ?? 'auto') as TransportChoice,
+    transport: (transport ?? 'auto') as TransportChoice,
   });
-  await serveForeground(() => mountOverlay(o), describeOverlay(o));
+  const abs = (d: string | undefined) => (d === undefined ? undefined : path.resolve(cwd, d));
+  return { ...o, lower: o.lower.map((l) => path.resolve(cwd, l)), upper: abs(o.upper), work: abs(o.work) };
+}
+
+function layersOf(o: MountOverlayOptions): string[] {
+  return [...o.lower, ...(o.upper ? [o.upper] : []), ...(o.work ? [o.work] : [])];
+}
+
+/**
+ * Whether this daemon offers to serve the mounts that follow (shared-daemon.ts): only for the
+ * wire transport (one process, many /dev/fuse sessions; fuse-native's libfuse is not known to be
+ * safe with several), and never for -d (its log is this mount's).
+ */
+function shares(p: Parsed): boolean {
+  const t = process.env.LAYERFS_TRANSPORT;
+  return process.env.LAYERFS_OVERLAY_SHARED !== '0' && !p.debug && (t === undefined || t === 'auto' || t === 'wire');
+}
+
+async function serveDaemon(p: Parsed): Promise<void> {
+  setLogSink((line) => process.stderr.write(`${line}\n`), { debug: p.debug });
+  const o = overlayOptions(p, process.cwd(), process.env.LAYERFS_TRANSPORT);
+  const server = shares(p)
+    ? SharedServer.tryStart((args, cwd, transport) => {
+        if (transport !== (process.env.LAYERFS_TRANSPORT ?? '')) return 'elsewhere';
+        const next = parse(args);
+        if (next.foreground || next.debug || next.help || next.version || next.mountpoint === undefined) return 'elsewhere';
+        const no = overlayOptions(next, cwd, process.env.LAYERFS_TRANSPORT);
+        return {
+          mountpoint: no.mountpoint,
+          layers: layersOf(no),
+          mount: async () => ({ handle: await mountOverlay(no), describe: describeOverlay(no) }),
+        };
+      })
+    : undefined;
+  if (!server) {
+    await serveForeground(() => mountOverlay(o), describeOverlay(o));
+    return;
+  }
+  let signals = 0;
+  const stop = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      process.stderr.write(`layerfs: ${sig} again: exiting without waiting for the unmounts\n`);
+      process.exit(130);
+    }
+    void server.unmountAll();
+  };
+  for (const sig of STOP_SIGNALS) process.on(sig, stop);
+  try {
+    const handle = await mountOverlay(o);
+    server.adopt(handle, layersOf(o));
+    reportReady({ ok: true, detail: handle.description });
+  } catch (err) {
+    server.close();
+    throw err;
+  }
 }
 
 export function main(args: string[]): void {

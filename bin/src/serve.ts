@@ -9,7 +9,7 @@ import type { MountHandle } from '@layerfs/fuse-bridge';
 import { reportReady } from './daemon';
 import { describeError, exitCodeFor } from './errors';
 
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export const DAEMON_TITLE = 'layerfs daemon ';
 
 export async function serveForeground(mount: () => Promise<MountHandle>, describe: string): Promise<void> {

@@ -93,6 +93,7 @@ const c = {
   // fcntl is variadic in libc; F_GETFL/F_SETFL take an int.
   fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
   pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
+  flock: libc.func('int flock(int fd, int op)'),
   // off_in as a pointer (the file's offset); off_out always NULL (a pipe or a device).
   spliceFrom: libc.func('int64_t splice(int fd_in, _Inout_ int64_t *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)'),
   spliceOut: libc.func('int64_t splice(int fd_in, void *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)'),
@@ -623,6 +624,20 @@ export function recvFd(sock: number): number | undefined {
 export function setCloexec(fd: number): void {
   const flags = check(c.fcntl(fd, 1 /* F_GETFD */, 0), 'fcntl');
   check(c.fcntl(fd, 2 /* F_SETFD */, flags | 1 /* FD_CLOEXEC */), 'fcntl');
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/**
+ * flock(LOCK_EX | LOCK_NB): true when this open file now holds the lock, false when another does.
+ * The kernel drops it when the last fd of the open file closes, a killed holder included.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  if (c.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === 11 /* EWOULDBLOCK */) return false;
+  throw new FsError(errno, 'flock');
 }
 
 /** Set O_NONBLOCK on `fd` (an fd received from another process comes blocking). */
