@@ -204,8 +204,10 @@ export class SharedServer {
     this.#idle = setTimeout(() => this.#giveUp(), IDLE_MS);
   }
 
+  /** What ps shows; bin/layerfs-overlay asks a server only while it reads "(overlay, shared)". */
   #title(): void {
-    process.title = `layerfs daemon (overlay, shared): ${this.#mounts.size} mount${this.#mounts.size === 1 ? '' : 's'}`;
+    const n = `${this.#mounts.size} mount${this.#mounts.size === 1 ? '' : 's'}`;
+    process.title = `layerfs daemon (overlay, ${this.#stopped ? 'no longer shared' : 'shared'}): ${n}`;
   }
 
   #onData(chunk: string): void {
@@ -318,6 +320,7 @@ export class SharedServer {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#idle) clearTimeout(this.#idle);
+    this.#title();
     for (const f of ['pid', 'requests']) fs.rmSync(path.join(this.dir, f), { force: true });
     const fifo = this.#fifo;
     this.#fifo = undefined;
