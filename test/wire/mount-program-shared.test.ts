@@ -158,3 +158,32 @@ test('a killed shared daemon is replaced at the next mount, not waited for', asy
     await s.cleanup();
   }
 });
+
+test('mounts asked for at the same moment are each answered, all by one daemon', async () => {
+  const s = setup();
+  const t = overlayLayers([{ 'f.txt': 'shared\n' }]);
+  const mnts = [0, 1, 2, 3, 4, 5].map((i) => path.join(t.dir, `m${i}`));
+  try {
+    const first = await run(s.env[0]!, [...s.env.slice(1), OVERLAY, '-o', `lowerdir=${s.a.lower[0]}`, s.a.mnt]);
+    expect(first.code).toBe(0);
+    const pid = s.serverPid();
+    const results = await Promise.all(
+      mnts.map((m, i) => {
+        fs.mkdirSync(m);
+        fs.mkdirSync(`${m}.u`);
+        fs.mkdirSync(`${m}.w`);
+        return run(s.env[0]!, [...s.env.slice(1), OVERLAY, '-o', `lowerdir=${t.lower[0]},upperdir=${m}.u,workdir=${m}.w`, m]).then((r) => ({
+          i,
+          r,
+        }));
+      }),
+    );
+    for (const { r } of results) expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(fuseFds(pid)).toBe(1 + mnts.length);
+    mnts.forEach((m, i) => fs.appendFileSync(path.join(m, 'f.txt'), `${i}\n`));
+    mnts.forEach((m, i) => expect(fs.readFileSync(path.join(`${m}.u`, 'f.txt'), 'utf8')).toBe(`shared\n${i}\n`));
+  } finally {
+    for (const m of mnts) if (isMounted(m)) await run('umount', [m]);
+    await s.cleanup();
+  }
+});
