@@ -6,7 +6,7 @@
 // for the next mounts, and `bin/layerfs-overlay` hands it each one instead of starting Node.
 //
 // The rendezvous is a directory only its user can enter, ${XDG_RUNTIME_DIR:-/tmp}/layerfs-overlay-UID
-// (UID: the euid as the parent user namespace sees it):
+// (UID: the euid as the parent user namespace sees it; /tmp when the runtime directory is not ours):
 //   lock             flock()ed by the serving daemon for its lifetime (released by the kernel when
 //                    it dies, so a killed server is replaced, never waited for)
 //   pid              the server's pid, for the script's liveness check
@@ -75,8 +75,20 @@ function outerUid(): number {
   return euid;
 }
 
+/**
+ * ${XDG_RUNTIME_DIR}/layerfs-overlay-UID where that directory is ours; /tmp's otherwise (`sudo -E`
+ * keeps a user's runtime directory for root, and its owner could swap entries in it: a request
+ * file replaced by a symlink would be written through as root). In /tmp the sticky bit keeps others
+ * from renaming ours.
+ */
 export function rendezvousDir(): string {
-  const base = process.env.XDG_RUNTIME_DIR || '/tmp';
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  let base = '/tmp';
+  try {
+    if (xdg && fs.statSync(xdg).uid === process.geteuid!()) base = xdg;
+  } catch {
+    // missing: /tmp
+  }
   return path.join(base, `layerfs-overlay-${outerUid()}`);
 }
 

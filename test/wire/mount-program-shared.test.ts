@@ -187,3 +187,19 @@ test('mounts asked for at the same moment are each answered, all by one daemon',
     await s.cleanup();
   }
 });
+
+test('a runtime directory owned by someone else is not used: its owner could swap what is written there', async () => {
+  const s = setup();
+  const foreign = fs.mkdtempSync('/tmp/layerfs-test-foreign-');
+  fs.chownSync(foreign, 65534, 65534);
+  try {
+    const env = s.env.map((e) => (e.startsWith('XDG_RUNTIME_DIR=') ? `XDG_RUNTIME_DIR=${foreign}` : e));
+    const r = await run(env[0]!, [...env.slice(1), OVERLAY, '-o', `lowerdir=${s.a.lower[0]}`, s.a.mnt]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(fs.readFileSync(path.join(s.a.mnt, 'f.txt'), 'utf8')).toBe('from a\n');
+    expect(fs.readdirSync(foreign)).toEqual([]);
+  } finally {
+    await s.cleanup();
+    fs.rmSync(foreign, { recursive: true, force: true });
+  }
+});
