@@ -16,7 +16,8 @@
 //   reply.PID        the FIFO the client waits on for one line: `ok …`, `error CODE MESSAGE`, or
 //                    `elsewhere` (mount it yourself)
 // A request is served only for a client in the server's own user and mount namespaces and cgroup,
-// with the server's euid: a mount made here must be the one the client would have made itself, and
+// with the server's euid, capabilities, seccomp state and security label: a mount made here must be
+// the one the client would have made itself, and
 // it must live and die with the unit (systemd's, podman's) that asked for it — a daemon started by
 // one unit must not hold another unit's container mounts. Anything else is answered `elsewhere`.
 //
@@ -99,6 +100,26 @@ function sameNs(pid: number, ns: string): boolean {
   return theirs.ino === ours.ino && theirs.dev === ours.dev;
 }
 
+/**
+ * What a process may do, as /proc/PID/status says it: capabilities, no_new_privs, seccomp. A caller
+ * that gave any of it up (capsh --drop, a seccomp filter) must not get, through us, a mount it could
+ * not make itself.
+ */
+const RESTRICTIONS = ['CapEff', 'CapPrm', 'CapBnd', 'NoNewPrivs', 'Seccomp', 'Seccomp_filters'];
+
+function restrictions(status: string): string {
+  return RESTRICTIONS.map((k) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '').join(' ');
+}
+
+/** The LSM label (SELinux, AppArmor) of a process, '' where there is none. */
+function label(pid: number | 'self'): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/attr/current`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** Why the client `pid` may not be served here, or undefined when it may. */
 function foreignClient(pid: number): string | undefined {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -106,6 +127,8 @@ function foreignClient(pid: number): string | undefined {
   if (euid !== process.geteuid!()) return `euid ${euid}`;
   if (!sameNs(pid, 'user') || !sameNs(pid, 'mnt')) return 'another namespace';
   if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8') !== fs.readFileSync('/proc/self/cgroup', 'utf8')) return 'another cgroup';
+  if (restrictions(status) !== restrictions(fs.readFileSync('/proc/self/status', 'utf8'))) return 'other capabilities or seccomp';
+  if (label(pid) !== label('self')) return 'another security label';
   return undefined;
 }
 

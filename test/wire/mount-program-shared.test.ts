@@ -106,7 +106,7 @@ test('the second mount is served by the first mount’s daemon; relative paths a
   }
 });
 
-test('a caller in another mount namespace, or with LAYERFS_OVERLAY_SHARED=0, gets a daemon of its own', async () => {
+test('a caller in another mount namespace, with fewer capabilities, or with LAYERFS_OVERLAY_SHARED=0 gets a daemon of its own', async () => {
   const s = setup();
   try {
     const first = await run(s.env[0]!, [...s.env.slice(1), OVERLAY, '-o', `lowerdir=${s.a.lower[0]}`, s.a.mnt]);
@@ -130,6 +130,12 @@ test('a caller in another mount namespace, or with LAYERFS_OVERLAY_SHARED=0, get
     expect(inNs).toMatchObject({ code: 0, stdout: 'from b\n1\n', stderr: '' });
     expect(title(pid)).toBe('layerfs daemon (overlay, shared): 1 mount');
     expect(isMounted(s.b.mnt)).toBe(false);
+    // Nor may a caller that gave up a capability get a mount through a daemon that has it.
+    const dropped = await run('setpriv', ['--bounding-set', '-net_raw', ...s.env, OVERLAY, '-o', `lowerdir=${s.b.lower[0]}`, s.b.mnt]);
+    expect(dropped).toMatchObject({ code: 0, stderr: '' });
+    expect(fuseFds(pid)).toBe(1);
+    expect(fs.readFileSync(path.join(s.b.mnt, 'g.txt'), 'utf8')).toBe('from b\n');
+    expect((await run('umount', [s.b.mnt])).code).toBe(0);
     const own = await run(s.env[0]!, [...s.env.slice(1), 'LAYERFS_OVERLAY_SHARED=0', OVERLAY, '-o', `lowerdir=${s.b.lower[0]}`, s.b.mnt]);
     expect(own).toMatchObject({ code: 0, stderr: '' });
     expect(fuseFds(pid)).toBe(1);
