@@ -17,9 +17,9 @@
 //                    `elsewhere` (mount it yourself)
 // A request is served only for a client in the server's own user and mount namespaces and cgroup,
 // with the server's euid, capabilities, seccomp state and security label: a mount made here must be
-// the one the client would have made itself, and
-// it must live and die with the unit (systemd's, podman's) that asked for it — a daemon started by
-// one unit must not hold another unit's container mounts. Anything else is answered `elsewhere`.
+// the one the client would have made itself, and it must live and die with the unit (systemd's,
+// podman's) that asked for it — a daemon started by one unit must not hold another unit's container
+// mounts. Anything else is answered `elsewhere`.
 //
 // The server stays while it serves a mount, and IDLE_MS after its last one is gone. Giving up the
 // rendezvous (unlink requests, then answer whatever already arrived with `elsewhere`) comes before
@@ -205,10 +205,6 @@ export class SharedServer {
    */
   adopt(handle: MountHandle, layers: string[]): void {
     this.#track({ handle, mountpoint: handle.mountpoint, layers: layers.map((l) => fs.realpathSync(l)) });
-  }
-
-  get mountCount(): number {
-    return this.#mounts.size;
   }
 
   /** Stop taking requests (the mounts served stay served). */
