@@ -10,7 +10,7 @@
 //
 //   node bench/podman-build.js [--runs N] [--rootful-only]
 'use strict';
-const { execFileSync, spawnSync } = require('node:child_process');
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -60,7 +60,32 @@ function stopIdleDaemons() {
   for (const pid of idle) spawnSync('tail', [`--pid=${pid}`, '-f', '/dev/null'], { timeout: 5000 });
 }
 
+const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** The CPU the mount programs' daemons use until stop() (bench/daemon-cpu.js, sampling /proc). */
+function daemonCpu() {
+  const out = path.join(dir, `cpu${n}.json`);
+  const stop = `${out}.stop`;
+  const sampler = spawn(
+    process.execPath,
+    [path.join(__dirname, 'daemon-cpu.js'), out, stop, 'layerfs daemon', '/usr/bin/fuse-overlayfs', 'fuse-overlayfs'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  sampler.unref();
+  while (!fs.existsSync(`${out}.ready`)) sleepMs(5);
+  return {
+    stop() {
+      fs.writeFileSync(stop, '');
+      while (!fs.existsSync(out)) sleepMs(5);
+      return JSON.parse(fs.readFileSync(out, 'utf8')).cpuMs;
+    },
+  };
+}
+
 let n = 0;
+/** The daemons' CPU (ms) of each build, in the order of the builds. */
+const cpuMs = [];
 /** Seconds for `podman build` with fresh storage (the image import untimed). */
 function build(mountProgram, asUser) {
   const root = path.join(dir, `s${n++}`);
@@ -77,9 +102,11 @@ function build(mountProgram, asUser) {
     execFileSync(cmd[0], cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   };
   podman('import', tar, 'localhost/layerfs-bb');
+  const cpu = daemonCpu();
   const t = process.hrtime.bigint();
   podman('build', '--network', 'none', '-t', 'localhost/bench', ctx);
   const s = Number(process.hrtime.bigint() - t) / 1e9;
+  cpuMs.push(cpu.stop());
   if (asUser)
     spawnSync('runuser', [
       '-u',
@@ -124,21 +151,25 @@ if (!ROOTFUL_ONLY)
   );
 const devMode = fs.statSync('/dev/fuse').mode & 0o777;
 const times = Object.fromEntries(targets.map(([k]) => [k, []]));
+const cpus = Object.fromEntries(targets.map(([k]) => [k, []]));
 try {
   if (!ROOTFUL_ONLY) fs.chmodSync('/dev/fuse', 0o666);
   for (let r = 0; r < RUNS; r++)
     for (const [k, fn] of targets) {
       times[k].push(fn());
-      process.stderr.write(`bench: ${k.padEnd(32)} ${times[k].at(-1).toFixed(2)} s\n`);
+      cpus[k].push(cpuMs.at(-1) / 1000);
+      process.stderr.write(`bench: ${k.padEnd(32)} ${times[k].at(-1).toFixed(2)} s (daemons' CPU ${cpus[k].at(-1).toFixed(2)} s)\n`);
     }
 } finally {
   fs.chmodSync('/dev/fuse', devMode);
   spawnSync('rm', ['-rf', dir]);
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-process.stdout.write(`\n| podman build | median (s) | runs (s) |\n|---|---|---|\n`);
+process.stdout.write(`\n| podman build | median (s) | runs (s) | daemons' CPU, median (s) |\n|---|---|---|---|\n`);
 for (const [k] of targets)
-  process.stdout.write(`| ${k} | ${median(times[k]).toFixed(2)} | ${times[k].map((x) => x.toFixed(2)).join(', ')} |\n`);
+  process.stdout.write(
+    `| ${k} | ${median(times[k]).toFixed(2)} | ${times[k].map((x) => x.toFixed(2)).join(', ')} | ${k.includes('kernel') ? '—' : median(cpus[k]).toFixed(2)} |\n`,
+  );
 const ratio = (a, b) => (median(times[b]) / median(times[a])).toFixed(2);
 const both = (mode) =>
   `${ratio(`${mode}: layerfs-overlay`, `${mode}: fuse-overlayfs`)}× (again: ${ratio(`${mode}: layerfs-overlay again`, `${mode}: fuse-overlayfs`)}×)`;
