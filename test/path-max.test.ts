@@ -124,3 +124,36 @@ test('overlay: a PATH_MAX - 1 path relative to a lower-layer directory (pjdfstes
     await run('rm', ['-rf', s.dir]);
   }
 }, 120000);
+
+// openat2's limit is in bytes: a lower-layer path of 18 names of 120 'é' is 2 178 characters in
+// JavaScript but 4 338 bytes, and must be reached from its parent's fd as a longer ASCII one is.
+const MULTIBYTE = `
+import os, sys, json
+os.chdir(sys.argv[1])
+for _ in range(18): os.chdir('\\u00e9' * 120)
+before = open('f').read()
+with open('f', 'a') as h: h.write('more\\n')
+print(json.dumps({'before': before, 'after': open('f').read()}))
+`;
+
+test('overlay: a lower-layer path over 4 095 bytes in UTF-8 but not in characters reads and copies up', async () => {
+  const s = scratch();
+  const mnt = path.join(s.dir, 'mnt');
+  for (const d of ['lower', 'upper', 'work', 'mnt']) fs.mkdirSync(path.join(s.dir, d));
+  // Made one directory at a time: the host path is too long for one mkdir too.
+  await py(
+    "import os, sys\nos.chdir(sys.argv[1])\nfor _ in range(18):\n    os.mkdir('\\u00e9' * 120); os.chdir('\\u00e9' * 120)\nopen('f', 'w').write('hi\\n')\nprint('ok')",
+    path.join(s.dir, 'lower'),
+  );
+  const m = await mountOverlay(mnt, {
+    lower: [path.join(s.dir, 'lower')],
+    upper: path.join(s.dir, 'upper'),
+    work: path.join(s.dir, 'work'),
+  });
+  try {
+    expect(JSON.parse(await py(MULTIBYTE, mnt))).toEqual({ before: 'hi\n', after: 'hi\nmore\n' });
+  } finally {
+    await m.unmount();
+    await run('rm', ['-rf', s.dir]);
+  }
+}, 120000);

@@ -32,6 +32,11 @@ const DIR_FDS = 256;
  * `*\/03.t` run in a lower directory): past it, a path is reached from its parent's fd.
  */
 const MAX_REL = 4095;
+
+/** Longer than openat2 takes, in bytes (a name's UTF-8 may be three times its length in JS). */
+function tooLong(rel: string): boolean {
+  return rel.length > MAX_REL || (rel.length > MAX_REL / 3 && Buffer.byteLength(rel) > MAX_REL);
+}
 /**
  * The open flags openat2 takes: unlike openat it refuses unknown bits (EINVAL), and the kernel's
  * FUSE open flags may carry internal ones (__FMODE_EXEC, FMODE_NONOTIFY).
@@ -103,7 +108,7 @@ export class LayerPaths {
       return fd;
     }
     const rel = dir.slice(r.root.length + 1);
-    if (rel.length <= MAX_REL) {
+    if (!tooLong(rel)) {
       fd = syscalls.openat2(r.fd, rel, O_PATH_DIR, SAFE);
     } else {
       // Below the parent's fd, itself cached (or reached the same way): the parent is the newest
@@ -125,7 +130,7 @@ export class LayerPaths {
     const r = this.#rootOf(real);
     let dirFd = r.fd;
     let rel = real === r.root ? '.' : real.slice(r.root.length + 1);
-    if (rel.length > MAX_REL) {
+    if (tooLong(rel)) {
       const slash = real.lastIndexOf('/');
       dirFd = this.#dirFd(r, real.slice(0, slash));
       rel = real.slice(slash + 1);
