@@ -22,7 +22,7 @@ import { BINDFS_OPTIONS, checkSource, mountPassthrough, takeBindfsOptions } from
 import { checkOverlay, mountOverlay } from '@layerfs/overlay';
 import { describeOverlay, overlayMountOptions, rejectLeftovers } from './overlay-options';
 import * as fs from 'node:fs';
-import { isDaemonChild, reportReady, runDaemonized } from './daemon';
+import { failed, isDaemonChild, reportReady, runDaemonized } from './daemon';
 import { EXIT_BUG, UsageError, describeError, exitCodeFor } from './errors';
 import { DAEMON_TITLE, serveForeground } from './serve';
 import { runOverlayDemo, runPassthroughDemo } from './demo';
@@ -365,7 +365,7 @@ Without upperdir/workdir the overlay is read-only (writes fail with EROFS).
   } catch (err) {
     process.stderr.write(`${describeError(err)}\n`);
     // A daemon started without its parent's checks (layerfs-overlay) tells the parent what was wrong.
-    reportReady({ ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') });
+    reportReady(failed(err));
     return exitCodeFor(err);
   }
 }

@@ -4,19 +4,31 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { describeError, exitCodeFor } from './errors';
 
 const READY_FD = 3;
+
+export type ReadyResult = { ok: true; detail: string } | { ok: false; code: number; message: string };
+
+/** What a mount that failed with `err` reports: its exit code and its one line. */
+export function failed(err: unknown): ReadyResult {
+  return { ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') };
+}
+
+/** The one line a waiting parent (or layerfs-overlay's script) reads: "ok DETAIL" or "error CODE MESSAGE". */
+export function readyLine(result: ReadyResult): string {
+  return result.ok ? `ok ${result.detail.replace(/\n/g, ' ')}\n` : `error ${result.code} ${result.message.replace(/\n/g, ' ')}\n`;
+}
 
 export function isDaemonChild(): boolean {
   return process.env.LAYERFS_READY_FD === String(READY_FD);
 }
 
 /** In the child: tell the waiting parent how the mount went. */
-export function reportReady(result: { ok: true; detail: string } | { ok: false; code: number; message: string }): void {
+export function reportReady(result: ReadyResult): void {
   if (!isDaemonChild()) return;
-  const line = result.ok ? `ok ${result.detail.replace(/\n/g, ' ')}\n` : `error ${result.code} ${result.message.replace(/\n/g, ' ')}\n`;
   try {
-    fs.writeSync(READY_FD, line);
+    fs.writeSync(READY_FD, readyLine(result));
     fs.closeSync(READY_FD);
   } catch {
     // The parent is gone (killed while waiting): nobody is left to tell.

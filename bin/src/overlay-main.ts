@@ -9,10 +9,10 @@
 import * as path from 'node:path';
 import { parseOptionString, setLogSink, type OptionMap, type TransportChoice } from '@layerfs/fuse-bridge';
 import { MountOverlayOptions, mountOverlay } from '@layerfs/overlay';
-import { isDaemonChild, reportReady } from './daemon';
+import { failed, isDaemonChild, reportReady } from './daemon';
 import { UsageError, describeError, exitCodeFor } from './errors';
 import { describeOverlay, overlayMountOptions } from './overlay-options';
-import { STOP_SIGNALS, serveForeground } from './serve';
+import { onStopSignals, serveForeground } from './serve';
 import { SharedServer } from './shared-daemon';
 
 interface Parsed {
@@ -99,15 +99,8 @@ async function serveDaemon(p: Parsed): Promise<void> {
     await serveForeground(() => mountOverlay(o), describeOverlay(o));
     return;
   }
-  let signals = 0;
-  const stop = (sig: NodeJS.Signals) => {
-    if (++signals > 1) {
-      process.stderr.write(`layerfs: ${sig} again: exiting without waiting for the unmounts\n`);
-      process.exit(130);
-    }
-    void server.unmountAll();
-  };
-  for (const sig of STOP_SIGNALS) process.on(sig, stop);
+  // For the daemon's life: a signal unmounts every mount it serves, those still being made included.
+  onStopSignals(() => void server.unmountAll(), 'the unmounts');
   try {
     const handle = await mountOverlay(o);
     server.adopt(handle, layersOf(o));
@@ -135,7 +128,7 @@ export function main(args: string[]): void {
 }
 
 function fail(err: unknown): void {
-  reportReady({ ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') });
+  reportReady(failed(err));
   process.stderr.write(`${describeError(err).replace(/^layerfs: /, 'layerfs-overlay: ')}\n`);
   process.exitCode = exitCodeFor(err);
 }

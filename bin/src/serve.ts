@@ -6,30 +6,42 @@
 // action and kill the daemon with its mount still attached. A signal that arrives while mounting is
 // remembered and honoured as soon as there is a handle to unmount.
 import type { MountHandle } from '@layerfs/fuse-bridge';
-import { reportReady } from './daemon';
-import { describeError, exitCodeFor } from './errors';
+import { failed, reportReady } from './daemon';
 
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export const DAEMON_TITLE = 'layerfs daemon ';
+
+/**
+ * Run `stop` at SIGINT, SIGTERM or SIGHUP; a second one exits at once, without waiting for
+ * `waitingFor`. Returns what takes the handlers off again.
+ */
+export function onStopSignals(stop: () => void, waitingFor: string): () => void {
+  let signals = 0;
+  const handler = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      process.stderr.write(`layerfs: ${sig} again: exiting without waiting for ${waitingFor}\n`);
+      process.exit(130);
+    }
+    stop();
+  };
+  for (const sig of STOP_SIGNALS) process.on(sig, handler);
+  return () => {
+    for (const sig of STOP_SIGNALS) process.off(sig, handler);
+  };
+}
 
 export async function serveForeground(mount: () => Promise<MountHandle>, describe: string): Promise<void> {
   let handle: MountHandle | undefined;
   let stopRequested = false;
-  let signals = 0;
-  const stop = (sig: NodeJS.Signals) => {
-    if (++signals > 1) {
-      process.stderr.write(`layerfs: ${sig} again: exiting without waiting for the unmount\n`);
-      process.exit(130);
-    }
+  const off = onStopSignals(() => {
     stopRequested = true;
     if (handle) void handle.unmount();
-  };
-  for (const sig of STOP_SIGNALS) process.on(sig, stop);
+  }, 'the unmount');
   try {
     try {
       handle = await mount();
     } catch (err) {
-      reportReady({ ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') });
+      reportReady(failed(err));
       throw err;
     }
     process.stderr.write(
@@ -42,6 +54,6 @@ export async function serveForeground(mount: () => Promise<MountHandle>, describ
     if (stopRequested) void handle.unmount();
     await handle.closed;
   } finally {
-    for (const sig of STOP_SIGNALS) process.off(sig, stop);
+    off();
   }
 }

@@ -29,7 +29,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
 import { createLogger, type MountHandle } from '@layerfs/fuse-bridge';
-import { describeError, exitCodeFor } from './errors';
+import { type ReadyResult, failed, readyLine } from './daemon';
 
 const log = createLogger('shared');
 
@@ -38,7 +38,7 @@ const IDLE_MS = Number(process.env.LAYERFS_OVERLAY_IDLE_MS ?? 30_000);
 /** Beyond this many mounts a client is sent away: each mount keeps up to a few hundred fds. */
 const MAX_MOUNTS = 32;
 
-export type Reply = { ok: true; detail: string } | { ok: false; code: number; message: string } | 'elsewhere';
+export type Reply = ReadyResult | 'elsewhere';
 
 /** A client's mount: where, on which host directories, and how to make it. */
 export interface MountPlan {
@@ -137,6 +137,8 @@ export class SharedServer {
   readonly #pending = new Set<number>();
   #idle: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** A stop signal came: every mount, also one made later, is unmounted. */
+  #unmounting = false;
   #fifo: net.Socket | undefined;
   /** The FIFO's fd (the socket owns it; read directly only while giving up, before it is closed). */
   #fifoFd = -1;
@@ -212,13 +214,18 @@ export class SharedServer {
     this.#giveUp();
   }
 
-  /** Unmount everything (SIGTERM and friends), then give up the rendezvous. */
+  /**
+   * Unmount everything (SIGTERM and friends) and give up the rendezvous; a mount still being made
+   * (the first one, or a request in flight) is unmounted as soon as it is made.
+   */
   async unmountAll(): Promise<void> {
+    this.#unmounting = true;
     this.#giveUp();
     await Promise.all([...this.#mounts].map((m) => m.handle.unmount()));
   }
 
   #track(served: Served): void {
+    if (this.#unmounting) void served.handle.unmount();
     this.#mounts.add(served);
     this.#armIdle();
     void served.handle.closed.finally(() => {
@@ -278,7 +285,7 @@ export class SharedServer {
             reply = { ok: true, detail: made.handle.description };
           }
         } catch (err) {
-          reply = errorReply(err);
+          reply = failed(err);
         }
       }
     } catch (err) {
@@ -323,12 +330,7 @@ export class SharedServer {
 
   #answer(pid: number, reply: Reply): void {
     const file = path.join(this.dir, `reply.${pid}`);
-    const line =
-      reply === 'elsewhere'
-        ? 'elsewhere\n'
-        : reply.ok
-          ? `ok ${reply.detail.replace(/\n/g, ' ')}\n`
-          : `error ${reply.code} ${reply.message.replace(/\n/g, ' ')}\n`;
+    const line = reply === 'elsewhere' ? 'elsewhere\n' : readyLine(reply);
     try {
       // The client opened its end before sending its pid (and keeps it open), so this does not wait.
       const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
@@ -376,8 +378,4 @@ export class SharedServer {
     fs.closeSync(this.lockFd);
     log.debug('no longer taking mounts');
   }
-}
-
-function errorReply(err: unknown): Reply {
-  return { ok: false, code: exitCodeFor(err), message: describeError(err).replace(/^layerfs: /, '') };
 }
