@@ -28,3 +28,28 @@ test('private overlay xattrs are hidden; user xattrs show', async () => {
     t.cleanup();
   }
 });
+
+test("a lower entry's xattrs, read before and after the first change through the mount", async () => {
+  const t = overlayLayers([{ g: 'x', 'dir/in': 'i' }]);
+  syscalls.lsetxattr(path.join(t.lower[0]!, 'g'), 'user.a', Buffer.from('1'));
+  const m = await mountOverlay(t.mnt, t);
+  try {
+    for (const p of ['g', 'dir'].map((n) => path.join(t.mnt, n))) {
+      // Read while the entry is only in the lower layer (the names are listed once and kept)...
+      syscalls.llistxattr(p);
+      expect(() => syscalls.lgetxattr(p, 'user.b')).toThrow(/ENODATA/);
+      // ...then changed: the copy-up's own xattrs answer from then on.
+      syscalls.lsetxattr(p, 'user.b', Buffer.from('2'));
+      expect(syscalls.lgetxattr(p, 'user.b').toString()).toBe('2');
+    }
+    const g = path.join(t.mnt, 'g');
+    expect(syscalls.llistxattr(g).sort()).toEqual(['user.a', 'user.b']);
+    syscalls.lremovexattr(g, 'user.a');
+    expect(syscalls.llistxattr(g)).toEqual(['user.b']);
+    expect(() => syscalls.lgetxattr(g, 'user.a')).toThrow(/ENODATA/);
+    expect(syscalls.llistxattr(path.join(t.mnt, 'dir'))).toEqual(['user.b']);
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
+});

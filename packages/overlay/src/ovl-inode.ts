@@ -46,6 +46,11 @@ export interface OvlState {
   inLower: boolean;
   /** Where the lower layers hold it (its path, unless a redirect says otherwise). */
   lowerPath: string;
+  /**
+   * The shown lower entry's xattr names, listed at the first xattr request (xattr.ts); meaningful
+   * only while `hasUpper` is false. Lives in the state so a new lookup's state starts without it.
+   */
+  lowerXattrNames?: readonly string[];
 }
 
 export class OvlInode {

@@ -10,7 +10,7 @@ import type { DirEntry } from '@layerfs/fuse-bridge';
 import type { RealRef } from './namei';
 import { isWhiteout } from './whiteout';
 import type { LayerPaths } from './layer-paths';
-import { AUFS_WHITEOUT_PREFIX } from './xattr-names';
+import { AUFS_WHITEOUT_PREFIX, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
 import * as fs from 'node:fs';
 
 const S_IFCHR = fs.constants.S_IFCHR;
@@ -32,11 +32,13 @@ export function readMergedDir(paths: LayerPaths, dirs: readonly RealRef[], inoOf
     for (const e of listing) {
       if (e.name.startsWith(AUFS_WHITEOUT_PREFIX)) seen.add(e.name.slice(AUFS_WHITEOUT_PREFIX.length));
     }
+    const xwhiteouts = holdsXattrWhiteouts(paths, d.real);
     for (const e of listing) {
       if (e.name.startsWith(AUFS_WHITEOUT_PREFIX) || seen.has(e.name)) continue;
       seen.add(e.name);
-      // Only character devices and empty regular files can be whiteouts: stat just those.
-      if (e.type === S_IFCHR || e.type === S_IFREG || e.type === 0) {
+      // Only character devices, and empty regular files in a directory marked for them, can be
+      // whiteouts: stat just those (and entries whose type the listing does not say).
+      if (e.type === S_IFCHR || e.type === 0 || (xwhiteouts && e.type === S_IFREG)) {
         const real = path.join(d.real, e.name);
         let st: fs.BigIntStats;
         try {
@@ -50,4 +52,20 @@ export function readMergedDir(paths: LayerPaths, dirs: readonly RealRef[], inoOf
     }
   }
   return out;
+}
+
+/**
+ * Is the real directory marked as holding xattr whiteouts (overlay.opaque = "x")? As in the kernel
+ * (ovl_dir_read's in_xwhiteouts_dir), empty regular files elsewhere are files, and are not stat'ed
+ * one by one to find out. layerfs marks its own upper directories so when it writes that form.
+ */
+function holdsXattrWhiteouts(paths: LayerPaths, real: string): boolean {
+  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
+    try {
+      if (syscalls.lgetxattr(paths.at(real), `${prefix}opaque`).toString() === 'x') return true;
+    } catch {
+      // no such xattr in this namespace
+    }
+  }
+  return false;
 }

@@ -23,8 +23,40 @@ function read<T>(ovl: Ovl, n: OvlInode, op: string, byPath: (at: string) => T, b
   return byPath(ovl.paths.at(ovl.topReal(n)));
 }
 
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+/**
+ * Every xattr name of the real entry (private ones included), read through the node's name or fd.
+ */
+function realNames(ovl: Ovl, n: OvlInode): readonly string[] {
+  const names = read(
+    ovl,
+    n,
+    'listxattr',
+    (at) => syscalls.llistxattr(at),
+    (fd) => syscalls.llistxattr(proc(fd), FOLLOW),
+  );
+  return names.length === 0 ? NO_NAMES : names;
+}
+
+/**
+ * The xattr names of a node that shows a lower entry, listed once. Lower layers do not change while
+ * mounted (overlayfs.rst), so the list stays true until the node gets an upper entry (copy-up sets
+ * hasUpper on the same state; a new lookup brings a new state without the list). It saves a syscall
+ * per GETXATTR of an absent name: `ls -l` asks two of every file (security.selinux,
+ * system.posix_acl_access), podman's diff and tar ask security.capability, and the kernel caches
+ * none of those answers for FUSE.
+ */
+function lowerNames(ovl: Ovl, n: OvlInode): readonly string[] | undefined {
+  const s = n.state;
+  if (s.hasUpper) return undefined;
+  return (s.lowerXattrNames ??= realNames(ovl, n));
+}
+
 export function getxattr(ovl: Ovl, n: OvlInode, name: string): Buffer {
   if (isPrivateXattr(name)) throw new FsError('ENODATA', 'getxattr', n.name);
+  const known = lowerNames(ovl, n);
+  if (known !== undefined && !known.includes(name)) throw new FsError('ENODATA', 'getxattr', n.name);
   return read(
     ovl,
     n,
@@ -35,14 +67,7 @@ export function getxattr(ovl: Ovl, n: OvlInode, name: string): Buffer {
 }
 
 export function listxattr(ovl: Ovl, n: OvlInode): string[] {
-  const names = read(
-    ovl,
-    n,
-    'listxattr',
-    (at) => syscalls.llistxattr(at),
-    (fd) => syscalls.llistxattr(proc(fd), FOLLOW),
-  );
-  return names.filter((x) => !isPrivateXattr(x));
+  return (lowerNames(ovl, n) ?? realNames(ovl, n)).filter((x) => !isPrivateXattr(x));
 }
 
 export function setxattr(ovl: Ovl, n: OvlInode, name: string, value: Buffer, flags: number): Promise<void> {

@@ -20,6 +20,11 @@ const layer = (name: string, files: Record<string, string>) => {
   return root;
 };
 const xattr = (p: string, name: string, value: string) => syscalls.lsetxattr(p, `user.overlay.${name}`, Buffer.from(value));
+/** The xattr form of a whiteout: an empty file with overlay.whiteout, its directory marked opaque "x". */
+const xwhiteout = (p: string) => {
+  xattr(p, 'whiteout', '');
+  xattr(path.dirname(p), 'opaque', 'x');
+};
 const names = (n: OvlNamei, p: string) =>
   readMergedDir(n.paths, n.resolve(p, 'test').dirs)
     .map((e) => e.name)
@@ -34,7 +39,7 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 test('topmost wins, whiteouts hide, opaque directories stop the merge', () => {
   const top = layer('top', { 'd/new': 'n', f: 'top', gone: '', 'o/mine': 'm' });
   const bottom = layer('bottom', { 'd/old': 'o', f: 'bottom', gone: 'g', 'o/hidden': 'h' });
-  xattr(path.join(top, 'gone'), 'whiteout', ''); // an empty file with overlay.whiteout: the xattr form
+  xwhiteout(path.join(top, 'gone'));
   xattr(path.join(top, 'o'), 'opaque', 'y');
   const n = namei([top, bottom], false);
   expect(fs.readFileSync(n.resolve('/f', 'test').top.real, 'utf8')).toBe('top');
@@ -50,7 +55,7 @@ test('a redirect in a lower layer is followed into the layers below it', () => {
   const l0 = layer('l0', { 'd/inside': 'i' });
   const u1 = layer('u1', { 'd2/': '', d: '' });
   xattr(path.join(u1, 'd2'), 'redirect', '/d');
-  xattr(path.join(u1, 'd'), 'whiteout', '');
+  xwhiteout(path.join(u1, 'd'));
   const upper = layer('u2', {});
   const n = namei([upper, u1, l0], true);
   expect(names(n, '/')).toEqual(['d2']);
@@ -59,6 +64,15 @@ test('a redirect in a lower layer is followed into the layers below it', () => {
   // A relative redirect (the kernel writes one for a rename within the same directory).
   xattr(path.join(u1, 'd2'), 'redirect', 'd');
   expect(names(namei([upper, u1, l0], true), '/d2')).toEqual(['inside']);
+});
+
+test('an xattr whiteout in a directory marked for them (opaque "x") hides the name from the listing', () => {
+  const top = layer('top', { 'm/gone': '', 'm/kept': 'k' });
+  const bottom = layer('bottom', { 'm/gone': 'g', 'm/kept': 'b' });
+  xwhiteout(path.join(top, 'm', 'gone'));
+  const n = namei([top, bottom], false);
+  expect(names(n, '/m')).toEqual(['kept']);
+  expect(n.lookup('/m/gone')).toBeNull();
 });
 
 test('lowerdir= splits at colons, with \\: for a literal one', () => {
