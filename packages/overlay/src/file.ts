@@ -40,26 +40,30 @@ function openReal(ovl: Ovl): (real: string, flags: number, mode: number) => numb
   return (real, flags, mode) => ovl.paths.open(real, flags, mode);
 }
 
-export async function open(ovl: Ovl, ctx: RequestContext, n: OvlInode, flags: number): Promise<OpenReply> {
+/**
+ * Synchronous unless it copies up: most opens are of a file already where it is read from, and a
+ * reply written before returning to the event loop costs no promise, no microtask and no
+ * setImmediate round before the request loop may spin for the next one.
+ */
+export function open(ovl: Ovl, ctx: RequestContext, n: OvlInode, flags: number): Reply<OpenReply> {
   const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
   const ino = n.ino;
-  let real: string;
+  let real: string | Promise<string>;
   if (writes && !n.state.hasUpper) {
     const cu = assertWritable(ovl, 'open', n.name);
-    real = await (flags & O_TRUNC ? copyUpTruncated(cu, n) : copyUp(cu, n));
+    real = flags & O_TRUNC ? copyUpTruncated(cu, n) : copyUp(cu, n);
   } else {
     real = ovl.topReal(n);
   }
-  const backing = await backingFileOpen({
-    userPath: n.name,
-    realPath: real,
-    flags,
-    cred: ctx,
-    createFlags: flags & O_TRUNC,
-    openFile: openReal(ovl),
-  });
-  const r = register(ovl, n, backing);
-  return n.ino === ino ? r : { ...r, attrChanged: true };
+  return thenMaybe(real, (realPath) =>
+    thenMaybe(
+      backingFileOpen({ userPath: n.name, realPath, flags, cred: ctx, createFlags: flags & O_TRUNC, openFile: openReal(ovl) }),
+      (backing) => {
+        const r = register(ovl, n, backing);
+        return n.ino === ino ? r : { ...r, attrChanged: true };
+      },
+    ),
+  );
 }
 
 /** The open half of CREATE: `real` is the new entry's place in the upper layer (prepared by dir.ts). */

@@ -17,7 +17,16 @@ export function getattr(ovl: Ovl, n: OvlInode, fh?: Fh): Reply<Attr> {
   // later copy-up here too, as reads do).
   const open = openFileOf(ovl, n, fh);
   if (open) return thenMaybe(followCopyUp(ovl, open), (b) => ovl.attrOf(n, fs.fstatSync(b.fd, BIG)));
-  return ovl.attrOf(n, ovl.lstat(n));
+  // stat(2) of a file some process has open (cat's fstat after its read invalidated atime): the
+  // handle's fd is the node's own file, and fstat skips the walk through /proc and the layer.
+  const own = ownFile(ovl, n);
+  return ovl.attrOf(n, own !== undefined ? fs.fstatSync(own, BIG) : ovl.lstat(n));
+}
+
+/** An fd of an open handle of `n` that has the node's top real file open (not a lower file it has since copied up). */
+function ownFile(ovl: Ovl, n: OvlInode): number | undefined {
+  for (const f of n.openFiles) if (!n.state.hasUpper || !isLowerFile(ovl, f.backing)) return f.backing.fd;
+  return undefined;
 }
 
 export async function statfs(ovl: Ovl): Promise<StatFs> {

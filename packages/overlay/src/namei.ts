@@ -78,17 +78,35 @@ function lstatOrNull(paths: LayerPaths, real: string): BigIntStats | null {
   }
 }
 
-export function isOpaqueDir(paths: LayerPaths, real: string): boolean {
-  if (lstatOrNull(paths, path.join(real, AUFS_OPAQUE_MARKER))) return true;
-  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX, FUSE_OVERLAYFS_PREFIX]) {
-    try {
-      // "y" is opaque; "x" only marks a directory holding xattr whiteouts.
-      if (syscalls.lgetxattr(paths.at(real), `${prefix}opaque`).toString() === 'y') return true;
-    } catch {
-      // no such xattr in this namespace
-    }
+/**
+ * What a real directory says of itself during a lookup: opaque (the aufs marker, or overlay.opaque
+ * "y" in any overlay namespace; "x" only marks a directory holding xattr whiteouts) and its
+ * overlay.redirect (trusted, else user namespace). One listxattr and one lstat, not a getxattr per
+ * name: most directories carry no xattr at all, and each absent name was a failed call (six per
+ * directory and layer).
+ */
+export function dirMarks(paths: LayerPaths, real: string): { opaque: boolean; redirect: string | undefined } {
+  const at = paths.at(real);
+  let names: string[];
+  try {
+    names = syscalls.llistxattr(at);
+  } catch {
+    names = []; // a layer without xattrs
   }
-  return false;
+  const value = (name: string): string | undefined => {
+    if (!names.includes(name)) return undefined;
+    try {
+      return syscalls.lgetxattr(at, name).toString();
+    } catch {
+      return undefined; // removed since the listing
+    }
+  };
+  if (lstatOrNull(paths, path.join(real, AUFS_OPAQUE_MARKER))) return { opaque: true, redirect: undefined };
+  if (names.length === 0) return { opaque: false, redirect: undefined };
+  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX, FUSE_OVERLAYFS_PREFIX]) {
+    if (value(`${prefix}opaque`) === 'y') return { opaque: true, redirect: undefined };
+  }
+  return { opaque: false, redirect: value(`${TRUSTED_PREFIX}redirect`) ?? value(`${USER_PREFIX}redirect`) };
 }
 
 /** The overlay.redirect xattr of an upper directory, if any (trusted, else user namespace). */
@@ -185,12 +203,13 @@ export class OvlNamei {
         break;
       }
       dirs.push(here);
-      if (isOpaqueDir(this.paths, real)) break;
+      const marks = dirMarks(this.paths, real);
+      if (marks.opaque) break;
       // A directory renamed in the kernel's redirect_dir format, in any layer (as redirect_dir=on
       // follows them: a layer that was an upper keeps working once it is stacked as a lower): the
       // layers below hold it at the path it came from (absolute from the layer roots, or a sibling
       // name when relative).
-      const redirect = this.#isLast(dir.layer) ? undefined : readRedirect(this.paths, real);
+      const redirect = this.#isLast(dir.layer) ? undefined : marks.redirect;
       if (redirect !== undefined) {
         lowerPath = redirect.startsWith('/') ? redirect : `${path.posix.dirname(lowerPath)}/${redirect}`.replace(/^\/\//, '/');
         candidates = [...candidates.slice(0, i + 1), ...this.#candidatesBelow(dir.layer, lowerPath)];

@@ -126,7 +126,7 @@ export class OverlayFs implements NodeHandlers {
 
   // -- files --------------------------------------------------------------------------------------
 
-  open(ctx: RequestContext, node: NodeId, flags: number): Promise<OpenReply> {
+  open(ctx: RequestContext, node: NodeId, flags: number): Reply<OpenReply> {
     return file.open(this.#ovl, ctx, this.#n(node), flags);
   }
 
