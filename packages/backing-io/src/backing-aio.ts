@@ -68,7 +68,7 @@ export class BackingAio {
   private finish(result: AioResult, hookErr: unknown): void {
     // A failing close(2) after the last I/O has nothing left to report to: every write's own
     // result (and fsync, for SYNC requests) already carried the data errors.
-    this.file.put().catch(() => undefined);
+    void this.file.put()?.catch(() => undefined);
     if (!result.ok) this.#reject(result.error);
     else if (hookErr !== undefined) this.#reject(hookErr);
     else this.#resolve(result.bytes);

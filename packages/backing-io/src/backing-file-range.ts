@@ -16,7 +16,7 @@ function withRef<T>(files: BackingFile[], fn: () => T): T {
     return fn();
   } finally {
     // A put that drops the last reference closes the fd asynchronously; nothing to wait for here.
-    for (const f of files) void f.put().catch(() => undefined);
+    for (const f of files) void f.put()?.catch(() => undefined);
   }
 }
 

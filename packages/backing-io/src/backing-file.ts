@@ -94,11 +94,23 @@ export class BackingFile {
     return this;
   }
 
-  /** Drop a reference; the last one closes the fd. Resolves when that close (if any) is done. */
-  put(): Promise<void> {
+  /**
+   * Drop a reference; the last one closes the fd. A promise only while that close is still running
+   * (a file opened for writing closes on the threadpool); undefined when there is nothing to wait
+   * for (not the last reference, or a read-only fd closed at once), so a release can be answered
+   * without a promise round. A failed close is a rejection, never a throw.
+   */
+  put(): Promise<void> | undefined {
     if (this.#refs <= 0) throw new Error(`backing file ${this.userPath}: reference put more than taken`);
-    if (--this.#refs === 0) this.#closed = this.io.close(this.#fd, (this.flags & O_ACCMODE) === fsConstants.O_RDONLY);
-    return this.#closed ?? Promise.resolve();
+    if (--this.#refs > 0) return undefined;
+    let closing: Promise<void> | void;
+    try {
+      closing = this.io.close(this.#fd, (this.flags & O_ACCMODE) === fsConstants.O_RDONLY);
+    } catch (err) {
+      closing = Promise.reject(err);
+    }
+    this.#closed = closing ?? Promise.resolve();
+    return closing ?? undefined;
   }
 
   /** Resolves when the fd has been closed (after the last put). */
@@ -145,7 +157,7 @@ export function backingTmpfileOpen(
 
 function openBacking(opts: BackingFileOpenOptions): BackingFile | Promise<BackingFile> {
   const realPath = path.resolve(opts.realPath);
-  checkNotStacked(realPath);
+  checkNotStacked(realPath, 'open', true);
   const io = opts.io ?? nodeIoOps;
   const hostFlags = (opts.flags & ~BACKING_OPEN_STRIP) | (opts.createFlags ?? 0);
   // libuv (and Node's openSync) add O_CLOEXEC to every open: a forked helper never inherits backing fds.

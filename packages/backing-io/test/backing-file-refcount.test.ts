@@ -69,3 +69,25 @@ test('the fd closes at the last put, not before, and a put too many is a bug', a
     t.cleanup();
   }
 });
+
+test('put returns a promise only while a close is still running', async () => {
+  const t = tempDir();
+  try {
+    const p = path.join(t.dir, 'f');
+    fs.writeFileSync(p, 'x');
+    // Read-only: closed at once at the last put, nothing to wait for (a release answers synchronously).
+    const ro = await backingFileOpen({ userPath: '/f', realPath: p, flags: fs.constants.O_RDONLY, io: nodeIoOps });
+    ro.get();
+    expect(ro.put()).toBeUndefined();
+    expect(ro.put()).toBeUndefined();
+    expect(ro.isClosed).toBe(true);
+    // Opened for writing: the close runs on the threadpool, and the last put is its promise.
+    const rw = await backingFileOpen({ userPath: '/f', realPath: p, flags: fs.constants.O_RDWR, io: nodeIoOps });
+    const closing = rw.put();
+    expect(closing).toBeInstanceOf(Promise);
+    await closing;
+    expect(rw.isClosed).toBe(true);
+  } finally {
+    t.cleanup();
+  }
+});

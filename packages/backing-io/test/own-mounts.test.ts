@@ -18,6 +18,8 @@ test('opening a backing file under an own mountpoint fails with ELOOP and says w
     );
     expect(() => checkNotStacked(mnt)).toThrow(/ELOOP/);
     expect(() => checkNotStacked(path.join(t.dir, 'mntx'))).not.toThrow();
+    expect(() => checkNotStacked(`${mnt}/deep/er/f`)).toThrow(/ELOOP/);
+    expect(() => checkNotStacked(`${mnt}/../g`)).not.toThrow();
     const ok = await backingFileOpen({ userPath: '/g', realPath: path.join(t.dir, 'g'), flags: 0 });
     await ok.put();
     unregisterOwnMount(mnt);

@@ -135,7 +135,7 @@ export class PassthroughModes {
   async closeAll(): Promise<void> {
     const held = [...this.#io.values()];
     this.#io.clear();
-    await Promise.all(held.map((io) => io.backing?.put().catch(() => undefined)));
+    await Promise.all(held.map((io) => io.backing?.put()?.catch(() => undefined)));
   }
 }
 

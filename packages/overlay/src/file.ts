@@ -117,7 +117,7 @@ export function followCopyUp(ovl: Ovl, f: OvlFile): BackingFile | Promise<Backin
     (b) => {
       const old = f.backing;
       f.backing = b;
-      void old.put().catch(() => undefined);
+      void old.put()?.catch(() => undefined);
       return b;
     },
   );
@@ -151,7 +151,7 @@ export async function fsync(ovl: Ovl, datasync: boolean, fh?: Fh): Promise<void>
   }
 }
 
-export function release(ovl: Ovl, fh: Fh): Promise<void> {
+export function release(ovl: Ovl, fh: Fh): Promise<void> | undefined {
   const f = ovl.files.remove(fh, 'release');
   f.node.openFiles.delete(f);
   return f.backing.put();
@@ -177,5 +177,5 @@ export function copyFileRange(ovl: Ovl, from: { fh: Fh; offset: number }, to: { 
 }
 
 export async function closeAll(ovl: Ovl): Promise<void> {
-  await Promise.all(ovl.files.values().map((f) => f.backing.put().catch(() => undefined)));
+  await Promise.all(ovl.files.values().map((f) => f.backing.put()?.catch(() => undefined)));
 }

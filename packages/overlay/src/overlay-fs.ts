@@ -167,7 +167,7 @@ export class OverlayFs implements NodeHandlers {
     return file.fsync(this.#ovl, datasync, fh);
   }
 
-  release(_ctx: RequestContext, _node: NodeId, fh: Fh): Promise<void> {
+  release(_ctx: RequestContext, _node: NodeId, fh: Fh): Reply<void> {
     return file.release(this.#ovl, fh);
   }
 

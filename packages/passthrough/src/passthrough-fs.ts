@@ -328,7 +328,7 @@ export class PassthroughFs implements NodeHandlers {
       const n = this.#nodes.found(p, name, st);
       return { entry: entryOf(n, st), open: this.#register(n, backing) };
     } catch (err) {
-      void backing.put().catch(() => undefined);
+      void backing.put()?.catch(() => undefined);
       throw err;
     }
   }
@@ -351,7 +351,7 @@ export class PassthroughFs implements NodeHandlers {
       const n = this.#nodes.anonymous(p, st, syscalls.openat(-100, proc(backing.fd), syscalls.O_PATH | O_CLOEXEC));
       return { entry: entryOf(n, st), open: this.#register(n, backing) };
     } catch (err) {
-      void backing.put().catch(() => undefined);
+      void backing.put()?.catch(() => undefined);
       throw err;
     }
   }
@@ -386,7 +386,7 @@ export class PassthroughFs implements NodeHandlers {
     return withRef(open.backing, (fd) => (datasync ? open.backing.io.fdatasync(fd) : open.backing.io.fsync(fd)));
   }
 
-  release(_ctx: RequestContext, _node: NodeId, fh: Fh): Promise<void> {
+  release(_ctx: RequestContext, _node: NodeId, fh: Fh): Promise<void> | undefined {
     // Drops the opener's reference; in-flight I/O (if any) keeps the fd until it completes.
     const file = this.#files.remove(fh, 'release');
     this.#nodes.closed(file.node, file.backing.fd);
@@ -452,7 +452,7 @@ export class PassthroughFs implements NodeHandlers {
 
   /** Close every handle still open (after unmount the kernel sends no more releases), then the node fds. */
   async destroy(): Promise<void> {
-    await Promise.all(this.#files.values().map((f) => f.backing.put().catch(() => undefined)));
+    await Promise.all(this.#files.values().map((f) => f.backing.put()?.catch(() => undefined)));
     this.#nodes.closeAll();
   }
 }
