@@ -113,8 +113,14 @@ export class WireSession {
   #ended = false;
   #watch: DeviceWatch | undefined;
   readonly #spinNs: bigint;
-  /** A request of the current drain is answered when its promise settles (see #drain). */
-  #wentAsync = false;
+  /**
+   * Requests whose answer waits for a promise (a READ from disk on the threadpool, an fsync, a
+   * copy-up). While any is pending the loop does not spin: its caller is blocked on that answer, and
+   * a spin would hold back the very completion it waits for (threadpool callbacks run only once the
+   * loop returns to libuv). The last one to settle starts the spin instead (#spinSoon).
+   */
+  #pending = 0;
+  #spinScheduled = false;
   /** Spins that may still come back empty; a caught request refills it (SPIN_CREDIT). */
   #spinCredit = SPIN_CREDIT;
   /** Requests answered since spinning stopped for lack of credit. */
@@ -173,22 +179,16 @@ export class WireSession {
    */
   #drain(spinFirst = false): void {
     let spinUntil = 0n;
-    this.#wentAsync = false;
     for (let i = 0; i < DRAIN_BATCH; i++) {
       if (this.#ended) return;
       let n: number;
       try {
         n = readRequest(this.devFd, this.#buf);
         while (n === 0 && (i > 0 || spinFirst) && this.#spinNs > 0n && this.#spinCredit > 0) {
-          if (this.#wentAsync) {
-            // A reply waits for a promise, and promises settle only once we return: spinning now
-            // would hold the reply back (an overlay create or unlink is async, yet settles in
-            // microtasks). Return, and spin right after they ran (immediates follow microtasks).
-            setImmediate(() => {
-              if (!this.#ended) this.#drain(true);
-            });
-            return;
-          }
+          // A reply waits for a promise, and promises settle only once we return (an overlay
+          // create or unlink settles in microtasks, a disk read on the threadpool): return, and
+          // the last of them to settle spins for the caller's next request.
+          if (this.#pending > 0) return;
           const now = process.hrtime.bigint();
           if (spinUntil === 0n) spinUntil = now + this.#spinNs;
           else if (now >= spinUntil) {
@@ -262,7 +262,7 @@ export class WireSession {
       return;
     }
     if (result instanceof Promise) {
-      this.#wentAsync = true;
+      this.#pending++;
       if (req.opcode === Opcode.WRITE) {
         const owned = this.#buf;
         this.#buf = this.#requestBufs.take();
@@ -272,14 +272,26 @@ export class WireSession {
       result.then(
         (reply) => {
           if (reply) this.#reply(req, reply);
+          this.#settled();
         },
         (err) => {
           this.#write(errorReply(req.unique, this.#errno(err, req)));
+          this.#settled();
         },
       );
     } else if (result) {
       this.#reply(req, result);
     }
+  }
+
+  /** A promise-answered request was answered: with none left, spin for the next (immediates run after microtasks). */
+  #settled(): void {
+    if (--this.#pending > 0 || this.#spinScheduled || this.#spinNs === 0n || this.#spinCredit === 0) return;
+    this.#spinScheduled = true;
+    setImmediate(() => {
+      this.#spinScheduled = false;
+      if (!this.#ended) this.#drain(true);
+    });
   }
 
   /** A handler's reply, written; a READ's buffer then goes back to the pool it came from. */
