@@ -90,6 +90,7 @@ const c = {
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
   recvmsg: libc.func('recvmsg', 'intptr_t', ['int', koffi.inout(koffi.pointer(Msghdr)), 'int']),
   preadv2: libc.func('preadv2', 'intptr_t', ['int', koffi.pointer(Iovec), 'int', 'int64', 'int']),
+  posix_fadvise: libc.func('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)'),
   // fcntl is variadic in libc; F_GETFL/F_SETFL take an int.
   fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
   pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
@@ -647,6 +648,17 @@ export function setNonblocking(fd: number): void {
 }
 
 const RWF_NOWAIT = 0x08;
+const POSIX_FADV_WILLNEED = 3;
+
+/**
+ * Start reading `len` bytes at `offset` into the page cache without waiting for them
+ * (POSIX_FADV_WILLNEED): the read that follows finds them there, or in flight. Advice only: a
+ * failure is ignored.
+ */
+export function readahead(fd: number, offset: number, len: number): void {
+  c.posix_fadvise(fd, offset, len, POSIX_FADV_WILLNEED);
+}
+
 /** Set once the host answers that RWF_NOWAIT reads are not supported: never asked again. */
 let nowaitUnsupported = false;
 

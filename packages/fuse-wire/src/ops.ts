@@ -2,8 +2,8 @@
 // anything else (the request buffer is reused once a handler goes asynchronous; only WRITE keeps it,
 // and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
-import { fstatSync, type BigIntStats } from 'node:fs';
-import { FsError, O_ACCMODE, errnoOf, isErrno, thenMaybe } from '@layerfs/backing-io';
+import { constants, fstatSync, type BigIntStats } from 'node:fs';
+import { FsError, O_ACCMODE, errnoOf, isErrno, syscalls, thenMaybe } from '@layerfs/backing-io';
 import type { Attr, CacheMode, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext } from '@layerfs/fuse-bridge';
 import { FSYNC_FDATASYNC, GETATTR_FH, OPEN_KILL_SUIDGID, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid, WRITE_KILL_SUIDGID } from './abi';
 import {
@@ -89,8 +89,12 @@ const CHANGES =
   SetattrValid.MTIME |
   SetattrValid.KILL_SUIDGID;
 const O_RDONLY = 0;
+const O_WRONLY = 1;
 const O_RDWR = 2;
+/** What a daemon-served open asks the host to read ahead: the kernel's largest FUSE read (max_pages). */
+const READAHEAD_AT_OPEN = 128 * 1024;
 const O_APPEND = 0o2000;
+const O_DIRECT = constants.O_DIRECT;
 
 export class WireOps {
   readonly #dirs = new Map<number, OpenDir>();
@@ -506,6 +510,12 @@ export class WireOps {
     let openFlags = 0;
     if (r.directIo || this.opts.cache === 'none') openFlags |= OpenOut.DIRECT_IO;
     else openFlags |= OpenOut.KEEP_CACHE;
+    // The READ that follows an open for reading comes a round trip later: have the host start
+    // reading its first window now, so that READ finds it in the page cache (answered at once)
+    // rather than waiting for the disk on the threadpool.
+    // (Not for O_DIRECT: its reads bypass the page cache.)
+    const b = r.backing;
+    if ((flags & O_ACCMODE) !== O_WRONLY && b && !b.isClosed && !(b.flags & O_DIRECT)) syscalls.readahead(b.fd, 0, READAHEAD_AT_OPEN);
     return encode({ fh: r.fh, openFlags, backingId: 0 });
   }
 
