@@ -56,7 +56,7 @@ function made(
   const lowerPath = `${parent.state.lowerPath}/${name}`;
   const type = Number(st.mode) & fs.constants.S_IFMT;
   const n = ovl.inodes.lookup(parent, name, () => ({
-    state: { type, hasUpper: true, lower: [], inLower: overWhiteout, lowerPath },
+    state: { type, hasUpper: true, lower: [], inLower: overWhiteout, lowerPath, lowerXattrNames: undefined },
     ino: st.ino,
   }));
   return entryOf(ovl, n, st);
