@@ -147,7 +147,14 @@ export class Ovl {
     const type = Number(e.top.st.mode) & S_IFMT;
     const isDir = e.top.st.isDirectory();
     const lower = isDir ? e.dirs.filter((d) => d !== e.upper).map(ref) : e.top !== e.upper ? [ref(e.top)] : [];
-    const state: OvlState = { type, hasUpper: e.upper !== undefined, lower, inLower: e.inLower, lowerPath: e.lowerPath, lowerXattrNames: undefined };
+    const state: OvlState = {
+      type,
+      hasUpper: e.upper !== undefined,
+      lower,
+      inLower: e.inLower,
+      lowerPath: e.lowerPath,
+      lowerXattrNames: undefined,
+    };
     return { state, ino: this.foundIno(e) };
   }
 
