@@ -117,7 +117,7 @@ export class WireSession {
    * Requests whose answer waits for a promise (a READ from disk on the threadpool, an fsync, a
    * copy-up). While any is pending the loop does not spin: its caller is blocked on that answer, and
    * a spin would hold back the very completion it waits for (threadpool callbacks run only once the
-   * loop returns to libuv). The last one to settle starts the spin instead (#spinSoon).
+   * loop returns to libuv). The last one to settle starts the spin instead (#settled).
    */
   #pending = 0;
   #spinScheduled = false;
