@@ -515,7 +515,7 @@ export class WireOps {
     // rather than waiting for the disk on the threadpool.
     // (Not for O_DIRECT: its reads bypass the page cache.)
     const b = r.backing;
-    if ((flags & O_ACCMODE) !== O_WRONLY && b && !b.isClosed && !(b.flags & O_DIRECT)) syscalls.readahead(b.fd, 0, READAHEAD_AT_OPEN);
+    if ((flags & O_ACCMODE) !== O_WRONLY && b && !(b.flags & O_DIRECT)) syscalls.readahead(b.fd, 0, READAHEAD_AT_OPEN);
     return encode({ fh: r.fh, openFlags, backingId: 0 });
   }
 

@@ -79,13 +79,13 @@ function lstatOrNull(paths: LayerPaths, real: string): BigIntStats | null {
 }
 
 /**
- * What a real directory says of itself during a lookup: opaque (the aufs marker, or overlay.opaque
- * "y" in any overlay namespace; "x" only marks a directory holding xattr whiteouts) and its
- * overlay.redirect (trusted, else user namespace). One listxattr and one lstat, not a getxattr per
- * name: most directories carry no xattr at all, and each absent name was a failed call (six per
- * directory and layer).
+ * What a real directory says of itself: opaque (the aufs marker, or overlay.opaque "y" in any overlay
+ * namespace), holding xattr whiteouts (overlay.opaque "x", trusted or user namespace: readdir.ts),
+ * and its overlay.redirect (trusted, else user namespace). One listxattr and one lstat, not a
+ * getxattr per name: most directories carry no xattr at all, and each absent name was a failed call
+ * (six per directory and layer).
  */
-export function dirMarks(paths: LayerPaths, real: string): { opaque: boolean; redirect: string | undefined } {
+export function dirMarks(paths: LayerPaths, real: string): { opaque: boolean; xwhiteouts: boolean; redirect: string | undefined } {
   const at = paths.at(real);
   let names: string[];
   try {
@@ -101,12 +101,11 @@ export function dirMarks(paths: LayerPaths, real: string): { opaque: boolean; re
       return undefined; // removed since the listing
     }
   };
-  if (lstatOrNull(paths, path.join(real, AUFS_OPAQUE_MARKER))) return { opaque: true, redirect: undefined };
-  if (names.length === 0) return { opaque: false, redirect: undefined };
-  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX, FUSE_OVERLAYFS_PREFIX]) {
-    if (value(`${prefix}opaque`) === 'y') return { opaque: true, redirect: undefined };
-  }
-  return { opaque: false, redirect: value(`${TRUSTED_PREFIX}redirect`) ?? value(`${USER_PREFIX}redirect`) };
+  const opaque = [TRUSTED_PREFIX, USER_PREFIX, FUSE_OVERLAYFS_PREFIX].map((prefix) => value(`${prefix}opaque`));
+  const xwhiteouts = opaque[0] === 'x' || opaque[1] === 'x';
+  if (opaque.includes('y') || lstatOrNull(paths, path.join(real, AUFS_OPAQUE_MARKER)))
+    return { opaque: true, xwhiteouts, redirect: undefined };
+  return { opaque: false, xwhiteouts, redirect: value(`${TRUSTED_PREFIX}redirect`) ?? value(`${USER_PREFIX}redirect`) };
 }
 
 /** The overlay.redirect xattr of an upper directory, if any (trusted, else user namespace). */

@@ -7,10 +7,10 @@
 import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
 import type { DirEntry } from '@layerfs/fuse-bridge';
-import type { RealRef } from './namei';
+import { dirMarks, type RealRef } from './namei';
 import { isWhiteout } from './whiteout';
 import type { LayerPaths } from './layer-paths';
-import { AUFS_WHITEOUT_PREFIX, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
+import { AUFS_WHITEOUT_PREFIX } from './xattr-names';
 import * as fs from 'node:fs';
 
 const S_IFCHR = fs.constants.S_IFCHR;
@@ -32,7 +32,9 @@ export function readMergedDir(paths: LayerPaths, dirs: readonly RealRef[], inoOf
     for (const e of listing) {
       if (e.name.startsWith(AUFS_WHITEOUT_PREFIX)) seen.add(e.name.slice(AUFS_WHITEOUT_PREFIX.length));
     }
-    const xwhiteouts = holdsXattrWhiteouts(paths, d.real);
+    // As the kernel's ovl_dir_read: xattr whiteouts only in a directory marked for them; empty regular
+    // files elsewhere are files, and are not stat'ed one by one to find out.
+    const xwhiteouts = dirMarks(paths, d.real).xwhiteouts;
     for (const e of listing) {
       if (e.name.startsWith(AUFS_WHITEOUT_PREFIX) || seen.has(e.name)) continue;
       seen.add(e.name);
@@ -52,20 +54,4 @@ export function readMergedDir(paths: LayerPaths, dirs: readonly RealRef[], inoOf
     }
   }
   return out;
-}
-
-/**
- * Is the real directory marked as holding xattr whiteouts (overlay.opaque = "x")? As in the kernel
- * (ovl_dir_read's in_xwhiteouts_dir), empty regular files elsewhere are files, and are not stat'ed
- * one by one to find out. layerfs marks its own upper directories so when it writes that form.
- */
-function holdsXattrWhiteouts(paths: LayerPaths, real: string): boolean {
-  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
-    try {
-      if (syscalls.lgetxattr(paths.at(real), `${prefix}opaque`).toString() === 'x') return true;
-    } catch {
-      // no such xattr in this namespace
-    }
-  }
-  return false;
 }
