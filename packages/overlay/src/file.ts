@@ -94,7 +94,7 @@ export async function tmpfile(ovl: Ovl, ctx: RequestContext, dir: OvlInode, mode
 
 export function register(ovl: Ovl, n: OvlInode, backing: BackingFile): OpenReply {
   const f: OvlFile = { node: n, backing };
-  n.openFiles.add(f);
+  n.opened(f);
   return { fh: ovl.files.add(f), backing };
 }
 
@@ -153,7 +153,7 @@ export async function fsync(ovl: Ovl, datasync: boolean, fh?: Fh): Promise<void>
 
 export function release(ovl: Ovl, fh: Fh): Promise<void> | undefined {
   const f = ovl.files.remove(fh, 'release');
-  f.node.openFiles.delete(f);
+  f.node.closed(f);
   return f.backing.put();
 }
 

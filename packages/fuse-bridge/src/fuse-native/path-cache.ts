@@ -17,13 +17,41 @@ import type { Entry, NodeHandlers, NodeId, Reply, RequestContext } from '../hand
 import { ROOT_NODE } from '../handler';
 
 export class Dentry {
-  readonly children = new Map<string, Dentry>();
+  // Made at the first child: most dentries are files, and an empty Map with its table is ~200 bytes.
+  #children: Map<string, Dentry> | undefined = undefined;
   constructor(
     public node: NodeId,
     public parent: Dentry | null,
     public name: string,
     public validUntil: number,
   ) {}
+
+  get hasChildren(): boolean {
+    return this.#children !== undefined;
+  }
+
+  child(name: string): Dentry | undefined {
+    return this.#children?.get(name);
+  }
+
+  setChild(name: string, d: Dentry): void {
+    (this.#children ??= new Map()).set(name, d);
+  }
+
+  /** Drops `name` if it still names `d`. */
+  dropChild(name: string, d: Dentry): void {
+    const c = this.#children;
+    if (c === undefined || c.get(name) !== d) return;
+    c.delete(name);
+    if (c.size === 0) this.#children = undefined;
+  }
+
+  /** Hands over every child, leaving none. */
+  takeChildren(): Iterable<Dentry> {
+    const c = this.#children;
+    this.#children = undefined;
+    return c?.values() ?? [];
+  }
 }
 
 export interface PathCacheOptions {
@@ -71,7 +99,7 @@ export class PathCache {
     let d = start;
     for (let i = from; i < parts.length; i++) {
       const name = parts[i]!;
-      const child = d.children.get(name);
+      const child = d.child(name);
       if (child && child.validUntil > now) {
         this.#touch(child);
         d = child;
@@ -101,7 +129,7 @@ export class PathCache {
   /** A lookup or a create-like operation answered `e` for `name` in `parent`: it holds e's lookup. */
   #install(parent: Dentry, name: string, e: Entry): Dentry {
     const validUntil = Date.now() + this.#opts.ttlMs;
-    const old = parent.children.get(name);
+    const old = parent.child(name);
     if (old && old.node === e.node) {
       // Still the same node: the dentry already holds a lookup of it.
       this.#forget(e.node, 1);
@@ -111,7 +139,7 @@ export class PathCache {
     }
     if (old) this.#drop(old);
     const d = new Dentry(e.node, parent, name, validUntil);
-    parent.children.set(name, d);
+    parent.setChild(name, d);
     this.#lru.add(d);
     this.#evict();
     return d;
@@ -138,10 +166,10 @@ export class PathCache {
     const toParts = splitPath(to);
     const toName = toParts.pop()!;
     const dstDir = this.#cached(toParts);
-    const replaced = dstDir?.children.get(toName);
+    const replaced = dstDir?.child(toName);
     if (replaced && replaced !== src) this.#drop(replaced);
     if (!src || src === this.root) return;
-    src.parent!.children.delete(src.name);
+    src.parent!.dropChild(src.name, src);
     if (!dstDir) {
       // The new parent is not cached: the moved dentry (and what hangs below it) is let go.
       this.#dropTree(src);
@@ -149,7 +177,7 @@ export class PathCache {
     }
     src.parent = dstDir;
     src.name = toName;
-    dstDir.children.set(toName, src);
+    dstDir.setChild(toName, src);
   }
 
   /** An open handle of `node` begins: its node stays until unpin. */
@@ -170,7 +198,7 @@ export class PathCache {
   #cached(parts: string[]): Dentry | undefined {
     let d: Dentry | undefined = this.root;
     for (const name of parts) {
-      d = d.children.get(name);
+      d = d.child(name);
       if (!d) return undefined;
     }
     return d;
@@ -183,13 +211,12 @@ export class PathCache {
 
   /** Unhook `d` from its parent and let it and everything below it go. */
   #drop(d: Dentry): void {
-    if (d.parent?.children.get(d.name) === d) d.parent.children.delete(d.name);
+    d.parent?.dropChild(d.name, d);
     this.#dropTree(d);
   }
 
   #dropTree(d: Dentry): void {
-    for (const c of d.children.values()) this.#dropTree(c);
-    d.children.clear();
+    for (const c of d.takeChildren()) this.#dropTree(c);
     this.#lru.delete(d);
     this.#forget(d.node, 1);
   }
@@ -205,7 +232,7 @@ export class PathCache {
     let excess = this.#lru.size - Math.floor(this.#opts.max * 0.9);
     for (const d of this.#lru) {
       if (excess <= 0) break;
-      if (d.children.size > 0) continue;
+      if (d.hasChildren) continue;
       this.#drop(d);
       excess--;
     }
