@@ -4,6 +4,7 @@
 // of wakeups on a loaded 2-core machine). Tests inject a wrapper
 // that holds requests in flight or counts syncs; nothing else should need to.
 import * as fs from 'node:fs';
+import { closesAtOnce } from './close-at-once';
 import { preadNowait } from './syscalls';
 
 export interface BackingIoOps {
@@ -11,7 +12,8 @@ export interface BackingIoOps {
   /**
    * `readOnly`: the fd was opened for reading only. Such a close has nothing to write back and does
    * not wait for a disk, so the default closes it at once: queueing it cost two thread wakeups per
-   * file in a loop of small reads (cat of 3000 files through a daemon-served overlay).
+   * file in a loop of small reads (cat of 3000 files through a daemon-served overlay). A file open
+   * for writing is closed at once too where that cannot wait for I/O (close-at-once.ts).
    */
   close(fd: number, readOnly?: boolean): Promise<void> | void;
   /** `pos === null` means "at the file position" (what O_APPEND writes need). */
@@ -35,7 +37,7 @@ function settle<T>(resolve: (v: T) => void, reject: (e: unknown) => void) {
 export const nodeIoOps: BackingIoOps = {
   open: (path, flags, mode) => new Promise((res, rej) => fs.open(path, flags, mode, settle(res, rej))),
   close: (fd, readOnly) => {
-    if (!readOnly) return new Promise((res, rej) => fs.close(fd, settle<void>(res, rej)));
+    if (!readOnly && !closesAtOnce(fd)) return new Promise((res, rej) => fs.close(fd, settle<void>(res, rej)));
     fs.closeSync(fd);
   },
   read: (fd, buf, off, len, pos) => new Promise((res, rej) => fs.read(fd, buf, off, len, pos, settle(res, rej))),

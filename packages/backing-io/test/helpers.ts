@@ -3,8 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BackingIoOps, nodeIoOps } from '@layerfs/backing-io';
 
-export function tempDir(prefix = 'layerfs-unit-'): { dir: string; cleanup(): void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+export function tempDir(prefix = 'layerfs-unit-', under = os.tmpdir()): { dir: string; cleanup(): void } {
+  const dir = fs.mkdtempSync(path.join(under, prefix));
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -85,7 +85,7 @@ let tempSeq = 0;
  * ovl_tempname counter), with the pid and a random tail for leftovers of an earlier daemon; every
  * create of it is exclusive anyway. Not node:crypto: loading it was 3 ms of each mount's start.
  */
-function tempName(): string {
+export function tempName(): string {
   return `#${process.pid.toString(16)}.${(tempSeq++).toString(16)}.${Math.floor(Math.random() * 0xffffffff).toString(16)}`;
 }
 

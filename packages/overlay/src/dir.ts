@@ -10,12 +10,14 @@ import { FsError, syscalls } from '@layerfs/backing-io';
 import { DirEntry, Entry, NodeId, RENAME_EXCHANGE, RENAME_NOREPLACE, RequestContext } from '@layerfs/fuse-bridge';
 import { copyUp, markImpure } from './copy-up';
 import { readRedirect } from './namei';
+import { unlinkUpperFile } from './retire';
 import { Ovl, assertWritable } from './ovl-fs';
 import type { OvlInode } from './ovl-inode';
 import { DirentIno, readMergedDir } from './readdir';
 import { isUpperWhiteout, isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
 
 const BIG = { bigint: true } as const;
+const BIG_OR_NONE = { bigint: true, throwIfNoEntry: false } as const;
 const { S_IFDIR } = fs.constants;
 
 /** LOOKUP: the node for `name`, one lookup counted. */
@@ -25,7 +27,10 @@ export function lookup(ovl: Ovl, parent: OvlInode, name: string): Entry {
   let st: BigIntStats | undefined;
   const n = ovl.inodes.lookup(parent, name, () => {
     const e = ovl.lookupEntry(parent, name);
-    if (!e) throw new FsError('ENOENT', 'lookup', parent.childPath(name));
+    if (!e) {
+      ovl.missed(parent, name);
+      throw new FsError('ENOENT', 'lookup', parent.childPath(name));
+    }
     st = e.top.st;
     return ovl.found(e);
   });
@@ -78,16 +83,10 @@ export async function prepareCreate(
   const cu = assertWritable(ovl, op, parent.childPath(name));
   if (ovl.exists(parent, name)) throw new FsError('EEXIST', op, parent.childPath(name));
   const real = path.join(await copyUp(cu, parent), name);
-  let overWhiteout = false;
-  try {
-    const st = fs.lstatSync(ovl.paths.at(real), BIG);
-    if (isWhiteout(ovl.paths.at(real), st)) {
-      fs.unlinkSync(ovl.paths.at(real));
-      overWhiteout = true;
-    }
-  } catch {
-    // nothing there: the usual case
-  }
+  // Nothing there is the usual case: no ENOENT error made for it (an error costs more than the lstat).
+  const st = fs.lstatSync(ovl.paths.at(real), BIG_OR_NONE);
+  const overWhiteout = st !== undefined && isWhiteout(ovl.paths.at(real), st);
+  if (overWhiteout) fs.unlinkSync(ovl.paths.at(real));
   return { real, overWhiteout };
 }
 
@@ -163,7 +162,7 @@ async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode): Promise<voi
       emptyDir(ovl, real);
       fs.rmdirSync(ovl.paths.at(real));
     } else {
-      fs.unlinkSync(ovl.paths.at(real));
+      unlinkUpperFile(ovl.cu!, real);
     }
     ovl.paths.changed();
     if (n.isDir) ovl.namei.realDirsChanged();

@@ -58,6 +58,7 @@ export class Ovl {
    * CAP_DAC_READ_SEARCH) or none could be written.
    */
   readonly copiedUp = new Map<bigint, bigint>();
+  #lastMiss: { parent: OvlInode; name: string; changes: number } | undefined;
   /**
    * The backing-io hooks. No endWrite copy-attr: the overlay keeps no attribute cache (getattr reads
    * the real file, fstat for open files), so there is nothing to update; atime is the host's.
@@ -202,7 +203,22 @@ export class Ovl {
 
   /** Whether `name` shows in `parent`. */
   exists(parent: OvlInode, name: string): boolean {
-    return this.inodes.child(parent, name) !== undefined || this.lookupEntry(parent, name) !== null;
+    if (this.inodes.child(parent, name) !== undefined) return true;
+    const miss = this.#lastMiss;
+    if (miss !== undefined && miss.parent === parent && miss.name === name && miss.changes === this.inodes.changes) return false;
+    return this.lookupEntry(parent, name) !== null;
+  }
+
+  /**
+   * A LOOKUP found nothing for `name`: remembered (the last one only) until the next change through
+   * this mount, so the CREATE or MKDIR the kernel sends next for it does not look through every
+   * layer again. The layers change only through the mount (the kernel caches negative entries on
+   * the same assumption, for negative_timeout). What exists() guards against is a visible lower
+   * entry, and none can appear without a change through the mount; a name made in the upper layer
+   * meanwhile is refused by the exclusive create there in any case.
+   */
+  missed(parent: OvlInode, name: string): void {
+    this.#lastMiss = { parent, name, changes: this.inodes.changes };
   }
 
   /** Look `name` up again after this mount changed it (a rename, a create), keeping a known node's st_ino. */

@@ -127,6 +127,7 @@ export class OvlInode {
 export class OvlInodeTable {
   readonly #nodes = new Map<number, OvlInode>();
   #next = ROOT_ID + 1;
+  #changes = 0;
   readonly root: OvlInode;
 
   constructor(rootState: OvlState, rootIno: bigint) {
@@ -137,6 +138,11 @@ export class OvlInodeTable {
 
   get size(): number {
     return this.#nodes.size;
+  }
+
+  /** Names removed, replaced or moved through this mount so far (every change of the view is one). */
+  get changes(): number {
+    return this.#changes;
   }
 
   /** The node for a kernel node id; ESTALE for an id never given or already forgotten. */
@@ -184,6 +190,7 @@ export class OvlInodeTable {
 
   /** The name went away (unlink, rmdir): its node, if any, loses its path. */
   unlinked(parent: OvlInode, name: string): void {
+    this.#changes++;
     const n = parent.child(name);
     if (n) this.#detach(n);
   }
@@ -199,6 +206,7 @@ export class OvlInodeTable {
   }
 
   renamed(from: OvlInode, fromName: string, to: OvlInode, toName: string, exchange: boolean): void {
+    this.#changes++;
     const moving = from.child(fromName);
     const target = to.child(toName);
     if (exchange) {

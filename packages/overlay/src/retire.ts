@@ -1,0 +1,35 @@
+// Unlinking a file's last name frees its blocks there and then (ext4 here: 0.2-0.5 ms for a file
+// with data, its eviction journalled), and the caller of unlink(2) waits for that through the FUSE
+// round trip: a rollback-journal database pays it on every transaction. fuse-overlayfs moves such a
+// file into its work directory and deletes it later; so does this. The name goes at once (a rename
+// within the upper layer's filesystem, no eviction); the unlink that frees the blocks runs on the
+// threadpool with nobody waiting.
+//
+// Only a file whose last name this is, and that has blocks to free: with other names left, its
+// inode lives on, the in-place unlink is cheap, and their st_nlink must drop before the reply (a
+// file in the work directory would still count as a link). A crash between the two leaves the file
+// in the work directory, which the next mount empties (params.ts cleanWorkdir) — it is never
+// visible in the upper layer.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createLogger } from '@layerfs/fuse-bridge';
+import { tempName, type CopyUpCtx } from './copy-up';
+
+const log = createLogger('overlay');
+const BIG = { bigint: true } as const;
+
+/** Remove the upper file `real` (a path for ovl.paths), deferring the freeing of its blocks when that pays. */
+export function unlinkUpperFile(cu: CopyUpCtx, real: string): void {
+  const paths = cu.ovl.paths;
+  const at = paths.at(real);
+  const st = fs.lstatSync(at, BIG);
+  if (!st.isFile() || st.nlink !== 1n || st.blocks === 0n) {
+    fs.unlinkSync(at);
+    return;
+  }
+  const tmp = paths.workPath(path.join(cu.workDir, tempName()));
+  fs.renameSync(at, tmp);
+  fs.unlink(tmp, (err) => {
+    if (err) log.warn(`work directory: ${tmp} not removed (${err.code ?? err.message}); the next mount removes it`);
+  });
+}
