@@ -172,6 +172,17 @@ async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode): Promise<voi
 }
 
 /**
+ * FSYNCDIR, as ovl_dir_fsync: the upper directory synced, so the names made and removed in it
+ * survive a crash (a database that deletes its journal asks for this). A directory with no upper
+ * part has nothing this mount changed; fsync=0 and volatile answer at once.
+ */
+export function fsyncdir(ovl: Ovl, n: OvlInode): Promise<void> | undefined {
+  if (ovl.noFsync || !n.state.hasUpper || n.detached) return undefined;
+  const fd = ovl.paths.open(ovl.upperReal(n), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  return new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))).finally(() => fs.closeSync(fd));
+}
+
+/**
  * rename. Files come up first and move within the upper layer. A directory with lower parts is
  * renamed in O(1) in the kernel's redirect_dir format: it is copied up alone (not its contents),
  * marked with overlay.redirect = the path where the lower layers hold it, and moved; its old name

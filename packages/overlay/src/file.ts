@@ -140,14 +140,19 @@ export function write(ovl: Ovl, fh: Fh, buf: Buffer, position: number): Promise<
   return backingFileWriteIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, ovl.io);
 }
 
-export async function fsync(ovl: Ovl, datasync: boolean, fh?: Fh): Promise<void> {
+/** FSYNC: the handle's real file synced, unless fsync=0 or volatile (then answered at once, as the kernel's volatile). */
+export function fsync(ovl: Ovl, datasync: boolean, fh?: Fh): Promise<void> | undefined {
   const f = ovl.files.find(fh);
-  if (!f || ovl.noFsync) return;
-  f.backing.get();
+  if (!f || ovl.noFsync) return undefined;
+  return syncHeld(f.backing, datasync);
+}
+
+async function syncHeld(backing: BackingFile, datasync: boolean): Promise<void> {
+  backing.get();
   try {
-    await (datasync ? f.backing.io.fdatasync(f.backing.fd) : f.backing.io.fsync(f.backing.fd));
+    await (datasync ? backing.io.fdatasync(backing.fd) : backing.io.fsync(backing.fd));
   } finally {
-    await f.backing.put();
+    await backing.put();
   }
 }
 

@@ -166,8 +166,12 @@ export class OverlayFs implements NodeHandlers {
     return file.write(this.#ovl, fh, buf, position);
   }
 
-  fsync(_ctx: RequestContext, _node: NodeId, datasync: boolean, fh?: Fh): Promise<void> {
+  fsync(_ctx: RequestContext, _node: NodeId, datasync: boolean, fh?: Fh): Reply<void> {
     return file.fsync(this.#ovl, datasync, fh);
+  }
+
+  fsyncdir(_ctx: RequestContext, node: NodeId): Reply<void> {
+    return dir.fsyncdir(this.#ovl, this.#n(node));
   }
 
   release(_ctx: RequestContext, _node: NodeId, fh: Fh): Reply<void> {

@@ -64,12 +64,13 @@ export class Ovl {
    * the real file, fstat for open files), so there is nothing to update; atime is the host's.
    */
   readonly io: BackingFileCtx = {};
-  /** fsync=0: fsync requests return at once. */
+  /** fsync=0 or volatile: fsync requests return at once. */
   readonly noFsync: boolean;
 
   constructor(opts: OverlayFsOptions) {
     this.roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
-    this.noFsync = opts.noFsync === true;
+    // The kernel's volatile omits every sync to the upper layer (overlayfs.rst), fsync(2) included.
+    this.noFsync = opts.noFsync === true || opts.volatile === true;
     this.upperRoot = opts.upper;
     this.names = opts.userxattr ? ovlXattrs(USER_PREFIX) : ovlXattrs();
     const workDir = opts.upper && opts.work ? path.join(opts.work, WORK_SUBDIR) : undefined;

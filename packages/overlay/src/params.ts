@@ -125,8 +125,10 @@ function cleanWorkdir(work: string): void {
 /** The kernel overlay's feature options that change what layerfs does. */
 export interface OverlayFeatures {
   /**
-   * `volatile`: skip the fsync of copied-up data before it is renamed into place. Faster; after a
-   * crash of the machine (not of the daemon) a copied-up file may be empty or partial.
+   * `volatile`, as the kernel's: no sync reaches the upper layer — copy-up does not fsync the data
+   * before renaming it into place, and fsync(2) of files and directories through the mount returns
+   * at once. Faster; after a crash of the machine (not of the daemon) recent changes, a copied-up
+   * file's data included, may be lost.
    */
   volatile?: boolean;
   /** `userxattr`: write the overlay's own xattrs as user.overlay.* (read: every namespace, always). */

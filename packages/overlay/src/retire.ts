@@ -28,7 +28,13 @@ export function unlinkUpperFile(cu: CopyUpCtx, real: string): void {
     return;
   }
   const tmp = paths.workPath(path.join(cu.workDir, tempName()));
-  fs.renameSync(at, tmp);
+  try {
+    fs.renameSync(at, tmp);
+  } catch {
+    // A move the host refuses (upper and workdir on two mounts of one filesystem: EXDEV): unlink in place.
+    fs.unlinkSync(at);
+    return;
+  }
   fs.unlink(tmp, (err) => {
     if (err) log.warn(`work directory: ${tmp} not removed (${err.code ?? err.message}); the next mount removes it`);
   });
