@@ -162,7 +162,7 @@ async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode): Promise<voi
       emptyDir(ovl, real);
       fs.rmdirSync(ovl.paths.at(real));
     } else {
-      unlinkUpperFile(ovl.cu!, real);
+      unlinkUpperFile(ovl.cu!, real, n.openFiles.size > 0);
     }
     ovl.paths.changed();
     if (n.isDir) ovl.namei.realDirsChanged();

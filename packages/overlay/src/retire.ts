@@ -5,11 +5,11 @@
 // within the upper layer's filesystem, no eviction); the unlink that frees the blocks runs on the
 // threadpool with nobody waiting.
 //
-// Only a file whose last name this is, and that has blocks to free: with other names left, its
-// inode lives on, the in-place unlink is cheap, and their st_nlink must drop before the reply (a
-// file in the work directory would still count as a link). A crash between the two leaves the file
-// in the work directory, which the next mount empties (params.ts cleanWorkdir) — it is never
-// visible in the upper layer.
+// Only a file whose last name this is, that has blocks to free and that nobody has open: with
+// other names left or an open handle its inode lives on, the in-place unlink is cheap, and st_nlink
+// seen through those must drop before the reply (a file in the work directory still counts as a
+// link). A crash between the two steps leaves the file in the work directory, which the next mount
+// empties (params.ts cleanWorkdir): it is never visible in the upper layer.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createLogger } from '@layerfs/fuse-bridge';
@@ -18,12 +18,16 @@ import { tempName, type CopyUpCtx } from './copy-up';
 const log = createLogger('overlay');
 const BIG = { bigint: true } as const;
 
-/** Remove the upper file `real` (a path for ovl.paths), deferring the freeing of its blocks when that pays. */
-export function unlinkUpperFile(cu: CopyUpCtx, real: string): void {
+/**
+ * Remove the upper file `real` (a path for ovl.paths), deferring the freeing of its blocks when that
+ * pays. `open`: the node has open handles — then nothing is freed here (its last close does that),
+ * and fstat through them must show st_nlink 0 as soon as unlink returns: unlinked in place.
+ */
+export function unlinkUpperFile(cu: CopyUpCtx, real: string, open: boolean): void {
   const paths = cu.ovl.paths;
   const at = paths.at(real);
   const st = fs.lstatSync(at, BIG);
-  if (!st.isFile() || st.nlink !== 1n || st.blocks === 0n) {
+  if (open || !st.isFile() || st.nlink !== 1n || st.blocks === 0n) {
     fs.unlinkSync(at);
     return;
   }
