@@ -6,7 +6,7 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FsError, syscalls } from '@layerfs/backing-io';
+import { FsError, nodeIoOps, syscalls } from '@layerfs/backing-io';
 import { DirEntry, Entry, NodeId, RENAME_EXCHANGE, RENAME_NOREPLACE, RequestContext } from '@layerfs/fuse-bridge';
 import { copyUp, markImpure } from './copy-up';
 import { readRedirect } from './namei';
@@ -179,7 +179,7 @@ async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode): Promise<voi
 export function fsyncdir(ovl: Ovl, n: OvlInode): Promise<void> | undefined {
   if (ovl.noFsync || !n.state.hasUpper || n.detached) return undefined;
   const fd = ovl.paths.open(ovl.upperReal(n), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  return new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))).finally(() => fs.closeSync(fd));
+  return nodeIoOps.fsync(fd).finally(() => fs.closeSync(fd));
 }
 
 /**
