@@ -23,6 +23,7 @@ import {
   backingFileReadIter,
   backingFileWriteIter,
   callerOwner,
+  nodeIoOps,
   syscalls,
   type StatxResult,
   type TimeSpec,
@@ -182,13 +183,9 @@ export class PassthroughFs implements NodeHandlers {
     return syscalls.readdirFd(this.#nodes.fd(this.#nodes.get(node)), { withDots: true });
   }
 
-  async fsyncdir(_ctx: RequestContext, node: NodeId): Promise<void> {
+  fsyncdir(_ctx: RequestContext, node: NodeId): Promise<void> {
     const fd = syscalls.openat(this.#nodes.fd(this.#nodes.get(node)), '.', O_DIRECTORY | O_CLOEXEC);
-    try {
-      await new Promise<void>((res, rej) => fs.fsync(fd, (e) => (e ? rej(e) : res())));
-    } finally {
-      syscalls.close(fd);
-    }
+    return nodeIoOps.fsync(fd).finally(() => syscalls.close(fd));
   }
 
   // -- names ----------------------------------------------------------------------------------------
