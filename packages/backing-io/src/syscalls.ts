@@ -5,8 +5,10 @@
 // ranges the page cache holds (their callers check). Every function throws FsError with a positive
 // errno, but for the few hot-loop ones that return −errno.
 import * as fs from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import koffi from './koffi-native';
 import { FsError } from './errors';
+import { StatxStats, makedev } from './bigint-stats';
 
 const libc = koffi.load('libc.so.6');
 
@@ -418,14 +420,9 @@ export interface StatxResult {
 
 /** STATX_BASIC_STATS: everything stat(2) reports. */
 const STATX_BASIC_STATS = 0x7ff;
+const STATX_BTIME = 0x800;
+const ENOENT = 2;
 const statxBuf = Buffer.alloc(256);
-
-/** glibc's makedev(). */
-function makedev(major: number, minor: number): bigint {
-  const ma = BigInt(major >>> 0);
-  const mi = BigInt(minor >>> 0);
-  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
-}
 
 function stxTime(b: Buffer, off: number): bigint {
   return b.readBigInt64LE(off) * 1_000_000_000n + BigInt(b.readUInt32LE(off + 8));
@@ -454,6 +451,27 @@ export function statxAt(dir: number, name: string): StatxResult {
     rdev: Number(makedev(b.readUInt32LE(128), b.readUInt32LE(132))),
     dev: makedev(b.readUInt32LE(136), b.readUInt32LE(140)),
   };
+}
+
+/**
+ * lstat(2) of `name` in `dir` (`""`: the fd itself), answered as fs.lstatSync(path, { bigint: true })
+ * answers, without a path through /proc/self/fd (bigint-stats.ts). Throws FsError (code ENOENT, …).
+ */
+export function lstatAt(dir: number, name: string): BigIntStats {
+  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
+  check(c.statx(dir, name, flags, STATX_BASIC_STATS | STATX_BTIME, statxBuf), 'lstat', name);
+  return new StatxStats(statxBuf);
+}
+
+/** lstatAt, or undefined where nothing has that name (as Node's `throwIfNoEntry: false`: ENOENT only). */
+export function lstatAtIfAny(dir: number, name: string): BigIntStats | undefined {
+  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
+  if (Number(c.statx(dir, name, flags, STATX_BASIC_STATS | STATX_BTIME, statxBuf)) < 0) {
+    const errno = koffi.errno();
+    if (errno === ENOENT) return undefined;
+    throw new FsError(errno, 'lstat', name);
+  }
+  return new StatxStats(statxBuf);
 }
 
 export function mkdirAt(dir: number, name: string, mode: number): void {

@@ -93,7 +93,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
   const paths = ctx.ovl.paths;
   const src = n.state.lower[0];
   if (!src) throw new FsError('ENOENT', 'copy-up', n.name);
-  const st = fs.lstatSync(paths.at(src.real), { bigint: true });
+  const st = paths.lstat(src.real);
   const dest = ctx.ovl.upperReal(n);
   // The temporary name is in the work directory, whose fd lives with the mount: `tmp` stays valid
   // across the awaits below. Paths of the layers (paths.at) are used synchronously only.
@@ -134,7 +134,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
     await fs.promises.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw err;
   }
-  const upperIno = fs.lstatSync(paths.at(ctx.ovl.upperReal(n)), { bigint: true }).ino;
+  const upperIno = paths.lstat(ctx.ovl.upperReal(n)).ino;
   // st_ino after copy-up, as the kernel's ovl_getattr: a directory keeps the merged number (its
   // node's, unchanged); a file with one link keeps the lower number; a lower hard link is a file of
   // its own now, with its own number (the other names stay the lower inode).

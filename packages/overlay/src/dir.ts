@@ -16,8 +16,6 @@ import type { OvlInode } from './ovl-inode';
 import { DirentIno, readMergedDir } from './readdir';
 import { isUpperWhiteout, isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
 
-const BIG = { bigint: true } as const;
-const BIG_OR_NONE = { bigint: true, throwIfNoEntry: false } as const;
 const { S_IFDIR } = fs.constants;
 
 /** LOOKUP: the node for `name`, one lookup counted. */
@@ -48,14 +46,7 @@ export function entryOf(ovl: Ovl, n: OvlInode, st: BigIntStats = ovl.lstat(n)): 
  * name exactly when a whiteout was there (the next removal must leave one again). Its st_ino is its
  * own: nothing was copied up into it.
  */
-function made(
-  ovl: Ovl,
-  parent: OvlInode,
-  name: string,
-  real: string,
-  overWhiteout: boolean,
-  st = fs.lstatSync(ovl.paths.at(real), BIG),
-): Entry {
+function made(ovl: Ovl, parent: OvlInode, name: string, real: string, overWhiteout: boolean, st = ovl.paths.lstat(real)): Entry {
   // A node the table still has for the name stands for what was there before: it is gone now.
   ovl.inodes.unlinked(parent, name);
   const lowerPath = `${parent.state.lowerPath}/${name}`;
@@ -84,7 +75,7 @@ export async function prepareCreate(
   if (ovl.exists(parent, name)) throw new FsError('EEXIST', op, parent.childPath(name));
   const real = path.join(await copyUp(cu, parent), name);
   // Nothing there is the usual case: no ENOENT error made for it (an error costs more than the lstat).
-  const st = fs.lstatSync(ovl.paths.at(real), BIG_OR_NONE);
+  const st = ovl.paths.lstatIfAny(real);
   const overWhiteout = st !== undefined && isWhiteout(ovl.paths.at(real), st);
   if (overWhiteout) fs.unlinkSync(ovl.paths.at(real));
   return { real, overWhiteout };

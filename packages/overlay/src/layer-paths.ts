@@ -19,6 +19,7 @@
 // would): the layers are the mount's while it is up (overlayfs.rst), and an fd never leads through
 // a symlink.
 import * as fs from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { FsError, syscalls } from '@layerfs/backing-io';
 
 const O_PATH_DIR = syscalls.O_PATH | fs.constants.O_DIRECTORY | 0o2000000; /* O_CLOEXEC */
@@ -97,6 +98,30 @@ export class LayerPaths {
     if (real === r.root) return `/proc/self/fd/${r.fd}/.`;
     const slash = real.lastIndexOf('/');
     return `/proc/self/fd/${this.#dirFd(r, real.slice(0, slash))}/${real.slice(slash + 1)}`;
+  }
+
+  /**
+   * lstat(2) of `real` itself, as fs.lstatSync(at(real), { bigint: true }) answers it, but by statx on
+   * the parent's fd: the /proc/self/fd path costs a procfs walk, about half of each lstat (lookups and
+   * getattrs make one each).
+   */
+  lstat(real: string): BigIntStats {
+    const { dir, name } = this.#parent(real);
+    return syscalls.lstatAt(dir, name);
+  }
+
+  /** lstat(), or undefined when nothing has that name (ENOENT). */
+  lstatIfAny(real: string): BigIntStats | undefined {
+    const { dir, name } = this.#parent(real);
+    return syscalls.lstatAtIfAny(dir, name);
+  }
+
+  /** The resolved parent fd of `real` and its last component ("" for a layer root: the root fd itself). */
+  #parent(real: string): { dir: number; name: string } {
+    const r = this.#rootOf(real);
+    if (real === r.root) return { dir: r.fd, name: '' };
+    const slash = real.lastIndexOf('/');
+    return { dir: this.#dirFd(r, real.slice(0, slash)), name: real.slice(slash + 1) };
   }
 
   #dirFd(r: Root, dir: string): number {

@@ -59,20 +59,17 @@ export interface LayerRoots {
   paths: LayerPaths;
 }
 
-const BIG = { bigint: true } as const;
 /** The layers' longest name (ext4, xfs, btrfs, tmpfs: 255 bytes); statfs reports the same. */
 const NAME_MAX = 255;
 
-/** lstat of a real path through `paths` (its directories resolved safely), or null when nothing is there. */
 /**
- * Not there answers without an exception: a lookup probes every layer for a name most of them lack,
- * and a Node ENOENT error (message, stack) cost more than the lstat it reports.
+ * lstat of a real path through `paths` (its directories resolved safely), or null when nothing is
+ * there. Not there answers without an exception: a lookup probes every layer for a name most of them
+ * lack, and an error object cost more than the lstat it reports.
  */
-const BIG_OR_NONE = { bigint: true, throwIfNoEntry: false } as const;
-
 function lstatOrNull(paths: LayerPaths, real: string): BigIntStats | null {
   try {
-    return fs.lstatSync(paths.at(real), BIG_OR_NONE) ?? null;
+    return paths.lstatIfAny(real) ?? null;
   } catch {
     return null; // ENOTDIR: not in this layer
   }
@@ -129,7 +126,7 @@ export class OvlNamei {
   constructor(layers: LayerRoots) {
     this.#layers = layers;
     this.#root = () => {
-      const dirs = layers.roots.map((real, layer) => ({ layer, real, st: fs.lstatSync(layers.paths.at(real), BIG) }));
+      const dirs = layers.roots.map((real, layer) => ({ layer, real, st: layers.paths.lstat(real) }));
       return { path: '/', top: dirs[0]!, dirs, upper: layers.hasUpper ? dirs[0] : undefined, inLower: true, lowerPath: '' };
     };
   }

@@ -34,7 +34,6 @@ export interface OverlayFsOptions extends OverlayFeatures {
   work?: string;
 }
 
-const BIG = { bigint: true } as const;
 const S_IFMT = fs.constants.S_IFMT;
 const ref = (r: RealRef): RealRef => ({ layer: r.layer, real: r.real });
 
@@ -115,16 +114,17 @@ export class Ovl {
 
   /** Whether the upper layer already holds `n` (copied up through another node for the same name). */
   upperExists(n: OvlInode): boolean {
-    const at = this.paths.at(this.upperReal(n));
+    const real = this.upperReal(n);
     try {
-      return !isWhiteout(at, fs.lstatSync(at, BIG));
+      const st = this.paths.lstat(real);
+      return !isWhiteout(this.paths.at(real), st);
     } catch {
       return false;
     }
   }
 
   lstat(n: OvlInode): BigIntStats {
-    return fs.lstatSync(this.paths.at(this.topReal(n)), BIG);
+    return this.paths.lstat(this.topReal(n));
   }
 
   /** getattr's answer for `n` from a fresh stat of its real entry. */
@@ -237,7 +237,7 @@ export class Ovl {
 
   /** A new upper entry goes to the caller (see backing-io's callerOwner); `fd` when it is open. */
   own(real: string, ctx: RequestContext, fd?: number): void {
-    const owner = callerOwner(ctx, () => Number(fs.lstatSync(this.paths.at(path.dirname(real))).mode));
+    const owner = callerOwner(ctx, () => Number(this.paths.lstat(path.dirname(real)).mode));
     if (!owner) return;
     if (fd !== undefined) fs.fchownSync(fd, owner.uid, owner.gid);
     else fs.lchownSync(this.paths.at(real), owner.uid, owner.gid);

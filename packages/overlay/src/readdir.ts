@@ -44,7 +44,7 @@ export function readMergedDir(paths: LayerPaths, dirs: readonly RealRef[], inoOf
         const real = path.join(d.real, e.name);
         let st: fs.BigIntStats;
         try {
-          st = fs.lstatSync(paths.at(real), { bigint: true });
+          st = paths.lstat(real);
         } catch {
           continue; // gone since the listing: not there any more
         }

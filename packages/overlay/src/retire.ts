@@ -16,7 +16,6 @@ import { createLogger } from '@layerfs/fuse-bridge';
 import { tempName, type CopyUpCtx } from './copy-up';
 
 const log = createLogger('overlay');
-const BIG = { bigint: true } as const;
 
 /**
  * Remove the upper file `real` (a path for ovl.paths), deferring the freeing of its blocks when that
@@ -25,8 +24,8 @@ const BIG = { bigint: true } as const;
  */
 export function unlinkUpperFile(cu: CopyUpCtx, real: string, open: boolean): void {
   const paths = cu.ovl.paths;
+  const st = paths.lstat(real);
   const at = paths.at(real);
-  const st = fs.lstatSync(at, BIG);
   if (open || !st.isFile() || st.nlink !== 1n || st.blocks === 0n) {
     fs.unlinkSync(at);
     return;

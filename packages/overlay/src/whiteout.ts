@@ -42,7 +42,7 @@ export function isWhiteout(at: string, st: BigIntStats): boolean {
 export function isUpperWhiteout(paths: LayerPaths, real: string): boolean {
   let st: BigIntStats;
   try {
-    st = fs.lstatSync(paths.at(real), { bigint: true });
+    st = paths.lstat(real);
   } catch {
     return false; // nothing there
   }
