@@ -45,7 +45,9 @@ const timer = setInterval(() => {
     clearInterval(timer);
     let ns = 0;
     for (const [base, last] of seen.values()) ns += last - base;
-    fs.writeFileSync(out, JSON.stringify({ cpuMs: ns / 1e6, daemons: seen.size }));
+    // Written aside and renamed: the waiting bench reads the file as soon as its name exists.
+    fs.writeFileSync(`${out}.tmp`, JSON.stringify({ cpuMs: ns / 1e6, daemons: seen.size }));
+    fs.renameSync(`${out}.tmp`, out);
   }
 }, 10);
 sample();

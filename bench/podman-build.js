@@ -20,7 +20,7 @@ const RUNS = Number(args[args.indexOf('--runs') + 1] || 3) || 3;
 const ROOTFUL_ONLY = args.includes('--rootful-only');
 const PROGRAM = path.resolve(__dirname, '..', 'bin', 'layerfs-overlay');
 const USER = 'layerfs-podman';
-const { busyboxBuild, ensureSubuidUser } = require('../test/helpers/podman-fixture');
+const { busyboxBuild, ensureSubuidUser, stopPauseProcesses } = require('../test/helpers/podman-fixture');
 
 for (const bin of ['podman', 'fuse-overlayfs', 'busybox']) {
   if (spawnSync('which', [bin]).status !== 0) {
@@ -162,6 +162,7 @@ try {
     }
 } finally {
   fs.chmodSync('/dev/fuse', devMode);
+  if (!ROOTFUL_ONLY) stopPauseProcesses(USER);
   spawnSync('rm', ['-rf', dir]);
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { TRANSPORT } from '../helpers/cli';
 import { run } from '../helpers/run';
 import { scratch } from '../helpers/scratch';
-import { busyboxBuild, ensureSubuidUser } from '../helpers/podman-fixture';
+import { busyboxBuild, ensureSubuidUser, stopPauseProcesses } from '../helpers/podman-fixture';
 
 const OVERLAY_PROGRAM = path.resolve(__dirname, '..', '..', 'bin', 'layerfs-overlay');
 const has = (bin: string) => ['/usr/bin', '/bin', '/usr/sbin'].some((d) => fs.existsSync(path.join(d, bin)));
@@ -43,6 +43,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!ready) return;
+  stopPauseProcesses(USER);
   // Containers are --rm; layers may still be mounted by the storage of a failed step.
   for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
     const mnt = line.split(' ')[1];

@@ -54,4 +54,14 @@ function busyboxBuild(dir, busybox = '/bin/busybox') {
   return { tar, ctx };
 }
 
-module.exports = { CONTAINERFILE, ensureSubuidUser, busyboxBuild };
+/**
+ * End rootless podman's pause processes of `user` (catatonit, one per XDG_RUNTIME_DIR used). Each
+ * holds a user and mount namespace made while other mounts were up; the copies of FUSE mounts in
+ * it keep their superblocks, so an unmount on the host never ends those daemons (seen: two layerfs
+ * daemons alive two hours after `layerfs umount`).
+ */
+function stopPauseProcesses(user) {
+  spawnSync('pkill', ['-KILL', '-u', user, '-x', 'catatonit']);
+}
+
+module.exports = { CONTAINERFILE, ensureSubuidUser, busyboxBuild, stopPauseProcesses };
