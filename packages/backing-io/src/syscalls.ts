@@ -433,8 +433,7 @@ function stxTime(b: Buffer, off: number): bigint {
  * buffer: the call and its decoding are synchronous, so nothing can interleave.
  */
 export function statxAt(dir: number, name: string): StatxResult {
-  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
-  check(c.statx(dir, name, flags, STATX_BASIC_STATS, statxBuf), 'statx', name);
+  check(statxInto(dir, name, STATX_BASIC_STATS), 'statx', name);
   const b = statxBuf;
   return {
     blksize: b.readUInt32LE(4),
@@ -458,20 +457,25 @@ export function statxAt(dir: number, name: string): StatxResult {
  * answers, without a path through /proc/self/fd (bigint-stats.ts). Throws FsError (code ENOENT, …).
  */
 export function lstatAt(dir: number, name: string): BigIntStats {
-  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
-  check(c.statx(dir, name, flags, STATX_BASIC_STATS | STATX_BTIME, statxBuf), 'lstat', name);
-  return new StatxStats(statxBuf);
+  const st = lstatAtIfAny(dir, name);
+  if (st === undefined) throw new FsError(ENOENT, 'lstat', name);
+  return st;
 }
 
 /** lstatAt, or undefined where nothing has that name (as Node's `throwIfNoEntry: false`: ENOENT only). */
 export function lstatAtIfAny(dir: number, name: string): BigIntStats | undefined {
-  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
-  if (Number(c.statx(dir, name, flags, STATX_BASIC_STATS | STATX_BTIME, statxBuf)) < 0) {
+  if (statxInto(dir, name, STATX_BASIC_STATS | STATX_BTIME) < 0) {
     const errno = koffi.errno();
     if (errno === ENOENT) return undefined;
     throw new FsError(errno, 'lstat', name);
   }
   return new StatxStats(statxBuf);
+}
+
+/** statx(2) of `name` in `dir` into statxBuf, a final symlink not followed (`""`: the fd itself); the raw result. */
+function statxInto(dir: number, name: string, mask: number): number {
+  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
+  return Number(c.statx(dir, name, flags, mask, statxBuf));
 }
 
 export function mkdirAt(dir: number, name: string, mode: number): void {

@@ -92,12 +92,10 @@ export class LayerPaths {
 
   /** A path for `real` whose directories were resolved below its layer root without symlinks. */
   at(real: string): string {
-    const r = this.#rootOf(real);
+    const { dir, name } = this.#parent(real);
     // "/.": the root directory itself, also for calls that do not follow a final symlink (the bare
     // magic link would be that symlink).
-    if (real === r.root) return `/proc/self/fd/${r.fd}/.`;
-    const slash = real.lastIndexOf('/');
-    return `/proc/self/fd/${this.#dirFd(r, real.slice(0, slash))}/${real.slice(slash + 1)}`;
+    return `/proc/self/fd/${dir}/${name === '' ? '.' : name}`;
   }
 
   /**
