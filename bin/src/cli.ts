@@ -218,7 +218,12 @@ const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
   spin_us=N                wire: keep polling N µs for the next request after answering (default 50; 0 off)
   debug                    libfuse's trace of every request (fuse-native; the wire transport traces
                            every request with --debug); on stderr, with --foreground or --log
-  op_timeout=S             fuse-native: answer a metadata request ETIMEDOUT after S seconds (default 0: never)`;
+  op_timeout=S             fuse-native: answer a metadata request ETIMEDOUT after S seconds (default 0: never)
+  ro, rw, [no]suid, [no]dev, [no]exec, noatime, relatime, strictatime, nodiratime, sync, dirsync
+                           mount(8)'s flags, on the mount itself (root's mounts: the overlay allows
+                           set-id programs and refuses device nodes, as fuse-overlayfs; the passthrough
+                           is nosuid,nodev, as bindfs; a user's mount is always nosuid,nodev)
+  defaults, user, auto, noauto, _netdev, nofail, x-*, comment=   fstab's own: accepted, nothing to do`;
 
 // bindfs's command-line options, same names and letters (bindfs(1)); values are checked by
 // @layerfs/passthrough's takeBindfsOptions, which reads them from the -o set.

@@ -1,6 +1,7 @@
 // layerfs-overlay's Node side: fuse-overlayfs's command line,
-//   layerfs-overlay [-f] [-d|--debug] [-o OPTS]... MOUNTPOINT
-// for programs that run a mount program with that shape (containers/storage's `mount_program`:
+//   layerfs-overlay [-f] [-d|--debug] [-o OPTS]... [SOURCE] MOUNTPOINT
+// (SOURCE as mount(8)'s helper mount.fuse passes it for `mount -t fuse.layerfs-overlay SOURCE DIR`
+// and /etc/fstab: it names the mount in /proc/mounts, as fuse-overlayfs's does) for programs that run a mount program with that shape (containers/storage's `mount_program`:
 // rootless podman and buildah). The `bin/layerfs-overlay` shell script starts it as the daemon
 // (with a ready pipe) and waits for its verdict, so no Node process is spent on waiting; the daemon
 // mounts without loading the CLI (yargs and the passthrough are not needed for this), and runs as
@@ -21,11 +22,13 @@ interface Parsed {
   help: boolean;
   version: boolean;
   options: string[];
+  source?: string;
   mountpoint?: string;
 }
 
 function parse(args: string[]): Parsed {
   const p: Parsed = { foreground: false, debug: false, help: false, version: false, options: [] };
+  const operands: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '-f') p.foreground = true;
@@ -34,9 +37,12 @@ function parse(args: string[]): Parsed {
     else if (a.startsWith('-o') && a.length > 2) p.options.push(a.slice(2));
     else if (a === '-h' || a === '--help') p.help = true;
     else if (a === '-V' || a === '--version') p.version = true;
-    else if (!a.startsWith('-') && p.mountpoint === undefined) p.mountpoint = a;
-    else throw new UsageError(`unexpected argument '${a}' (usage: layerfs-overlay [-f] [-d] [-o OPTIONS]... MOUNTPOINT)`);
+    else if (!a.startsWith('-') && operands.length < 2) operands.push(a);
+    else throw new UsageError(`unexpected argument '${a}' (usage: layerfs-overlay [-f] [-d] [-o OPTIONS]... [SOURCE] MOUNTPOINT)`);
   }
+  // One operand is the mountpoint; with two, the first is mount(8)'s source (the fsname).
+  p.mountpoint = operands.pop();
+  p.source = operands.pop();
   return p;
 }
 
@@ -48,6 +54,7 @@ function asCli(p: Parsed): string[] {
   if (p.help) out.push('--help');
   if (p.version) out.push('--version');
   for (const o of p.options) out.push('-o', o);
+  if (p.source !== undefined) out.push('-o', `fsname=${p.source.replace(/\\/g, '\\\\').replace(/,/g, '\\,')}`);
   if (p.mountpoint !== undefined) out.push(p.mountpoint);
   return out;
 }
@@ -55,6 +62,8 @@ function asCli(p: Parsed): string[] {
 /** The mount `p` asks for, its relative paths taken from `cwd` (a shared daemon's client has its own). */
 function overlayOptions(p: Parsed, cwd: string, transport: string | undefined): MountOverlayOptions {
   const opts: OptionMap = new Map();
+  // Given first: an fsname= among the options names the mount instead.
+  if (p.source !== undefined) opts.set('fsname', p.source);
   for (const o of p.options) parseOptionString(o, opts);
   const o = overlayMountOptions(opts, {
     mountpoint: path.resolve(cwd, p.mountpoint!),

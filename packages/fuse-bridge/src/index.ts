@@ -21,8 +21,8 @@ export type { MountHandle, MountFsOptions } from './mount';
 export type { Transport, TransportChoice, TransportName, TransportSession } from './transport';
 export { fuseNativeTransport } from './fuse-native/start';
 export { MountError } from './mount-error';
-export { parseOptionString, takeBridgeOptions, defaultBridgeOptions, libfuseOptions, optionTaker } from './options';
-export type { BridgeOptions, OptionMap, CacheMode } from './options';
+export { parseOptionString, takeBridgeOptions, defaultBridgeOptions, libfuseOptions, optionTaker, vfsOptionNames } from './options';
+export type { BridgeOptions, OptionMap, CacheMode, VfsFlags } from './options';
 export {
   prepareMountpoint,
   unmountPath,

@@ -96,6 +96,72 @@ export interface BridgeOptions {
    * and access(W_OK) says so. A filesystem still refuses writes itself where a transport cannot ask.
    */
   readOnly?: boolean;
+  /**
+   * mount(8)'s per-mount flags (`suid`/`nosuid`, `dev`/`nodev`, `exec`/`noexec`, the atime family,
+   * `sync`, `dirsync`), as `mount -t fuse.PROG` and /etc/fstab pass them; unset: the filesystem's
+   * default (MountFsOptions.suid) or the kernel's.
+   */
+  vfs: VfsFlags;
+}
+
+export interface VfsFlags {
+  suid?: boolean;
+  dev?: boolean;
+  exec?: boolean;
+  atime?: 'noatime' | 'relatime' | 'strictatime';
+  diratime?: boolean;
+  sync?: boolean;
+  dirsync?: boolean;
+}
+
+/**
+ * Options only mount(8) and fstab give meaning to (it acted on them before running the helper, or
+ * they are for fsck, systemd and the boot): a helper is handed some of them, and takes no action.
+ */
+const FSTAB_ONLY = new Set([
+  'defaults',
+  'auto',
+  'noauto',
+  'user',
+  'nouser',
+  'users',
+  'owner',
+  'group',
+  '_netdev',
+  'nofail',
+  'lazytime',
+  'nolazytime',
+  'loud',
+  'silent',
+  'iversion',
+  'noiversion',
+]);
+
+/** Take mount(8)'s generic options out of `opts` into `o` (rw/ro, the flags of VfsFlags). */
+function takeVfsOptions(opts: OptionMap, o: BridgeOptions): void {
+  const vfs: VfsFlags = { ...o.vfs };
+  for (const [key, value] of [...opts]) {
+    if (value !== true) {
+      if (key === 'comment' || key.startsWith('x-')) opts.delete(key);
+      continue;
+    }
+    const no = key.startsWith('no') ? key.slice(2) : undefined;
+    let known = true;
+    if (key === 'rw' || key === 'ro') o.readOnly = key === 'ro';
+    else if (key === 'suid' || no === 'suid') vfs.suid = key === 'suid';
+    else if (key === 'dev' || no === 'dev') vfs.dev = key === 'dev';
+    else if (key === 'exec' || no === 'exec') vfs.exec = key === 'exec';
+    else if (key === 'atime') vfs.atime = undefined;
+    else if (key === 'noatime' || key === 'relatime' || key === 'strictatime') vfs.atime = key;
+    else if (key === 'norelatime') vfs.atime = vfs.atime === 'relatime' ? undefined : vfs.atime;
+    else if (key === 'diratime' || key === 'nodiratime') vfs.diratime = key === 'diratime';
+    else if (key === 'sync' || key === 'async') vfs.sync = key === 'sync';
+    else if (key === 'dirsync') vfs.dirsync = true;
+    else if (FSTAB_ONLY.has(key) || key.startsWith('x-')) log.debug(`${key}: mount(8)'s option, nothing for the filesystem to do`);
+    else known = false;
+    if (known) opts.delete(key);
+  }
+  o.vfs = vfs;
 }
 
 export function defaultBridgeOptions(): BridgeOptions {
@@ -113,6 +179,7 @@ export function defaultBridgeOptions(): BridgeOptions {
     passthrough: 'auto',
     spinUs: 50,
     acl: true,
+    vfs: {},
   };
 }
 
@@ -158,6 +225,7 @@ export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = default
   if ((v = take('op_timeout')) !== undefined) o.opTimeout = num('op_timeout', v);
   if ((v = take('spin_us')) !== undefined) o.spinUs = num('spin_us', v);
   if (take('noacl')) o.acl = false;
+  takeVfsOptions(opts, o);
   // libfuse's common options, as fuse-overlayfs takes them: honoured where they mean something here,
   // else accepted and ignored with one debug line (threads and fds are the transport's business).
   if (take('allow_root')) log.debug('allow_root: ignored (only the mounting user, and root for a root daemon, have access)');
@@ -196,6 +264,23 @@ export function libfuseOptions(o: BridgeOptions): string[] {
   if (o.nonempty) out.push('nonempty');
   if (o.fuseDebug) out.push('debug');
   if (o.readOnly) out.push('ro');
+  out.push(...vfsOptionNames(o.vfs, process.getuid?.() === 0));
+  return out;
+}
+
+/**
+ * `vfs` as the option names libfuse's mount and fusermount3 take: `suid` and `dev` only for root
+ * (fusermount3 forces nosuid,nodev on a user's mount; libfuse 2 and fusermount3 know no relatime,
+ * strictatime or diratime: those mount(2) flags are the kernel's defaults anyway).
+ */
+export function vfsOptionNames(vfs: VfsFlags, root: boolean): string[] {
+  const out: string[] = [];
+  if (root && vfs.suid !== undefined) out.push(vfs.suid ? 'suid' : 'nosuid');
+  if (root && vfs.dev !== undefined) out.push(vfs.dev ? 'dev' : 'nodev');
+  if (vfs.exec === false) out.push('noexec');
+  if (vfs.atime === 'noatime') out.push('noatime');
+  if (vfs.sync) out.push('sync');
+  if (vfs.dirsync) out.push('dirsync');
   return out;
 }
 

@@ -1,5 +1,5 @@
 // Mount option parsing: escapes, the bridge's own keys taken out, bad values refused with a reason.
-import { defaultBridgeOptions, parseOptionString, takeBridgeOptions } from '@layerfs/fuse-bridge';
+import { defaultBridgeOptions, libfuseOptions, parseOptionString, takeBridgeOptions } from '@layerfs/fuse-bridge';
 
 test('items, values, escaped commas, empty items and later keys winning', () => {
   const m = parseOptionString('ro,lowerdir=a\\,b,,x=1, x=2 ,');
@@ -22,4 +22,17 @@ test('bad values are refused with what is allowed', () => {
   expect(() => takeBridgeOptions(parseOptionString('cache=sometimes'))).toThrow(/auto, kernel or none/);
   expect(() => takeBridgeOptions(parseOptionString('passthrough=maybe'))).toThrow(/auto, off or require/);
   expect(() => takeBridgeOptions(parseOptionString('attr_timeout=-1'))).toThrow(/attr_timeout/);
+});
+
+test("mount(8)'s generic options become mount flags; fstab-only ones are taken and do nothing", () => {
+  const m = parseOptionString(
+    'ro,rw,dev,suid,nosuid,noexec,noatime,sync,dirsync,nodiratime,defaults,user,_netdev,x-systemd.automount,comment=x,mine=1',
+  );
+  const o = takeBridgeOptions(m);
+  expect(o.readOnly).toBe(false);
+  expect(o.vfs).toEqual({ dev: true, suid: false, exec: false, atime: 'noatime', sync: true, dirsync: true, diratime: false });
+  // What is left belongs to the filesystem (or is an unknown option).
+  expect([...m.keys()]).toEqual(['mine']);
+  expect(libfuseOptions({ ...o, vfs: { exec: false, atime: 'relatime' } })).toEqual(expect.arrayContaining(['noexec']));
+  expect(libfuseOptions({ ...o, vfs: { atime: 'relatime' } }).some((x) => /atime/.test(x))).toBe(false);
 });

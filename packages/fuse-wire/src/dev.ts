@@ -29,7 +29,18 @@ export function readRequest(fd: number, buf: Buffer): number {
   }
 }
 
-export const MountFlags = { NOSUID: 2, NODEV: 4, NOEXEC: 8, RDONLY: 1, NOATIME: 1024 } as const;
+export const MountFlags = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  SYNCHRONOUS: 16,
+  DIRSYNC: 128,
+  NOATIME: 1024,
+  NODIRATIME: 2048,
+  RELATIME: 1 << 21,
+  STRICTATIME: 1 << 24,
+} as const;
 
 const POLLIN = 0x1;
 

@@ -1,7 +1,7 @@
 // The wire transport as the mount lifecycle sees it: open /dev/fuse, mount(2) with its fd, serve.
 import * as fs from 'node:fs';
-import type { BridgeOptions, NodeHandlers, Transport, TransportSession } from '@layerfs/fuse-bridge';
-import { MountError, createLogger, unmountPath } from '@layerfs/fuse-bridge';
+import type { BridgeOptions, NodeHandlers, Transport, TransportSession, VfsFlags } from '@layerfs/fuse-bridge';
+import { MountError, createLogger, unmountPath, vfsOptionNames } from '@layerfs/fuse-bridge';
 import { privilege } from '@layerfs/backing-io';
 import { MountFlags, mountFuse, openFuseDevice } from './dev';
 import { fusermountMount } from './fusermount';
@@ -72,6 +72,21 @@ export const wireTransport: Transport = {
   },
 };
 
+/** mount(2)'s flags for `vfs`: nosuid and nodev unless asked otherwise, as libfuse mounts. */
+function mountFlagsOf(vfs: VfsFlags): number {
+  let f = 0;
+  if (!vfs.suid) f |= MountFlags.NOSUID;
+  if (!vfs.dev) f |= MountFlags.NODEV;
+  if (vfs.exec === false) f |= MountFlags.NOEXEC;
+  if (vfs.atime === 'noatime') f |= MountFlags.NOATIME;
+  else if (vfs.atime === 'relatime') f |= MountFlags.RELATIME;
+  else if (vfs.atime === 'strictatime') f |= MountFlags.STRICTATIME;
+  if (vfs.diratime === false) f |= MountFlags.NODIRATIME;
+  if (vfs.sync) f |= MountFlags.SYNCHRONOUS;
+  if (vfs.dirsync) f |= MountFlags.DIRSYNC;
+  return f;
+}
+
 interface Mounted {
   devFd: number;
   /** Called once the session has ended (unmounted): what the mount method still holds. */
@@ -85,13 +100,7 @@ function mountAsRoot(abs: string, opts: BridgeOptions): Mounted {
   if (opts.defaultPermissions) data.push('default_permissions');
   if (opts.maxRead) data.push(`max_read=${opts.maxRead}`);
   try {
-    mountFuse(
-      opts.fsname,
-      abs,
-      `fuse.${opts.subtype}`,
-      MountFlags.NOSUID | MountFlags.NODEV | (opts.readOnly ? MountFlags.RDONLY : 0),
-      data.join(','),
-    );
+    mountFuse(opts.fsname, abs, `fuse.${opts.subtype}`, mountFlagsOf(opts.vfs) | (opts.readOnly ? MountFlags.RDONLY : 0), data.join(','));
   } catch (err) {
     fs.closeSync(devFd);
     throw new MountError(
@@ -108,6 +117,7 @@ function mountAsRoot(abs: string, opts: BridgeOptions): Mounted {
 async function mountAsUser(abs: string, opts: BridgeOptions): Promise<Mounted> {
   const o = ['nosuid', 'nodev', `fsname=${opts.fsname}`, `subtype=${opts.subtype}`, 'auto_unmount'];
   if (opts.readOnly) o.push('ro');
+  o.push(...vfsOptionNames(opts.vfs, false));
   if (opts.allowOther) o.push('allow_other');
   if (opts.defaultPermissions) o.push('default_permissions');
   if (opts.maxRead) o.push(`max_read=${opts.maxRead}`);

@@ -39,6 +39,10 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
     ...opts,
     fsname: opts.fsname ?? 'layerfs-overlay',
     subtype: 'layerfs-overlay',
+    // Set-id programs run from the union, as on the kernel's overlay and fuse-overlayfs (a container's
+    // su and ping, for rootful podman); device nodes do not open (nodev), as on fuse-overlayfs. A
+    // user's mount is nosuid,nodev whatever is asked (fusermount3).
+    vfs: { suid: true, ...opts.vfs },
     transport: chooseTransport(opts.transport).transport,
   });
   return { ...handle, fs: ofs };
