@@ -53,6 +53,7 @@ function asCli(p: Parsed): string[] {
   if (p.debug) out.push('--debug');
   if (p.help) out.push('--help');
   if (p.version) out.push('--version');
+  out.push('-o', 'nonempty');
   for (const o of p.options) out.push('-o', o);
   if (p.source !== undefined) out.push('-o', `fsname=${p.source.replace(/\\/g, '\\\\').replace(/,/g, '\\,')}`);
   if (p.mountpoint !== undefined) out.push(p.mountpoint);
@@ -64,6 +65,10 @@ function overlayOptions(p: Parsed, cwd: string, transport: string | undefined): 
   const opts: OptionMap = new Map();
   // Given first: an fsname= among the options names the mount instead.
   if (p.source !== undefined) opts.set('fsname', p.source);
+  // fuse-overlayfs (libfuse 3) and the kernel's overlay mount over a directory that has entries (they
+  // are hidden while mounted), and programs that run this shape rely on it: mount(8) on /mnt, the
+  // unionmount testsuite's --fuse runs. The `layerfs` CLI keeps libfuse 2's check.
+  opts.set('nonempty', true);
   for (const o of p.options) parseOptionString(o, opts);
   const o = overlayMountOptions(opts, {
     mountpoint: path.resolve(cwd, p.mountpoint!),

@@ -126,3 +126,37 @@ test('rename onto whiteouts, then again on stacked layers (10 deep), as the kern
     t.cleanup();
   }
 }, 180000);
+
+// A directory moved in one mount and moved again in the next, with each upper pushed onto the lower
+// stack: the redirect each rename writes must name where the layer just below holds the directory
+// (which may itself be a redirect), not where the lowest layer does — the lowest path is a whiteout
+// in the layer between. Each step also on a plain directory: the union must show what it shows.
+test('a directory moved again in each stacked layer (back, into another, a child out) keeps its contents', async () => {
+  const t = overlayLayers([tree]);
+  const plain = path.join(t.dir, 'plain');
+  fs.cpSync(t.lower[0]!, plain, { recursive: true });
+  const chain: Array<(root: string) => void> = [
+    (r) => fs.renameSync(path.join(r, 'd1'), path.join(r, 'd2')),
+    (r) => fs.renameSync(path.join(r, 'd2'), path.join(r, 'd1')),
+    (r) => fs.renameSync(path.join(r, 'd1'), path.join(r, 'keep/inner')),
+    (r) => fs.renameSync(path.join(r, 'keep/inner/sub'), path.join(r, 'sub-out')),
+    (r) => fs.renameSync(path.join(r, 'keep/inner'), path.join(r, 'd1')),
+    (r) => fs.renameSync(path.join(r, 'sub-out'), path.join(r, 'd1/sub')),
+  ];
+  try {
+    let layers: Layers = t;
+    for (let i = 0; i < chain.length; i++) {
+      if (i > 0) {
+        const upper = path.join(t.dir, `upper${i}`);
+        const work = path.join(t.dir, `work${i}`);
+        fs.mkdirSync(upper);
+        fs.mkdirSync(work);
+        layers = { ...layers, lower: [layers.upper!, ...layers.lower], upper, work };
+      }
+      chain[i]!(plain);
+      await step(layers, chain[i]!, treeView(plain).sort());
+    }
+  } finally {
+    t.cleanup();
+  }
+}, 120000);

@@ -201,9 +201,8 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
     throw new FsError('ENOTDIR', 'rename', newParent.childPath(newName));
   }
   const srcReal = await copyUp(cu, src);
-  if (srcHasLower && readRedirect(ovl.paths, srcReal) === undefined) {
-    syscalls.lsetxattr(ovl.paths.at(srcReal), ovl.names.redirect, Buffer.from(src.state.lowerPath));
-  }
+  const redirect = srcHasLower ? redirectFor(ovl, src, srcReal, parent === newParent) : undefined;
+  if (redirect !== undefined) syscalls.lsetxattr(ovl.paths.at(srcReal), ovl.names.redirect, Buffer.from(redirect));
   const dstParent = await copyUp(cu, newParent);
   const dstReal = path.join(dstParent, newName);
   const srcNow = ovl.upperReal(src); // a parent may have moved during the awaits
@@ -233,6 +232,29 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
   ovl.inodes.renamed(parent, name, newParent, newName, false);
   // Whether a lower layer holds the new name (a later removal needs a whiteout) is the new place's.
   ovl.refresh(src);
+}
+
+/**
+ * The overlay.redirect a directory with lower parts needs before it moves, as ovl_set_redirect
+ * writes it; undefined when the one it has still holds (the same parent, or an absolute one). In the
+ * same directory: its name. Elsewhere: the absolute path of its place now, each part the name, or
+ * that directory's own redirect (an absolute one replaces everything above it), as
+ * ovl_get_redirect builds it. Never the path where the lowest layer holds it: the layer just below
+ * resolves the redirect, and that layer may hold the directory elsewhere, under a redirect of its
+ * own (the upper of an earlier mount, stacked as a lower, holds a whiteout at the lowest path).
+ * Called before the rename: `src` still has its old parent and name.
+ */
+function redirectFor(ovl: Ovl, src: OvlInode, srcReal: string, samedir: boolean): string | undefined {
+  const own = readRedirect(ovl.paths, srcReal);
+  if (own !== undefined && (samedir || own.startsWith('/'))) return undefined;
+  if (samedir) return src.name;
+  let p = '';
+  for (let d: OvlInode = src; d.parent; d = d.parent) {
+    const r = d === src ? own : d.state.hasUpper ? readRedirect(ovl.paths, ovl.upperReal(d)) : undefined;
+    if (r?.startsWith('/')) return r + p;
+    p = `/${r ?? d.name}${p}`;
+  }
+  return p;
 }
 
 /**

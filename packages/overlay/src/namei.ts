@@ -179,9 +179,25 @@ export class OvlNamei {
     const dirs: RealEntry[] = [];
     let inLower = false;
     let lowerPath = `${parent.lowerPath}/${name}`;
-    let candidates: Array<{ layer: number; real: string }> = parent.dirs.map((d) => ({ layer: d.layer, real: path.join(d.real, name) }));
-    for (let i = 0; i < candidates.length; i++) {
-      const dir = candidates[i]!;
+    let candidates: RealRef[] = parent.dirs.map((d) => ({ layer: d.layer, real: path.join(d.real, name) }));
+    let i = 0;
+    // After an absolute redirect: the next layer to search, from its root (ovl_lookup_layer), and
+    // whether an opaque directory on the way in the last layer searched ends the search there.
+    let walkFrom: number | undefined;
+    let opaqueAbove = false;
+    const next = (): RealRef | undefined => {
+      if (i < candidates.length) return candidates[i++];
+      while (walkFrom !== undefined && !opaqueAbove && walkFrom < this.#layers.roots.length) {
+        const layer = walkFrom++;
+        const w = this.#walkDown(layer, lowerPath);
+        lowerPath = w.path;
+        if (w.blocked) return undefined;
+        opaqueAbove = w.opaqueAbove;
+        if (w.real !== undefined) return { layer, real: w.real };
+      }
+      return undefined;
+    };
+    for (let dir = next(); dir; dir = next()) {
       const real = dir.real;
       const st = lstatOrNull(this.paths, real);
       if (!st) {
@@ -203,12 +219,21 @@ export class OvlNamei {
       if (marks.opaque) break;
       // A directory renamed in the kernel's redirect_dir format, in any layer (as redirect_dir=on
       // follows them: a layer that was an upper keeps working once it is stacked as a lower): the
-      // layers below hold it at the path it came from (absolute from the layer roots, or a sibling
-      // name when relative).
+      // layers below hold it at the path it came from. An absolute one is looked up from each layer's
+      // root, following the redirects of the directories on the way (#walkDown); a relative one is a
+      // sibling name, looked up in the parent's own directory of each layer below (a rename of the
+      // parent may have put it elsewhere in each), or in the same directory from the roots once an
+      // absolute one was followed (as ovl_check_redirect).
       const redirect = this.#isLast(dir.layer) ? undefined : marks.redirect;
       if (redirect !== undefined) {
-        lowerPath = redirect.startsWith('/') ? redirect : `${path.posix.dirname(lowerPath)}/${redirect}`.replace(/^\/\//, '/');
-        candidates = [...candidates.slice(0, i + 1), ...this.#candidatesBelow(dir.layer, lowerPath)];
+        const absolute = redirect.startsWith('/');
+        lowerPath = absolute ? redirect : `${path.posix.dirname(lowerPath)}/${redirect}`.replace(/^\/\//, '/');
+        candidates = candidates.slice(0, i);
+        if (absolute || walkFrom !== undefined) walkFrom = dir.layer + 1;
+        else
+          candidates.push(
+            ...parent.dirs.filter((d) => d.layer > dir.layer).map((d) => ({ layer: d.layer, real: path.join(d.real, redirect) })),
+          );
       }
     }
     if (!top) {
@@ -250,9 +275,32 @@ export class OvlNamei {
     return has && lstatOrNull(this.paths, path.join(dir, AUFS_WHITEOUT_PREFIX + name)) !== null;
   }
 
-  /** The real path of `lowerPath` in every layer below `layer` (redirect targets go from the roots). */
-  #candidatesBelow(layer: number, lowerPath: string): Array<{ layer: number; real: string }> {
-    return this.#layers.roots.slice(layer + 1).map((root, k) => ({ layer: layer + 1 + k, real: root + lowerPath }));
+  /**
+   * ovl_lookup_layer() for an absolute path in one layer: its directories walked from the layer's
+   * root. Where one of them was itself renamed (a redirect of its own), the path changes there, for
+   * this layer's last step and the layers below; a missing one means nothing here (the layers below
+   * are searched with the same path); a whiteout or non-directory ends the whole search (`blocked`);
+   * an opaque one ends it after this layer.
+   */
+  #walkDown(layer: number, abs: string): { real: string | undefined; path: string; blocked: boolean; opaqueAbove: boolean } {
+    const comps = abs.split('/').filter(Boolean);
+    const last = comps.pop()!;
+    let consumed: string[] = [];
+    let base = this.#layers.roots[layer]!;
+    let opaqueAbove = false;
+    for (const c of comps) {
+      const real = path.join(base, c);
+      const st = lstatOrNull(this.paths, real);
+      if (!st) return { real: undefined, path: abs, blocked: false, opaqueAbove };
+      if (!st.isDirectory() || isWhiteout(this.paths.at(real), st)) return { real: undefined, path: abs, blocked: true, opaqueAbove };
+      const marks = dirMarks(this.paths, real);
+      if (marks.opaque) opaqueAbove = true;
+      const r = this.#isLast(layer) ? undefined : marks.redirect;
+      if (r === undefined) consumed.push(c);
+      else consumed = r.startsWith('/') ? r.split('/').filter(Boolean) : [...consumed, r];
+      base = real;
+    }
+    return { real: path.join(base, last), path: `/${[...consumed, last].join('/')}`, blocked: false, opaqueAbove };
   }
 
   #isLast(layer: number): boolean {
