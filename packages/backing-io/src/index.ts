@@ -25,3 +25,5 @@ export type { FileHandle, RawDirent, StatxResult } from './syscalls';
 export { callerOwner } from './caller-owner';
 export { privilege } from './privilege';
 export type { Privilege, PrivilegeKind } from './privilege';
+export { watchFd } from './fd-watch';
+export type { FdWatch, FdWatchEvent } from './fd-watch';

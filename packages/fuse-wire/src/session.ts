@@ -13,6 +13,7 @@
 // WRITE that goes asynchronous takes the buffer with it and the loop reads into another from a pool.
 import * as fs from 'node:fs';
 import { errnoOf } from '@layerfs/backing-io';
+import type { FdWatch } from '@layerfs/backing-io';
 import type { CacheMode, NodeHandlers, NodeId, RequestContext } from '@layerfs/fuse-bridge';
 import { createLogger, errnoForReply, isDebugEnabled } from '@layerfs/fuse-bridge';
 import {
@@ -26,7 +27,7 @@ import {
   opcodeName,
 } from './abi';
 import { Request, decode, decodeRequest, errorReply, initReply, invalInodeNotice, replyBuffer } from './codec';
-import { DeviceWatch, backingClose, backingOpen, readRequest, watchReadable } from './dev';
+import { backingClose, backingOpen, readRequest, watchReadable } from './dev';
 import { KernelNodes } from './kernel-nodes';
 import { OpResult, WireOps } from './ops';
 import { PassthroughModes, PassthroughPolicy } from './passthrough-modes';
@@ -111,7 +112,7 @@ export class WireSession {
   #buf: Buffer;
   readonly #requestBufs: BufferPool;
   #ended = false;
-  #watch: DeviceWatch | undefined;
+  #watch: FdWatch | undefined;
   readonly #spinNs: bigint;
   /**
    * Requests whose answer waits for a promise (a READ from disk on the threadpool, an fsync, a

@@ -1,6 +1,7 @@
 // The fuse-native transport as the mount lifecycle sees it. The binding itself (transport.ts, which
 // loads fuse-native and libfuse) is required only when this transport starts: a process that serves
 // only the wire transport never loads it.
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Transport, TransportSession } from '../transport';
 import { MountError } from '../mount-error';
@@ -8,7 +9,8 @@ import { libfuseOptions } from '../options';
 import { createLogger } from '../logger';
 import { findFusermount } from '../mountpoint';
 import { startUnmountSentinel } from '../sentinel';
-import { privilege } from '@layerfs/backing-io';
+import { privilege, watchFd } from '@layerfs/backing-io';
+import type { FdWatch } from '@layerfs/backing-io';
 
 const log = createLogger('fuse-native');
 /** How long names are trusted where nothing but the mount changes the backing store (the overlay). */
@@ -54,22 +56,42 @@ export const fuseNativeTransport: Transport = {
 
 /**
  * libfuse 2 ends its loop when someone else unmounts us (`layerfs umount`, `umount`) but tells
- * JavaScript nothing, so we look at the mount table once a second.
+ * JavaScript nothing, so we look at the mount table whenever it changes: /proc/self/mounts polls
+ * POLLPRI on every change in this mount namespace (a uv_poll on the main loop), and once a second
+ * where it cannot be watched. Only then does the daemon close its layer fds and exit: until it
+ * has, the filesystems under the layers stay busy, and `umount MNT && umount LAYER-FS` (as test
+ * suites do) fails EBUSY — for up to the poll interval before (a second).
  */
 function watchForUnmount(abs: string): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setInterval(() => {
+    let done = false;
+    let fd: number | undefined;
+    let watch: FdWatch | undefined;
+    const finish = () => {
+      done = true;
+      clearInterval(timer);
+      watch?.stop();
+      if (fd !== undefined) closeSync(fd);
+      resolve();
+    };
+    const check = () => {
+      if (done) return;
       readFile('/proc/self/mounts', 'utf8').then(
         (table) => {
-          if (!mountTableHas(table, abs)) {
-            clearInterval(timer);
-            resolve();
-          }
+          if (!done && !mountTableHas(table, abs)) finish();
         },
         () => undefined,
       );
-    }, 1000);
+    };
+    const timer = setInterval(check, 1000);
     timer.unref();
+    try {
+      fd = openSync('/proc/self/mounts', 'r');
+      // Neither the watch nor the interval keeps the process running (the mount itself does).
+      watch = watchFd(fd, 'priority', check, { keepAlive: false });
+    } catch {
+      // No watch: the interval alone.
+    }
   });
 }
 
