@@ -62,14 +62,23 @@ export async function mountFs(mountpoint: string, handlers: NodeHandlers, option
   });
   // `gone`: the kernel already ended our connection (someone else unmounted us). Then the path must
   // not be unmounted again: by now another mount may sit there, and it is not ours.
+  // Once gone, no request can come any more: the layers are let go first (handlers.destroy closes
+  // their fds), before the transport's own teardown, so the filesystems under them can be unmounted
+  // as soon as possible after ours (`umount MNT && umount LAYER-FS`).
   const finish = (gone: boolean) => {
     finishing ??= (async () => {
+      let destroyed = false;
       try {
-        if (!gone) await unmountPath(abs, { lazyIfBusy: true });
+        if (gone) {
+          destroyed = true;
+          await handlers.destroy?.();
+        } else {
+          await unmountPath(abs, { lazyIfBusy: true });
+        }
         await session.close();
       } finally {
         unregisterOwnMount(abs);
-        await handlers.destroy?.();
+        if (!destroyed) await handlers.destroy?.();
         closedResolve();
       }
     })();
