@@ -35,6 +35,7 @@ interface MountArgs {
   foreground?: boolean;
   debug?: boolean;
   log?: string;
+  quiet?: boolean;
 }
 
 /**
@@ -71,9 +72,10 @@ async function runMount(
       process.stderr.write(`layerfs: ${r.message}\n`);
       return r.code;
     }
-    process.stdout.write(
-      `layerfs: mounted ${path.resolve(mountpoint)} (${r.detail ? `${r.detail}; ` : ''}daemon pid ${r.pid}); unmount with: layerfs umount ${path.resolve(mountpoint)}\n`,
-    );
+    if (!args.quiet)
+      process.stdout.write(
+        `layerfs: mounted ${path.resolve(mountpoint)} (${r.detail ? `${r.detail}; ` : ''}daemon pid ${r.pid}); unmount with: layerfs umount ${path.resolve(mountpoint)}\n`,
+      );
     return 0;
   }
   await serveForeground(mount, describe);
@@ -92,6 +94,9 @@ async function passthroughCommand(
   }
   if (args['read-only']) opts.set('ro', true);
   const bindfs = takeBindfsOptions(optionTaker(opts));
+  // Unless -o fsname= says otherwise, the mount is named by its source in /proc/mounts, df and
+  // findmnt, as bindfs's are.
+  const namedBy = opts.get('fsname');
   const bridge = takeBridgeOptions(opts);
   if (bindfs.noAllowOther) bridge.allowOther = false;
   if (bindfs.readOnly) bridge.readOnly = true;
@@ -111,6 +116,7 @@ async function passthroughCommand(
         source: args.source,
         mountpoint: args.mountpoint,
         ...bridge,
+        fsname: typeof namedBy === 'string' ? namedBy : undefined,
         rules: bindfs.policy,
         transport: args.transport,
       }),
@@ -279,7 +285,12 @@ function withMountFlags<T>(y: Argv<T>) {
     })
     .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground until unmounted (Ctrl-C unmounts)' })
     .option('debug', { alias: 'd', type: 'boolean', describe: 'log every decision to stderr (implies nothing else)' })
-    .option('log', { type: 'string', describe: "daemon mode: append the daemon's log to this file", requiresArg: true });
+    .option('log', { type: 'string', describe: "daemon mode: append the daemon's log to this file", requiresArg: true })
+    .option('quiet', {
+      alias: 'q',
+      type: 'boolean',
+      describe: 'no line on success (as mount(8) helpers are; errors still say what is wrong)',
+    });
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -4,7 +4,9 @@
 // the shape fuse-overlayfs takes. SOURCE names the mount, mount(8)'s generic flags (noexec, nosuid,
 // nodev, ro, noatime, sync…) act on the mount, fstab-only ones (user, _netdev, x-…) are accepted,
 // and set-id programs run from an overlay by default as on the kernel's overlay and fuse-overlayfs
-// (nosuid where asked, and on the passthrough, as bindfs mounts).
+// (nosuid where asked, and on the passthrough, as bindfs mounts). The passthrough's helper,
+// layerfs-passthrough, takes bindfs's shape (`SOURCE MOUNTPOINT -o …`) and names the mount by its
+// source, as bindfs does.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TRANSPORT, isMounted, mountOverlay, mountPassthrough, waitFor } from '../helpers/cli';
@@ -74,6 +76,61 @@ function setuidId(dir: string): string {
     }
   },
 );
+
+(root && mountHelper ? test : test.skip)(
+  'mount -t fuse PROG#SOURCE for the passthrough: bindfs options and mount flags, quiet, named by its source',
+  async () => {
+    const t = sourceAndMountpoint({ f: 'data' });
+    fs.mkdirSync(path.join(t.dir, 'under'));
+    try {
+      const m = await run('env', [
+        `LAYERFS_TRANSPORT=${TRANSPORT}`,
+        'mount',
+        '-t',
+        'fuse',
+        `${BIN}/layerfs-passthrough#${t.src}`,
+        t.mnt,
+        '-o',
+        'perms=0600,noexec',
+      ]);
+      expect(m.stderr).toBe('');
+      expect(m.stdout).toBe('');
+      expect(m.code).toBe(0);
+      const mo = mountOptionsOf(t.mnt);
+      expect(mo.source).toBe(t.src);
+      expect(mo.type).toBe('fuse.layerfs-passthrough');
+      expect(mo.flags).toContain('noexec');
+      expect(fs.statSync(path.join(t.mnt, 'f')).mode & 0o777).toBe(0o600);
+      expect(fs.readFileSync(path.join(t.mnt, 'f'), 'utf8')).toBe('data');
+    } finally {
+      if (isMounted(t.mnt)) await run('umount', [t.mnt]);
+      await waitFor(() => !isMounted(t.mnt), 'the unmount');
+      t.cleanup();
+    }
+  },
+);
+
+rootTest('layerfs-overlay mounts over a directory that has entries (hidden while mounted), as fuse-overlayfs does', async () => {
+  const t = overlayLayers([{ a: 'lower' }]);
+  fs.writeFileSync(path.join(t.mnt, 'hidden'), 'under the mount');
+  try {
+    const r = await run('env', [
+      `LAYERFS_TRANSPORT=${TRANSPORT}`,
+      path.join(BIN, 'layerfs-overlay'),
+      '-o',
+      `lowerdir=${t.lower[0]},upperdir=${t.upper},workdir=${t.work}`,
+      t.mnt,
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(t.mnt)).toEqual(['a']);
+  } finally {
+    if (isMounted(t.mnt)) await run('umount', [t.mnt]);
+    await waitFor(() => !isMounted(t.mnt), 'the unmount');
+    expect(fs.readdirSync(t.mnt)).toEqual(['hidden']);
+    t.cleanup();
+  }
+});
 
 rootTest('an unknown option still fails with one line naming it', async () => {
   const t = overlayLayers([{ a: '1' }]);
