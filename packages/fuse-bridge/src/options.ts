@@ -98,8 +98,9 @@ export interface BridgeOptions {
   readOnly?: boolean;
   /**
    * mount(8)'s per-mount flags (`suid`/`nosuid`, `dev`/`nodev`, `exec`/`noexec`, the atime family,
-   * `sync`, `dirsync`), as `mount -t fuse.PROG` and /etc/fstab pass them; unset: the filesystem's
-   * default (MountFsOptions.suid) or the kernel's.
+   * `sync`, `dirsync`), as `mount -t fuse.PROG` and /etc/fstab pass them. Unset: what the filesystem
+   * asks for in its mount call (the overlay: suid), else libfuse's nosuid,nodev and the kernel's
+   * defaults for the rest.
    */
   vfs: VfsFlags;
 }
