@@ -1,8 +1,9 @@
 // layerfs-overlay's Node side: fuse-overlayfs's command line,
 //   layerfs-overlay [-f] [-d|--debug] [-o OPTS]... [SOURCE] MOUNTPOINT
-// (SOURCE as mount(8)'s helper mount.fuse passes it for `mount -t fuse.layerfs-overlay SOURCE DIR`
-// and /etc/fstab: it names the mount in /proc/mounts, as fuse-overlayfs's does) for programs that run a mount program with that shape (containers/storage's `mount_program`:
-// rootless podman and buildah). The `bin/layerfs-overlay` shell script starts it as the daemon
+// (SOURCE as mount(8)'s helper mount.fuse3 passes it for `mount -t fuse.layerfs-overlay SOURCE DIR`
+// and /etc/fstab: it names the mount in /proc/mounts, as fuse-overlayfs's does) for programs that
+// run a mount program with that shape (containers/storage's `mount_program`: rootless podman and
+// buildah). The `bin/layerfs-overlay` shell script starts it as the daemon
 // (with a ready pipe) and waits for its verdict, so no Node process is spent on waiting; the daemon
 // mounts without loading the CLI (yargs and the passthrough are not needed for this), and runs as
 // one bundled, code-cached file (mount-program.ts, scripts/bundle.js): podman starts one per

@@ -18,7 +18,7 @@ import { FsError } from './errors';
 import { pollAsync } from './syscalls';
 
 export interface FdWatch {
-  /** How the watch works, for the log: 'uv_poll' (main loop) or 'threadpool poll'. */
+  /** How the watch works, for the log: 'uv_poll' (main loop), 'threadpool poll', or 'none'. */
   readonly kind: string;
   stop(): void;
 }
@@ -39,15 +39,20 @@ const UV_POLL_T_SIZE = 512;
 /**
  * Call `cb` on the main thread whenever `fd` shows `event` (err: the poll itself failed). With
  * `keepAlive: false` the watch alone does not keep the process running (an unref'd handle, as an
- * unref'd timer).
+ * unref'd timer). `path` names the fd in a failed poll's message.
  */
-export function watchFd(fd: number, event: FdWatchEvent, cb: (err: Error | null) => void, opts: { keepAlive?: boolean } = {}): FdWatch {
+export function watchFd(
+  fd: number,
+  event: FdWatchEvent,
+  cb: (err: Error | null) => void,
+  opts: { keepAlive?: boolean; path?: string } = {},
+): FdWatch {
   const uv = libuv();
   if (uv) {
     stopAllAtExit();
     const handle = koffi.alloc('uint8_t', UV_POLL_T_SIZE);
     const registered = koffi.register((_h: unknown, status: number) => {
-      cb(status < 0 ? new FsError(-status, 'uv_poll') : null);
+      cb(status < 0 ? new FsError(-status, 'uv_poll', opts.path) : null);
     }, koffi.pointer(uv.PollCb));
     let rc = uv.init(uv.loop(), handle, fd);
     if (rc === 0) rc = uv.start(handle, event === 'readable' ? UV_READABLE : UV_PRIORITIZED, registered);
@@ -67,8 +72,10 @@ export function watchFd(fd: number, event: FdWatchEvent, cb: (err: Error | null)
     }
     koffi.unregister(registered);
   }
+  // A poll() parked on the threadpool keeps the process running until it returns: a watch that must
+  // not is no watch at all there (the caller keeps its own timer).
+  if (opts.keepAlive === false) return { kind: 'none', stop: () => undefined };
   let stopped = false;
-  // (The threadpool fallback keeps the process running while armed, whatever keepAlive says.)
   const arm = () => {
     if (stopped) return;
     pollAsync(fd, event === 'readable' ? POLLIN : POLLPRI, -1, (err) => {

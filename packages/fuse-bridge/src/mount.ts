@@ -67,18 +67,13 @@ export async function mountFs(mountpoint: string, handlers: NodeHandlers, option
   // as soon as possible after ours (`umount MNT && umount LAYER-FS`).
   const finish = (gone: boolean) => {
     finishing ??= (async () => {
-      let destroyed = false;
       try {
-        if (gone) {
-          destroyed = true;
-          await handlers.destroy?.();
-        } else {
-          await unmountPath(abs, { lazyIfBusy: true });
-        }
+        if (gone) await handlers.destroy?.();
+        else await unmountPath(abs, { lazyIfBusy: true });
         await session.close();
       } finally {
         unregisterOwnMount(abs);
-        if (!destroyed) await handlers.destroy?.();
+        if (!gone) await handlers.destroy?.();
         closedResolve();
       }
     })();

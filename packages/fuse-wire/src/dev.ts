@@ -2,7 +2,7 @@
 // syscalls Node lacks: prebuilt, no compiler at install, loaded once by backing-io). Replies go out
 // with Node's own fs.writeSync on the non-blocking fd; requests come in through libc's read (below).
 import * as fs from 'node:fs';
-import { FsError, errnoOf, syscalls, watchFd } from '@layerfs/backing-io';
+import { FsError, syscalls, watchFd } from '@layerfs/backing-io';
 import type { FdWatch } from '@layerfs/backing-io';
 import { DEV_IOC_BACKING_CLOSE, DEV_IOC_BACKING_OPEN } from './abi';
 
@@ -55,7 +55,7 @@ export function mountFuse(source: string, target: string, fstype: string, flags:
 
 /** Call `onReadable` on the main thread whenever the device has requests (or is broken): see backing-io's fd-watch.ts. */
 export function watchReadable(fd: number, onReadable: (err: Error | null) => void): FdWatch {
-  return watchFd(fd, 'readable', (err) => onReadable(err && new FsError(errnoOf(err) ?? 5 /* EIO */, 'uv_poll', '/dev/fuse')));
+  return watchFd(fd, 'readable', onReadable, { path: '/dev/fuse' });
 }
 
 /** Register `fd` as a backing file for kernel passthrough; returns the backing id. */

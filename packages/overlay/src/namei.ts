@@ -292,7 +292,8 @@ export class OvlNamei {
       const real = path.join(base, c);
       const st = lstatOrNull(this.paths, real);
       if (!st) return { real: undefined, path: abs, blocked: false, opaqueAbove };
-      if (!st.isDirectory() || isWhiteout(this.paths.at(real), st)) return { real: undefined, path: abs, blocked: true, opaqueAbove };
+      // A whiteout (a device node, or a file marked as one) is no directory either.
+      if (!st.isDirectory()) return { real: undefined, path: abs, blocked: true, opaqueAbove };
       const marks = dirMarks(this.paths, real);
       if (marks.opaque) opaqueAbove = true;
       const r = this.#isLast(layer) ? undefined : marks.redirect;
