@@ -19,7 +19,13 @@ export function overlayMountOptions(
 ): MountOverlayOptions {
   const take = optionTaker(opts);
   const lowerOpt = take('lowerdir');
-  const lower = [...(lowerOpt !== undefined ? parseLowerdir(lowerOpt) : []), ...(given.lower ?? [])];
+  // lowerdir+=DIR, once per layer, top first (the kernel's new mount API form; each path as it is,
+  // no ':' splitting): never together with lowerdir=, as the kernel refuses the mix.
+  const appended = take('lowerdir+');
+  if (lowerOpt !== undefined && appended !== undefined)
+    throw new UsageError('lowerdir= and lowerdir+= do not mix: give the layers one way (lowerdir=A:B, or lowerdir+=A,lowerdir+=B)');
+  const fromOpts = lowerOpt !== undefined ? parseLowerdir(lowerOpt) : appended !== undefined ? appended.split('\0') : [];
+  const lower = [...fromOpts, ...(given.lower ?? [])];
   const upper = given.upper ?? take('upperdir');
   const work = given.work ?? take('workdir');
   const features = takeOverlayFeatures(take);

@@ -41,9 +41,21 @@ describe('layerfs overlay refuses bad layers', () => {
     ],
     [
       'a kernel value layerfs does not honour',
-      () => ['-o', `lowerdir=${L()},redirect_dir=off`],
+      () => ['-o', `lowerdir=${L()},uuid=on`],
       2,
-      /redirect_dir=off is not supported: layerfs always writes and follows redirects/,
+      /uuid=on is not supported: the overlay has no persistent uuid of its own/,
+    ],
+    [
+      'redirects with user xattrs (the kernel refuses the pair too)',
+      () => ['-o', `lowerdir=${L()},userxattr,redirect_dir=on`],
+      2,
+      /redirect_dir=on cannot go with user xattrs/,
+    ],
+    [
+      'lowerdir= and lowerdir+= together',
+      () => ['-o', `lowerdir=${L()},lowerdir+=${L()}`],
+      2,
+      /lowerdir= and lowerdir\+= do not mix/,
     ],
   ];
   test.each(cases)('%s', async (_name, args, code, message) => {

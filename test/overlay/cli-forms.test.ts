@@ -64,6 +64,19 @@ test('a kernel overlay option string works as it is (redirect_dir=on,index=off,x
   ]);
 });
 
+test("the kernel's append form: lowerdir+=A,lowerdir+=B (each path as it is, colon and all)", async () => {
+  const t = layersWithColon();
+  await expectUnion(t, ['-o', `lowerdir+=${t.lower[0]},lowerdir+=${t.lower[1]},upperdir=${t.upper},workdir=${t.work}`]);
+});
+
+test('newer kernel option values that describe layerfs on one filesystem (uuid=null, xino=on, verity=off, redirect_dir=follow)', async () => {
+  const t = layersWithColon();
+  await expectUnion(t, [
+    '-o',
+    `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work},uuid=null,xino=on,verity=off,redirect_dir=follow`,
+  ]);
+});
+
 test('userxattr: the overlay writes its own xattrs as user.overlay.*', async () => {
   const t = overlayLayers([{ 'd/x': '1' }]);
   const m = await mountWith(

@@ -17,7 +17,11 @@ const log = createLogger('options');
 
 export type OptionMap = Map<string, string | true>;
 
-/** Parse `a,b=c,d=e\,f` (a backslash escapes a comma). Later keys override earlier ones. */
+/**
+ * Parse `a,b=c,d=e\,f` (a backslash escapes a comma). Later keys override earlier ones, but for
+ * `key+=value` (the kernel's append form, overlay's `lowerdir+=`): those are all kept, in order,
+ * NUL-separated (no option value can hold a NUL).
+ */
 export function parseOptionString(s: string, into: OptionMap = new Map()): OptionMap {
   let cur = '';
   const flush = () => {
@@ -26,7 +30,11 @@ export function parseOptionString(s: string, into: OptionMap = new Map()): Optio
     if (!item) return;
     const eq = item.indexOf('=');
     if (eq < 0) into.set(item, true);
-    else into.set(item.slice(0, eq), item.slice(eq + 1));
+    else {
+      const key = item.slice(0, eq);
+      const prev = into.get(key);
+      into.set(key, key.endsWith('+') && typeof prev === 'string' ? `${prev}\0${item.slice(eq + 1)}` : item.slice(eq + 1));
+    }
   };
   for (let i = 0; i < s.length; i++) {
     const ch = s[i];

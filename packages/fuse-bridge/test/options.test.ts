@@ -36,3 +36,10 @@ test("mount(8)'s generic options become mount flags; fstab-only ones are taken a
   expect(libfuseOptions({ ...o, vfs: { exec: false, atime: 'relatime' } })).toEqual(expect.arrayContaining(['noexec']));
   expect(libfuseOptions({ ...o, vfs: { atime: 'relatime' } }).some((x) => /atime/.test(x))).toBe(false);
 });
+
+test('key+=value keeps every value in order (the append form, overlay lowerdir+=); other keys keep the last', () => {
+  const o = parseOptionString('lowerdir+=/a:b,x=1,lowerdir+=/c');
+  parseOptionString('lowerdir+=/d,x=2', o);
+  expect(o.get('lowerdir+')).toBe('/a:b\0/c\0/d');
+  expect(o.get('x')).toBe('2');
+});

@@ -194,6 +194,8 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
     if (a === src) throw new FsError('EINVAL', 'rename', newParent.childPath(newName));
   }
   const srcHasLower = src.isDir && src.state.lower.length > 0;
+  // Without redirects a directory with lower parts cannot move (ovl_can_move): mv copies instead.
+  if (srcHasLower && !ovl.redirects.create) throw new FsError('EXDEV', 'rename', fromPath);
   if (dst?.isDir) {
     if (!src.isDir) throw new FsError('EISDIR', 'rename', newParent.childPath(newName));
     if (readMergedDir(ovl.paths, ovl.dirOf(dst).dirs).length > 0) throw new FsError('ENOTEMPTY', 'rename', newParent.childPath(newName));
@@ -245,12 +247,12 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
  * Called before the rename: `src` still has its old parent and name.
  */
 function redirectFor(ovl: Ovl, src: OvlInode, srcReal: string, samedir: boolean): string | undefined {
-  const own = readRedirect(ovl.paths, srcReal);
+  const own = readRedirect(ovl.paths, srcReal, ovl.names.redirect);
   if (own !== undefined && (samedir || own.startsWith('/'))) return undefined;
   if (samedir) return src.name;
   let p = '';
   for (let d: OvlInode = src; d.parent; d = d.parent) {
-    const r = d === src ? own : d.state.hasUpper ? readRedirect(ovl.paths, ovl.upperReal(d)) : undefined;
+    const r = d === src ? own : d.state.hasUpper ? readRedirect(ovl.paths, ovl.upperReal(d), ovl.names.redirect) : undefined;
     if (r?.startsWith('/')) return r + p;
     p = `/${r ?? d.name}${p}`;
   }
@@ -288,7 +290,7 @@ async function exchange(ovl: Ovl, a: OvlInode, b: OvlInode): Promise<void> {
  * marked impure (as ovl_rename does), so readdir there looks the number up.
  */
 function showsLowerIno(ovl: Ovl, n: OvlInode, upperReal: string): boolean {
-  if (n.isDir) return n.state.lower.length > 0 || readRedirect(ovl.paths, upperReal) !== undefined;
+  if (n.isDir) return n.state.lower.length > 0 || readRedirect(ovl.paths, upperReal, ovl.names.redirect) !== undefined;
   return ovl.readOrigin(upperReal) !== undefined;
 }
 

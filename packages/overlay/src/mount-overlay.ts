@@ -3,7 +3,7 @@ import { MountFsOptions, MountHandle, TransportChoice, mountFs, prepareMountpoin
 import { privilege } from '@layerfs/backing-io';
 import { chooseTransport } from '@layerfs/fuse-wire';
 import { OverlayFs } from './overlay-fs';
-import { OverlayFeatures, checkLayers } from './params';
+import { OverlayFeatures, checkLayers, checkXino, redirectMode } from './params';
 
 export interface MountOverlayOptions extends Omit<MountFsOptions, 'transport'>, OverlayFeatures {
   /** Default `auto`: the wire transport where it can mount (root, /dev/fuse), else fuse-native. */
@@ -25,16 +25,31 @@ export function checkOverlay(opts: MountOverlayOptions) {
   // The mountpoint first: it may hold a stale mount (ENOTCONN) that must be cleaned before anything
   // else can look at the path.
   prepareMountpoint(opts.mountpoint, { nonempty: opts.nonempty });
-  return checkLayers(opts, opts.mountpoint);
+  const layers = checkLayers(opts, opts.mountpoint);
+  if (opts.xinoOn) checkXino(layers);
+  redirectMode(opts.redirectDir, userxattrOf(opts));
+  return layers;
+}
+
+/**
+ * Trusted xattrs need CAP_SYS_ADMIN in the initial user namespace: without it (a plain user, or root
+ * in a user namespace as under rootless podman) the overlay's own names go in user.overlay.*, as the
+ * kernel's overlay requires there (userxattr).
+ */
+function userxattrOf(opts: MountOverlayOptions): boolean {
+  return opts.userxattr ?? privilege().kind !== 'root';
 }
 
 export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMount> {
   const layers = checkOverlay(opts);
-  // Trusted xattrs need CAP_SYS_ADMIN in the initial user namespace: without it (a plain user, or
-  // root in a user namespace as under rootless podman) the overlay's own names go in user.overlay.*,
-  // as the kernel's overlay requires there (userxattr).
-  const userxattr = opts.userxattr ?? privilege().kind !== 'root';
-  const ofs = new OverlayFs({ ...layers, volatile: opts.volatile, userxattr, noFsync: opts.noFsync });
+  const ofs = new OverlayFs({
+    ...layers,
+    volatile: opts.volatile,
+    userxattr: userxattrOf(opts),
+    noFsync: opts.noFsync,
+    redirectDir: opts.redirectDir,
+    uuidOff: opts.uuidOff,
+  });
   const handle = await mountFs(opts.mountpoint, withIdPolicy(ofs, opts.ids ?? {}), {
     ...opts,
     fsname: opts.fsname ?? 'layerfs-overlay',

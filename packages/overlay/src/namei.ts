@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { FsError, syscalls } from '@layerfs/backing-io';
+import { createLogger } from '@layerfs/fuse-bridge';
 import { isWhiteout } from './whiteout';
 import type { LayerPaths } from './layer-paths';
 import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, FUSE_OVERLAYFS_PREFIX, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
@@ -57,7 +58,14 @@ export interface LayerRoots {
   hasUpper: boolean;
   /** How real paths reach the host (layer-paths.ts). */
   paths: LayerPaths;
+  /**
+   * The redirect xattr of the mount's own namespace (redirects in any other are plain xattrs: one a
+   * file's owner wrote must not steer lookups), and whether lookups follow it (redirectMode).
+   */
+  redirect: { xattr: string; follow: boolean };
 }
+
+const log = createLogger('overlay:namei');
 
 /** The layers' longest name (ext4, xfs, btrfs, tmpfs: 255 bytes); statfs reports the same. */
 const NAME_MAX = 255;
@@ -77,12 +85,16 @@ function lstatOrNull(paths: LayerPaths, real: string): BigIntStats | null {
 
 /**
  * What a real directory says of itself: opaque (the aufs marker, or overlay.opaque "y" in any overlay
- * namespace), holding xattr whiteouts (overlay.opaque "x", trusted or user namespace: readdir.ts),
- * and its overlay.redirect (trusted, else user namespace). One listxattr and one lstat, not a
- * getxattr per name: most directories carry no xattr at all, and each absent name was a failed call
- * (six per directory and layer).
+ * namespace: a mark that only hides is safe to take from any), holding xattr whiteouts (overlay.opaque
+ * "x", trusted or user namespace: readdir.ts), and the redirect xattr `redirectXattr` names, if any.
+ * One listxattr and one lstat, not a getxattr per name: most directories carry no xattr at all, and
+ * each absent name was a failed call (six per directory and layer).
  */
-export function dirMarks(paths: LayerPaths, real: string): { opaque: boolean; xwhiteouts: boolean; redirect: string | undefined } {
+export function dirMarks(
+  paths: LayerPaths,
+  real: string,
+  redirectXattr?: string,
+): { opaque: boolean; xwhiteouts: boolean; redirect: string | undefined } {
   const at = paths.at(real);
   let names: string[];
   try {
@@ -102,19 +114,16 @@ export function dirMarks(paths: LayerPaths, real: string): { opaque: boolean; xw
   const xwhiteouts = opaque[0] === 'x' || opaque[1] === 'x';
   if (opaque.includes('y') || lstatOrNull(paths, path.join(real, AUFS_OPAQUE_MARKER)))
     return { opaque: true, xwhiteouts, redirect: undefined };
-  return { opaque: false, xwhiteouts, redirect: value(`${TRUSTED_PREFIX}redirect`) ?? value(`${USER_PREFIX}redirect`) };
+  return { opaque: false, xwhiteouts, redirect: redirectXattr === undefined ? undefined : value(redirectXattr) };
 }
 
-/** The overlay.redirect xattr of an upper directory, if any (trusted, else user namespace). */
-export function readRedirect(paths: LayerPaths, real: string): string | undefined {
-  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
-    try {
-      return syscalls.lgetxattr(paths.at(real), `${prefix}redirect`).toString();
-    } catch {
-      // not in this namespace
-    }
+/** The redirect xattr `xattr` of an upper directory, if any. */
+export function readRedirect(paths: LayerPaths, real: string, xattr: string): string | undefined {
+  try {
+    return syscalls.lgetxattr(paths.at(real), xattr).toString();
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 export class OvlNamei {
@@ -185,6 +194,9 @@ export class OvlNamei {
     // whether an opaque directory on the way in the last layer searched ends the search there.
     let walkFrom: number | undefined;
     let opaqueAbove = false;
+    // redirect_dir=nofollow met a redirect: the search goes on by the redirected name, and a directory
+    // found by it is refused (EPERM), as ovl_lookup's "refusing to follow redirect".
+    let refuse = false;
     const next = (): RealRef | undefined => {
       if (i < candidates.length) return candidates[i++];
       while (walkFrom !== undefined && !opaqueAbove && walkFrom < this.#layers.roots.length) {
@@ -205,6 +217,10 @@ export class OvlNamei {
         continue;
       }
       if (isWhiteout(this.paths.at(real), st)) break;
+      if (refuse && st.isDirectory()) {
+        log.warnOnce('nofollow', `refusing to follow the redirect of ${p} (redirect_dir=nofollow, or userxattr): such directories answer EPERM`);
+        throw new FsError('EPERM', 'lookup', p, 'refusing to follow a redirect');
+      }
       if (this.#isLower(dir.layer)) inLower = true;
       const here = { layer: dir.layer, real, st };
       if (!top) {
@@ -215,7 +231,7 @@ export class OvlNamei {
         break;
       }
       dirs.push(here);
-      const marks = dirMarks(this.paths, real);
+      const marks = dirMarks(this.paths, real, this.#layers.redirect.xattr);
       if (marks.opaque) break;
       // A directory renamed in the kernel's redirect_dir format, in any layer (as redirect_dir=on
       // follows them: a layer that was an upper keeps working once it is stacked as a lower): the
@@ -226,6 +242,7 @@ export class OvlNamei {
       // absolute one was followed (as ovl_check_redirect).
       const redirect = this.#isLast(dir.layer) ? undefined : marks.redirect;
       if (redirect !== undefined) {
+        if (!this.#layers.redirect.follow) refuse = true;
         const absolute = redirect.startsWith('/');
         lowerPath = absolute ? redirect : `${path.posix.dirname(lowerPath)}/${redirect}`.replace(/^\/\//, '/');
         candidates = candidates.slice(0, i);
@@ -294,7 +311,7 @@ export class OvlNamei {
       if (!st) return { real: undefined, path: abs, blocked: false, opaqueAbove };
       // A whiteout (a device node, or a file marked as one) is no directory either.
       if (!st.isDirectory()) return { real: undefined, path: abs, blocked: true, opaqueAbove };
-      const marks = dirMarks(this.paths, real);
+      const marks = dirMarks(this.paths, real, this.#layers.redirect.xattr);
       if (marks.opaque) opaqueAbove = true;
       const r = this.#isLast(layer) ? undefined : marks.redirect;
       if (r === undefined) consumed.push(c);

@@ -45,9 +45,17 @@ export class OriginFh {
   readonly #decoded = new LRUCache<string, Origin | false>({ max: 10_000 });
   #decodeRefused = false;
 
-  constructor(roots: readonly string[], hasUpper: boolean) {
+  /**
+   * uuid=off: origins carry a null uuid, so the layers still decode on a copy of their filesystem with
+   * a new uuid — only where every layer is on one filesystem (else the uuid tells them apart), as the
+   * kernel falls back to uuid=on there.
+   */
+  readonly #nullUuid: boolean;
+
+  constructor(roots: readonly string[], hasUpper: boolean, uuidOff = false) {
     this.#roots = roots;
     this.#firstLower = hasUpper ? 1 : 0;
+    this.#nullUuid = uuidOff && new Set(roots.map((r) => fs.statSync(r).dev)).size === 1;
   }
 
   /**
@@ -71,7 +79,7 @@ export class OriginFh {
     fb[2] = fb.length;
     fb[3] = CPU_ENDIAN_FLAG;
     fb[4] = h.type;
-    this.#layerUuid(layer).copy(fb, 5);
+    (this.#nullUuid ? NULL_UUID : this.#layerUuid(layer)).copy(fb, 5);
     h.fid.copy(fb, OVL_FB_HEADER);
     return fb;
   }

@@ -24,7 +24,7 @@ import { OvlDir, OvlEntry, OvlNamei, RealRef } from './namei';
 import { OriginFh } from './origin';
 import { OvlFile, OvlInode, OvlInodeTable, OvlState } from './ovl-inode';
 import { isWhiteout } from './whiteout';
-import { OverlayFeatures, WORK_SUBDIR } from './params';
+import { OverlayFeatures, RedirectMode, WORK_SUBDIR, redirectMode } from './params';
 import { OvlXattrs, USER_PREFIX, ovlXattrs } from './xattr-names';
 
 export interface OverlayFsOptions extends OverlayFeatures {
@@ -65,6 +65,8 @@ export class Ovl {
   readonly io: BackingFileCtx = {};
   /** fsync=0 or volatile: fsync requests return at once. */
   readonly noFsync: boolean;
+  /** redirect_dir as settled against userxattr: whether renames write redirects, lookups follow them. */
+  readonly redirects: RedirectMode;
 
   constructor(opts: OverlayFsOptions) {
     this.roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
@@ -72,11 +74,17 @@ export class Ovl {
     this.noFsync = opts.noFsync === true || opts.volatile === true;
     this.upperRoot = opts.upper;
     this.names = opts.userxattr ? ovlXattrs(USER_PREFIX) : ovlXattrs();
+    this.redirects = redirectMode(opts.redirectDir, opts.userxattr === true);
     const workDir = opts.upper && opts.work ? path.join(opts.work, WORK_SUBDIR) : undefined;
     if (workDir) fs.mkdirSync(workDir, { recursive: true });
     this.paths = new LayerPaths(this.roots, workDir);
-    this.namei = new OvlNamei({ roots: [...this.roots], hasUpper: opts.upper !== undefined, paths: this.paths });
-    this.originFh = new OriginFh(this.roots, opts.upper !== undefined);
+    this.namei = new OvlNamei({
+      roots: [...this.roots],
+      hasUpper: opts.upper !== undefined,
+      paths: this.paths,
+      redirect: { xattr: this.names.redirect, follow: this.redirects.follow },
+    });
+    this.originFh = new OriginFh(this.roots, opts.upper !== undefined, opts.uuidOff === true);
     const root = this.found(this.namei.root());
     this.inodes = new OvlInodeTable(root.state, root.ino);
     if (opts.upper && workDir) {

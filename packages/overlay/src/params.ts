@@ -131,7 +131,10 @@ export interface OverlayFeatures {
    * file's data included, may be lost.
    */
   volatile?: boolean;
-  /** `userxattr`: write the overlay's own xattrs as user.overlay.* (read: every namespace, always). */
+  /**
+   * `userxattr`: write the overlay's own xattrs as user.overlay.* (whiteouts and opaque marks are read
+   * in every namespace; redirects only in the mount's own, and never with userxattr: redirectMode).
+   */
   userxattr?: boolean;
   /**
    * fuse-overlayfs's `fsync=0`: fsync(2) through the mount returns at once and copy-up does not
@@ -140,6 +143,49 @@ export interface OverlayFeatures {
   noFsync?: boolean;
   /** fuse-overlayfs's uidmapping=/gidmapping=/squash_*=/static_nlink, applied by fuse-bridge's withIdPolicy. */
   ids?: IdPolicy;
+  /** `redirect_dir=`, as given (redirectMode() settles the default and the conflicts). */
+  redirectDir?: RedirectDir;
+  /** `uuid=off`: copy-up origins carry a null uuid where all layers are on one filesystem. */
+  uuidOff?: boolean;
+  /** `xino=on`: accepted only where all layers are on one filesystem (checkXino), as the kernel then ignores it. */
+  xinoOn?: boolean;
+}
+
+/**
+ * overlayfs.rst "Redirect dir": `on` writes a redirect when a directory with lower parts is renamed
+ * and follows redirects in lookups; `follow` and `off` follow but do not write (such a rename answers
+ * EXDEV and mv copies instead; `off` follows as the kernel does with its default
+ * redirect_always_follow=Y); `nofollow` neither writes nor follows (a lookup that would follow one
+ * answers EPERM, as the kernel's "refusing to follow redirect").
+ */
+export type RedirectDir = 'on' | 'follow' | 'off' | 'nofollow';
+
+/** What the mount does with redirects. */
+export interface RedirectMode {
+  create: boolean;
+  follow: boolean;
+}
+
+/**
+ * redirect_dir against the xattr namespace, as the kernel's params.c settles them. With userxattr the
+ * overlay's xattrs are user.* ones, which whoever owns a directory may write: a redirect there would
+ * open any lower directory under that owner's permissions (a root daemon's reach, behind the mount),
+ * so the kernel forces nofollow and refuses on/follow — and a layer written with user.* redirects
+ * would not open under the kernel's unprivileged overlay (EPERM). layerfs does the same. Without
+ * userxattr layerfs's default is `on` (the kernel's is its module parameter, usually `off`).
+ */
+export function redirectMode(given: RedirectDir | undefined, userxattr: boolean): RedirectMode {
+  if (userxattr) {
+    if (given === 'on' || given === 'follow') {
+      throw new MountError(
+        `redirect_dir=${given} cannot go with user xattrs (userxattr, the default when not root): anyone who owns a directory could write a redirect into another's lower directory; leave redirect_dir out, or mount as root without userxattr`,
+        { usage: true },
+      );
+    }
+    return { create: false, follow: false };
+  }
+  const mode = given ?? 'on';
+  return { create: mode === 'on', follow: mode !== 'nofollow' };
 }
 
 /**
@@ -155,11 +201,27 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
       throw new MountError(`${name}=${v} is not supported: ${why}; leave it out or use ${name}=${accepted[0]}`, { usage: true });
     }
   };
-  only('redirect_dir', ['on', 'follow'], 'layerfs always writes and follows redirects for renamed directories');
+  const redirectDir = take('redirect_dir');
+  if (redirectDir !== undefined && !['on', 'follow', 'off', 'nofollow'].includes(redirectDir))
+    throw new MountError(`redirect_dir takes on, follow, off or nofollow (got redirect_dir=${redirectDir})`, { usage: true });
   only('index', ['off'], 'there is no inode index (hard links are broken up by copy-up, as with index=off)');
   only('metacopy', ['off'], 'copy-up always copies the data');
-  only('xino', ['auto', 'off'], 'inode numbers are the real ones; layers on several filesystems may repeat them');
+  only('verity', ['off'], 'fs-verity digests go with metacopy, which layerfs does not do');
+  const xino = take('xino');
+  if (xino !== undefined && !['on', 'auto', 'off'].includes(xino))
+    throw new MountError(`xino takes on, auto or off (got xino=${xino})`, { usage: true });
   only('nfs_export', ['off'], 'the mount cannot be exported over NFS');
+  // uuid=null and auto describe layerfs (origins carry the layer's uuid; no overlay uuid of its own),
+  // off writes null ones; on asks for a persistent overlay uuid and fsid, which layerfs has not.
+  const uuid = take('uuid');
+  if (uuid !== undefined && !['auto', 'null', 'off'].includes(uuid)) {
+    throw new MountError(
+      `uuid=${uuid} is not supported: the overlay has no persistent uuid of its own (statfs reports the upper filesystem); leave it out or use uuid=auto`,
+      { usage: true },
+    );
+  }
+  if (take('datadir+') !== undefined)
+    throw new MountError('datadir+ is not supported: data-only layers are read through metacopy, which layerfs does not do', { usage: true });
   const flag = (name: string) => {
     const v = take(name);
     if (v !== undefined && v !== '') throw new MountError(`${name} takes no value (got ${name}=${v})`, { usage: true });
@@ -199,5 +261,23 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
     userxattr: flag('userxattr') || undefined,
     noFsync,
     ids,
+    redirectDir: redirectDir as RedirectDir | undefined,
+    uuidOff: uuid === 'off' || undefined,
+    xinoOn: xino === 'on' || undefined,
   };
+}
+
+/**
+ * xino=on with every layer on one filesystem is what layerfs does (the kernel says it is "useless
+ * with all layers on same fs" and ignores it); across filesystems it would need inode numbers
+ * layerfs does not compose.
+ */
+export function checkXino(layers: { lower: string[]; upper?: string }): void {
+  const devs = new Set([...layers.lower, ...(layers.upper ? [layers.upper] : [])].map((p) => fs.statSync(p).dev));
+  if (devs.size > 1) {
+    throw new MountError(
+      'xino=on is not supported with layers on several filesystems: layerfs shows the real inode numbers, which may repeat across filesystems; leave it out or use xino=auto',
+      { usage: true },
+    );
+  }
 }

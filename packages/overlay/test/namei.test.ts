@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
-import { LayerPaths, OvlNamei, parseLowerdir, readMergedDir } from '@layerfs/overlay';
+import { LayerPaths, OvlNamei, parseLowerdir, readMergedDir, redirectMode } from '@layerfs/overlay';
 
 let dir: string;
 const layer = (name: string, files: Record<string, string>) => {
@@ -29,7 +29,10 @@ const names = (n: OvlNamei, p: string) =>
   readMergedDir(n.paths, n.resolve(p, 'test').dirs)
     .map((e) => e.name)
     .sort();
-const namei = (roots: string[], hasUpper: boolean) => new OvlNamei({ roots, hasUpper, paths: new LayerPaths(roots) });
+// Redirects in the user namespace, followed: what these unprivileged tests can write (a mount reads
+// its own namespace's only, and follows none with userxattr: the tests below that one).
+const namei = (roots: string[], hasUpper: boolean, redirect = { xattr: 'user.overlay.redirect', follow: true }) =>
+  new OvlNamei({ roots, hasUpper, paths: new LayerPaths(roots), redirect });
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-unit-'));
@@ -64,6 +67,29 @@ test('a redirect in a lower layer is followed into the layers below it', () => {
   // A relative redirect (the kernel writes one for a rename within the same directory).
   xattr(path.join(u1, 'd2'), 'redirect', 'd');
   expect(names(namei([upper, u1, l0], true), '/d2')).toEqual(['inside']);
+});
+
+test('a redirect of another namespace is a plain xattr; one not to be followed answers EPERM', () => {
+  const l0 = layer('l0', { 'd/inside': 'i' });
+  const u1 = layer('u1', { 'd2/': '' });
+  xattr(path.join(u1, 'd2'), 'redirect', '/d');
+  const upper = layer('u2', {});
+  expect(names(namei([upper, u1, l0], true, { xattr: 'trusted.overlay.redirect', follow: true }), '/d2')).toEqual([]);
+  expect(() => namei([upper, u1, l0], true, { xattr: 'user.overlay.redirect', follow: false }).lookup('/d2')).toThrow(/EPERM/);
+  // Nothing below to follow it to: the directory is its layer's alone, as the kernel finds it.
+  fs.rmSync(path.join(l0, 'd'), { recursive: true });
+  expect(names(namei([upper, u1, l0], true, { xattr: 'user.overlay.redirect', follow: false }), '/d2')).toEqual([]);
+});
+
+test('redirect_dir against userxattr: with user xattrs nothing is written or followed, and on/follow are refused', () => {
+  expect(redirectMode(undefined, false)).toEqual({ create: true, follow: true });
+  expect(redirectMode('follow', false)).toEqual({ create: false, follow: true });
+  expect(redirectMode('off', false)).toEqual({ create: false, follow: true });
+  expect(redirectMode('nofollow', false)).toEqual({ create: false, follow: false });
+  expect(redirectMode(undefined, true)).toEqual({ create: false, follow: false });
+  expect(redirectMode('nofollow', true)).toEqual({ create: false, follow: false });
+  expect(() => redirectMode('on', true)).toThrow(/cannot go with user xattrs/);
+  expect(() => redirectMode('follow', true)).toThrow(/cannot go with user xattrs/);
 });
 
 test('an xattr whiteout in a directory marked for them (opaque "x") hides the name from the listing', () => {
