@@ -51,12 +51,7 @@ describe('layerfs overlay refuses bad layers', () => {
       2,
       /redirect_dir=on cannot go with user xattrs/,
     ],
-    [
-      'lowerdir= and lowerdir+= together',
-      () => ['-o', `lowerdir=${L()},lowerdir+=${L()}`],
-      2,
-      /lowerdir= and lowerdir\+= do not mix/,
-    ],
+    ['lowerdir= and lowerdir+= together', () => ['-o', `lowerdir=${L()},lowerdir+=${L()}`], 2, /lowerdir= and lowerdir\+= do not mix/],
   ];
   test.each(cases)('%s', async (_name, args, code, message) => {
     if (_name === 'workdir not empty') fs.writeFileSync(path.join(other, 'stray'), '');

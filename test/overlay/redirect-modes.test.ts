@@ -49,7 +49,9 @@ test.each(['off', 'follow', 'nofollow'])(
     for (const who of both) {
       const t = overlayLayers([{ 'd/f': 'x' }]);
       try {
-        seen.push(await onMount(who, t, `redirect_dir=${mode}`, (m) => outcome(() => fs.renameSync(path.join(m, 'd'), path.join(m, 'd2')))));
+        seen.push(
+          await onMount(who, t, `redirect_dir=${mode}`, (m) => outcome(() => fs.renameSync(path.join(m, 'd'), path.join(m, 'd2')))),
+        );
         // Nothing was left behind by the refused rename.
         expect(fs.readdirSync(t.upper!)).toEqual([]);
       } finally {

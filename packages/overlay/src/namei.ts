@@ -218,7 +218,10 @@ export class OvlNamei {
       }
       if (isWhiteout(this.paths.at(real), st)) break;
       if (refuse && st.isDirectory()) {
-        log.warnOnce('nofollow', `refusing to follow the redirect of ${p} (redirect_dir=nofollow, or userxattr): such directories answer EPERM`);
+        log.warnOnce(
+          'nofollow',
+          `refusing to follow the redirect of ${p} (redirect_dir=nofollow, or userxattr): such directories answer EPERM`,
+        );
         throw new FsError('EPERM', 'lookup', p, 'refusing to follow a redirect');
       }
       if (this.#isLower(dir.layer)) inLower = true;

@@ -221,7 +221,9 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
     );
   }
   if (take('datadir+') !== undefined)
-    throw new MountError('datadir+ is not supported: data-only layers are read through metacopy, which layerfs does not do', { usage: true });
+    throw new MountError('datadir+ is not supported: data-only layers are read through metacopy, which layerfs does not do', {
+      usage: true,
+    });
   const flag = (name: string) => {
     const v = take(name);
     if (v !== undefined && v !== '') throw new MountError(`${name} takes no value (got ${name}=${v})`, { usage: true });
