@@ -241,6 +241,8 @@ const BINDFS_FLAGS = {
   mirror: str('these users (USER,@GROUP,…) see themselves as every owner', 'm'),
   'mirror-only': str('like --mirror, and nobody else but root may use the mount', 'M'),
   map: str('show owner user1 as user2 (user1/user2:@grp1/@grp2); creates and chowns map back'),
+  'map-passwd': str("like --map, by user name: ids in this passwd file (a backup's) shown as this system's"),
+  'map-group': str("like --map, by group name: gids in this group file shown as this system's"),
   'uid-offset': str('show uid N+id for each id on disk'),
   'gid-offset': str('show gid N+id for each id on disk'),
   perms: str('chmod-like bits shown, e.g. 0644,a+X or og-x:u=rwX', 'p'),
@@ -271,6 +273,8 @@ const BINDFS_FLAGS = {
   'read-rate': str('at most N bytes/s read (k, M, G, T suffixes); data then goes through the daemon'),
   'write-rate': str('at most N bytes/s written; data then goes through the daemon'),
   'allow-other': flag('--no-allow-other: only the mounting user may use the mount'),
+  multithreaded: flag("accepted: requests are served in order, so bindfs's --multithreaded race cannot happen"),
+  'disable-lock-forwarding': flag('accepted: locks are not forwarded to the source (the default)'),
   'read-only': flag('strictly read-only (EROFS, also for root)', 'r'),
 } as const;
 

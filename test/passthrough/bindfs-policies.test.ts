@@ -81,6 +81,8 @@ const CASES: Case[] = [
   { flags: ['--mirror=65534'] },
   { flags: ['--mirror-only=65534', '-p', '0600,u+X'] },
   { flags: ['--map=1234/65534:@1234/@65534'] },
+  // A backup's user and group files in which nobody/nogroup are 1234: shown as this system's 65534.
+  { flags: [`--map-passwd=${path.join(__dirname, 'backup-passwd')}`, '-o', `map-group=${path.join(__dirname, 'backup-group')}`] },
   {
     flags: ['--uid-offset=1000', '--gid-offset=1000'],
     // root (uid 0, below the offset) making a directory or symlink: bindfs makes it, then answers EIO
@@ -110,6 +112,7 @@ const CASES: Case[] = [
   { flags: ['--realistic-permissions'] },
   { flags: ['--read-rate=200M', '--write-rate=200M'] },
   { flags: ['--no-allow-other'] },
+  { flags: ['--multithreaded', '--disable-lock-forwarding'] },
   { flags: ['-o', 'perms=0640:a+X,force-user=65534,chmod-ignore'] },
 ];
 
@@ -159,6 +162,9 @@ describe('bad values', () => {
     [['--read-rate=fast'], /read-rate needs bytes per second/],
     [['--chown-ignore', '--chown-deny'], /one of chown-normal, chown-ignore, chown-deny/],
     [['--uid-offset=-5'], /uid-offset needs a non-negative number/],
+    [['--map-passwd=/no/such/passwd'], /map-passwd: \/no\/such\/passwd does not exist/],
+    [['-o', 'resolve-symlinks'], /resolve-symlinks is not supported: the mirror never follows a symlink/],
+    [['-o', 'enable-lock-forwarding'], /enable-lock-forwarding is not supported: locks stay in this kernel/],
   ])('%s', async (flags, message) => {
     const t = scratch();
     try {

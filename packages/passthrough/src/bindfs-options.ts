@@ -41,7 +41,21 @@ export const BINDFS_OPTIONS = [
   'read-rate',
   'write-rate',
   'no-allow-other',
+  'map-passwd',
+  'map-group',
+  'multithreaded',
+  'disable-lock-forwarding',
 ] as const;
+
+/** bindfs options layerfs refuses, each with why (one line at mount, not "unknown option"). */
+const NOT_DONE: Record<string, string> = {
+  'resolve-symlinks': 'the mirror never follows a symlink the kernel did not ask to follow (a root daemon would open what the link names)',
+  'resolved-symlink-deletion': 'it goes with resolve-symlinks, which the mirror does not do',
+  'enable-lock-forwarding': 'locks stay in this kernel: processes outside the mount do not see them',
+  'enable-ioctl': 'ioctls are not forwarded to the source',
+  'forward-odirect': 'O_DIRECT is not forwarded (with kernel passthrough the source file is read and written directly anyway)',
+  'block-devices-as-files': 'device nodes show as device nodes',
+};
 
 export interface BindfsSettings {
   policy: MirrorPolicy;
@@ -86,12 +100,36 @@ export function takeBindfsOptions(take: (name: string) => string | undefined, db
     policy.mirror = { uids, only: mirrorOnly !== undefined };
   }
 
+  for (const [name, why] of Object.entries(NOT_DONE)) {
+    if (take(name) !== undefined) throw new MountError(`${name} is not supported: ${why}`, { usage: true });
+  }
+  // Accepted as bindfs's defaults are: requests are served one at a time (the race bindfs(1) warns
+  // of under --multithreaded cannot happen), and locks are not forwarded.
+  flag('multithreaded');
+  flag('disable-lock-forwarding');
+
   const map = value('map');
+  const mapPasswd = value('map-passwd');
+  const mapGroup = value('map-group');
   const uidOffset = offset(value('uid-offset'), 'uid-offset');
   const gidOffset = offset(value('gid-offset'), 'gid-offset');
-  if (map !== undefined && (uidOffset !== undefined || gidOffset !== undefined))
-    throw new MountError('map cannot be used together with uid-offset or gid-offset (as in bindfs)', { usage: true });
+  if ((map ?? mapPasswd ?? mapGroup) !== undefined && (uidOffset !== undefined || gidOffset !== undefined))
+    throw new MountError('map, map-passwd and map-group cannot be used together with uid-offset or gid-offset (as in bindfs)', {
+      usage: true,
+    });
   if (map !== undefined) Object.assign(policy, parseMap(map, db));
+  // After --map's pairs: an id --map already maps keeps that mapping.
+  for (const [option, file, kind, key] of [
+    ['map-passwd', mapPasswd, 'user', 'uidMap'],
+    ['map-group', mapGroup, 'group', 'gidMap'],
+  ] as const) {
+    if (file === undefined) continue;
+    const list = [...(policy[key] ?? [])];
+    for (const p of db.idsByName(option, file, kind)) {
+      if (!list.some((r) => r.disk === p.disk || r.shown === p.shown)) list.push({ ...p, length: 1 });
+    }
+    if (list.length) policy[key] = list;
+  }
   if (uidOffset) policy.uidMap = [{ disk: 0, shown: uidOffset, length: 0xffff_ffff - uidOffset }];
   if (gidOffset) policy.gidMap = [{ disk: 0, shown: gidOffset, length: 0xffff_ffff - gidOffset }];
   // An id below the offset has no id on disk: chown to it fails, as in bindfs.
@@ -150,6 +188,8 @@ function example(name: string): string {
   if (name.includes('rate')) return '10M';
   if (name.includes('offset')) return '100000';
   if (name === 'map') return 'alice/bob:@staff/@users';
+  if (name === 'map-passwd') return '/mnt/backup/etc/passwd';
+  if (name === 'map-group') return '/mnt/backup/etc/group';
   if (name.includes('group')) return 'users';
   return 'alice';
 }

@@ -52,6 +52,26 @@ export class UserDb {
     return g.gid;
   }
 
+  /**
+   * --map-passwd / --map-group: for each name in another system's passwd or group file (a backup's
+   * /etc/passwd) that this system knows too, its id there (on disk) → its id here (shown). Names
+   * this system lacks, and ids already equal, give no pair; an id on either side counts once.
+   */
+  idsByName(option: string, file: string, kind: 'user' | 'group'): Array<{ disk: number; shown: number }> {
+    if (!fs.existsSync(file)) throw new MountError(`${option}: ${file} does not exist (give a passwd or group file)`, { usage: true });
+    const theirs = readDb(file).map((f) => ({ name: f[0]!, id: Number(f[2]) }));
+    const ours =
+      kind === 'user' ? this.#users.map((u) => ({ name: u.name, id: u.uid })) : this.#groups.map((g) => ({ name: g.name, id: g.gid }));
+    const pairs: Array<{ disk: number; shown: number }> = [];
+    for (const t of theirs) {
+      const o = ours.find((e) => e.name === t.name);
+      if (!o || !Number.isInteger(t.id) || o.id === t.id) continue;
+      if (pairs.some((p) => p.disk === t.id || p.shown === o.id)) continue;
+      pairs.push({ disk: t.id, shown: o.id });
+    }
+    return pairs;
+  }
+
   /** The uids of a group's members: listed in /etc/group, or having it as their primary group. */
   membersOf(option: string, group: string): number[] {
     const gid = this.gid(option, group);
