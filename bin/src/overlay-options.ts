@@ -28,6 +28,9 @@ export function overlayMountOptions(
   const lower = [...fromOpts, ...(given.lower ?? [])];
   const upper = given.upper ?? take('upperdir');
   const work = given.work ?? take('workdir');
+  // fuse-overlayfs's timeout=SECONDS: how long the kernel may keep names and attributes.
+  const timeout = take('timeout');
+  for (const k of ['attr_timeout', 'entry_timeout']) if (timeout !== undefined && !opts.has(k)) opts.set(k, timeout);
   const features = takeOverlayFeatures(take);
   const bridge = takeBridgeOptions(opts);
   rejectLeftovers(opts, 'overlay');

@@ -51,6 +51,12 @@ describe('layerfs overlay refuses bad layers', () => {
       2,
       /redirect_dir=on cannot go with user xattrs/,
     ],
+    [
+      "fuse-overlayfs's xattr_permissions=2 (containers/storage's force_mask)",
+      () => ['-o', `lowerdir=${L()},xattr_permissions=2`],
+      2,
+      /xattr_permissions=2 is not supported: owners and modes kept in an xattr/,
+    ],
     ['lowerdir= and lowerdir+= together', () => ['-o', `lowerdir=${L()},lowerdir+=${L()}`], 2, /lowerdir= and lowerdir\+= do not mix/],
   ];
   test.each(cases)('%s', async (_name, args, code, message) => {

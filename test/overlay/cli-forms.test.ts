@@ -77,6 +77,34 @@ test('newer kernel option values that describe layerfs on one filesystem (uuid=n
   ]);
 });
 
+test("fuse-overlayfs's own knobs, as storage.conf's mountopt and containers/storage pass them", async () => {
+  const t = layersWithColon();
+  // context= is for the kernel where SELinux is on; elsewhere (here, unless SELinux is) it is dropped.
+  const selinux = fs.existsSync('/sys/fs/selinux/enforce');
+  await expectUnion(t, [
+    '-o',
+    `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work},threaded=1,fast_ino=1,timeout=10,writeback=1,xattr_permissions=0,max_idle_threads=4${selinux ? '' : ',context="system_u:object_r:container_file_t:s0:c1,c2"'}`,
+  ]);
+});
+
+test("noxattrs=1: no extended attributes through the mount (EOPNOTSUPP), while copy-up still keeps the layer's", async () => {
+  const t = overlayLayers([{ f: 'lower' }]);
+  syscalls.lsetxattr(path.join(t.lower[0]!, 'f'), 'user.kept', Buffer.from('1'));
+  const m = await mountWith(
+    ['overlay', '--transport', TRANSPORT, '-o', `lowerdir=${t.lower[0]},upperdir=${t.upper},workdir=${t.work},noxattrs=1`, t.mnt],
+    t.mnt,
+  );
+  try {
+    expect(() => syscalls.lgetxattr(path.join(t.mnt, 'f'), 'user.kept')).toThrow(/EOPNOTSUPP|ENOTSUP/);
+    expect(() => syscalls.lsetxattr(path.join(t.mnt, 'f'), 'user.new', Buffer.from('2'))).toThrow(/EOPNOTSUPP|ENOTSUP/);
+    fs.appendFileSync(path.join(t.mnt, 'f'), '+');
+    expect(syscalls.lgetxattr(path.join(t.upper!, 'f'), 'user.kept').toString()).toBe('1');
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
+});
+
 test('userxattr: the overlay writes its own xattrs as user.overlay.*', async () => {
   const t = overlayLayers([{ 'd/x': '1' }]);
   const m = await mountWith(

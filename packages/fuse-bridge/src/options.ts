@@ -10,6 +10,7 @@
 // - use_ino: st_ino comes from the filesystem, so hard links show one inode.
 // - as root: allow_other,default_permissions, so other users can use the mount and the kernel checks
 //   permissions against st_mode/st_uid (fuse-native cannot tell us who is calling).
+import * as fs from 'node:fs';
 import { MountError } from './mount-error';
 import { createLogger } from './logger';
 
@@ -18,9 +19,10 @@ const log = createLogger('options');
 export type OptionMap = Map<string, string | true>;
 
 /**
- * Parse `a,b=c,d=e\,f` (a backslash escapes a comma). Later keys override earlier ones, but for
- * `key+=value` (the kernel's append form, overlay's `lowerdir+=`): those are all kept, in order,
- * NUL-separated (no option value can hold a NUL).
+ * Parse `a,b=c,d=e\,f` (a backslash escapes a comma; so does a double-quoted stretch, kept with its
+ * quotes, as mount(8) writes an SELinux `context="user:role:type:s0:c1,c2"`). Later keys override
+ * earlier ones, but for `key+=value` (the kernel's append form, overlay's `lowerdir+=`): those are
+ * all kept, in order, NUL-separated (no option value can hold a NUL).
  */
 export function parseOptionString(s: string, into: OptionMap = new Map()): OptionMap {
   let cur = '';
@@ -36,13 +38,17 @@ export function parseOptionString(s: string, into: OptionMap = new Map()): Optio
       into.set(key, key.endsWith('+') && typeof prev === 'string' ? `${prev}\0${item.slice(eq + 1)}` : item.slice(eq + 1));
     }
   };
+  let quoted = false;
   for (let i = 0; i < s.length; i++) {
     const ch = s[i];
     if (ch === '\\' && s[i + 1] === ',') {
       cur += ',';
       i++;
-    } else if (ch === ',') flush();
-    else cur += ch;
+    } else if (ch === ',' && !quoted) flush();
+    else {
+      if (ch === '"') quoted = !quoted;
+      cur += ch;
+    }
   }
   flush();
   return into;
@@ -99,6 +105,10 @@ export interface BridgeOptions {
   spinUs: number;
   /** POSIX ACLs enforced by the kernel (FUSE_POSIX_ACL, wire transport); `noacl` turns them off. */
   acl: boolean;
+  /** false: never the kernel's writeback cache (fuse-overlayfs's writeback=0). */
+  writeback?: boolean;
+  /** SELinux mount labels (`context="…"`, …) for the kernel, where SELinux is on (takeSecurityContexts). */
+  securityContexts?: string[];
   /**
    * A read-only mount (MS_RDONLY, `ro`): the kernel answers EROFS for every write, root's included,
    * and access(W_OK) says so. A filesystem still refuses writes itself where a transport cannot ask.
@@ -111,6 +121,26 @@ export interface BridgeOptions {
    * defaults for the rest.
    */
   vfs: VfsFlags;
+}
+
+/**
+ * SELinux's mount options (podman passes `context="…"` for a container's files): handed to the kernel
+ * with the mount where SELinux is on, which labels every file of the mount with it; elsewhere the
+ * kernel would refuse them, and there is nothing to label, so they are dropped with a debug line.
+ */
+const SECURITY_CONTEXTS = ['context', 'fscontext', 'defcontext', 'rootcontext'] as const;
+
+function takeSecurityContexts(opts: OptionMap, o: BridgeOptions): void {
+  const selinux = fs.existsSync('/sys/fs/selinux/enforce');
+  for (const name of SECURITY_CONTEXTS) {
+    const v = opts.get(name);
+    if (v === undefined) continue;
+    opts.delete(name);
+    if (v === true || v === '')
+      throw new MountError(`${name} needs a value, e.g. ${name}="system_u:object_r:container_file_t:s0"`, { usage: true });
+    if (selinux) (o.securityContexts ??= []).push(`${name}=${v}`);
+    else log.debug(`${name}=${v}: ignored (SELinux is not enabled here)`);
+  }
 }
 
 export interface VfsFlags {
@@ -235,6 +265,7 @@ export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = default
   if ((v = take('spin_us')) !== undefined) o.spinUs = num('spin_us', v);
   if (take('noacl')) o.acl = false;
   takeVfsOptions(opts, o);
+  takeSecurityContexts(opts, o);
   // libfuse's common options, as fuse-overlayfs takes them: honoured where they mean something here,
   // else accepted and ignored with one debug line (threads and fds are the transport's business).
   if (take('allow_root')) log.debug('allow_root: ignored (only the mounting user, and root for a root daemon, have access)');
@@ -242,6 +273,13 @@ export function takeBridgeOptions(opts: OptionMap, base: BridgeOptions = default
   if ((v = take('max_threads')) !== undefined)
     log.debug(`max_threads=${v === true ? '' : v}: ignored (one event loop; the threadpool is libuv's)`);
   if (take('clone_fd')) log.debug('clone_fd: ignored');
+  if ((v = take('max_idle_threads')) !== undefined) log.debug('max_idle_threads: ignored (one event loop)');
+  if ((v = take('writeback')) !== undefined) {
+    // fuse-overlayfs's writeback=0|1: 0 keeps the kernel's writeback cache off (1, the default,
+    // lets the transport use it where the daemon serves file data of a filesystem nothing else changes).
+    if (v !== '0' && v !== '1') throw new MountError(`writeback takes 0 or 1 (got writeback=${v === true ? '' : v})`, { usage: true });
+    if (v === '0') o.writeback = false;
+  }
   if ((v = take('passthrough')) !== undefined) {
     if (v !== 'auto' && v !== 'off' && v !== 'require')
       throw new MountError(`option passthrough must be auto, off or require, got '${v === true ? '' : v}'`, { usage: true });
@@ -274,6 +312,7 @@ export function libfuseOptions(o: BridgeOptions): string[] {
   if (o.fuseDebug) out.push('debug');
   if (o.readOnly) out.push('ro');
   out.push(...vfsOptionNames(o.vfs, process.getuid?.() === 0));
+  out.push(...(o.securityContexts ?? []).map(escapeOpt));
   return out;
 }
 

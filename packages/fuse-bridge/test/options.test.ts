@@ -43,3 +43,10 @@ test('key+=value keeps every value in order (the append form, overlay lowerdir+=
   expect(o.get('lowerdir+')).toBe('/a:b\0/c\0/d');
   expect(o.get('x')).toBe('2');
 });
+
+test('a double-quoted value keeps its commas and quotes (an SELinux context with categories)', () => {
+  const o = parseOptionString('lowerdir=/l,context="system_u:object_r:container_file_t:s0:c1,c2",ro');
+  expect(o.get('context')).toBe('"system_u:object_r:container_file_t:s0:c1,c2"');
+  expect(o.get('ro')).toBe(true);
+  expect(o.get('lowerdir')).toBe('/l');
+});

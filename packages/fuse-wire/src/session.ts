@@ -67,6 +67,8 @@ export interface WireSessionOptions {
   maxStackDepth: number;
   /** Ask for FUSE_POSIX_ACL (the kernel enforces ACLs from the system.posix_acl_* xattrs). */
   acl?: boolean;
+  /** false: never ask for FUSE_WRITEBACK_CACHE. */
+  writeback?: boolean;
 }
 
 /** What INIT settled, for the log, the tests and `--debug`. */
@@ -453,7 +455,8 @@ export class WireSession {
     // and mtime, which a change behind the mount would never reach. Writes reach the daemon in
     // page-cache-sized batches instead of one request per write(2), and pages written stay cached
     // for the reads that follow.
-    if (this.opts.passthrough === 'off' && this.fs.exclusive === true && this.opts.cache !== 'none') wanted |= InitFlag.WRITEBACK_CACHE;
+    if (this.opts.passthrough === 'off' && this.fs.exclusive === true && this.opts.cache !== 'none' && this.opts.writeback !== false)
+      wanted |= InitFlag.WRITEBACK_CACHE;
     const flags = k.flags & wanted;
     const maxPages = Math.min(256, Math.ceil(this.opts.maxWrite / 4096));
     this.#write(

@@ -48,6 +48,7 @@ export const wireTransport: Transport = {
       spinMicros: opts.spinUs,
       maxStackDepth: stackDepthFor(handlers.backingRoots ?? []),
       acl: opts.acl,
+      writeback: opts.writeback,
     });
     void session.ended.then(() => mounted.release());
     session.start();
@@ -99,6 +100,7 @@ function mountAsRoot(abs: string, opts: BridgeOptions): Mounted {
   if (opts.allowOther) data.push('allow_other');
   if (opts.defaultPermissions) data.push('default_permissions');
   if (opts.maxRead) data.push(`max_read=${opts.maxRead}`);
+  data.push(...(opts.securityContexts ?? []));
   try {
     mountFuse(opts.fsname, abs, `fuse.${opts.subtype}`, mountFlagsOf(opts.vfs) | (opts.readOnly ? MountFlags.RDONLY : 0), data.join(','));
   } catch (err) {
@@ -121,6 +123,7 @@ async function mountAsUser(abs: string, opts: BridgeOptions): Promise<Mounted> {
   if (opts.allowOther) o.push('allow_other');
   if (opts.defaultPermissions) o.push('default_permissions');
   if (opts.maxRead) o.push(`max_read=${opts.maxRead}`);
+  o.push(...(opts.securityContexts ?? []));
   const m = await fusermountMount(abs, o.join(','));
   return { devFd: m.devFd, release: m.close };
 }

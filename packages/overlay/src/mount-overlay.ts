@@ -49,6 +49,7 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
     noFsync: opts.noFsync,
     redirectDir: opts.redirectDir,
     uuidOff: opts.uuidOff,
+    noXattrs: opts.noXattrs,
   });
   const handle = await mountFs(opts.mountpoint, withIdPolicy(ofs, opts.ids ?? {}), {
     ...opts,

@@ -19,6 +19,7 @@ import {
   StatFs,
 } from '@layerfs/fuse-bridge';
 import { fstatSync } from 'node:fs';
+import { FsError } from '@layerfs/backing-io';
 import * as dir from './dir';
 import * as file from './file';
 import * as inode from './inode';
@@ -192,19 +193,28 @@ export class OverlayFs implements NodeHandlers {
 
   // -- extended attributes ------------------------------------------------------------------------
 
+  /** noxattrs (fuse-overlayfs's): ENOSYS, after which the kernel asks no more and callers get EOPNOTSUPP. */
+  #xattrs(op: string): void {
+    if (this.#ovl.noXattrs) throw new FsError('ENOSYS', op);
+  }
+
   setxattr(_ctx: RequestContext, node: NodeId, name: string, value: Buffer, flags: number): Promise<void> {
+    this.#xattrs('setxattr');
     return xattr.setxattr(this.#ovl, this.#n(node), name, value, flags);
   }
 
   getxattr(_ctx: RequestContext, node: NodeId, name: string): Buffer {
+    this.#xattrs('getxattr');
     return xattr.getxattr(this.#ovl, this.#n(node), name);
   }
 
   listxattr(_ctx: RequestContext, node: NodeId): string[] {
+    this.#xattrs('listxattr');
     return xattr.listxattr(this.#ovl, this.#n(node));
   }
 
   removexattr(_ctx: RequestContext, node: NodeId, name: string): Promise<void> {
+    this.#xattrs('removexattr');
     return xattr.removexattr(this.#ovl, this.#n(node), name);
   }
 

@@ -67,6 +67,8 @@ export class Ovl {
   readonly noFsync: boolean;
   /** redirect_dir as settled against userxattr: whether renames write redirects, lookups follow them. */
   readonly redirects: RedirectMode;
+  /** noxattrs: no extended attributes through the mount (the layers' own are still copied up). */
+  readonly noXattrs: boolean;
 
   constructor(opts: OverlayFsOptions) {
     this.roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
@@ -75,6 +77,7 @@ export class Ovl {
     this.upperRoot = opts.upper;
     this.names = opts.userxattr ? ovlXattrs(USER_PREFIX) : ovlXattrs();
     this.redirects = redirectMode(opts.redirectDir, opts.userxattr === true);
+    this.noXattrs = opts.noXattrs === true;
     const workDir = opts.upper && opts.work ? path.join(opts.work, WORK_SUBDIR) : undefined;
     if (workDir) fs.mkdirSync(workDir, { recursive: true });
     this.paths = new LayerPaths(this.roots, workDir);

@@ -149,6 +149,8 @@ export interface OverlayFeatures {
   uuidOff?: boolean;
   /** `xino=on`: accepted only where all layers are on one filesystem (checkXino), as the kernel then ignores it. */
   xinoOn?: boolean;
+  /** fuse-overlayfs's `noxattrs=1`: extended attributes through the mount answer ENOSYS (EOPNOTSUPP to callers). */
+  noXattrs?: boolean;
 }
 
 /**
@@ -253,6 +255,22 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
   if (squashUid !== undefined) ids.squashUid = squashUid;
   if (squashGid !== undefined) ids.squashGid = squashGid;
   if (flag('static_nlink')) ids.staticNlink = true;
+  // fuse-overlayfs's tuning knobs: threads and its inode-number shortcut describe nothing here (one
+  // event loop; st_ino is always the real one), so they are accepted as they are.
+  take('threaded');
+  take('fast_ino');
+  const xattrPermissions = take('xattr_permissions');
+  if (xattrPermissions !== undefined && xattrPermissions !== '0') {
+    throw new MountError(
+      `xattr_permissions=${xattrPermissions} is not supported: owners and modes kept in an xattr (containers/storage's force_mask) are not implemented; leave force_mask out of storage.conf`,
+      { usage: true },
+    );
+  }
+  if (take('plugins') !== undefined)
+    throw new MountError("plugins= is not supported: layers are directories (fuse-overlayfs's layer plugins are its own)", { usage: true });
+  const noxattrs = take('noxattrs');
+  if (noxattrs !== undefined && !/^\d+$/.test(noxattrs))
+    throw new MountError(`noxattrs takes a number (got noxattrs=${noxattrs})`, { usage: true });
   const fsync = take('fsync');
   if (fsync !== undefined && fsync !== '0' && fsync !== '1')
     throw new MountError(`fsync takes 0 or 1 (got fsync=${fsync})`, { usage: true });
@@ -266,6 +284,7 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
     redirectDir: redirectDir as RedirectDir | undefined,
     uuidOff: uuid === 'off' || undefined,
     xinoOn: xino === 'on' || undefined,
+    noXattrs: (noxattrs !== undefined && noxattrs !== '0') || undefined,
   };
 }
 
