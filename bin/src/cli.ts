@@ -18,7 +18,7 @@ import {
   takeBridgeOptions,
   unmountPath,
 } from '@layerfs/fuse-bridge';
-import { BINDFS_OPTIONS, checkSource, mountPassthrough, takeBindfsOptions } from '@layerfs/passthrough';
+import { BINDFS_OPTIONS, BINDFS_REFUSED, checkSource, mountPassthrough, takeBindfsOptions } from '@layerfs/passthrough';
 import { checkOverlay, mountOverlay } from '@layerfs/overlay';
 import { describeOverlay, overlayMountOptions, rejectLeftovers } from './overlay-options';
 import * as fs from 'node:fs';
@@ -88,7 +88,7 @@ async function passthroughCommand(
 ): Promise<number> {
   const opts = collectOptions(args);
   // bindfs's long options land in the -o set, so `--perms=0644` and `-o perms=0644` are one path.
-  for (const name of BINDFS_OPTIONS) {
+  for (const name of [...BINDFS_OPTIONS, ...Object.keys(BINDFS_REFUSED)]) {
     const v = name === 'no-allow-other' ? (args['allow-other'] === false ? true : undefined) : args[name];
     if (v !== undefined && v !== false) opts.set(name, v === true ? true : String(v));
   }
@@ -312,6 +312,19 @@ export async function run(argv: string[]): Promise<number> {
           .positional('source', { type: 'string', describe: 'directory to mirror', demandOption: true })
           .positional('mountpoint', { type: 'string', describe: 'empty directory to mount on', demandOption: true })
           .options(BINDFS_FLAGS)
+          // bindfs's options layerfs refuses: known here, so the refusal says why (a value, if any,
+          // goes with =, as bindfs's --forward-odirect=N), instead of yargs taking the next operand.
+          .options(
+            Object.fromEntries(
+              Object.keys(BINDFS_REFUSED).map((n) => [
+                n,
+                {
+                  type: n === 'forward-odirect' || n === 'resolved-symlink-deletion' ? ('string' as const) : ('boolean' as const),
+                  hidden: true,
+                },
+              ]),
+            ),
+          )
           .group(Object.keys(BINDFS_FLAGS), 'bindfs policies (also as -o NAME=VALUE; see bindfs(1)):')
           .epilogue(OPTIONS_HELP)
           .example('$0 passthrough ./data /mnt/data', 'mount, return once ready (daemon)')

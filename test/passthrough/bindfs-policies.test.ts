@@ -164,6 +164,7 @@ describe('bad values', () => {
     [['--uid-offset=-5'], /uid-offset needs a non-negative number/],
     [['--map-passwd=/no/such/passwd'], /map-passwd: \/no\/such\/passwd does not exist/],
     [['-o', 'resolve-symlinks'], /resolve-symlinks is not supported: the mirror never follows a symlink/],
+    [['--resolve-symlinks'], /resolve-symlinks is not supported: the mirror never follows a symlink/],
     [['-o', 'enable-lock-forwarding'], /enable-lock-forwarding is not supported: locks stay in this kernel/],
   ])('%s', async (flags, message) => {
     const t = scratch();

@@ -48,7 +48,7 @@ export const BINDFS_OPTIONS = [
 ] as const;
 
 /** bindfs options layerfs refuses, each with why (one line at mount, not "unknown option"). */
-const NOT_DONE: Record<string, string> = {
+export const BINDFS_REFUSED: Readonly<Record<string, string>> = {
   'resolve-symlinks': 'the mirror never follows a symlink the kernel did not ask to follow (a root daemon would open what the link names)',
   'resolved-symlink-deletion': 'it goes with resolve-symlinks, which the mirror does not do',
   'enable-lock-forwarding': 'locks stay in this kernel: processes outside the mount do not see them',
@@ -100,7 +100,7 @@ export function takeBindfsOptions(take: (name: string) => string | undefined, db
     policy.mirror = { uids, only: mirrorOnly !== undefined };
   }
 
-  for (const [name, why] of Object.entries(NOT_DONE)) {
+  for (const [name, why] of Object.entries(BINDFS_REFUSED)) {
     if (take(name) !== undefined) throw new MountError(`${name} is not supported: ${why}`, { usage: true });
   }
   // Accepted as bindfs's defaults are: requests are served one at a time (the race bindfs(1) warns
