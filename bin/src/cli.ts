@@ -345,12 +345,20 @@ export async function run(argv: string[]): Promise<number> {
           .option('work', { type: 'string', describe: "an empty directory on the upper layer's filesystem", requiresArg: true })
           .option('options-file', { type: 'string', describe: 'read -o options from a file (one per line)', requiresArg: true })
           .epilogue(
-            `Overlay options: lowerdir=A:B:C (A on top; \\: escapes a colon), upperdir=U, workdir=W.
-Without upperdir/workdir the overlay is read-only (writes fail with EROFS).
+            `Overlay options: lowerdir=A:B:C (A on top; \\: escapes a colon), or lowerdir+=A,lowerdir+=B
+(each path as it is), upperdir=U, workdir=W. Without upperdir/workdir the overlay is read-only
+(writes fail with EROFS).
   volatile      do not fsync copied-up data before it is renamed into place (the kernel's volatile)
-  userxattr     write the overlay's xattrs as user.overlay.* (default when not root)
-  redirect_dir=on|follow, index=off, metacopy=off, xino=auto|off, nfs_export=off
-                the kernel's options, accepted where they describe what layerfs does\n\n${OPTIONS_HELP}`,
+  userxattr     write the overlay's xattrs as user.overlay.* (default when not root; no redirects)
+  redirect_dir=on|follow|off|nofollow
+                on (default as root): a renamed directory with lower parts gets a redirect;
+                follow/off: redirects followed, none written (such renames: EXDEV, mv copies);
+                nofollow: a directory reached through a redirect answers EPERM
+  uuid=auto|null|off, xino=auto|off|on (on: one filesystem), index=off, metacopy=off,
+  verity=off, nfs_export=off
+                the kernel's options, accepted where they describe what layerfs does
+  fuse-overlayfs's: uidmapping=, gidmapping=, squash_to_root, squash_to_uid=, squash_to_gid=,
+  static_nlink, fsync=0|1, timeout=S, writeback=0|1, noxattrs=1, noacl\n\n${OPTIONS_HELP}`,
           )
           .example('$0 overlay -o lowerdir=/base:/extra,upperdir=/rw/up,workdir=/rw/work /mnt/o', 'like mount -t overlay')
           .example('$0 overlay --lower /base --lower /extra /mnt/o', 'read-only union of two layers'),
