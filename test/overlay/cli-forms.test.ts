@@ -33,6 +33,9 @@ async function expectUnion(t: ReturnType<typeof layersWithColon>, args: string[]
 }
 
 const esc = (p: string) => p.replace(/:/g, '\\:');
+/** The three layers as one kernel-style option string, the colon escaped, then `extra`. */
+const withLayers = (t: ReturnType<typeof layersWithColon>, extra: string) =>
+  `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work},${extra}`;
 
 test('-o lowerdir=A:B,upperdir=U,workdir=W MOUNTPOINT (mount(8) order, colon escaped)', async () => {
   const t = layersWithColon();
@@ -58,10 +61,7 @@ test('--options-file FILE MOUNTPOINT', async () => {
 
 test('a kernel overlay option string works as it is (redirect_dir=on,index=off,xino=auto,metacopy=off)', async () => {
   const t = layersWithColon();
-  await expectUnion(t, [
-    '-o',
-    `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work},redirect_dir=on,index=off,xino=auto,metacopy=off`,
-  ]);
+  await expectUnion(t, ['-o', withLayers(t, 'redirect_dir=on,index=off,xino=auto,metacopy=off')]);
 });
 
 test("the kernel's append form: lowerdir+=A,lowerdir+=B (each path as it is, colon and all)", async () => {
@@ -71,10 +71,7 @@ test("the kernel's append form: lowerdir+=A,lowerdir+=B (each path as it is, col
 
 test('newer kernel option values that describe layerfs on one filesystem (uuid=null, xino=on, verity=off, redirect_dir=follow)', async () => {
   const t = layersWithColon();
-  await expectUnion(t, [
-    '-o',
-    `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work},uuid=null,xino=on,verity=off,redirect_dir=follow`,
-  ]);
+  await expectUnion(t, ['-o', withLayers(t, 'uuid=null,xino=on,verity=off,redirect_dir=follow')]);
 });
 
 test("fuse-overlayfs's own knobs, as storage.conf's mountopt and containers/storage pass them", async () => {
@@ -83,7 +80,10 @@ test("fuse-overlayfs's own knobs, as storage.conf's mountopt and containers/stor
   const selinux = fs.existsSync('/sys/fs/selinux/enforce');
   await expectUnion(t, [
     '-o',
-    `lowerdir=${t.lower.map(esc).join(':')},upperdir=${t.upper},workdir=${t.work},threaded=1,fast_ino=1,timeout=10,writeback=1,xattr_permissions=0,max_idle_threads=4${selinux ? '' : ',context="system_u:object_r:container_file_t:s0:c1,c2"'}`,
+    withLayers(
+      t,
+      `threaded=1,fast_ino=1,timeout=10,writeback=1,xattr_permissions=0,max_idle_threads=4${selinux ? '' : ',context="system_u:object_r:container_file_t:s0:c1,c2"'}`,
+    ),
   ]);
 });
 

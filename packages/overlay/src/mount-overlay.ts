@@ -42,15 +42,8 @@ function userxattrOf(opts: MountOverlayOptions): boolean {
 
 export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMount> {
   const layers = checkOverlay(opts);
-  const ofs = new OverlayFs({
-    ...layers,
-    volatile: opts.volatile,
-    userxattr: userxattrOf(opts),
-    noFsync: opts.noFsync,
-    redirectDir: opts.redirectDir,
-    uuidOff: opts.uuidOff,
-    noXattrs: opts.noXattrs,
-  });
+  // Every overlay feature the options carry, with the layers' real paths and the settled userxattr.
+  const ofs = new OverlayFs({ ...opts, ...layers, userxattr: userxattrOf(opts) });
   const handle = await mountFs(opts.mountpoint, withIdPolicy(ofs, opts.ids ?? {}), {
     ...opts,
     fsname: opts.fsname ?? 'layerfs-overlay',

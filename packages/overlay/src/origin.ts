@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { FileHandle, syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
+import { oneFilesystem } from './params';
 
 const log = createLogger('overlay:origin');
 
@@ -55,7 +56,7 @@ export class OriginFh {
   constructor(roots: readonly string[], hasUpper: boolean, uuidOff = false) {
     this.#roots = roots;
     this.#firstLower = hasUpper ? 1 : 0;
-    this.#nullUuid = uuidOff && new Set(roots.map((r) => fs.statSync(r).dev)).size === 1;
+    this.#nullUuid = uuidOff && oneFilesystem(roots);
   }
 
   /**

@@ -202,6 +202,7 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
     if (v !== undefined && !accepted.includes(v)) {
       throw new MountError(`${name}=${v} is not supported: ${why}; leave it out or use ${name}=${accepted[0]}`, { usage: true });
     }
+    return v;
   };
   const redirectDir = take('redirect_dir');
   if (redirectDir !== undefined && !['on', 'follow', 'off', 'nofollow'].includes(redirectDir))
@@ -215,13 +216,7 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
   only('nfs_export', ['off'], 'the mount cannot be exported over NFS');
   // uuid=null and auto describe layerfs (origins carry the layer's uuid; no overlay uuid of its own),
   // off writes null ones; on asks for a persistent overlay uuid and fsid, which layerfs has not.
-  const uuid = take('uuid');
-  if (uuid !== undefined && !['auto', 'null', 'off'].includes(uuid)) {
-    throw new MountError(
-      `uuid=${uuid} is not supported: the overlay has no persistent uuid of its own (statfs reports the upper filesystem); leave it out or use uuid=auto`,
-      { usage: true },
-    );
-  }
+  const uuid = only('uuid', ['auto', 'null', 'off'], 'the overlay has no persistent uuid of its own (statfs reports the upper filesystem)');
   if (take('datadir+') !== undefined)
     throw new MountError('datadir+ is not supported: data-only layers are read through metacopy, which layerfs does not do', {
       usage: true,
@@ -294,11 +289,15 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
  * layerfs does not compose.
  */
 export function checkXino(layers: { lower: string[]; upper?: string }): void {
-  const devs = new Set([...layers.lower, ...(layers.upper ? [layers.upper] : [])].map((p) => fs.statSync(p).dev));
-  if (devs.size > 1) {
+  if (!oneFilesystem([...layers.lower, ...(layers.upper ? [layers.upper] : [])])) {
     throw new MountError(
       'xino=on is not supported with layers on several filesystems: layerfs shows the real inode numbers, which may repeat across filesystems; leave it out or use xino=auto',
       { usage: true },
     );
   }
+}
+
+/** Whether every one of these directories is on one filesystem (xino=on, uuid=off: the kernel's samefs). */
+export function oneFilesystem(dirs: readonly string[]): boolean {
+  return new Set(dirs.map((p) => fs.statSync(p).dev)).size === 1;
 }
