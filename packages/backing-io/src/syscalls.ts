@@ -9,20 +9,14 @@ import type { BigIntStats } from 'node:fs';
 import koffi from './koffi-native';
 import { FsError } from './errors';
 import { StatxStats, makedev } from './bigint-stats';
+import { cString, nameFromBytes, shownPath } from './host-names';
+import type { HostPath } from './host-names';
 
 const libc = koffi.load('libc.so.6');
 
 // Anonymous on purpose: koffi's type names are process-global, and a module loaded twice (jest loads
 // modules once per test file) would collide on a named struct.
 const Timespec = koffi.struct({ tv_sec: 'int64', tv_nsec: 'int64' });
-
-const Dirent64 = koffi.struct({
-  d_ino: 'uint64',
-  d_off: 'int64',
-  d_reclen: 'uint16',
-  d_type: 'uint8',
-  d_name: koffi.array('char', 256, 'String'),
-});
 
 // Anonymous: koffi's named types are process-wide, and a module loaded twice (jest) would clash.
 const Iovec = koffi.struct({ base: 'void *', len: 'size_t' });
@@ -57,9 +51,6 @@ const c = {
   copyFileRange: libc.func(
     'int64_t copy_file_range(int fd_in, _Inout_ int64_t *off_in, int fd_out, _Inout_ int64_t *off_out, size_t len, unsigned int flags)',
   ),
-  opendir: libc.func('void *opendir(const char *path)'),
-  readdir64: libc.func('readdir64', koffi.pointer(Dirent64), ['void *']),
-  closedir: libc.func('int closedir(void *dir)'),
   // struct file_handle is a header and a variable tail: passed as raw bytes.
   nameToHandleAt: libc.func('int name_to_handle_at(int dirfd, const char *path, _Inout_ uint8_t *handle, _Out_ int *mountId, int flags)'),
   openByHandleAt: libc.func('int open_by_handle_at(int mountFd, const uint8_t *handle, int flags)'),
@@ -84,10 +75,10 @@ const c = {
   setxattr: libc.func('int setxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
   listxattr: libc.func('intptr_t listxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
   removexattr: libc.func('int removexattr(const char *path, const char *name)'),
-  fdopendir: libc.func('void *fdopendir(int fd)'),
   // openat2(2) has no glibc wrapper: through syscall(2), variadic (each argument typed at the call).
   syscall: libc.func('long syscall(long number, ...)'),
   close: libc.func('int close(int fd)'),
+  getdents64: libc.func('intptr_t getdents64(int fd, _Out_ uint8_t *buf, size_t count)'),
   // fusermount3's _FUSE_COMMFD protocol: a socket pair, and the /dev/fuse fd back over it.
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
   recvmsg: libc.func('recvmsg', 'intptr_t', ['int', koffi.inout(koffi.pointer(Msghdr)), 'int']),
@@ -121,9 +112,9 @@ export const RenameFlags = { NOREPLACE: 1, EXCHANGE: 2, WHITEOUT: 4 } as const;
 export const FallocFlags = { KEEP_SIZE: 1, PUNCH_HOLE: 2, ZERO_RANGE: 0x10 } as const;
 export const UmountFlags = { FORCE: 1, DETACH: 2 } as const;
 
-function check(ret: number | bigint, syscall: string, path?: string): number {
+function check(ret: number | bigint, syscall: string, path?: HostPath): number {
   const n = Number(ret);
-  if (n < 0) throw new FsError(koffi.errno(), syscall, path);
+  if (n < 0) throw new FsError(koffi.errno(), syscall, path === undefined ? undefined : shownPath(path));
   return n;
 }
 
@@ -163,11 +154,13 @@ export interface XattrAt {
  */
 const xattrBuf = Buffer.alloc(4096);
 
-export function lgetxattr(path: string, name: string, at: XattrAt = {}): Buffer {
+export function lgetxattr(hostPath: HostPath, xattr: string, at: XattrAt = {}): Buffer {
   const fd = at.fd;
+  const path = cString(hostPath);
+  const name = cString(xattr);
   const get =
     fd !== undefined
-      ? (_p: string, n: string, b: Buffer | null, size: number) => c.fgetxattr(fd, n, b, size)
+      ? (_p: HostPath, n: HostPath, b: Buffer | null, size: number) => c.fgetxattr(fd, n, b, size)
       : at.follow
         ? c.getxattr
         : c.lgetxattr;
@@ -176,7 +169,7 @@ export function lgetxattr(path: string, name: string, at: XattrAt = {}): Buffer 
   const first = Number(get(path, name, xattrBuf, xattrBuf.length));
   if (first >= 0) return Buffer.from(xattrBuf.subarray(0, first));
   const firstErrno = koffi.errno();
-  if (firstErrno !== 34 /* ERANGE */) throw new FsError(firstErrno, 'getxattr', path);
+  if (firstErrno !== 34 /* ERANGE */) throw new FsError(firstErrno, 'getxattr', shownPath(path));
   for (;;) {
     const size = check(get(path, name, null, 0), 'getxattr', path);
     const buf = Buffer.alloc(size);
@@ -184,11 +177,12 @@ export function lgetxattr(path: string, name: string, at: XattrAt = {}): Buffer 
     const n = Number(get(path, name, buf, size));
     if (n >= 0) return buf.subarray(0, n);
     const errno = koffi.errno();
-    if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'getxattr', path);
+    if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'getxattr', shownPath(path));
   }
 }
 
-export function fgetxattr(fd: number, name: string): Buffer {
+export function fgetxattr(fd: number, xattr: string): Buffer {
+  const name = cString(xattr);
   const size = check(c.fgetxattr(fd, name, null, 0), 'fgetxattr');
   const buf = Buffer.alloc(size);
   const n = check(c.fgetxattr(fd, name, buf, size), 'fgetxattr');
@@ -196,26 +190,28 @@ export function fgetxattr(fd: number, name: string): Buffer {
 }
 
 /** The value's size only (getxattr with size 0), for callers probing the length. */
-export function lgetxattrSize(path: string, name: string): number {
-  return check(c.lgetxattr(path, name, null, 0), 'getxattr', path);
+export function lgetxattrSize(path: HostPath, name: string): number {
+  return check(c.lgetxattr(cString(path), cString(name), null, 0), 'getxattr', path);
 }
 
-export function lsetxattr(path: string, name: string, value: Uint8Array, flags = 0, at: XattrAt = {}): void {
+export function lsetxattr(path: HostPath, xattr: string, value: Uint8Array, flags = 0, at: XattrAt = {}): void {
+  const name = cString(xattr);
   const r =
     at.fd !== undefined
       ? c.fsetxattr(at.fd, name, value, value.length, flags)
-      : (at.follow ? c.setxattr : c.lsetxattr)(path, name, value, value.length, flags);
+      : (at.follow ? c.setxattr : c.lsetxattr)(cString(path), name, value, value.length, flags);
   check(r, 'setxattr', path);
 }
 
-export function llistxattr(path: string, at: XattrAt = {}): string[] {
+export function llistxattr(hostPath: HostPath, at: XattrAt = {}): string[] {
   const fd = at.fd;
+  const path = cString(hostPath);
   const list =
-    fd !== undefined ? (_p: string, b: Buffer | null, size: number) => c.flistxattr(fd, b, size) : at.follow ? c.listxattr : c.llistxattr;
+    fd !== undefined ? (_p: HostPath, b: Buffer | null, size: number) => c.flistxattr(fd, b, size) : at.follow ? c.listxattr : c.llistxattr;
   const first = Number(list(path, xattrBuf, xattrBuf.length));
   if (first >= 0) return splitNames(xattrBuf.subarray(0, first));
   const firstErrno = koffi.errno();
-  if (firstErrno !== 34 /* ERANGE */) throw new FsError(firstErrno, 'listxattr', path);
+  if (firstErrno !== 34 /* ERANGE */) throw new FsError(firstErrno, 'listxattr', shownPath(path));
   for (;;) {
     const size = check(list(path, null, 0), 'listxattr', path);
     if (size === 0) return [];
@@ -223,39 +219,46 @@ export function llistxattr(path: string, at: XattrAt = {}): string[] {
     const n = Number(list(path, buf, size));
     if (n >= 0) return splitNames(buf.subarray(0, n));
     const errno = koffi.errno();
-    if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'listxattr', path);
+    if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'listxattr', shownPath(path));
   }
 }
 
 function splitNames(list: Buffer): string[] {
-  return list.length === 0
-    ? []
-    : list
-        .toString('utf8')
-        .split('\0')
-        .filter((s) => s.length > 0);
+  const names: string[] = [];
+  for (let start = 0; start < list.length;) {
+    let end = list.indexOf(0, start);
+    if (end < 0) end = list.length;
+    if (end > start) names.push(nameFromBytes(list, start, end));
+    start = end + 1;
+  }
+  return names;
 }
 
-export function lremovexattr(path: string, name: string, at: XattrAt = {}): void {
-  check(at.fd !== undefined ? c.fremovexattr(at.fd, name) : (at.follow ? c.removexattr : c.lremovexattr)(path, name), 'removexattr', path);
+export function lremovexattr(path: HostPath, xattr: string, at: XattrAt = {}): void {
+  const name = cString(xattr);
+  check(
+    at.fd !== undefined ? c.fremovexattr(at.fd, name) : (at.follow ? c.removexattr : c.lremovexattr)(cString(path), name),
+    'removexattr',
+    path,
+  );
 }
 
-export function mknod(path: string, mode: number, rdev: number | bigint = 0): void {
-  check(c.mknod(path, mode, BigInt(rdev)), 'mknod', path);
+export function mknod(path: HostPath, mode: number, rdev: number | bigint = 0): void {
+  check(c.mknod(cString(path), mode, BigInt(rdev)), 'mknod', path);
 }
 
 /** utimensat(2) without following a final symlink, with nanosecond times and UTIME_NOW/OMIT. */
-export function lutimens(path: string, atime: TimeSpec, mtime: TimeSpec): void {
-  check(c.utimensat(AT_FDCWD, path, [toTimespec(atime), toTimespec(mtime)], AT_SYMLINK_NOFOLLOW), 'utimensat', path);
+export function lutimens(path: HostPath, atime: TimeSpec, mtime: TimeSpec): void {
+  check(c.utimensat(AT_FDCWD, cString(path), [toTimespec(atime), toTimespec(mtime)], AT_SYMLINK_NOFOLLOW), 'utimensat', path);
 }
 
-export function renameat2(oldPath: string, newPath: string, flags: number): void {
-  check(c.renameat2(AT_FDCWD, oldPath, AT_FDCWD, newPath, flags), 'renameat2', oldPath);
+export function renameat2(oldPath: HostPath, newPath: HostPath, flags: number): void {
+  check(c.renameat2(AT_FDCWD, cString(oldPath), AT_FDCWD, cString(newPath), flags), 'renameat2', oldPath);
 }
 
 /** renameat2(2) between two directory fds: a name in each, never followed. */
 export function renameAt(oldDir: number, oldName: string, newDir: number, newName: string, flags = 0): void {
-  check(c.renameat2(oldDir, oldName, newDir, newName, flags), 'renameat2', oldName);
+  check(c.renameat2(oldDir, cString(oldName), newDir, cString(newName), flags), 'renameat2', oldName);
 }
 
 export function fallocate(fd: number, mode: number, offset: number | bigint, len: number | bigint): void {
@@ -290,8 +293,8 @@ export function syncfs(fd: number): void {
  * Give the open file `fd` the name `newPath` (an O_TMPFILE opened without O_EXCL; open(2) documents
  * this form, which needs no CAP_DAC_READ_SEARCH). A file that was unlinked fails ENOENT, as in the kernel.
  */
-export function linkFd(fd: number, newPath: string): void {
-  check(c.linkat(AT_FDCWD, `/proc/self/fd/${fd}`, AT_FDCWD, newPath, AT_SYMLINK_FOLLOW), 'linkat', newPath);
+export function linkFd(fd: number, newPath: HostPath): void {
+  check(c.linkat(AT_FDCWD, `/proc/self/fd/${fd}`, AT_FDCWD, cString(newPath), AT_SYMLINK_FOLLOW), 'linkat', newPath);
 }
 
 /** MAX_HANDLE_SZ: the largest f_handle any filesystem encodes. */
@@ -304,10 +307,10 @@ export interface FileHandle {
 }
 
 /** name_to_handle_at(2) without following a final symlink; EOPNOTSUPP where the filesystem has none. */
-export function nameToHandle(path: string): FileHandle {
+export function nameToHandle(path: HostPath): FileHandle {
   const raw = Buffer.alloc(8 + MAX_HANDLE_SZ);
   raw.writeUInt32LE(MAX_HANDLE_SZ, 0);
-  check(c.nameToHandleAt(AT_FDCWD, path, raw, [0], 0), 'name_to_handle_at', path);
+  check(c.nameToHandleAt(AT_FDCWD, cString(path), raw, [0], 0), 'name_to_handle_at', path);
   return { type: raw.readInt32LE(4), fid: Buffer.from(raw.subarray(8, 8 + raw.readUInt32LE(0))) };
 }
 
@@ -349,34 +352,47 @@ export interface RawDirent {
   type: number;
 }
 
+/** getdents64's buffer: a listing of ~1 000 short names per call. Shared: filled and decoded synchronously. */
+const direntBuf = Buffer.alloc(64 * 1024);
+
 /**
  * All entries of a directory with d_ino and d_type ("." and ".." only with `withDots`). Node's readdir has no
  * d_ino, and a readdir whose d_ino differs from st_ino breaks find(1), du and hard-link detection.
  */
-export function readdirIno(path: string, opts: { withDots?: boolean } = {}): RawDirent[] {
-  const dir = c.opendir(path);
-  if (dir === null) throw new FsError(koffi.errno(), 'opendir', path);
-  return readDirStream(dir, opts, path);
+export function readdirIno(path: HostPath, opts: { withDots?: boolean } = {}): RawDirent[] {
+  const fd = check(c.openat(AT_FDCWD, cString(path), O_RDONLY_DIRECTORY, 0), 'opendir', path);
+  return readDirFdAndClose(fd, opts);
 }
 
-/** Every entry of an open DIR stream, which it closes. */
-function readDirStream(dir: unknown, opts: { withDots?: boolean }, path: string): RawDirent[] {
+const O_RDONLY_DIRECTORY = 0o200000 /* O_DIRECTORY */ | 0o2000000; /* O_CLOEXEC */
+
+/**
+ * Every entry of the directory open as `fd`, which it closes. getdents64 itself, not readdir(3):
+ * one call per buffer of entries instead of one FFI call and one struct decode per entry, and the
+ * names as bytes (host-names.ts), which a decoded `char[256]` would not keep.
+ */
+function readDirFdAndClose(fd: number, opts: { withDots?: boolean }): RawDirent[] {
   try {
     const out: RawDirent[] = [];
+    const b = direntBuf;
     for (;;) {
-      koffi.errno(0);
-      const ent = c.readdir64(dir);
-      if (ent === null) {
-        const errno = koffi.errno();
-        if (errno !== 0) throw new FsError(errno, 'readdir', path);
-        return out;
+      const n = check(c.getdents64(fd, b, b.length), 'getdents64');
+      if (n === 0) return out;
+      // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name NUL-terminated.
+      for (let off = 0; off < n;) {
+        const reclen = b.readUInt16LE(off + 16);
+        const nameStart = off + 19;
+        let nameEnd = b.indexOf(0, nameStart);
+        if (nameEnd < 0 || nameEnd > off + reclen) nameEnd = off + reclen;
+        const dots = nameEnd - nameStart <= 2 && b[nameStart] === 0x2e && (nameEnd - nameStart === 1 || b[nameStart + 1] === 0x2e);
+        if (opts.withDots || !dots) {
+          out.push({ name: nameFromBytes(b, nameStart, nameEnd), ino: b.readBigUInt64LE(off), type: b[off + 18]! << 12 });
+        }
+        off += reclen;
       }
-      const d = koffi.decode(ent, Dirent64) as { d_ino: bigint | number; d_type: number; d_name: string };
-      if (!opts.withDots && (d.d_name === '.' || d.d_name === '..')) continue;
-      out.push({ name: d.d_name, ino: BigInt(d.d_ino), type: d.d_type << 12 });
     }
   } finally {
-    c.closedir(dir);
+    c.close(fd);
   }
 }
 
@@ -394,7 +410,7 @@ export const AtFlags = {
 export const O_PATH = 0o10000000;
 
 export function openat(dir: number, name: string, flags: number, mode = 0): number {
-  return check(c.openat(dir, name, flags, mode), 'openat', name);
+  return check(c.openat(dir, cString(name), flags, mode), 'openat', name);
 }
 
 export function close(fd: number): void {
@@ -475,59 +491,52 @@ export function lstatAtIfAny(dir: number, name: string): BigIntStats | undefined
 /** statx(2) of `name` in `dir` into statxBuf, a final symlink not followed (`""`: the fd itself); the raw result. */
 function statxInto(dir: number, name: string, mask: number): number {
   const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
-  return Number(c.statx(dir, name, flags, mask, statxBuf));
+  return Number(c.statx(dir, cString(name), flags, mask, statxBuf));
 }
 
 export function mkdirAt(dir: number, name: string, mode: number): void {
-  check(c.mkdirat(dir, name, mode), 'mkdirat', name);
+  check(c.mkdirat(dir, cString(name), mode), 'mkdirat', name);
 }
 
 export function unlinkAt(dir: number, name: string, opts: { dir?: boolean } = {}): void {
-  check(c.unlinkat(dir, name, opts.dir ? AtFlags.REMOVEDIR : 0), opts.dir ? 'rmdir' : 'unlink', name);
+  check(c.unlinkat(dir, cString(name), opts.dir ? AtFlags.REMOVEDIR : 0), opts.dir ? 'rmdir' : 'unlink', name);
 }
 
 export function symlinkAt(target: string, dir: number, name: string): void {
-  check(c.symlinkat(target, dir, name), 'symlinkat', name);
+  check(c.symlinkat(cString(target), dir, cString(name)), 'symlinkat', name);
 }
 
 export function mknodAt(dir: number, name: string, mode: number, rdev: number | bigint = 0): void {
-  check(c.mknodat(dir, name, mode, BigInt(rdev)), 'mknodat', name);
+  check(c.mknodat(dir, cString(name), mode, BigInt(rdev)), 'mknodat', name);
 }
 
 /** fchownat(2); `name` "" changes the fd's own file (AT_EMPTY_PATH, an O_PATH fd will do). -1 keeps an id. */
 export function fchownAt(dir: number, name: string, uid: number, gid: number): void {
   const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
-  check(c.fchownat(dir, name, uid >>> 0, gid >>> 0, flags), 'fchownat', name);
+  check(c.fchownat(dir, cString(name), uid >>> 0, gid >>> 0, flags), 'fchownat', name);
 }
 
 /** utimensat(2) of `name` in `dir`; a final symlink is followed only with `follow` (for `/proc/self/fd/N`). */
 export function utimensAt(dir: number, name: string, atime: TimeSpec, mtime: TimeSpec, opts: { follow?: boolean } = {}): void {
-  check(c.utimensat(dir, name, [toTimespec(atime), toTimespec(mtime)], opts.follow ? 0 : AT_SYMLINK_NOFOLLOW), 'utimensat', name);
+  check(c.utimensat(dir, cString(name), [toTimespec(atime), toTimespec(mtime)], opts.follow ? 0 : AT_SYMLINK_NOFOLLOW), 'utimensat', name);
 }
 
 /** linkat(2) between directory fds; `follow` for `/proc/self/fd/N` sources (AT_SYMLINK_FOLLOW). */
 export function linkAt(oldDir: number, oldName: string, newDir: number, newName: string, opts: { follow?: boolean } = {}): void {
-  check(c.linkat(oldDir, oldName, newDir, newName, opts.follow ? AT_SYMLINK_FOLLOW : 0), 'linkat', newName);
+  check(c.linkat(oldDir, cString(oldName), newDir, cString(newName), opts.follow ? AT_SYMLINK_FOLLOW : 0), 'linkat', newName);
 }
 
 const linkBuf = Buffer.alloc(4097);
 
 /** readlinkat(2); `name` "" reads the symlink an O_PATH fd names. */
 export function readlinkAt(dir: number, name: string): string {
-  const n = check(c.readlinkat(dir, name, linkBuf, linkBuf.length), 'readlinkat', name);
-  return linkBuf.toString('utf8', 0, n);
+  const n = check(c.readlinkat(dir, cString(name), linkBuf, linkBuf.length), 'readlinkat', name);
+  return nameFromBytes(linkBuf, 0, n);
 }
 
 /** readdirIno() of the directory an fd names (O_PATH will do): read through a fresh fd of its own. */
 export function readdirFd(fd: number, opts: { withDots?: boolean } = {}): RawDirent[] {
-  const own = openat(fd, '.', 0o200000 /* O_DIRECTORY */ | 0o2000000 /* O_CLOEXEC */);
-  const dir = c.fdopendir(own);
-  if (dir === null) {
-    const errno = koffi.errno();
-    c.close(own);
-    throw new FsError(errno, 'fdopendir');
-  }
-  return readDirStream(dir, opts, '(fd)');
+  return readDirFdAndClose(openat(fd, '.', O_RDONLY_DIRECTORY), opts);
 }
 
 /** openat2's resolve flags (struct open_how.resolve). */
@@ -544,7 +553,7 @@ export function openat2(dir: number, path: string, flags: number, resolve: numbe
   openHow.writeBigUInt64LE(BigInt(flags >>> 0), 0);
   openHow.writeBigUInt64LE(BigInt(mode), 8);
   openHow.writeBigUInt64LE(BigInt(resolve), 16);
-  return check(c.syscall(SYS_OPENAT2, 'int', dir, 'const char *', path, 'uint8_t *', openHow, 'size_t', 24), 'openat2', path);
+  return check(c.syscall(SYS_OPENAT2, 'int', dir, 'const char *', cString(path), 'uint8_t *', openHow, 'size_t', 24), 'openat2', path);
 }
 
 // -- what the wire transport needs around /dev/fuse --------------------------------------------------

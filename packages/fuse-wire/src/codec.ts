@@ -1,6 +1,7 @@
 // Request decoding and reply encoding for /dev/fuse. Pure functions over Buffers, no I/O, so every
 // layout is unit-tested against hand-built bytes (test/codec.test.ts). Attributes are written by one
 // function, putAttr(), from the one Attr record every transport uses: no reply can carry half a set.
+import { nameFromBytes } from '@layerfs/backing-io';
 import type { Attr, StatFs } from '@layerfs/fuse-bridge';
 import {
   ATTR_OUT_SIZE,
@@ -54,11 +55,15 @@ export function decodeRequest(buf: Buffer, n: number): Request {
   };
 }
 
-/** A NUL-terminated name starting at `off`; returns the name and the offset after its NUL. */
+/**
+ * A NUL-terminated name starting at `off`; returns the name and the offset after its NUL. Names are
+ * bytes: those that are not UTF-8 come out escaped (backing-io's host-names.ts), so they reach the
+ * layers unchanged.
+ */
 export function cstring(body: Buffer, off = 0): [string, number] {
   let end = body.indexOf(0, off);
   if (end < 0) end = body.length;
-  return [body.toString('utf8', off, end), end + 1];
+  return [nameFromBytes(body, off, end), end + 1];
 }
 
 // -- argument structs ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
 import { constants, fstatSync, type BigIntStats } from 'node:fs';
-import { FsError, O_ACCMODE, errnoOf, isErrno, syscalls, thenMaybe } from '@layerfs/backing-io';
+import { FsError, O_ACCMODE, errnoOf, isErrno, nameToBytes, syscalls, thenMaybe } from '@layerfs/backing-io';
 import type { Attr, CacheMode, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext } from '@layerfs/fuse-bridge';
 import { FSYNC_FDATASYNC, GETATTR_FH, OPEN_KILL_SUIDGID, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid, WRITE_KILL_SUIDGID } from './abi';
 import {
@@ -32,6 +32,8 @@ import { KernelNodes } from './kernel-nodes';
 import { PassthroughModes } from './passthrough-modes';
 import type { BufferPool } from './buffer-pool';
 import type { SpliceReads } from './splice-read';
+
+const NUL = Buffer.alloc(1);
 
 export type OpResult = Buffer | null | Promise<Buffer | null>;
 
@@ -259,7 +261,7 @@ export class WireOps {
   }
 
   readlink(req: Request, ctx: RequestContext, node: NodeId): OpResult {
-    return thenMaybe(this.fs.readlink(ctx, node), (target) => dataReply(req.unique, Buffer.from(target)));
+    return thenMaybe(this.fs.readlink(ctx, node), (target) => dataReply(req.unique, nameToBytes(target)));
   }
 
   // -- creating and removing names ----------------------------------------------------------------
@@ -624,7 +626,7 @@ export class WireOps {
       let off = OUT_HEADER_SIZE;
       for (let i = a.offset; i < entries.length; i++) {
         const e = entries[i];
-        const name = Buffer.from(e.name);
+        const name = nameToBytes(e.name);
         if (off - OUT_HEADER_SIZE + direntSize(name.length) > a.size) break;
         off += putDirent(out, off, e.ino, i + 1, (e.type & S_IFMT) >> 12, name);
       }
@@ -645,7 +647,7 @@ export class WireOps {
       const picked: { e: DirEntry; name: Buffer; i: number }[] = [];
       let size = 0;
       for (let i = a.offset; i < entries.length; i++) {
-        const name = Buffer.from(entries[i].name);
+        const name = nameToBytes(entries[i].name);
         if (size + direntplusSize(name.length) > a.size) break;
         size += direntplusSize(name.length);
         picked.push({ e: entries[i], name, i });
@@ -721,7 +723,9 @@ export class WireOps {
   listxattr(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.listxattr) throw new FsError('EOPNOTSUPP', 'listxattr');
     const a = decode.listxattr(req.body);
-    return thenMaybe(this.fs.listxattr(ctx, node), (names) => sized(req.unique, a.size, Buffer.from(names.map((n) => `${n}\0`).join(''))));
+    return thenMaybe(this.fs.listxattr(ctx, node), (names) =>
+      sized(req.unique, a.size, Buffer.concat(names.flatMap((n) => [nameToBytes(n), NUL]))),
+    );
   }
 
   removexattr(req: Request, ctx: RequestContext, node: NodeId): OpResult {

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FsError, syscalls } from '@layerfs/backing-io';
+import type { HostPath } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import type { Ovl } from './ovl-fs';
 import type { OvlInode } from './ovl-inode';
@@ -120,7 +121,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
         fs.closeSync(from);
       }
     } else if (st.isSymbolicLink()) {
-      await fs.promises.symlink(fs.readlinkSync(paths.at(src.real)), tmp);
+      await fs.promises.symlink(fs.readlinkSync(paths.at(src.real), { encoding: 'buffer' }), tmp);
     } else {
       syscalls.mknod(tmp, Number(st.mode), st.rdev);
     }
@@ -143,7 +144,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
   else n.ino = upperIno;
 }
 
-function setOrigin(ctx: CopyUpCtx, tmp: string, origin: Buffer): void {
+function setOrigin(ctx: CopyUpCtx, tmp: HostPath, origin: Buffer): void {
   try {
     syscalls.lsetxattr(tmp, ctx.ovl.names.origin, origin);
   } catch (err) {
@@ -156,7 +157,7 @@ function setOrigin(ctx: CopyUpCtx, tmp: string, origin: Buffer): void {
   }
 }
 
-async function fsyncPath(p: string): Promise<void> {
+async function fsyncPath(p: HostPath): Promise<void> {
   const h = await fs.promises.open(p, 'r');
   try {
     await h.sync();
@@ -165,7 +166,7 @@ async function fsyncPath(p: string): Promise<void> {
   }
 }
 
-function copyMetadata(paths: LayerPaths, src: RealRef, st: fs.BigIntStats, tmp: string): void {
+function copyMetadata(paths: LayerPaths, src: RealRef, st: fs.BigIntStats, tmp: HostPath): void {
   for (const name of syscalls.llistxattr(paths.at(src.real))) {
     if (isPrivateXattr(name)) continue; // the layer's own overlay metadata does not travel up
     try {
@@ -186,7 +187,7 @@ function copyMetadata(paths: LayerPaths, src: RealRef, st: fs.BigIntStats, tmp: 
  * cannot give an id the namespace does not map (EINVAL: the lower entry shows as the overflow id
  * anyway); either way the data must still come up, so the copy keeps the daemon's owner, said once.
  */
-function keepOwner(tmp: string, st: fs.BigIntStats): void {
+function keepOwner(tmp: HostPath, st: fs.BigIntStats): void {
   try {
     fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
   } catch (err) {

@@ -6,7 +6,7 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FsError, nodeIoOps, syscalls } from '@layerfs/backing-io';
+import { FsError, hostPath, nameToBytes, nodeIoOps, syscalls } from '@layerfs/backing-io';
 import { DirEntry, Entry, NodeId, RENAME_EXCHANGE, RENAME_NOREPLACE, RequestContext } from '@layerfs/fuse-bridge';
 import { copyUp, markImpure } from './copy-up';
 import { readRedirect } from './namei';
@@ -93,7 +93,7 @@ export async function mkdir(ovl: Ovl, ctx: RequestContext, parent: OvlInode, nam
 
 export async function symlink(ovl: Ovl, ctx: RequestContext, parent: OvlInode, name: string, target: string): Promise<Entry> {
   const { real, overWhiteout } = await prepareCreate(ovl, 'symlink', parent, name);
-  fs.symlinkSync(target, ovl.paths.at(real));
+  fs.symlinkSync(hostPath(target), ovl.paths.at(real));
   ovl.own(real, ctx);
   return made(ovl, parent, name, real, overWhiteout);
 }
@@ -204,7 +204,7 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
   }
   const srcReal = await copyUp(cu, src);
   const redirect = srcHasLower ? redirectFor(ovl, src, srcReal, parent === newParent) : undefined;
-  if (redirect !== undefined) syscalls.lsetxattr(ovl.paths.at(srcReal), ovl.names.redirect, Buffer.from(redirect));
+  if (redirect !== undefined) syscalls.lsetxattr(ovl.paths.at(srcReal), ovl.names.redirect, nameToBytes(redirect));
   const dstParent = await copyUp(cu, newParent);
   const dstReal = path.join(dstParent, newName);
   const srcNow = ovl.upperReal(src); // a parent may have moved during the awaits

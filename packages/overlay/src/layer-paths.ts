@@ -20,7 +20,8 @@
 // a symlink.
 import * as fs from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import { FsError, syscalls } from '@layerfs/backing-io';
+import { FsError, hostPath, syscalls } from '@layerfs/backing-io';
+import type { HostPath } from '@layerfs/backing-io';
 
 const O_PATH_DIR = syscalls.O_PATH | fs.constants.O_DIRECTORY | 0o2000000; /* O_CLOEXEC */
 const SAFE = syscalls.Resolve.BENEATH | syscalls.Resolve.NO_SYMLINKS | syscalls.Resolve.NO_MAGICLINKS;
@@ -91,11 +92,11 @@ export class LayerPaths {
   }
 
   /** A path for `real` whose directories were resolved below its layer root without symlinks. */
-  at(real: string): string {
+  at(real: string): HostPath {
     const { dir, name } = this.#parent(real);
     // "/.": the root directory itself, also for calls that do not follow a final symlink (the bare
-    // magic link would be that symlink).
-    return `/proc/self/fd/${dir}/${name === '' ? '.' : name}`;
+    // magic link would be that symlink). A name's bytes that are not UTF-8 make the path a Buffer.
+    return hostPath(`/proc/self/fd/${dir}/${name === '' ? '.' : name}`);
   }
 
   /**
@@ -174,11 +175,11 @@ export class LayerPaths {
   }
 
   /** A name in the work directory, stable across awaits (the work root's fd lives with the mount). */
-  workPath(real: string): string {
+  workPath(real: string): HostPath {
     if (!this.#work || !real.startsWith(this.#work.root + '/') || real.indexOf('/', this.#work.root.length + 1) >= 0) {
       throw new FsError('EXDEV', 'workdir', real, 'not a name in the work directory');
     }
-    return `/proc/self/fd/${this.#work.fd}/${real.slice(this.#work.root.length + 1)}`;
+    return hostPath(`/proc/self/fd/${this.#work.fd}/${real.slice(this.#work.root.length + 1)}`);
   }
 
   /** Something was renamed or removed through the mount: a cached parent fd may now stand for another path. */

@@ -10,7 +10,7 @@ import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { FsError, syscalls } from '@layerfs/backing-io';
+import { FsError, nameByteLength, nameFromBytes, syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { isWhiteout } from './whiteout';
 import type { LayerPaths } from './layer-paths';
@@ -105,7 +105,7 @@ export function dirMarks(
   const value = (name: string): string | undefined => {
     if (!names.includes(name)) return undefined;
     try {
-      return syscalls.lgetxattr(at, name).toString();
+      return nameFromBytes(syscalls.lgetxattr(at, name));
     } catch {
       return undefined; // removed since the listing
     }
@@ -120,7 +120,7 @@ export function dirMarks(
 /** The redirect xattr `xattr` of an upper directory, if any. */
 export function readRedirect(paths: LayerPaths, real: string, xattr: string): string | undefined {
   try {
-    return syscalls.lgetxattr(paths.at(real), xattr).toString();
+    return nameFromBytes(syscalls.lgetxattr(paths.at(real), xattr));
   } catch {
     return undefined;
   }
@@ -181,7 +181,7 @@ export class OvlNamei {
   lookupChild(parent: OvlDir, name: string): OvlEntry | null {
     const p = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
     // As ovl_lookup: a name no layer could hold is ENAMETOOLONG, not "not found".
-    if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'lookup', p);
+    if (nameByteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'lookup', p);
     // aufs whiteouts and markers are metadata, never entries of the merged view.
     if (name.startsWith(AUFS_WHITEOUT_PREFIX)) return null;
     let top: RealEntry | undefined;

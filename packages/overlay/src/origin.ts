@@ -13,6 +13,7 @@ import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { FileHandle, syscalls } from '@layerfs/backing-io';
+import type { HostPath } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { oneFilesystem } from './params';
 
@@ -63,7 +64,7 @@ export class OriginFh {
    * The origin value for an upper copy of the lower entry `real` in `layer`: its file handle, or an
    * empty value where that filesystem has none (the kernel's "null" origin: still marks a copy-up).
    */
-  encode(real: string, layer: number): Buffer {
+  encode(real: HostPath, layer: number): Buffer {
     let h: FileHandle;
     try {
       h = syscalls.nameToHandle(real);

@@ -8,6 +8,7 @@ import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isErrno, syscalls } from '@layerfs/backing-io';
+import type { HostPath } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { OvlXattrs, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
 import type { LayerPaths } from './layer-paths';
@@ -24,7 +25,7 @@ export function isWhiteoutDevice(st: BigIntStats): boolean {
  * Is the entry (already lstat'ed) a whiteout in any form the kernel reads? `at`: a path that reaches
  * it without following it (LayerPaths.at).
  */
-export function isWhiteout(at: string, st: BigIntStats): boolean {
+export function isWhiteout(at: HostPath, st: BigIntStats): boolean {
   if (isWhiteoutDevice(st)) return true;
   if (!st.isFile() || st.size !== 0n) return false;
   for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {

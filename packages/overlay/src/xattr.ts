@@ -3,6 +3,7 @@
 // the real entry's, a change copying the node up first. A node without a name reads and changes
 // them through an open handle (fgetxattr after unlink), never through a name that is now another's.
 import { FsError, syscalls } from '@layerfs/backing-io';
+import type { HostPath } from '@layerfs/backing-io';
 import { change } from './inode';
 import { openFileOf } from './file';
 import type { Ovl } from './ovl-fs';
@@ -14,7 +15,7 @@ const proc = (fd: number) => `/proc/self/fd/${fd}`;
 const FOLLOW = { follow: true } as const;
 
 /** Run `fn` on a path that reaches the node's real entry without following it, or on an open fd. */
-function read<T>(ovl: Ovl, n: OvlInode, op: string, byPath: (at: string) => T, byFd: (fd: number) => T): T {
+function read<T>(ovl: Ovl, n: OvlInode, op: string, byPath: (at: HostPath) => T, byFd: (fd: number) => T): T {
   if (n.detached) {
     const f = openFileOf(ovl, n);
     if (!f) throw new FsError('ENOENT', op, n.name);

@@ -23,6 +23,7 @@ import {
   backingFileReadIter,
   backingFileWriteIter,
   callerOwner,
+  nameByteLength,
   nodeIoOps,
   syscalls,
   type StatxResult,
@@ -465,7 +466,7 @@ function entryOf(n: PtInode, st: StatxResult): Entry {
 /** A name the kernel would never send (".", "..", one with a slash) must not walk anywhere. */
 function checkName(name: string): void {
   if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new FsError('EINVAL', 'lookup', name);
-  if (Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG', 'lookup', name);
+  if (nameByteLength(name) > 255) throw new FsError('ENAMETOOLONG', 'lookup', name);
 }
 
 /** utimensat(2) on a path whose final link is followed (a `/proc/self/fd/N`). */
