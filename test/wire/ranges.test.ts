@@ -65,3 +65,27 @@ test('overlay: the same on new files in the upper layer', async () => {
     t.cleanup();
   }
 });
+
+test('passthrough=off (the writeback cache): SEEK_DATA/SEEK_HOLE see data the kernel has not written back yet', async () => {
+  // The kernel sends no flush before an LSEEK: answered from the backing file, a block just written
+  // past its EOF was ENXIO (stress-ng's seek stressor failed) and one written into a backing hole
+  // would have read as a hole, so cp would skip it. Now the kernel answers from its own size.
+  const t = overlayLayers([{ lowerfile: 'x' }]);
+  let m: Mounted | undefined;
+  try {
+    m = await mountOverlay(t.mnt, t, ['passthrough=off']);
+    const seek = [
+      'import os,sys',
+      'fd=os.open(sys.argv[1],os.O_CREAT|os.O_RDWR,0o644)',
+      "os.pwrite(fd,b'x'*4096,1<<20)",
+      'end=os.fstat(fd).st_size',
+      'try: past=os.lseek(fd,end,os.SEEK_DATA)',
+      'except OSError as e: past=os.strerror(e.errno)',
+      'print(os.lseek(fd,0,os.SEEK_DATA), os.lseek(fd,0,os.SEEK_HOLE), end, past)',
+    ].join('\n');
+    expect(await py(seek, path.join(t.mnt, 'fresh'))).toBe(`0 ${MiB + 4096} ${MiB + 4096} No such device or address`);
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});

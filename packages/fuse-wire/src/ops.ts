@@ -570,7 +570,12 @@ export class WireOps {
   }
 
   lseek(req: Request, ctx: RequestContext, node: NodeId): OpResult {
-    if (!this.fs.lseek) throw new FsError('ENOSYS', 'lseek');
+    // Under the writeback cache the kernel holds data and size the backing file has not seen yet
+    // (it does not flush before an LSEEK): a written region over a backing hole, or past the backing
+    // EOF, would be answered as a hole or ENXIO, and cp would skip data it must copy. ENOSYS makes
+    // the kernel answer from its own size for the rest of the mount, every byte as data, as for a
+    // filesystem without SEEK_DATA.
+    if (!this.fs.lseek || this.opts.writeback) throw new FsError('ENOSYS', 'lseek');
     const a = decode.lseek(req.body);
     return thenMaybe(this.fs.lseek(ctx, node, a.fh as Fh, a.offset, a.whence), (off) => u64Reply(req.unique, off));
   }
