@@ -16,6 +16,16 @@ RUN mv /tree/d /tree/d.moved && mv /tree/d.moved /tree/d && rm -rf /tree/f10 && 
 RUN rm /tree/f5 && echo back > /tree/f5 && mv /bin/cat /bin/cat2 && mv /bin/cat2 /bin/cat
 `;
 
+// The benchmark's heavier build (`--large`): steps whose work takes seconds, so that the mount
+// program's speed shows — each step of a build starts on a whole second of the wall clock (seen with
+// every mount program), which quantizes a build of short steps to whole seconds.
+const LARGE_CONTAINERFILE = `FROM localhost/layerfs-bb
+COPY tree /tree
+RUN find /tree -name 'f*1' -type f | xargs sed -i 's/file/FILE/' && cat /tree/d*/f* > /dev/null
+RUN tar -C / -cf /tmp/t.tar tree && mkdir /copy && tar -C /copy -xf /tmp/t.tar && rm /tmp/t.tar
+RUN rm -rf /tree/d1* && mv /tree/d2 /tree/d2.moved && mv /tree/d2.moved /tree/d2 && ls -lR /copy > /dev/null
+`;
+
 /** A user (created without a home when missing) with 65536 subuids and subgids; its uid. */
 function ensureSubuidUser(name) {
   if (spawnSync('id', [name]).status !== 0) execFileSync('useradd', ['-M', '-s', '/usr/sbin/nologin', name]);
@@ -31,8 +41,11 @@ function ensureSubuidUser(name) {
   return Number(execFileSync('id', ['-u', name]).toString());
 }
 
-/** In `dir`: rootfs.tar (busybox-static, an applet link each) and ctx/ (the Containerfile and a tree of 200 files). */
-function busyboxBuild(dir, busybox = '/bin/busybox') {
+/**
+ * In `dir`: rootfs.tar (busybox-static, an applet link each) and ctx/ (the Containerfile and a tree
+ * of 200 files; with `large`, the heavier Containerfile and a tree of 40 directories of 100 files).
+ */
+function busyboxBuild(dir, busybox = '/bin/busybox', { large = false } = {}) {
   const rootfs = path.join(dir, 'rootfs');
   for (const d of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
   fs.copyFileSync(busybox, path.join(rootfs, 'bin', 'busybox'));
@@ -49,7 +62,13 @@ function busyboxBuild(dir, busybox = '/bin/busybox') {
   for (let i = 1; i <= 200; i++) fs.writeFileSync(path.join(ctx, 'tree', `f${i}`), `file ${i}\n`);
   fs.writeFileSync(path.join(ctx, 'tree', 'd', 'a'), 'a\n');
   fs.writeFileSync(path.join(ctx, 'tree', 'd', 'sub', 's'), 's\n');
-  fs.writeFileSync(path.join(ctx, 'Containerfile'), CONTAINERFILE);
+  if (large) {
+    for (let d = 0; d < 40; d++) {
+      fs.mkdirSync(path.join(ctx, 'tree', `d${d}`), { recursive: true });
+      for (let i = 0; i < 100; i++) fs.writeFileSync(path.join(ctx, 'tree', `d${d}`, `f${i}`), `file ${d}/${i}\n`.repeat(40));
+    }
+  }
+  fs.writeFileSync(path.join(ctx, 'Containerfile'), large ? LARGE_CONTAINERFILE : CONTAINERFILE);
   execFileSync('chmod', ['-R', 'a+rX', dir]);
   return { tar, ctx };
 }
