@@ -34,19 +34,30 @@ export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb, 
     if (result.ok) ctx.accessed?.(file);
   });
   const len = vec.len ?? vec.buf.length - (vec.off ?? 0);
-  // IOCB_NOWAIT first: what the host's page cache holds is read at once, without a queue.
-  const now = len > 0 ? file.io.readNowait?.(file.fd, vec.buf, vec.off ?? 0, len, backingIocb.pos) : undefined;
-  if (len === 0) {
+  const off = vec.off ?? 0;
+  // IOCB_NOWAIT first: what the host's page cache holds is read at once, without a queue. A NOWAIT
+  // read stops at the first page the cache lacks and returns the bytes before it — a short count
+  // that is not EOF. Handed on as it is, it would be EOF to the reader: FUSE's kernel side takes a
+  // short READ reply as the end of the file, zero-fills the rest of the page and shrinks its size
+  // (a daemon-served `cat` of a partly cached file read other bytes; an exec'd binary crashed). So
+  // the rest is read again: NOWAIT while the cache holds it, then one queued read; only 0 is EOF.
+  let done = 0;
+  let eof = len === 0;
+  while (!eof && done < len && file.io.readNowait) {
+    const n = file.io.readNowait(file.fd, vec.buf, off + done, len - done, backingIocb.pos + done);
+    if (n === undefined) break;
+    if (n === 0) eof = true;
+    done += n;
+  }
+  if (eof || done === len) {
     // Nothing to queue: complete inline, cleanup runs inline at the submitter's put.
-    aio.complete({ ok: true, bytes: 0 });
-  } else if (now !== undefined) {
-    backingIocb.pos += now;
-    aio.complete({ ok: true, bytes: now });
+    backingIocb.pos += done;
+    aio.complete({ ok: true, bytes: done });
   } else {
-    file.io.read(file.fd, vec.buf, vec.off ?? 0, len, backingIocb.pos).then(
+    file.io.read(file.fd, vec.buf, off + done, len - done, backingIocb.pos + done).then(
       (bytes) => {
-        backingIocb.pos += bytes;
-        aio.complete({ ok: true, bytes });
+        backingIocb.pos += done + bytes;
+        aio.complete({ ok: true, bytes: done + bytes });
       },
       (error: unknown) => aio.complete({ ok: false, error }),
     );

@@ -680,6 +680,7 @@ export function setNonblocking(fd: number): void {
 
 const RWF_NOWAIT = 0x08;
 const POSIX_FADV_WILLNEED = 3;
+const POSIX_FADV_DONTNEED = 4;
 
 /**
  * Start reading `len` bytes at `offset` into the page cache without waiting for them
@@ -688,6 +689,11 @@ const POSIX_FADV_WILLNEED = 3;
  */
 export function readahead(fd: number, offset: number, len: number): void {
   c.posix_fadvise(fd, offset, len, POSIX_FADV_WILLNEED);
+}
+
+/** Drop the file's clean pages from the page cache (POSIX_FADV_DONTNEED). Advice only: a failure is ignored. */
+export function fadviseDontNeed(fd: number): void {
+  c.posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 }
 
 /** Set once the host answers that RWF_NOWAIT reads are not supported: never asked again. */
