@@ -14,13 +14,17 @@
 //      request; the main thread copies them into one static array just before it calls into
 //      JavaScript, and `layerfs_caller_buffer()` hands JavaScript that array (read synchronously at
 //      the start of every request; JavaScript runs one callback at a time, so it cannot go stale).
+//   7. names as bytes: every path, name and link target goes to JavaScript as a Latin-1 string (one
+//      character per byte) and readdir's names and readlink's target come back the same way, so a
+//      name that is not UTF-8 keeps its bytes (stock: UTF-8 both ways, each such byte U+FFFD). The
+//      transport turns those strings into names (backing-io's host-names.ts) and back.
 // Each edit must match exactly as often as expected (once, unless it says otherwise), so a different
 // fuse-native version fails here, loudly.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
-const PATCH_VERSION = 5;
+const PATCH_VERSION = 6;
 
 const edits = [
   ['struct field for the utimens times', '  size_t mtime;\n', '  size_t mtime;\n  const struct timespec *tv;\n'],
@@ -139,6 +143,36 @@ const edits = [
       'NAPI_INIT() {\n  NAPI_EXPORT_UINT32(layerfs_patch)\n  NAPI_EXPORT_FUNCTION(layerfs_caller_buffer)\n',
   ],
 ];
+
+// 7: after the edits above (which made every path argument `l->path ? l->path : ""`).
+edits.push(
+  [
+    'paths to JavaScript as bytes',
+    'napi_create_string_utf8(env, l->path ? l->path : ""',
+    'napi_create_string_latin1(env, l->path ? l->path : ""',
+    34,
+  ],
+  ['xattr names to JavaScript as bytes', 'napi_create_string_utf8(env, l->name', 'napi_create_string_latin1(env, l->name', 5],
+  [
+    'rename, link and symlink destinations to JavaScript as bytes',
+    'napi_create_string_utf8(env, l->dest',
+    'napi_create_string_latin1(env, l->dest',
+    3,
+  ],
+  [
+    "readdir's names back as bytes",
+    '      NAPI_UTF8(name, 1024, raw_name)\n',
+    '      char name[1024]; size_t name_len;\n' +
+      '      if (napi_get_value_string_latin1(env, raw_name, (char *) &name, 1024, &name_len) != napi_ok) { napi_throw_error(env, "EINVAL", "Expected string"); return NULL; }\n',
+    2,
+  ],
+  [
+    "readlink's target back as bytes",
+    '  NAPI_ARGV_UTF8(linkname, l->len, 2)\n',
+    '  char linkname[l->len]; size_t linkname_len;\n' +
+      '  if (napi_get_value_string_latin1(env, argv[2], (char *) &linkname, l->len, &linkname_len) != napi_ok) { napi_throw_error(env, "EINVAL", "Expected string"); return NULL; }\n',
+  ],
+);
 
 function patchedSource(original) {
   let src = original;

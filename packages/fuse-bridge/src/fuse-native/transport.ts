@@ -14,7 +14,7 @@ import Fuse from 'fuse-native';
 import nodeGypBuild from 'node-gyp-build';
 import * as path from 'node:path';
 import { constants as fsConstants } from 'node:fs';
-import { FsError, thenMaybe } from '@layerfs/backing-io';
+import { FsError, nameFromBytes, nameToBytes, thenMaybe } from '@layerfs/backing-io';
 import type { Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext, SetattrTimes } from '../handler';
 import { PathCache } from './path-cache';
 import { STAT_SLOTS, decodeTimespec, encodeDirEntry, encodeStat, encodeStatfs, joinU64, msToNs } from './codec';
@@ -124,6 +124,18 @@ export interface FuseNativeOptions {
 /** Dentries the path cache keeps (each holds one node of the filesystem). */
 const PATH_CACHE_MAX = 20000;
 
+const NUL = Buffer.alloc(1);
+
+/** Whether the loaded binding passes names as bytes (Latin-1 strings): the patched one, version 6 on. */
+function namesAsBytes(): boolean {
+  return (fuseNativeBinding().layerfs_patch ?? 0) >= 6;
+}
+
+/** A name or link target as the binding takes it back: its bytes as a Latin-1 string where it speaks bytes. */
+function toBinding(name: string): string {
+  return namesAsBytes() ? nameToBytes(name).toString('latin1') : name;
+}
+
 export class FuseNativeTransport extends Fuse {
   readonly #h: NodeHandlers;
   readonly #fuseOptions: string[];
@@ -149,6 +161,21 @@ export class FuseNativeTransport extends Fuse {
   /** Whether the layerfs-patched binding is loaded (see native/patch-fuse-native.js). */
   static get patched(): boolean {
     return fuseNativeBinding().layerfs_patch !== undefined;
+  }
+
+  /**
+   * The patched binding (version 6 on) hands every path, name and link target over as a Latin-1
+   * string, one character per byte, and takes readdir's names and readlink's target back the same
+   * way: every string argument becomes a name here (host-names.ts), whatever its bytes. The stock
+   * binding speaks UTF-8, which cannot carry a byte that is not UTF-8 (such a name arrives as
+   * U+FFFD and is not found).
+   */
+  protected override _makeHandlerArray(): Array<((...args: unknown[]) => unknown) | undefined> {
+    const handlers = super._makeHandlerArray();
+    if (!namesAsBytes()) return handlers;
+    return handlers.map(
+      (h) => h && ((...args: unknown[]) => h(...args.map((a) => (typeof a === 'string' ? nameFromBytes(Buffer.from(a, 'latin1')) : a)))),
+    );
   }
 
   protected override _fuseOptions(): string {
@@ -264,7 +291,7 @@ export class FuseNativeTransport extends Fuse {
       () => this.#at(ctx, path, (n) => this.#h.readdir(ctx, n, fh ? (fh as Fh) : undefined)),
       (all) => {
         const entries = all.filter((e) => !isFuseHidden(e.name));
-        return [0, entries.map((e) => e.name), entries.map(encodeDirEntry)];
+        return [0, entries.map((e) => toBinding(e.name)), entries.map(encodeDirEntry)];
       },
     );
   }
@@ -452,7 +479,7 @@ export class FuseNativeTransport extends Fuse {
       path,
       signal,
       () => this.#at(ctx, path, (n) => this.#h.readlink(ctx, n)),
-      (target) => [0, target],
+      (target) => [0, toBinding(target)],
     );
   }
 
@@ -555,7 +582,7 @@ export class FuseNativeTransport extends Fuse {
       path,
       signal,
       () => this.#at(ctx, path, (n) => h.listxattr!(ctx, n)),
-      (names) => intoCallerBuffer(Buffer.from(names.map((n) => `${n}\0`).join('')), out),
+      (names) => intoCallerBuffer(Buffer.concat(names.flatMap((n) => [nameToBytes(n), NUL])), out),
       [out.buffer],
     );
   }

@@ -7,6 +7,7 @@ declare module 'fuse-native' {
     mount(cb: Cb): void;
     unmount(cb: Cb): void;
     protected _fuseOptions(): string;
+    protected _makeHandlerArray(): Array<((...args: unknown[]) => unknown) | undefined>;
     protected _close(cb: Cb): void;
     protected _thread: Buffer | null;
   }

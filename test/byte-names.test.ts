@@ -1,14 +1,14 @@
 // Names are bytes, not UTF-8: a name with bytes that are not UTF-8 (Latin-1 archives, stress-ng's
 // `filename` stressor, 255 × 0x80) is created, listed, renamed, linked, removed and read through both
 // filesystems under exactly its bytes, symlink targets and xattr names too, and the layers hold the
-// same bytes — so the kernel's overlay on those layers shows the same tree. Wire transport only:
-// fuse-native hands libfuse 2's paths to JS as UTF-8 strings, which cannot carry such bytes.
+// same bytes — so the kernel's overlay on those layers shows the same tree. Both transports: on
+// fuse-native through the patched binding, which passes names as bytes (a stock binding cannot).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { mountOverlay, mountPassthrough } from '../helpers/cli';
-import { overlayLayers, scratch } from '../helpers/scratch';
-import { kernelImpl } from '../helpers/interop';
+import { mountOverlay, mountPassthrough } from './helpers/cli';
+import { overlayLayers, scratch } from './helpers/scratch';
+import { kernelImpl } from './helpers/interop';
 
 const b = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
 const join = (dir: string | Buffer, name: Buffer) =>
