@@ -110,9 +110,13 @@ function build(mountProgram, asUser) {
   podman('import', tar, 'localhost/layerfs-bb');
   const cpu = daemonCpu();
   const t = process.hrtime.bigint();
-  podman('build', '--network', 'none', '-t', 'localhost/bench', ctx);
+  try {
+    podman('build', '--network', 'none', '-t', 'localhost/bench', ctx);
+  } finally {
+    // Also when the build fails: the sampler would otherwise outlive the benchmark.
+    cpuMs.push(cpu.stop());
+  }
   const s = Number(process.hrtime.bigint() - t) / 1e9;
-  cpuMs.push(cpu.stop());
   if (asUser)
     spawnSync('runuser', [
       '-u',
