@@ -110,13 +110,14 @@ function build(mountProgram, asUser) {
   podman('import', tar, 'localhost/layerfs-bb');
   const cpu = daemonCpu();
   const t = process.hrtime.bigint();
+  let s;
   try {
     podman('build', '--network', 'none', '-t', 'localhost/bench', ctx);
+    s = Number(process.hrtime.bigint() - t) / 1e9;
   } finally {
     // Also when the build fails: the sampler would otherwise outlive the benchmark.
     cpuMs.push(cpu.stop());
   }
-  const s = Number(process.hrtime.bigint() - t) / 1e9;
   if (asUser)
     spawnSync('runuser', [
       '-u',
