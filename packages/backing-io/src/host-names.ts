@@ -101,6 +101,11 @@ export function nameByteLength(name: string): number {
   return hasEscapedBytes(name) ? nameToBytes(name).length : Buffer.byteLength(name);
 }
 
+/** A listxattr answer: each name's bytes, NUL-terminated. */
+export function nameListBytes(names: readonly string[]): Buffer {
+  return Buffer.concat(names.flatMap((n) => [nameToBytes(n), NUL]));
+}
+
 /** `p` as Node's fs takes it: the string itself, or its bytes where it carries escaped ones. */
 export function hostPath(p: string): HostPath {
   return hasEscapedBytes(p) ? nameToBytes(p) : p;

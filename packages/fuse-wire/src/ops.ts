@@ -3,7 +3,7 @@
 // and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
 // answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
 import { constants, fstatSync, type BigIntStats } from 'node:fs';
-import { FsError, O_ACCMODE, errnoOf, isErrno, nameToBytes, syscalls, thenMaybe } from '@layerfs/backing-io';
+import { FsError, O_ACCMODE, errnoOf, isErrno, nameListBytes, nameToBytes, syscalls, thenMaybe } from '@layerfs/backing-io';
 import type { Attr, CacheMode, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext } from '@layerfs/fuse-bridge';
 import { FSYNC_FDATASYNC, GETATTR_FH, OPEN_KILL_SUIDGID, OUT_HEADER_SIZE, OpenOut, Opcode, SetattrValid, WRITE_KILL_SUIDGID } from './abi';
 import {
@@ -32,8 +32,6 @@ import { KernelNodes } from './kernel-nodes';
 import { PassthroughModes } from './passthrough-modes';
 import type { BufferPool } from './buffer-pool';
 import type { SpliceReads } from './splice-read';
-
-const NUL = Buffer.alloc(1);
 
 export type OpResult = Buffer | null | Promise<Buffer | null>;
 
@@ -728,9 +726,7 @@ export class WireOps {
   listxattr(req: Request, ctx: RequestContext, node: NodeId): OpResult {
     if (!this.fs.listxattr) throw new FsError('EOPNOTSUPP', 'listxattr');
     const a = decode.listxattr(req.body);
-    return thenMaybe(this.fs.listxattr(ctx, node), (names) =>
-      sized(req.unique, a.size, Buffer.concat(names.flatMap((n) => [nameToBytes(n), NUL]))),
-    );
+    return thenMaybe(this.fs.listxattr(ctx, node), (names) => sized(req.unique, a.size, nameListBytes(names)));
   }
 
   removexattr(req: Request, ctx: RequestContext, node: NodeId): OpResult {

@@ -14,7 +14,7 @@ import Fuse from 'fuse-native';
 import nodeGypBuild from 'node-gyp-build';
 import * as path from 'node:path';
 import { constants as fsConstants } from 'node:fs';
-import { FsError, nameFromBytes, nameToBytes, thenMaybe } from '@layerfs/backing-io';
+import { FsError, nameFromBytes, nameListBytes, nameToBytes, thenMaybe } from '@layerfs/backing-io';
 import type { Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext, SetattrTimes } from '../handler';
 import { PathCache } from './path-cache';
 import { STAT_SLOTS, decodeTimespec, encodeDirEntry, encodeStat, encodeStatfs, joinU64, msToNs } from './codec';
@@ -124,16 +124,26 @@ export interface FuseNativeOptions {
 /** Dentries the path cache keeps (each holds one node of the filesystem). */
 const PATH_CACHE_MAX = 20000;
 
-const NUL = Buffer.alloc(1);
-
+let bytesBinding: boolean | undefined;
 /** Whether the loaded binding passes names as bytes (Latin-1 strings): the patched one, version 6 on. */
 function namesAsBytes(): boolean {
-  return (fuseNativeBinding().layerfs_patch ?? 0) >= 6;
+  return (bytesBinding ??= (fuseNativeBinding().layerfs_patch ?? 0) >= 6);
 }
+
+/** Latin-1 characters above ASCII: where a binding string's bytes differ from its UTF-16. */
+const HIGH_LATIN1 = /[\u0080-\u00ff]/;
+
+/** A path or name from the binding (its bytes as a Latin-1 string): ASCII, the usual case, as it is. */
+function fromBinding(s: string): string {
+  return HIGH_LATIN1.test(s) ? nameFromBytes(Buffer.from(s, 'latin1')) : s;
+}
+
+/** Anything beyond ASCII, whose UTF-8 is not its UTF-16. */
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** A name or link target as the binding takes it back: its bytes as a Latin-1 string where it speaks bytes. */
 function toBinding(name: string): string {
-  return namesAsBytes() ? nameToBytes(name).toString('latin1') : name;
+  return namesAsBytes() && NON_ASCII.test(name) ? nameToBytes(name).toString('latin1') : name;
 }
 
 export class FuseNativeTransport extends Fuse {
@@ -173,9 +183,7 @@ export class FuseNativeTransport extends Fuse {
   protected override _makeHandlerArray(): Array<((...args: unknown[]) => unknown) | undefined> {
     const handlers = super._makeHandlerArray();
     if (!namesAsBytes()) return handlers;
-    return handlers.map(
-      (h) => h && ((...args: unknown[]) => h(...args.map((a) => (typeof a === 'string' ? nameFromBytes(Buffer.from(a, 'latin1')) : a)))),
-    );
+    return handlers.map((h) => h && ((...args: unknown[]) => h(...args.map((a) => (typeof a === 'string' ? fromBinding(a) : a)))));
   }
 
   protected override _fuseOptions(): string {
@@ -582,7 +590,7 @@ export class FuseNativeTransport extends Fuse {
       path,
       signal,
       () => this.#at(ctx, path, (n) => h.listxattr!(ctx, n)),
-      (names) => intoCallerBuffer(Buffer.concat(names.flatMap((n) => [nameToBytes(n), NUL])), out),
+      (names) => intoCallerBuffer(nameListBytes(names), out),
       [out.buffer],
     );
   }
