@@ -13,12 +13,17 @@
 //   as the kernel never drops a dentry before its children); the LRU evicts childless ones first.
 // - A node with open handles is never forgotten: its forgets are held until the last release
 //   (pin/unpin), as the kernel keeps an inode with open files.
+// - A hidden dentry (libfuse's .fuse_hidden stand-in) names a node the filesystem no longer has a name
+//   for: it never expires and is never evicted (a lookup could not find it again); only libfuse's
+//   unlink of the stand-in, or the removal of its directory, drops it.
 import type { Entry, NodeHandlers, NodeId, Reply, RequestContext } from '../handler';
 import { ROOT_NODE } from '../handler';
 
 export class Dentry {
   // Made at the first child: most dentries are files, and an empty Map with its table is ~200 bytes.
   #children: Map<string, Dentry> | undefined = undefined;
+  /** libfuse's stand-in name for an open file unlinked through the mount (see PathCache.hidden). */
+  hidden = false;
   constructor(
     public node: NodeId,
     public parent: Dentry | null,
@@ -180,6 +185,26 @@ export class PathCache {
     dstDir.setChild(toName, src);
   }
 
+  /**
+   * libfuse hid the open file at `from` as `to` (its .fuse_hiddenNNN stand-in, same directory) after
+   * the file's name was unlinked in the filesystem: `to` now names the node here only.
+   */
+  hidden(from: string, to: string): void {
+    const d = this.#cached(splitPath(from));
+    if (!d || d === this.root) return;
+    this.renamed(from, to);
+    d.hidden = true;
+    d.validUntil = Infinity;
+  }
+
+  /** libfuse unlinks the stand-in `path`: true (and it is dropped) when it is one of ours. */
+  unhide(path: string): boolean {
+    const d = this.#cached(splitPath(path));
+    if (!d?.hidden) return false;
+    this.#drop(d);
+    return true;
+  }
+
   /** An open handle of `node` begins: its node stays until unpin. */
   pin(node: NodeId): void {
     const p = this.#pins.get(node);
@@ -232,7 +257,7 @@ export class PathCache {
     let excess = this.#lru.size - Math.floor(this.#opts.max * 0.9);
     for (const d of this.#lru) {
       if (excess <= 0) break;
-      if (d.hasChildren) continue;
+      if (d.hasChildren || d.hidden) continue;
       this.#drop(d);
       excess--;
     }

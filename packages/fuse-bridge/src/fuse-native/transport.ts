@@ -92,13 +92,20 @@ function serve<T>(
 const done = (): unknown[] => [0];
 
 /**
- * libfuse 2 keeps a file that is unlinked while open alive by renaming it to .fuse_hiddenNNNNNNNN
- * (its hard_remove alternative serves such a file with no path at all, and fstat then fails ENOENT
- * because the kernel asks by node, not by handle). The stand-in is an implementation detail of the
- * transport, so readdir does not show it.
+ * libfuse 2 keeps a file that is unlinked while open reachable by renaming it to .fuse_hiddenNNNNNNNN
+ * in its directory and unlinking that name at the last close (its hard_remove alternative serves such
+ * a file with no path at all, and fstat then fails ENOENT, because the kernel asks by node, not by
+ * handle). Done in the filesystem, that rename would leave the stand-in in the backing directory,
+ * where it keeps the directory from being removed (rmdir: ENOTEMPTY where POSIX allows it) and shows
+ * to anyone looking there. The handlers serve an open node that has no name, so the transport does it
+ * the kernel's way: the name is unlinked for real, and the stand-in names the node in the path cache
+ * only, until libfuse unlinks it.
  */
 const FUSE_HIDDEN = /^\.fuse_hidden[0-9a-f]{16}$/;
-const isFuseHidden = (name: string) => name.startsWith('.fuse_hidden') && FUSE_HIDDEN.test(name);
+const isFuseHidden = (path: string) => {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return name.startsWith('.fuse_hidden') && FUSE_HIDDEN.test(name);
+};
 
 /** getxattr/listxattr semantics: a zero-size buffer asks for the size; one too small is ERANGE. */
 function intoCallerBuffer(data: Buffer, out: Buffer): unknown[] {
@@ -297,10 +304,7 @@ export class FuseNativeTransport extends Fuse {
       path,
       signal,
       () => this.#at(ctx, path, (n) => this.#h.readdir(ctx, n, fh ? (fh as Fh) : undefined)),
-      (all) => {
-        const entries = all.filter((e) => !isFuseHidden(e.name));
-        return [0, entries.map((e) => toBinding(e.name)), entries.map(encodeDirEntry)];
-      },
+      (entries) => [0, entries.map((e) => toBinding(e.name)), entries.map(encodeDirEntry)],
     );
   }
 
@@ -512,7 +516,10 @@ export class FuseNativeTransport extends Fuse {
       'unlink',
       path,
       signal,
-      () => this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.unlink(ctx, parent, name), () => this.#paths.removed(path))),
+      () =>
+        isFuseHidden(path) && this.#paths.unhide(path)
+          ? undefined
+          : this.#in(ctx, path, (parent, name) => thenMaybe(this.#h.unlink(ctx, parent, name), () => this.#paths.removed(path))),
       done,
     );
   }
@@ -530,6 +537,10 @@ export class FuseNativeTransport extends Fuse {
 
   _op_rename(signal: Signal, from: string, to: string): void {
     const ctx = caller();
+    if (isFuseHidden(to)) {
+      serve('rename', from, signal, () => this.#hide(ctx, from, to), done);
+      return;
+    }
     serve(
       'rename',
       from,
@@ -541,6 +552,13 @@ export class FuseNativeTransport extends Fuse {
           ),
         ),
       done,
+    );
+  }
+
+  /** libfuse hides the open file at `from` as `to` (see FUSE_HIDDEN): unlinked, named by the cache alone. */
+  #hide(ctx: RequestContext, from: string, to: string): Reply<void> {
+    return thenMaybe(this.#paths.resolve(ctx, from), () =>
+      this.#in(ctx, from, (parent, name) => thenMaybe(this.#h.unlink(ctx, parent, name), () => this.#paths.hidden(from, to))),
     );
   }
 
