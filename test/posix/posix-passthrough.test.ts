@@ -5,9 +5,10 @@ import { KnownFailures, posixCases } from './table';
 import { scratch } from '../helpers/scratch';
 import { Mounted, TRANSPORT, mountPassthrough } from '../helpers/cli';
 
-// Both transports give every *name* its own kernel inode. fuse-native cannot tell the kernel that
-// another hard-link name's cached attributes went stale, so that name shows the old nlink and size
-// for attr_timeout; the wire transport invalidates the other names (INVAL_INODE).
+// The wire transport gives a hard-linked file one kernel inode (one node per host inode), so every
+// name sees a change at once. libfuse 2's path API gives every *name* its own kernel inode and
+// fuse-native cannot tell the kernel that another name's cached attributes went stale, so that name
+// shows the old nlink and size for attr_timeout.
 const byMode: Array<{ label: string; opts: string[]; knownFailures: KnownFailures }> = [
   {
     label: 'defaults (attr_timeout=1)',
