@@ -536,7 +536,23 @@ export function readlinkAt(dir: number, name: string): string {
 
 /** readdirIno() of the directory an fd names (O_PATH will do): read through a fresh fd of its own. */
 export function readdirFd(fd: number, opts: { withDots?: boolean } = {}): RawDirent[] {
-  return readDirFdAndClose(openat(fd, '.', O_RDONLY_DIRECTORY), opts);
+  return readDirFdAndClose(reopenDir(fd, O_RDONLY_DIRECTORY), opts);
+}
+
+const EACCES = 13;
+
+/**
+ * A new open file of the directory `fd` names (an O_PATH fd will do), opened with `flags`. openat(fd,
+ * ".") is the cheap way, but walking "." needs search permission on the directory, which reading it
+ * does not: a daemon without CAP_DAC_READ_SEARCH (a plain user's, or root's in a user namespace)
+ * could not list a mode 0600 directory its caller may list (`ls` of it answered EACCES). Then the
+ * magic link of the fd itself is opened, checked as an open of the directory (read permission).
+ */
+export function reopenDir(fd: number, flags: number): number {
+  const n = Number(c.openat(fd, '.', flags, 0));
+  if (n >= 0) return n;
+  if (koffi.errno() !== EACCES) check(n, 'openat', '.');
+  return check(c.openat(AT_FDCWD, `/proc/self/fd/${fd}`, flags, 0), 'open', `/proc/self/fd/${fd}`);
 }
 
 /** openat2's resolve flags (struct open_how.resolve). */

@@ -185,7 +185,7 @@ export class PassthroughFs implements NodeHandlers {
   }
 
   fsyncdir(_ctx: RequestContext, node: NodeId): Promise<void> {
-    const fd = syscalls.openat(this.#nodes.fd(this.#nodes.get(node)), '.', O_DIRECTORY | O_CLOEXEC);
+    const fd = syscalls.reopenDir(this.#nodes.fd(this.#nodes.get(node)), O_DIRECTORY | O_CLOEXEC);
     return nodeIoOps.fsync(fd).finally(() => syscalls.close(fd));
   }
 
