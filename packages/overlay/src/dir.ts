@@ -6,7 +6,7 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FsError, hostPath, nameToBytes, nodeIoOps, syscalls } from '@layerfs/backing-io';
+import { FsError, errnoOf, hostPath, nameToBytes, nodeIoOps, syscalls } from '@layerfs/backing-io';
 import { DirEntry, Entry, NodeId, RENAME_EXCHANGE, RENAME_NOREPLACE, RequestContext } from '@layerfs/fuse-bridge';
 import { copyUp, markImpure } from './copy-up';
 import { readRedirect } from './namei';
@@ -15,6 +15,8 @@ import { Ovl, assertWritable } from './ovl-fs';
 import type { OvlInode } from './ovl-inode';
 import { DirentIno, readMergedDir } from './readdir';
 import { isUpperWhiteout, isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
+
+const EACCES = 13;
 
 const { S_IFDIR } = fs.constants;
 
@@ -132,8 +134,20 @@ export async function rmdir(ovl: Ovl, parent: OvlInode, name: string): Promise<v
   assertWritable(ovl, 'rmdir', parent.childPath(name));
   const n = ovl.peek(parent, name, 'rmdir');
   if (!n.isDir) throw new FsError('ENOTDIR', 'rmdir', parent.childPath(name));
-  if (readMergedDir(ovl.paths, ovl.dirOf(n).dirs).length > 0) throw new FsError('ENOTEMPTY', 'rmdir', parent.childPath(name));
-  await removeEntry(ovl, parent, n);
+  const dirs = ovl.dirOf(n).dirs;
+  let unread = false;
+  try {
+    if (readMergedDir(ovl.paths, dirs).length > 0) throw new FsError('ENOTEMPTY', 'rmdir', parent.childPath(name));
+  } catch (err) {
+    // A directory its owner may search but not read (mode 0300, or 0 as Go's RemoveAll meets it) can
+    // be removed when empty, but a daemon without CAP_DAC_READ_SEARCH (every rootless one) cannot
+    // list it, where the kernel's overlay lists it with the mounter's capabilities. With nothing
+    // below it to merge (one real directory, the upper), the host's rmdir alone says whether it is
+    // empty: a directory made through the mount holds no whiteouts (they only hide lower names).
+    if (errnoOf(err) !== EACCES || dirs.length !== 1 || !n.state.hasUpper) throw err;
+    unread = true;
+  }
+  await removeEntry(ovl, parent, n, unread);
 }
 
 export async function unlink(ovl: Ovl, parent: OvlInode, name: string): Promise<void> {
@@ -143,14 +157,17 @@ export async function unlink(ovl: Ovl, parent: OvlInode, name: string): Promise<
   await removeEntry(ovl, parent, n);
 }
 
-/** Remove `n` from the view: delete its upper entry, and whiteout the name if a lower has it. */
-async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode): Promise<void> {
+/**
+ * Remove `n` from the view: delete its upper entry, and whiteout the name if a lower has it. `unread`:
+ * an upper directory that could not be listed, removed by rmdir alone (ENOTEMPTY if it holds anything).
+ */
+async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode, unread = false): Promise<void> {
   const parentReal = await copyUp(ovl.cu!, parent);
   const real = path.join(parentReal, n.name);
   if (n.state.hasUpper) {
     if (n.isDir) {
       // Only whiteouts can be left in it (it looked empty): they go with it.
-      emptyDir(ovl, real);
+      if (!unread) emptyDir(ovl, real);
       fs.rmdirSync(ovl.paths.at(real));
     } else {
       unlinkUpperFile(ovl.cu!, real, n.openFiles.size > 0);
