@@ -9,6 +9,7 @@ import { Mounted, TRANSPORT, mountPassthrough } from '../helpers/cli';
 // name sees a change at once. libfuse 2's path API gives every *name* its own kernel inode and
 // fuse-native cannot tell the kernel that another name's cached attributes went stale, so that name
 // shows the old nlink and size for attr_timeout.
+const UNLINKED_NODE = "a file unlinked after the caller looked it up is still the caller's (fstat and reopen of an O_PATH fd)";
 const byMode: Array<{ label: string; opts: string[]; knownFailures: KnownFailures }> = [
   {
     label: 'defaults (attr_timeout=1)',
@@ -22,6 +23,7 @@ const byMode: Array<{ label: string; opts: string[]; knownFailures: KnownFailure
             'link changes the ctime of the file it links':
               "the kernel keeps the linked file's cached ctime for attr_timeout (libfuse 2 cannot invalidate it)",
             'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute',
+            [UNLINKED_NODE]: 'libfuse 2 has no path for a node whose only name went, and answers ENOENT itself',
           }
         : {},
   },
@@ -29,7 +31,12 @@ const byMode: Array<{ label: string; opts: string[]; knownFailures: KnownFailure
     label: 'strict coherence (attr_timeout=0)',
     opts: ['attr_timeout=0'],
     knownFailures:
-      TRANSPORT === 'fuse-native' ? { 'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute' } : {},
+      TRANSPORT === 'fuse-native'
+        ? {
+            'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute',
+            [UNLINKED_NODE]: 'libfuse 2 has no path for a node whose only name went, and answers ENOENT itself',
+          }
+        : {},
   },
 ];
 

@@ -265,6 +265,31 @@ export const posixCases: PosixCase[] = [
     },
   },
   {
+    name: "a file unlinked after the caller looked it up is still the caller's (fstat and reopen of an O_PATH fd)",
+    run(dir) {
+      // The race open(O_CREAT) vs unlink, made deterministic: the name is resolved (O_PATH: a lookup,
+      // no open), then unlinked, then the node is stat'ed and opened through the magic link.
+      const f = j(dir, 'f');
+      fs.writeFileSync(f, 'data');
+      const p = fs.openSync(f, 0o10000000 /* O_PATH */);
+      try {
+        fs.unlinkSync(f);
+        expect(fs.fstatSync(p).nlink).toBe(0);
+        const fd = fs.openSync(`/proc/self/fd/${p}`, 'r+');
+        try {
+          const buf = Buffer.alloc(4);
+          fs.readSync(fd, buf, 0, 4, 0);
+          expect(buf.toString()).toBe('data');
+        } finally {
+          fs.closeSync(fd);
+        }
+      } finally {
+        fs.closeSync(p);
+      }
+      expect(fs.readdirSync(dir)).toEqual([]);
+    },
+  },
+  {
     name: 'a directory whose file is unlinked while open can be removed, the fd still serving the file',
     run(dir) {
       const d = j(dir, 'd');

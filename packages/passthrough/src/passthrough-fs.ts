@@ -223,22 +223,24 @@ export class PassthroughFs implements NodeHandlers {
     // An open handle keeps working: its BackingFile holds the host fd, and the host keeps an
     // unlinked inode alive for as long as an fd refers to it.
     const dir = this.#nodes.fd(this.#nodes.get(parent));
-    this.#pinIfLinked(dir, name);
+    this.#pinKnown(dir, name);
     syscalls.unlinkAt(dir, name);
   }
 
   /**
-   * A hard-linked file about to lose `name` may be known by that name only (its node opens its fd at
-   * first use, by its last known name): give it its fd now, so its other names keep working.
+   * A file about to lose `name` may be known by that name only (its node opens its fd at first use,
+   * by its last known name): give it its fd now. Its other names (a hard link) keep working, and so
+   * does the kernel's node: a caller that looked the name up before it went still opens or stats the
+   * node after (`open(O_CREAT)` racing an unlink, a reopen through /proc/self/fd of an O_PATH fd),
+   * which answered ENOENT when the node had only the name to go by.
    */
-  #pinIfLinked(dir: number, name: string): void {
+  #pinKnown(dir: number, name: string): void {
     let st: StatxResult;
     try {
       st = syscalls.statxAt(dir, name);
     } catch {
       return; // nothing there: the operation itself says so
     }
-    if (st.nlink < 2) return;
     const n = this.#nodes.find(st);
     if (n && n.fd < 0 && n.openFd < 0) this.#nodes.fd(n);
   }
@@ -257,7 +259,7 @@ export class PassthroughFs implements NodeHandlers {
     const toDir = this.#nodes.fd(to);
     const moving = this.#known(fromDir, name);
     const other = flags & RENAME_EXCHANGE ? this.#known(toDir, newName) : undefined;
-    if (!(flags & RENAME_EXCHANGE)) this.#pinIfLinked(toDir, newName);
+    if (!(flags & RENAME_EXCHANGE)) this.#pinKnown(toDir, newName);
     syscalls.renameAt(fromDir, name, toDir, newName, flags);
     // The names nodes are re-opened by follow the rename.
     if (moving) this.#nodes.moved(moving, to, newName);
