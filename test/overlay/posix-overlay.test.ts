@@ -21,11 +21,7 @@ const knownFailures: KnownFailures =
           "the kernel keeps the linked file's cached ctime for attr_timeout (libfuse 2 cannot invalidate it)",
         'chown(-1, -1) changes only the ctime': 'libfuse 2 drops a SETATTR that names no attribute',
       }
-    : {
-        // Not yet: a node keeps no fd of its real file, so once its name is gone only an open file
-        // of it can serve it (the passthrough pins the node's fd before the name goes).
-        [UNLINKED_NODE]: 'the overlay node of a file unlinked while nothing had it open answers ENOENT',
-      };
+    : {};
 
 describe('POSIX table through an overlay mount', () => {
   const t = overlayLayers([{ 'lowdir/': '', 'merged/': '', 'merged/keep': 'lower file' }], { upper: { 'merged/': '' } });

@@ -158,10 +158,22 @@ export async function unlink(ovl: Ovl, parent: OvlInode, name: string): Promise<
 }
 
 /**
+ * `n` is about to lose its name: a file no handle has open keeps its real file by an fd
+ * (OvlInode.pinned), so the kernel's node still stats and opens after the name is gone.
+ */
+function pinBeforeNameGoes(ovl: Ovl, n: OvlInode): void {
+  // nlookup 0: a node made for this request alone (peek), which the kernel does not hold.
+  if (n.nlookup === 0 || n.isDir || n.detached || n.pinned || n.openFiles.size > 0) return;
+  const real = ovl.topReal(n);
+  n.pinned = { fd: ovl.paths.open(real, syscalls.O_PATH), real };
+}
+
+/**
  * Remove `n` from the view: delete its upper entry, and whiteout the name if a lower has it. `unread`:
  * an upper directory that could not be listed, removed by rmdir alone (ENOTEMPTY if it holds anything).
  */
 async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode, unread = false): Promise<void> {
+  pinBeforeNameGoes(ovl, n);
   const parentReal = await copyUp(ovl.cu!, parent);
   const real = path.join(parentReal, n.name);
   if (n.state.hasUpper) {
@@ -170,7 +182,7 @@ async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode, unread = fal
       if (!unread) emptyDir(ovl, real);
       fs.rmdirSync(ovl.paths.at(real));
     } else {
-      unlinkUpperFile(ovl.cu!, real, n.openFiles.size > 0);
+      unlinkUpperFile(ovl.cu!, real, n.openFiles.size > 0 || n.pinned !== undefined);
     }
     ovl.paths.changed();
     if (n.isDir) ovl.namei.realDirsChanged();
@@ -224,6 +236,7 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
   if (redirect !== undefined) syscalls.lsetxattr(ovl.paths.at(srcReal), ovl.names.redirect, nameToBytes(redirect));
   const dstParent = await copyUp(cu, newParent);
   const dstReal = path.join(dstParent, newName);
+  if (dst) pinBeforeNameGoes(ovl, dst);
   const srcNow = ovl.upperReal(src); // a parent may have moved during the awaits
   if (parent !== newParent && showsLowerIno(ovl, src, srcNow)) markImpure(ovl.paths, ovl.names, dstParent);
   if (dst?.state.hasUpper && dst.isDir) {

@@ -47,6 +47,7 @@ function openReal(ovl: Ovl): (real: string, flags: number, mode: number) => numb
  */
 export function open(ovl: Ovl, ctx: RequestContext, n: OvlInode, flags: number): Reply<OpenReply> {
   const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
+  if (n.detached && n.pinned) return openPinned(ovl, ctx, n, n.pinned, flags, writes);
   const ino = n.ino;
   let real: string | Promise<string>;
   if (writes && !n.state.hasUpper) {
@@ -63,6 +64,28 @@ export function open(ovl: Ovl, ctx: RequestContext, n: OvlInode, flags: number):
         return n.ino === ino ? r : { ...r, attrChanged: true };
       },
     ),
+  );
+}
+
+/**
+ * Open of a node whose name went (OvlInode.pinned): its own file, through the magic link of the
+ * fd that holds it. A lower file cannot come up without a name (nor can it in the kernel).
+ */
+function openPinned(
+  ovl: Ovl,
+  ctx: RequestContext,
+  n: OvlInode,
+  pinned: { fd: number; real: string },
+  flags: number,
+  writes: boolean,
+): Reply<OpenReply> {
+  if (writes && !n.state.hasUpper) throw new FsError('ENOENT', 'open', n.name, 'a lower file without a name cannot be copied up');
+  const link = `/proc/self/fd/${pinned.fd}`;
+  const reopen = (_real: string, f: number) =>
+    fs.openSync(link, f & ~(fs.constants.O_NOFOLLOW | fs.constants.O_CREAT | fs.constants.O_EXCL));
+  return thenMaybe(
+    backingFileOpen({ userPath: n.name, realPath: pinned.real, flags, cred: ctx, createFlags: flags & O_TRUNC, openFile: reopen }),
+    (backing) => register(ovl, n, backing),
   );
 }
 

@@ -19,7 +19,7 @@ export function getattr(ovl: Ovl, n: OvlInode, fh?: Fh): Reply<Attr> {
   if (open) return thenMaybe(followCopyUp(ovl, open), (b) => ovl.attrOf(n, fs.fstatSync(b.fd, BIG)));
   // stat(2) of a file some process has open (cat's fstat after its read invalidated atime): the
   // handle's fd is the node's own file, and fstat skips the walk through /proc and the layer.
-  const own = ownFile(ovl, n);
+  const own = ownFile(ovl, n) ?? n.pinned?.fd;
   return ovl.attrOf(n, own !== undefined ? fs.fstatSync(own, BIG) : ovl.lstat(n));
 }
 

@@ -18,6 +18,7 @@
 //   with hard links, which becomes a file of its own with its own number, as with the kernel's
 //   overlay without index=on (ovl_getattr maps st_ino to the lower one only for nlink 1).
 // - Ids are never reused (2^53 lookups), so (nodeid, generation) never repeats; generation is 0.
+import { close } from 'node:fs';
 import { FsError } from '@layerfs/backing-io';
 import { ROOT_NODE } from '@layerfs/fuse-bridge';
 import type { BackingFile } from '@layerfs/backing-io';
@@ -65,6 +66,13 @@ export class OvlInode {
   #children: Map<string, OvlInode> | undefined = undefined;
   /** Open handles of this node: fstat, ftruncate and xattrs go through one when it has no name. */
   #openFiles: Set<OvlFile> | undefined = undefined;
+  /**
+   * The real file of a node whose name went while no handle had it open, held by an O_PATH fd (and
+   * the real path it had, which says which layer it is in): the kernel may still stat or open the
+   * node through a lookup made before (an open(O_CREAT) racing an unlink, a reopen through
+   * /proc/self/fd). Closed when the kernel forgets the node.
+   */
+  pinned: { fd: number; real: string } | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -186,6 +194,9 @@ export class OvlInodeTable {
     if (n.nlookup > 0) return;
     this.#detach(n);
     this.#nodes.delete(id);
+    // The last reference to an unlinked file: its blocks are freed on the threadpool, nobody waiting.
+    if (n.pinned) close(n.pinned.fd, () => undefined);
+    n.pinned = undefined;
   }
 
   /** The name went away (unlink, rmdir): its node, if any, loses its path. */

@@ -19,7 +19,8 @@ const log = createLogger('overlay');
 
 /**
  * Remove the upper file `real` (a path for ovl.paths), deferring the freeing of its blocks when that
- * pays. `open`: the node has open handles — then nothing is freed here (its last close does that),
+ * pays. `open`: the node has open handles, or holds its file by an fd (OvlInode.pinned) — then
+ * nothing is freed here (its last close does that),
  * and fstat through them must show st_nlink 0 as soon as unlink returns: unlinked in place.
  */
 export function unlinkUpperFile(cu: CopyUpCtx, real: string, open: boolean): void {
