@@ -6,7 +6,7 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FsError, errnoOf, hostPath, nameToBytes, nodeIoOps, syscalls } from '@layerfs/backing-io';
+import { FsError, hostPath, isErrno, nameToBytes, nodeIoOps, syscalls } from '@layerfs/backing-io';
 import { DirEntry, Entry, NodeId, RENAME_EXCHANGE, RENAME_NOREPLACE, RequestContext } from '@layerfs/fuse-bridge';
 import { copyUp, markImpure } from './copy-up';
 import { readRedirect } from './namei';
@@ -15,8 +15,6 @@ import { Ovl, assertWritable } from './ovl-fs';
 import type { OvlInode } from './ovl-inode';
 import { DirentIno, readMergedDir } from './readdir';
 import { isUpperWhiteout, isWhiteout, makeWhiteout, renameLeavingWhiteout } from './whiteout';
-
-const EACCES = 13;
 
 const { S_IFDIR } = fs.constants;
 
@@ -144,7 +142,7 @@ export async function rmdir(ovl: Ovl, parent: OvlInode, name: string): Promise<v
     // list it, where the kernel's overlay lists it with the mounter's capabilities. With nothing
     // below it to merge (one real directory, the upper), the host's rmdir alone says whether it is
     // empty: a directory made through the mount holds no whiteouts (they only hide lower names).
-    if (errnoOf(err) !== EACCES || dirs.length !== 1 || !n.state.hasUpper) throw err;
+    if (!isErrno(err, 'EACCES') || dirs.length !== 1 || !n.state.hasUpper) throw err;
     unread = true;
   }
   await removeEntry(ovl, parent, n, unread);
