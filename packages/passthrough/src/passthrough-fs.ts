@@ -242,7 +242,10 @@ export class PassthroughFs implements NodeHandlers {
       return; // nothing there: the operation itself says so
     }
     const n = this.#nodes.find(st);
-    if (n && n.fd < 0 && n.openFd < 0) this.#nodes.fd(n);
+    if (!n) return;
+    if (n.fd < 0 && n.openFd < 0) this.#nodes.fd(n);
+    // The name going is its last, and the node's fd then holds the blocks until FORGET closes it.
+    if (st.nlink === 1 && (st.mode & fs.constants.S_IFMT) === fs.constants.S_IFREG && st.blocks > 0n) n.freesAtClose = true;
   }
 
   rmdir(_ctx: RequestContext, parent: NodeId, name: string): void {
@@ -293,16 +296,13 @@ export class PassthroughFs implements NodeHandlers {
 
   open(ctx: RequestContext, node: NodeId, flags: number): OpenReply {
     const n = this.#nodes.get(node);
-    const fd = this.#nodes.fd(n);
     const backing = backingFileOpen({
       userPath: n.describe(),
       realPath: this.source + n.describe(),
       flags,
       cred: ctx,
       createFlags: flags & O_TRUNC,
-      // The magic link is itself a symlink: O_NOFOLLOW would refuse it (the kernel already did the
-      // caller's O_NOFOLLOW check on the name it opened).
-      openFile: (_p, f, m) => fs.openSync(proc(fd), f & ~O_NOFOLLOW, m),
+      openFile: (_p, f, m) => this.#nodes.openFile(n, f, m),
     }) as BackingFile;
     return this.#register(n, backing);
   }
