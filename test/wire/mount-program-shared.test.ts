@@ -2,6 +2,7 @@
 // the mounts that follow from the same user, namespaces and cgroup, so containers/storage's 8 mount
 // program runs of a build start Node once. Real mounts through the real script; each test has its
 // own rendezvous directory (XDG_RUNTIME_DIR) and a short idle time.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { alive, isMounted, waitFor } from '../helpers/cli';
@@ -9,6 +10,7 @@ import { run } from '../helpers/run';
 import { overlayLayers } from '../helpers/scratch';
 
 const OVERLAY = path.resolve(__dirname, '..', '..', 'bin', 'layerfs-overlay');
+const CLI = path.resolve(__dirname, '..', '..', 'bin', 'layerfs');
 
 function setup() {
   const a = overlayLayers([{ 'f.txt': 'from a\n', 'd/x': 'x' }]);
@@ -207,5 +209,56 @@ test('a runtime directory owned by someone else is not used: its owner could swa
   } finally {
     await s.cleanup();
     fs.rmSync(foreign, { recursive: true, force: true });
+  }
+});
+
+// umount(8) of a FUSE mount returns once the kernel has cut the connection; the requests it had
+// queued (a RELEASE, a FORGET) never reach the daemon. Whatever it still held in the layers then
+// kept their filesystem busy: a file unlinked while a caller still had it (an O_PATH fd here) kept
+// its fd in the daemon until the shared daemon left — `umount MNT && umount LAYER-FS`, as
+// unionmount-testsuite runs it, failed EBUSY now and then (when the abort beat the FORGET). Here
+// the connection is aborted while the caller still holds the file, so no FORGET can come.
+test('after an unmount the shared daemon holds nothing of the layers, not even a file the kernel never forgot', async () => {
+  const s = setup();
+  const tmp = path.join(s.a.dir, 'upperfs');
+  fs.mkdirSync(tmp);
+  expect(await run('mount', ['-t', 'tmpfs', 'layerfs-test', tmp])).toMatchObject({ code: 0 });
+  let pid = 0;
+  try {
+    fs.mkdirSync(path.join(tmp, 'u'));
+    fs.mkdirSync(path.join(tmp, 'w'));
+    // The daemon stays up well past the unmount: it, not its exit, must let go of the layers.
+    const env = s.env.map((e) => (e.startsWith('LAYERFS_OVERLAY_IDLE_MS=') ? 'LAYERFS_OVERLAY_IDLE_MS=60000' : e));
+    const r = await run(env[0]!, [...env.slice(1), OVERLAY, '-o', `lowerdir=${s.a.lower[0]},upperdir=${tmp}/u,workdir=${tmp}/w`, s.a.mnt]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    pid = s.serverPid();
+    for (const f of ['gone.txt', 'open.txt']) fs.writeFileSync(path.join(s.a.mnt, f), 'new\n');
+    // A caller keeps the unlinked file by an O_PATH fd and another file open while the mount goes.
+    const holder = spawn('python3', [
+      '-c',
+      'import os,sys; a=os.open(sys.argv[1], os.O_PATH); os.unlink(sys.argv[1]); b=os.open(sys.argv[2], os.O_RDONLY); print("ready", flush=True); sys.stdin.read()',
+      path.join(s.a.mnt, 'gone.txt'),
+      path.join(s.a.mnt, 'open.txt'),
+    ]);
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.once('data', () => resolve());
+      holder.once('exit', (code) => reject(new Error(`holder exited ${code}`)));
+    });
+    expect(await run(process.execPath, [CLI, 'umount', '--force', s.a.mnt])).toMatchObject({ code: 0 });
+    await waitFor(() => title(pid) === 'layerfs daemon (overlay, shared): 0 mounts', 'the daemon to see its mount end');
+    const exited = new Promise((r) => holder.once('exit', r));
+    holder.stdin.end();
+    await exited;
+    const umounted = async () => (await run('umount', [tmp])).code === 0;
+    let done = false;
+    for (let i = 0; i < 40 && !done; i++) {
+      done = await umounted();
+      if (!done) await new Promise((res) => setTimeout(res, 50));
+    }
+    expect({ unmounted: done, daemonStillUp: alive(pid) }).toEqual({ unmounted: true, daemonStillUp: true });
+  } finally {
+    if (pid && alive(pid)) process.kill(pid, 'SIGTERM');
+    if (isMounted(tmp)) await run('umount', ['-l', tmp]);
+    await s.cleanup();
   }
 });

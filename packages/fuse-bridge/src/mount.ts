@@ -68,9 +68,16 @@ export async function mountFs(mountpoint: string, handlers: NodeHandlers, option
   const finish = (gone: boolean) => {
     finishing ??= (async () => {
       try {
-        if (gone) await handlers.destroy?.();
-        else await unmountPath(abs, { lazyIfBusy: true });
-        await session.close();
+        if (gone) {
+          // The device's close drops the kernel's own references to backing files; both it and
+          // the handlers' teardown start before either waits for anything.
+          const closing = session.close();
+          await handlers.destroy?.();
+          await closing;
+        } else {
+          await unmountPath(abs, { lazyIfBusy: true });
+          await session.close();
+        }
       } finally {
         unregisterOwnMount(abs);
         if (!gone) await handlers.destroy?.();

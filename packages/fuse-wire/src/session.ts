@@ -527,12 +527,15 @@ export class WireSession {
   async close(): Promise<void> {
     this.#end();
     this.#ops?.closeAll();
-    await this.modes?.closeAll();
+    // The device first: the kernel keeps every backing file registered through it (BACKING_OPEN
+    // whose RELEASE never came: a connection aborted by umount drops the requests it had queued)
+    // until the last fd of the device closes, and those hold the layers' filesystems busy.
     try {
       fs.closeSync(this.devFd);
     } catch {
       // already closed
     }
+    await this.modes?.closeAll();
   }
 }
 

@@ -219,7 +219,11 @@ export class OverlayFs implements NodeHandlers {
   }
 
   async destroy(): Promise<void> {
-    await file.closeAll(this.#ovl);
+    // Everything that holds a layer is let go before anything is waited for: the filesystems under
+    // the layers may be unmounted right after ours (`umount MNT && umount LAYER-FS`).
+    const files = file.closeAll(this.#ovl);
+    this.#ovl.inodes.closePinned();
     this.#ovl.close();
+    await files;
   }
 }

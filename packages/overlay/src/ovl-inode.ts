@@ -18,7 +18,7 @@
 //   with hard links, which becomes a file of its own with its own number, as with the kernel's
 //   overlay without index=on (ovl_getattr maps st_ino to the lower one only for nlink 1).
 // - Ids are never reused (2^53 lookups), so (nodeid, generation) never repeats; generation is 0.
-import { close } from 'node:fs';
+import { close, closeSync } from 'node:fs';
 import { FsError } from '@layerfs/backing-io';
 import { ROOT_NODE } from '@layerfs/fuse-bridge';
 import type { BackingFile } from '@layerfs/backing-io';
@@ -197,6 +197,23 @@ export class OvlInodeTable {
     // The last reference to an unlinked file: its blocks are freed on the threadpool, nobody waiting.
     if (n.pinned) close(n.pinned.fd, () => undefined);
     n.pinned = undefined;
+  }
+
+  /**
+   * After unmount: the fds nodes hold for files whose names went (OvlInode.pinned). The kernel sends
+   * no FORGET for what it still knew when the connection ended, so without this they would hold the
+   * upper layer's filesystem busy for as long as the process lives (a shared daemon: long after).
+   */
+  closePinned(): void {
+    for (const n of this.#nodes.values()) {
+      if (!n.pinned) continue;
+      try {
+        closeSync(n.pinned.fd);
+      } catch {
+        // already gone
+      }
+      n.pinned = undefined;
+    }
   }
 
   /** The name went away (unlink, rmdir): its node, if any, loses its path. */

@@ -318,17 +318,17 @@ export class InodeTable {
     }
   }
 
-  #closeFd(n: PtInode): void {
+  #closeFd(n: PtInode, now = false): void {
     if (n.fd < 0) return;
-    if (n.freesAtClose) fs.close(n.fd, () => undefined);
+    if (n.freesAtClose && !now) fs.close(n.fd, () => undefined);
     else syscalls.close(n.fd);
     n.fd = -1;
     this.#withFd.delete(n);
   }
 
-  /** Close every fd (after unmount). */
+  /** Close every fd (after unmount), at once: the source's filesystem may be unmounted next. */
   closeAll(): void {
-    for (const n of [...this.#withFd]) this.#closeFd(n);
+    for (const n of [...this.#withFd]) this.#closeFd(n, true);
     syscalls.close(this.root.fd);
     this.root.fd = -1;
   }

@@ -452,8 +452,11 @@ export class PassthroughFs implements NodeHandlers {
 
   /** Close every handle still open (after unmount the kernel sends no more releases), then the node fds. */
   async destroy(): Promise<void> {
-    await Promise.all(this.#files.values().map((f) => f.backing.put()?.catch(() => undefined)));
+    // The node fds close before the open files' closes are waited for: the source's filesystem may
+    // be unmounted right after ours.
+    const files = Promise.all(this.#files.values().map((f) => f.backing.put()?.catch(() => undefined)));
     this.#nodes.closeAll();
+    await files;
   }
 }
 
