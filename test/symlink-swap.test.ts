@@ -101,3 +101,26 @@ test.each(setups)(
   },
   120000,
 );
+
+// open(2) of a FIFO waits for a writer. A file the kernel knows, swapped for a FIFO behind the mount,
+// must not make the daemon open that FIFO: its one request thread would wait there, and every caller
+// of the mount with it.
+test.each(setups)('%s: a file swapped for a FIFO behind the mount cannot hold the daemon in open(2)', async (_name, setup) => {
+  const { t, m, cleanup } = await setup();
+  try {
+    fs.writeFileSync(path.join(t.backing, 'f'), 'mine\n');
+    const script = `
+      S="$1"; M="$2"
+      stat "$M/f" > /dev/null
+      rm "$S/f" && mkfifo "$S/f"
+      timeout 5 cat "$M/f" > /dev/null 2>&1; echo "cat: $?"
+      timeout 5 stat -c %F "$M/" > /dev/null && echo served`;
+    const r = await run('sh', ['-c', script, 'sh', t.backing, t.mnt]);
+    // Not 124 (timed out): the open answered (ESTALE, or the FIFO's own behaviour after a new lookup).
+    expect(r.stdout).not.toMatch(/cat: 124/);
+    expect(r.stdout).toMatch(/served/);
+  } finally {
+    await m.unmount();
+    cleanup();
+  }
+});

@@ -688,6 +688,15 @@ export function tryLockExclusive(fd: number): boolean {
   throw new FsError(errno, 'flock');
 }
 
+/**
+ * fcntl(F_SETFL): the status flags F_SETFL may change (O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME)
+ * become those of `flags`; the access mode and creation flags in `flags` are ignored, and so is
+ * O_ASYNC (set through F_SETFL it would arm SIGIO on the fd).
+ */
+export function setStatusFlags(fd: number, flags: number): void {
+  check(c.fcntl(fd, F_SETFL, flags & ~0o20000 /* O_ASYNC */), 'fcntl');
+}
+
 /** Set O_NONBLOCK on `fd` (an fd received from another process comes blocking). */
 export function setNonblocking(fd: number): void {
   const flags = check(c.fcntl(fd, F_GETFL, 0), 'fcntl');

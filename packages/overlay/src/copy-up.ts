@@ -114,8 +114,11 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
       // name is fresh anyway) also spares the ftruncate(0) libuv does otherwise, after which ext4's
       // auto_da_alloc flushes the whole file at close: 0.4 s of a 1 GiB copy-up's 0.8. The source
       // is an fd of our own, opened through no symlink, held until the copy is done.
-      const from = paths.open(src.real, fs.constants.O_RDONLY);
+      // O_NONBLOCK and a regular file only: the lower file swapped for a FIFO behind the mount
+      // must hold neither the request thread in open(2) nor a threadpool thread in the copy.
+      const from = paths.open(src.real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       try {
+        if (!fs.fstatSync(from).isFile()) throw new FsError('ESTALE', 'copy-up', src.real, 'no longer a regular file');
         await fs.promises.copyFile(`/proc/self/fd/${from}`, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
       } finally {
         fs.closeSync(from);

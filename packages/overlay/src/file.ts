@@ -15,6 +15,7 @@ import {
   FsError,
   O_ACCMODE,
   TMPFILE_NAME,
+  syscalls,
   thenMaybe,
 } from '@layerfs/backing-io';
 import type { Fh, OpenReply, Reply, RequestContext } from '@layerfs/fuse-bridge';
@@ -22,7 +23,7 @@ import { copyUp, copyUpTruncated } from './copy-up';
 import { Ovl, assertWritable } from './ovl-fs';
 import type { OvlFile, OvlInode } from './ovl-inode';
 
-const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL } = fs.constants;
+const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, O_NONBLOCK } = fs.constants;
 
 /** The handle `fh` of `n`; without one, any open handle of a node that has no name left (fstat after unlink). */
 export function openFileOf(ovl: Ovl, n: OvlInode, fh?: Fh): OvlFile | undefined {
@@ -35,9 +36,24 @@ export function isLowerFile(ovl: Ovl, b: BackingFile): boolean {
   return !ovl.upperRoot || !b.realPath.startsWith(ovl.upperRoot + '/');
 }
 
-/** open(2) of a real file for backing-io: below its layer root, never through a symlink. */
+/**
+ * open(2) of a real file for backing-io: below its layer root, never through a symlink, and
+ * O_NONBLOCK — a FIFO put in a layer behind the mount must not hold the request thread in open(2)
+ * (it waits for a writer); the caller's own O_NONBLOCK is restored at once.
+ */
 function openReal(ovl: Ovl): (real: string, flags: number, mode: number) => number {
-  return (real, flags, mode) => ovl.paths.open(real, flags, mode);
+  return (real, flags, mode) => {
+    const fd = ovl.paths.open(real, flags | O_NONBLOCK, mode);
+    if (!(flags & O_NONBLOCK)) {
+      try {
+        syscalls.setStatusFlags(fd, flags);
+      } catch (err) {
+        fs.closeSync(fd);
+        throw err;
+      }
+    }
+    return fd;
+  };
 }
 
 /**

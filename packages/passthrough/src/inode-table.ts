@@ -29,6 +29,7 @@ const O_PATH_NOFOLLOW = syscalls.O_PATH | 0o400000 /* O_NOFOLLOW */ | 0o2000000;
 const O_NOFOLLOW = 0o400000;
 const O_CLOEXEC = 0o2000000;
 const O_TRUNC = 0o1000;
+const O_NONBLOCK = 0o4000;
 const O_DIR_NOFOLLOW = 0o200000 /* O_DIRECTORY */ | 0o400000 /* O_NOFOLLOW */ | 0o2000000; /* O_CLOEXEC, O_RDONLY */
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
@@ -247,7 +248,7 @@ export class InodeTable {
     if (n.fd < 0 && n.openFd < 0 && n.parent && n.name !== '' && !(flags & O_TRUNC)) {
       let fd = -1;
       try {
-        fd = syscalls.openat(this.fd(n.parent), n.name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+        fd = openNonblocking(this.fd(n.parent), n.name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
         const st = syscalls.statxAt(fd, '');
         if (st.ino === n.ino && st.dev === n.dev) return fd;
       } catch {
@@ -332,6 +333,23 @@ export class InodeTable {
     syscalls.close(this.root.fd);
     this.root.fd = -1;
   }
+}
+
+/**
+ * openat(2) with O_NONBLOCK, then the caller's own O_NONBLOCK back: a FIFO put where a file was
+ * expected (behind the mount) must not hold the request thread in open(2), waiting for a writer.
+ */
+export function openNonblocking(dir: number, name: string, flags: number, mode: number): number {
+  const fd = syscalls.openat(dir, name, flags | O_NONBLOCK, mode);
+  if (!(flags & O_NONBLOCK)) {
+    try {
+      syscalls.setStatusFlags(fd, flags);
+    } catch (err) {
+      syscalls.close(fd);
+      throw err;
+    }
+  }
+  return fd;
 }
 
 function key(dev: bigint, ino: bigint): string {
