@@ -697,6 +697,21 @@ export function setStatusFlags(fd: number, flags: number): void {
   check(c.fcntl(fd, F_SETFL, flags & ~0o20000 /* O_ASYNC */), 'fcntl');
 }
 
+/**
+ * `fd`, opened O_NONBLOCK so that open(2) could not wait (a FIFO found where a file was expected:
+ * it waits for a writer), with the status flags of the caller's `flags` back. Closed if that fails.
+ */
+export function withCallerStatusFlags(fd: number, flags: number): number {
+  if (flags & O_NONBLOCK) return fd;
+  try {
+    setStatusFlags(fd, flags);
+  } catch (err) {
+    close(fd);
+    throw err;
+  }
+  return fd;
+}
+
 /** Set O_NONBLOCK on `fd` (an fd received from another process comes blocking). */
 export function setNonblocking(fd: number): void {
   const flags = check(c.fcntl(fd, F_GETFL, 0), 'fcntl');

@@ -42,18 +42,7 @@ export function isLowerFile(ovl: Ovl, b: BackingFile): boolean {
  * (it waits for a writer); the caller's own O_NONBLOCK is restored at once.
  */
 function openReal(ovl: Ovl): (real: string, flags: number, mode: number) => number {
-  return (real, flags, mode) => {
-    const fd = ovl.paths.open(real, flags | O_NONBLOCK, mode);
-    if (!(flags & O_NONBLOCK)) {
-      try {
-        syscalls.setStatusFlags(fd, flags);
-      } catch (err) {
-        fs.closeSync(fd);
-        throw err;
-      }
-    }
-    return fd;
-  };
+  return (real, flags, mode) => syscalls.withCallerStatusFlags(ovl.paths.open(real, flags | O_NONBLOCK, mode), flags);
 }
 
 /**

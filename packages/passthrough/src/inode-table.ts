@@ -340,16 +340,7 @@ export class InodeTable {
  * expected (behind the mount) must not hold the request thread in open(2), waiting for a writer.
  */
 export function openNonblocking(dir: number, name: string, flags: number, mode: number): number {
-  const fd = syscalls.openat(dir, name, flags | O_NONBLOCK, mode);
-  if (!(flags & O_NONBLOCK)) {
-    try {
-      syscalls.setStatusFlags(fd, flags);
-    } catch (err) {
-      syscalls.close(fd);
-      throw err;
-    }
-  }
-  return fd;
+  return syscalls.withCallerStatusFlags(syscalls.openat(dir, name, flags | O_NONBLOCK, mode), flags);
 }
 
 function key(dev: bigint, ino: bigint): string {
