@@ -70,10 +70,8 @@ export async function mountFs(mountpoint: string, handlers: NodeHandlers, option
       try {
         if (gone) {
           // The device's close drops the kernel's own references to backing files; both it and
-          // the handlers' teardown start before either waits for anything.
-          const closing = session.close();
-          await handlers.destroy?.();
-          await closing;
+          // the handlers' teardown start (in that order) before either waits for anything.
+          await Promise.all([session.close(), handlers.destroy?.()]);
         } else {
           await unmountPath(abs, { lazyIfBusy: true });
           await session.close();
