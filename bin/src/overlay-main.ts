@@ -13,7 +13,6 @@ import { parseOptionString, setLogSink, type OptionMap, type TransportChoice } f
 import { MountOverlayOptions, mountOverlay } from '@layerfs/overlay';
 import { failed, isDaemonChild, reportReady } from './daemon';
 import { UsageError, describeError, exitCodeFor } from './errors';
-import { tierUpSooner } from './jit-tiering';
 import { describeOverlay, overlayMountOptions } from './overlay-options';
 import { onStopSignals, serveForeground } from './serve';
 import { SharedServer } from './shared-daemon';
@@ -121,7 +120,6 @@ async function serveDaemon(p: Parsed): Promise<void> {
     const handle = await mountOverlay(o);
     server.adopt(handle, layersOf(o));
     reportReady({ ok: true, detail: handle.description });
-    tierUpSooner();
   } catch (err) {
     server.close();
     throw err;

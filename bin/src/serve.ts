@@ -7,7 +7,6 @@
 // remembered and honoured as soon as there is a handle to unmount.
 import type { MountHandle } from '@layerfs/fuse-bridge';
 import { failed, reportReady } from './daemon';
-import { tierUpSooner } from './jit-tiering';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export const DAEMON_TITLE = 'layerfs daemon ';
@@ -49,7 +48,6 @@ export async function serveForeground(mount: () => Promise<MountHandle>, describ
       `layerfs: ${describe} on ${handle.mountpoint} (${handle.description}; pid ${process.pid}); stop with Ctrl-C or layerfs umount ${handle.mountpoint}\n`,
     );
     reportReady({ ok: true, detail: handle.description });
-    tierUpSooner();
     // What ps shows: which mount this daemon serves (and `layerfs umount` finds it by this, to wait
     // for it). The mountpoint comes first: a title longer than the original argv is cut at its end.
     process.title = `${DAEMON_TITLE}${handle.mountpoint}: ${describe}`;
