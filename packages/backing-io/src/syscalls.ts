@@ -605,6 +605,7 @@ const F_SETFL = 4;
 const F_SETPIPE_SZ = 1031;
 const F_GETPIPE_SZ = 1032;
 const O_NONBLOCK = 0o4000;
+const O_CREAT_EXCL = 0o100 /* O_CREAT */ | 0o200; /* O_EXCL */
 const O_CLOEXEC = 0o2000000;
 export const SPLICE_F_NONBLOCK = 0x02;
 
@@ -698,11 +699,14 @@ export function setStatusFlags(fd: number, flags: number): void {
 }
 
 /**
- * `fd`, opened O_NONBLOCK so that open(2) could not wait (a FIFO found where a file was expected:
- * it waits for a writer), with the status flags of the caller's `flags` back. Closed if that fails.
+ * `open(flags)` made so that it cannot wait: a FIFO found by name where a file was expected (put in
+ * a layer behind the mount) makes open(2) wait for a writer, holding the thread that asked. Opened
+ * O_NONBLOCK, then given the caller's status flags back; closed if that fails. Not needed, and not
+ * done, when the caller asked O_NONBLOCK itself or when O_CREAT|O_EXCL makes a new regular file.
  */
-export function withCallerStatusFlags(fd: number, flags: number): number {
-  if (flags & O_NONBLOCK) return fd;
+export function openWithoutWaiting(flags: number, open: (flags: number) => number): number {
+  if (flags & O_NONBLOCK || (flags & O_CREAT_EXCL) === O_CREAT_EXCL) return open(flags);
+  const fd = open(flags | O_NONBLOCK);
   try {
     setStatusFlags(fd, flags);
   } catch (err) {

@@ -23,7 +23,7 @@ import { copyUp, copyUpTruncated } from './copy-up';
 import { Ovl, assertWritable } from './ovl-fs';
 import type { OvlFile, OvlInode } from './ovl-inode';
 
-const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL } = fs.constants;
 
 /** The handle `fh` of `n`; without one, any open handle of a node that has no name left (fstat after unlink). */
 export function openFileOf(ovl: Ovl, n: OvlInode, fh?: Fh): OvlFile | undefined {
@@ -37,12 +37,11 @@ export function isLowerFile(ovl: Ovl, b: BackingFile): boolean {
 }
 
 /**
- * open(2) of a real file for backing-io: below its layer root, never through a symlink, and
- * O_NONBLOCK — a FIFO put in a layer behind the mount must not hold the request thread in open(2)
- * (it waits for a writer); the caller's own O_NONBLOCK is restored at once.
+ * open(2) of a real file for backing-io: below its layer root, never through a symlink, never
+ * waiting on a FIFO put in a layer behind the mount (syscalls.openWithoutWaiting).
  */
 function openReal(ovl: Ovl): (real: string, flags: number, mode: number) => number {
-  return (real, flags, mode) => syscalls.withCallerStatusFlags(ovl.paths.open(real, flags | O_NONBLOCK, mode), flags);
+  return (real, flags, mode) => syscalls.openWithoutWaiting(flags, (f) => ovl.paths.open(real, f, mode));
 }
 
 /**

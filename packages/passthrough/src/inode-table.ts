@@ -29,7 +29,6 @@ const O_PATH_NOFOLLOW = syscalls.O_PATH | 0o400000 /* O_NOFOLLOW */ | 0o2000000;
 const O_NOFOLLOW = 0o400000;
 const O_CLOEXEC = 0o2000000;
 const O_TRUNC = 0o1000;
-const O_NONBLOCK = 0o4000;
 const O_DIR_NOFOLLOW = 0o200000 /* O_DIRECTORY */ | 0o400000 /* O_NOFOLLOW */ | 0o2000000; /* O_CLOEXEC, O_RDONLY */
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
@@ -335,12 +334,9 @@ export class InodeTable {
   }
 }
 
-/**
- * openat(2) with O_NONBLOCK, then the caller's own O_NONBLOCK back: a FIFO put where a file was
- * expected (behind the mount) must not hold the request thread in open(2), waiting for a writer.
- */
+/** openat(2) that a FIFO put where a file was expected (behind the mount) cannot hold in open(2). */
 export function openNonblocking(dir: number, name: string, flags: number, mode: number): number {
-  return syscalls.withCallerStatusFlags(syscalls.openat(dir, name, flags | O_NONBLOCK, mode), flags);
+  return syscalls.openWithoutWaiting(flags, (f) => syscalls.openat(dir, name, f, mode));
 }
 
 function key(dev: bigint, ino: bigint): string {
