@@ -182,8 +182,10 @@ async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode, unread = fal
     } else {
       unlinkUpperFile(ovl.cu!, real, n.openFiles.size > 0 || n.pinned !== undefined);
     }
-    ovl.paths.changed();
-    if (n.isDir) ovl.namei.realDirsChanged();
+    if (n.isDir) {
+      ovl.paths.dirGone(real);
+      ovl.namei.realDirsChanged();
+    }
   }
   if (n.state.inLower) makeWhiteout(ovl.paths, real, ovl.names);
   ovl.inodes.unlinked(parent, n.name);
@@ -253,10 +255,11 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
     // rename(2) cannot put a directory over the whiteout's device node: swap the two (as
     // ovl_rename does), and the whiteout, now at the old name, stays only if that name needs one.
     syscalls.renameat2(ovl.paths.at(srcNow), ovl.paths.at(dstReal), RENAME_EXCHANGE);
-    ovl.paths.changed();
+    ovl.paths.dirGone(srcNow);
+    ovl.paths.dirGone(dstReal);
     if (!src.state.inLower) fs.unlinkSync(ovl.paths.at(srcNow));
   } else {
-    renameLeavingWhiteout(ovl.paths, srcNow, dstReal, src.state.inLower, ovl.names);
+    renameLeavingWhiteout(ovl.paths, srcNow, dstReal, src.state.inLower, ovl.names, src.isDir);
   }
   if (src.isDir) ovl.namei.realDirsChanged();
   ovl.inodes.renamed(parent, name, newParent, newName, false);
@@ -306,7 +309,8 @@ async function exchange(ovl: Ovl, a: OvlInode, b: OvlInode): Promise<void> {
     if (showsLowerIno(ovl, b, bReal)) markImpure(ovl.paths, ovl.names, path.dirname(aReal));
   }
   syscalls.renameat2(ovl.paths.at(aReal), ovl.paths.at(bReal), RENAME_EXCHANGE);
-  ovl.paths.changed();
+  ovl.paths.dirGone(aReal);
+  ovl.paths.dirGone(bReal);
   ovl.namei.realDirsChanged();
   ovl.inodes.renamed(a.parent!, a.name, b.parent!, b.name, true);
   ovl.refresh(a);
@@ -368,7 +372,7 @@ function direntIno(ovl: Ovl, dir: OvlInode): DirentIno {
 /** Remove everything in the upper directory `real` (whiteouts, in a directory that looks empty). */
 function emptyDir(ovl: Ovl, real: string): void {
   ovl.paths.withFd(real, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, (fd) => removeEntries(fd));
-  ovl.paths.changed();
+  ovl.paths.dirGone(real);
 }
 
 /** Unlink every entry of the directory `fd`, descending into directories without following symlinks. */

@@ -11,8 +11,8 @@
 // left to the syscall, which must not follow it (lstat, l*xattr, unlink, mkdir, rename, mknod, …).
 // What follows a final symlink (open, chmod, truncate, opendir) goes through open(real), which adds
 // O_NOFOLLOW. Parent fds are kept in a small LRU (a directory resolved once serves the requests that
-// follow, as a dentry does) and all dropped at once when a rename or removal through the mount may
-// change what a path names; an fd may be closed by the next at(), so an at() path must be used
+// follow, as a dentry does), and those of a directory dropped when a rename or removal through the
+// mount changes what its path names; an fd may be closed by the next at(), so an at() path must be used
 // synchronously, never across an await. Paths in the work directory are the exception — its root
 // fd lives as long as the mount, so workPath() names are stable across awaits. A directory moved
 // behind the mount keeps its cached fd (the directory itself, wherever it went, as a kernel dentry
@@ -72,7 +72,7 @@ export class LayerPaths {
   /** Longest root first, so a root inside another (workdir/work in workdir) matches first. */
   readonly #roots: Root[];
   readonly #work: Root | undefined;
-  /** Parent directory real path → O_PATH fd, least recently used first. */
+  /** Parent directory real path → O_PATH fd, least recently used first (dirGone() drops what a change made untrue). */
   readonly #dirs = new Map<string, number>();
 
   constructor(roots: readonly string[], workDir?: string) {
@@ -182,14 +182,25 @@ export class LayerPaths {
     return hostPath(`/proc/self/fd/${this.#work.fd}/${real.slice(this.#work.root.length + 1)}`);
   }
 
-  /** Something was renamed or removed through the mount: a cached parent fd may now stand for another path. */
-  changed(): void {
-    for (const fd of this.#dirs.values()) fs.closeSync(fd);
-    this.#dirs.clear();
+  /**
+   * The directory at `real` was removed, renamed, replaced or swapped through the mount: the fds
+   * cached for it and for every path below it may now stand for another directory (or none). Only a
+   * directory's move or removal changes what a directory path names — a file's unlink or rename
+   * leaves every cached fd true, so those keep the cache (a database's journal, created and deleted
+   * in one directory each transaction, had cost two directory opens and closes per cycle).
+   */
+  dirGone(real: string): void {
+    const below = real + '/';
+    for (const [dir, fd] of this.#dirs) {
+      if (dir !== real && !dir.startsWith(below)) continue;
+      this.#dirs.delete(dir);
+      fs.closeSync(fd);
+    }
   }
 
   close(): void {
-    this.changed();
+    for (const fd of this.#dirs.values()) fs.closeSync(fd);
+    this.#dirs.clear();
     for (const r of this.#roots) fs.closeSync(r.fd);
   }
 }

@@ -77,7 +77,14 @@ export function makeWhiteout(paths: LayerPaths, real: string, names: OvlXattrs):
  * rename(2) in the upper layer that leaves a whiteout at the old name when `whiteout` is set — in
  * one step with RENAME_WHITEOUT (as the kernel's overlay does), else rename then whiteout.
  */
-export function renameLeavingWhiteout(paths: LayerPaths, from: string, to: string, whiteout: boolean, names: OvlXattrs): void {
+export function renameLeavingWhiteout(
+  paths: LayerPaths,
+  from: string,
+  to: string,
+  whiteout: boolean,
+  names: OvlXattrs,
+  isDir: boolean,
+): void {
   try {
     if (!whiteout) {
       fs.renameSync(paths.at(from), paths.at(to));
@@ -93,6 +100,10 @@ export function renameLeavingWhiteout(paths: LayerPaths, from: string, to: strin
     fs.renameSync(paths.at(from), paths.at(to));
     makeWhiteout(paths, from, names); // `from`'s directory did not move: its cached fd still stands
   } finally {
-    paths.changed();
+    // A directory moved (or one replaced at `to`): the fds cached under either path no longer match it.
+    if (isDir) {
+      paths.dirGone(from);
+      paths.dirGone(to);
+    }
   }
 }
