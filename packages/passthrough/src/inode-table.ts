@@ -247,7 +247,7 @@ export class InodeTable {
     if (n.fd < 0 && n.openFd < 0 && n.parent && n.name !== '' && !(flags & O_TRUNC)) {
       let fd = -1;
       try {
-        fd = openNonblocking(this.fd(n.parent), n.name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+        fd = openatWithoutWaiting(this.fd(n.parent), n.name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
         const st = syscalls.statxAt(fd, '');
         if (st.ino === n.ino && st.dev === n.dev) return fd;
       } catch {
@@ -335,7 +335,7 @@ export class InodeTable {
 }
 
 /** openat(2) that a FIFO put where a file was expected (behind the mount) cannot hold in open(2). */
-export function openNonblocking(dir: number, name: string, flags: number, mode: number): number {
+export function openatWithoutWaiting(dir: number, name: string, flags: number, mode: number): number {
   return syscalls.openWithoutWaiting(flags, (f) => syscalls.openat(dir, name, f, mode));
 }
 

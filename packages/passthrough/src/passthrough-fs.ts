@@ -48,7 +48,7 @@ import {
   StatFs,
   statFsFrom,
 } from '@layerfs/fuse-bridge';
-import { InodeTable, PtInode, openNonblocking } from './inode-table';
+import { InodeTable, PtInode, openatWithoutWaiting } from './inode-table';
 
 /** What an open handle stands for. */
 interface OpenFile {
@@ -319,8 +319,8 @@ export class PassthroughFs implements NodeHandlers {
       mode,
       createFlags: O_CREAT | (flags & (O_EXCL | O_TRUNC)),
       // O_NOFOLLOW: O_CREAT without O_EXCL would follow a dangling symlink put there behind the
-      // mount; it would open a FIFO put there too, hence openNonblocking.
-      openFile: (_p, f, m) => openNonblocking(dir, name, f | O_NOFOLLOW | O_CLOEXEC, m),
+      // mount; it would open a FIFO put there too, hence openatWithoutWaiting.
+      openFile: (_p, f, m) => openatWithoutWaiting(dir, name, f | O_NOFOLLOW | O_CLOEXEC, m),
     }) as BackingFile;
     try {
       const owner = callerOwner(ctx, () => this.#stat(p).mode);
