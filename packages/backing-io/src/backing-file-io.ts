@@ -77,14 +77,23 @@ export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
     // O_APPEND: the backing fd was opened O_APPEND, so write(2) at the file position lets the host
     // kernel pick the offset atomically. Emulating it (fstat, then pwrite at the size) loses records
     // as soon as anyone else appends in between.
-    file.io
-      .write(file.fd, vec.buf, vec.off ?? 0, len, append ? null : backingIocb.pos)
-      .then(async (bytes) => {
-        if (!append) backingIocb.pos += bytes;
-        await writeSync(file, backingIocb);
-        aio.complete({ ok: true, bytes });
-      })
-      .catch((error: unknown) => aio.complete({ ok: false, error }));
+    const pos = append ? null : backingIocb.pos;
+    // A SYNC/DSYNC write waits for its sync on the threadpool anyway: it goes there whole.
+    const synced = (backingIocb.flags & (IocbFlags.SYNC | IocbFlags.DSYNC)) !== 0;
+    const now = synced ? undefined : file.io.writeAtOnce?.(file.fd, vec.buf, vec.off ?? 0, len, pos);
+    if (now !== undefined) {
+      if (!append) backingIocb.pos += now;
+      aio.complete({ ok: true, bytes: now });
+    } else {
+      file.io
+        .write(file.fd, vec.buf, vec.off ?? 0, len, pos)
+        .then(async (bytes) => {
+          if (!append) backingIocb.pos += bytes;
+          await writeSync(file, backingIocb);
+          aio.complete({ ok: true, bytes });
+        })
+        .catch((error: unknown) => aio.complete({ ok: false, error }));
+    }
   }
   aio.put();
   return aio.done;

@@ -1,11 +1,12 @@
 // The syscalls the core issues on a backing fd, behind one small interface. The default is Node's
 // callback fs API (one threadpool hop per call, no FileHandle bookkeeping), with reads first tried
 // with RWF_NOWAIT on the request thread (a page-cache hit costs microseconds; a hop costs ~100 µs
-// of wakeups on a loaded 2-core machine). Tests inject a wrapper
+// of wakeups on a loaded 2-core machine) and small writes done there where they cannot wait. Tests inject a wrapper
 // that holds requests in flight or counts syncs; nothing else should need to.
 import * as fs from 'node:fs';
 import { closesAtOnce } from './close-at-once';
 import { preadNowait } from './syscalls';
+import { writeAtOnce } from './write-at-once';
 
 export interface BackingIoOps {
   open(path: string, flags: number, mode: number): Promise<number>;
@@ -25,6 +26,12 @@ export interface BackingIoOps {
    */
   readNowait?(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number | undefined;
   write(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): Promise<number>;
+  /**
+   * The write done at once, on the calling thread, where it cannot wait for a disk (the default:
+   * write-at-once.ts); else undefined and the caller queues write(). Never throws: a failure is
+   * undefined too, and the queued write reports it. Optional: without it every write is queued.
+   */
+  writeAtOnce?(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number | undefined;
   fsync(fd: number): Promise<void>;
   fdatasync(fd: number): Promise<void>;
   fstat(fd: number): Promise<fs.BigIntStats>;
@@ -43,6 +50,7 @@ export const nodeIoOps: BackingIoOps = {
   read: (fd, buf, off, len, pos) => new Promise((res, rej) => fs.read(fd, buf, off, len, pos, settle(res, rej))),
   readNowait: (fd, buf, off, len, pos) => preadNowait(fd, buf, off, len, pos),
   write: (fd, buf, off, len, pos) => new Promise((res, rej) => fs.write(fd, buf, off, len, pos, settle(res, rej))),
+  writeAtOnce,
   fsync: (fd) => new Promise((res, rej) => fs.fsync(fd, settle<void>(res, rej))),
   fdatasync: (fd) => new Promise((res, rej) => fs.fdatasync(fd, settle<void>(res, rej))),
   fstat: (fd) => new Promise((res, rej) => fs.fstat(fd, { bigint: true }, settle(res, rej))),

@@ -70,6 +70,9 @@ const c = {
   symlinkat: libc.func('int symlinkat(const char *target, int dirfd, const char *path)'),
   mknodat: libc.func('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)'),
   fchownat: libc.func('int fchownat(int dirfd, const char *path, uint32_t uid, uint32_t gid, int flags)'),
+  // fchmodat2 (Linux 6.6) has no libc wrapper here; syscall(2) is variadic, and every caller passes
+  // these four integer-class arguments.
+  fchmodat2: libc.func('long syscall(long nr, int dirfd, const char *path, uint32_t mode, int flags)'),
   readlinkat: libc.func('intptr_t readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)'),
   getxattr: libc.func('intptr_t getxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
   setxattr: libc.func('int setxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
@@ -508,6 +511,29 @@ export function symlinkAt(target: string, dir: number, name: string): void {
 
 export function mknodAt(dir: number, name: string, mode: number, rdev: number | bigint = 0): void {
   check(c.mknodat(dir, cString(name), mode, BigInt(rdev)), 'mknodat', name);
+}
+
+/** fchmodat2's number: the same on every architecture (the syscall table was unified before 6.6). */
+const SYS_FCHMODAT2 = 452;
+/** Set once the kernel answers ENOSYS (before Linux 6.6): never asked again. */
+let fchmodat2Missing = false;
+
+/**
+ * fchmodat2(2) with AT_SYMLINK_NOFOLLOW: the mode of `name` in `dir` itself, in one call (a final
+ * symlink answers EOPNOTSUPP); `name` "" changes the fd's own file (AT_EMPTY_PATH, an O_PATH fd
+ * will do). False where the kernel lacks the call: the caller then opens the entry O_PATH and
+ * changes it through /proc/self/fd, two more syscalls and a procfs walk.
+ */
+export function fchmodAt(dir: number, name: string, mode: number): boolean {
+  if (fchmodat2Missing) return false;
+  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
+  const ret = Number(c.fchmodat2(SYS_FCHMODAT2, dir, cString(name), mode & 0o7777, flags));
+  if (ret < 0 && koffi.errno() === 38 /* ENOSYS */) {
+    fchmodat2Missing = true;
+    return false;
+  }
+  check(ret, 'fchmodat2', name);
+  return true;
 }
 
 /** fchownat(2); `name` "" changes the fd's own file (AT_EMPTY_PATH, an O_PATH fd will do). -1 keeps an id. */

@@ -21,8 +21,9 @@ export function gatedIo(base: BackingIoOps = nodeIoOps) {
   const closed: number[] = [];
   const ops: BackingIoOps = {
     ...base,
-    // Every read waits at the gate: none may complete at once from the page cache.
+    // Every read and write waits at the gate: none may complete at once on the calling thread.
     readNowait: undefined,
+    writeAtOnce: undefined,
     read: async (fd, buf, off, len, pos) => {
       await gate;
       return base.read(fd, buf, off, len, pos);
@@ -47,6 +48,11 @@ export function tracingIo(base: BackingIoOps = nodeIoOps) {
     write: async (...a) => {
       const n = await base.write(...a);
       trace.push('write');
+      return n;
+    },
+    writeAtOnce: (...a) => {
+      const n = base.writeAtOnce?.(...a);
+      if (n !== undefined) trace.push('write');
       return n;
     },
     fsync: async (fd) => {

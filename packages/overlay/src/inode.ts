@@ -35,22 +35,31 @@ export async function statfs(ovl: Ovl): Promise<StatFs> {
 }
 
 export function chmod(ovl: Ovl, n: OvlInode, mode: number): Promise<void> {
-  // chmod follows a final symlink: through an fd of the entry itself.
-  return change(ovl, 'chmod', n, (t) =>
-    'fd' in t ? fs.fchmodSync(t.fd, mode) : ovl.paths.withFd(t.real, syscalls.O_PATH, (fd) => fs.chmodSync(`/proc/self/fd/${fd}`, mode)),
-  );
+  // chmod follows a final symlink: through the entry itself (fchmodat2 AT_SYMLINK_NOFOLLOW, or an
+  // fd of it where the kernel lacks that call).
+  return change(ovl, 'chmod', n, (t) => {
+    if ('fd' in t) return fs.fchmodSync(t.fd, mode);
+    const { dir, name } = ovl.paths.parentOf(t.real);
+    if (!syscalls.fchmodAt(dir, name, mode)) ovl.paths.withFd(t.real, syscalls.O_PATH, (fd) => fs.chmodSync(`/proc/self/fd/${fd}`, mode));
+  });
 }
 
 export function chown(ovl: Ovl, n: OvlInode, uid: number, gid: number): Promise<void> {
-  return change(ovl, 'chown', n, (t) => ('fd' in t ? fs.fchownSync(t.fd, uid, gid) : fs.lchownSync(ovl.paths.at(t.real), uid, gid)));
+  return change(ovl, 'chown', n, (t) => {
+    if ('fd' in t) return fs.fchownSync(t.fd, uid, gid);
+    const { dir, name } = ovl.paths.parentOf(t.real);
+    syscalls.fchownAt(dir, name, uid, gid);
+  });
 }
 
 export function utimens(ovl: Ovl, n: OvlInode, times: SetattrTimes): Promise<void> {
-  return change(ovl, 'utimens', n, (t) =>
-    'fd' in t
-      ? syscalls.utimensAt(-100 /* AT_FDCWD */, `/proc/self/fd/${t.fd}`, times.atime, times.mtime, { follow: true })
-      : syscalls.lutimens(ovl.paths.at(t.real), times.atime, times.mtime),
-  );
+  return change(ovl, 'utimens', n, (t) => {
+    if ('fd' in t) return syscalls.utimensAt(-100 /* AT_FDCWD */, `/proc/self/fd/${t.fd}`, times.atime, times.mtime, { follow: true });
+    const { dir, name } = ovl.paths.parentOf(t.real);
+    // utimensat has no AT_EMPTY_PATH: a layer root ("") by its path.
+    if (name === '') syscalls.lutimens(ovl.paths.at(t.real), times.atime, times.mtime);
+    else syscalls.utimensAt(dir, name, times.atime, times.mtime);
+  });
 }
 
 export async function truncate(ovl: Ovl, n: OvlInode, size: number, fh?: Fh): Promise<void> {

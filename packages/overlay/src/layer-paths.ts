@@ -93,7 +93,7 @@ export class LayerPaths {
 
   /** A path for `real` whose directories were resolved below its layer root without symlinks. */
   at(real: string): HostPath {
-    const { dir, name } = this.#parent(real);
+    const { dir, name } = this.parentOf(real);
     // "/.": the root directory itself, also for calls that do not follow a final symlink (the bare
     // magic link would be that symlink). A name's bytes that are not UTF-8 make the path a Buffer.
     return hostPath(`/proc/self/fd/${dir}/${name === '' ? '.' : name}`);
@@ -105,18 +105,22 @@ export class LayerPaths {
    * getattrs make one each).
    */
   lstat(real: string): BigIntStats {
-    const { dir, name } = this.#parent(real);
+    const { dir, name } = this.parentOf(real);
     return syscalls.lstatAt(dir, name);
   }
 
   /** lstat(), or undefined when nothing has that name (ENOENT). */
   lstatIfAny(real: string): BigIntStats | undefined {
-    const { dir, name } = this.#parent(real);
+    const { dir, name } = this.parentOf(real);
     return syscalls.lstatAtIfAny(dir, name);
   }
 
-  /** The resolved parent fd of `real` and its last component ("" for a layer root: the root fd itself). */
-  #parent(real: string): { dir: number; name: string } {
+  /**
+   * The resolved parent fd of `real` and its last component ("" for a layer root: the root fd
+   * itself), for the *at() syscalls: one call on the name where at()'s path costs a procfs walk
+   * first. The fd is at()'s and lives as long: use it synchronously.
+   */
+  parentOf(real: string): { dir: number; name: string } {
     const r = this.#rootOf(real);
     if (real === r.root) return { dir: r.fd, name: '' };
     const slash = real.lastIndexOf('/');

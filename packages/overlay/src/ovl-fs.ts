@@ -251,7 +251,10 @@ export class Ovl {
     const owner = callerOwner(ctx, () => Number(this.paths.lstat(path.dirname(real)).mode));
     if (!owner) return;
     if (fd !== undefined) fs.fchownSync(fd, owner.uid, owner.gid);
-    else fs.lchownSync(this.paths.at(real), owner.uid, owner.gid);
+    else {
+      const { dir, name } = this.paths.parentOf(real);
+      syscalls.fchownAt(dir, name, owner.uid, owner.gid);
+    }
   }
 
   close(): void {

@@ -150,9 +150,11 @@ export class PassthroughFs implements NodeHandlers {
 
   chmod(_ctx: RequestContext, node: NodeId, mode: number): void {
     const n = this.#nodes.get(node);
-    // chmod through the magic link reaches the file itself (a symlink's mode cannot change: EOPNOTSUPP, as lchmod).
+    // The node's own file, through its O_PATH fd (fchmodat2 AT_EMPTY_PATH; before Linux 6.6 the
+    // magic link, which reaches the same file). A symlink's mode cannot change: EOPNOTSUPP, as lchmod.
     if (n.isSymlink) throw new FsError('EOPNOTSUPP', 'chmod', n.describe());
-    fs.chmodSync(proc(this.#nodes.fd(n)), mode);
+    const fd = this.#nodes.fd(n);
+    if (!syscalls.fchmodAt(fd, '', mode)) fs.chmodSync(proc(fd), mode);
   }
 
   chown(_ctx: RequestContext, node: NodeId, uid: number, gid: number): void {

@@ -1,0 +1,100 @@
+// A small write is done on the request thread only where it cannot wait for a disk: nothing of the
+// file to read first (past its end, or the pages at both ends of the write in the page cache), and
+// not while writes are being slowed down (dirty-page throttling). The rest, and every write of a
+// SYNC/DSYNC request, is queued on the threadpool as before. The clock is a fake: on a loaded
+// machine a real one makes any write look slow now and then.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { IocbFlags, backingFileOpen, backingFileWriteIter, nodeIoOps, syscalls, type BackingIoOps } from '@layerfs/backing-io';
+import { writeAtOnce, writeAtOnceClock } from '../src/write-at-once';
+import { tempDir } from './helpers';
+
+let now = 0n;
+/** How far each reading of the clock moves it: 0 makes every write fast. */
+let step = 0n;
+writeAtOnceClock.now = () => (now += step);
+
+function withFile(name: string, body: (fd: number, p: string) => void) {
+  const t = tempDir();
+  try {
+    const p = path.join(t.dir, name);
+    const fd = fs.openSync(p, 'w+');
+    try {
+      body(fd, p);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } finally {
+    t.cleanup();
+  }
+}
+
+test('a small write past the end of a file is done at once, as pwrite(2) would', () => {
+  withFile('new', (fd, p) => {
+    expect(writeAtOnce(fd, Buffer.from('hello world'), 6, 5, 0)).toBe(5);
+    expect(writeAtOnce(fd, Buffer.from('!'), 0, 1, 5)).toBe(1);
+    expect(fs.readFileSync(p, 'utf8')).toBe('world!');
+    // Larger than what the request thread copies itself: queued.
+    expect(writeAtOnce(fd, Buffer.alloc(65 * 1024), 0, 65 * 1024, 6)).toBeUndefined();
+    expect(fs.statSync(p).size).toBe(6);
+  });
+});
+
+test('a write into part of a page the cache lacks is queued (ext4 would read it from disk first); once cached, done at once', () => {
+  withFile('old', (fd, p) => {
+    fs.writeSync(fd, Buffer.alloc(8 << 20, 0x61), 0, 8 << 20, 0);
+    fs.fsyncSync(fd);
+    syscalls.fadviseDontNeed(fd);
+    // Far from the write: a NOWAIT read that misses starts a readahead around where it asked.
+    if (syscalls.preadNowait(fd, Buffer.alloc(1), 0, 1, 7 << 20) === 1) return; // host cannot drop or tell cached pages
+    expect(writeAtOnce(fd, Buffer.from('xyz'), 0, 3, 100_000)).toBeUndefined();
+    expect(fs.readFileSync(p).subarray(100_000, 100_003).toString()).toBe('aaa');
+    fs.readSync(fd, Buffer.alloc(4096), 0, 4096, 98_304); // the page holding [100000, 100003)
+    expect(writeAtOnce(fd, Buffer.from('xyz'), 0, 3, 100_000)).toBe(3);
+    expect(fs.readFileSync(p).subarray(99_999, 100_004).toString()).toBe('axyza');
+  });
+});
+
+test('a write that took long (throttled) sends the writes after it to the queue for a while, longer each time', () => {
+  withFile('slow', (fd, p) => {
+    step = 2_000_000n; // every write now takes 2 ms
+    expect(writeAtOnce(fd, Buffer.from('a'), 0, 1, 0)).toBe(1); // done, but slow: 100 ms of queueing
+    step = 0n;
+    expect(writeAtOnce(fd, Buffer.from('b'), 0, 1, 1)).toBeUndefined();
+    now += 99_000_000n;
+    expect(writeAtOnce(fd, Buffer.from('b'), 0, 1, 1)).toBeUndefined();
+    now += 2_000_000n;
+    step = 2_000_000n;
+    expect(writeAtOnce(fd, Buffer.from('b'), 0, 1, 1)).toBe(1); // slow again: 200 ms now
+    step = 0n;
+    now += 150_000_000n;
+    expect(writeAtOnce(fd, Buffer.from('c'), 0, 1, 2)).toBeUndefined();
+    now += 60_000_000n;
+    expect(writeAtOnce(fd, Buffer.from('c'), 0, 1, 2)).toBe(1); // fast: back to 100 ms for the next slow one
+    expect(fs.readFileSync(p, 'utf8')).toBe('abc');
+  });
+});
+
+test('the core writes through writeAtOnce, but a SYNC/DSYNC write goes to the queue with its sync', async () => {
+  const t = tempDir();
+  try {
+    const p = path.join(t.dir, 'f');
+    fs.writeFileSync(p, '');
+    const calls: string[] = [];
+    const io: BackingIoOps = {
+      ...nodeIoOps,
+      writeAtOnce: (...a) => (calls.push('at once?'), nodeIoOps.writeAtOnce!(...a)),
+      write: (...a) => (calls.push('queued'), nodeIoOps.write(...a)),
+    };
+    const file = await backingFileOpen({ userPath: '/f', realPath: p, flags: fs.constants.O_RDWR, io });
+    expect(await backingFileWriteIter(file, { buf: Buffer.from('abc') }, { pos: 0, flags: 0 })).toBe(3);
+    expect(calls[0]).toBe('at once?');
+    calls.length = 0;
+    expect(await backingFileWriteIter(file, { buf: Buffer.from('def') }, { pos: 3, flags: IocbFlags.DSYNC })).toBe(3);
+    expect(calls).toEqual(['queued']);
+    expect(fs.readFileSync(p, 'utf8')).toBe('abcdef');
+    await file.put();
+  } finally {
+    t.cleanup();
+  }
+});
