@@ -10,6 +10,7 @@ import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LRUCache } from 'lru-cache';
+import { countBound } from './lru-bound';
 import { FsError, nameByteLength, nameFromBytes, syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { isWhiteout } from './whiteout';
@@ -129,7 +130,7 @@ export function readRedirect(paths: LayerPaths, real: string, xattr: string): st
 export class OvlNamei {
   readonly #layers: LayerRoots;
   /** Real directory → whether it holds aufs `.wh.` entries. */
-  readonly #aufsDirs = new LRUCache<string, boolean>({ max: 20000 });
+  readonly #aufsDirs = new LRUCache<string, boolean>(countBound(20_000));
   readonly #root: () => OvlEntry;
 
   constructor(layers: LayerRoots) {

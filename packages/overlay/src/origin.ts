@@ -12,6 +12,7 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import { LRUCache } from 'lru-cache';
+import { countBound } from './lru-bound';
 import { FileHandle, syscalls } from '@layerfs/backing-io';
 import type { HostPath } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
@@ -44,7 +45,7 @@ export class OriginFh {
   readonly #uuid = new Map<number, Buffer>();
   readonly #mountFd = new Map<number, number>();
   /** Lower layers are read-only: a handle decodes to the same inode for the mount's life. */
-  readonly #decoded = new LRUCache<string, Origin | false>({ max: 10_000 });
+  readonly #decoded = new LRUCache<string, Origin | false>(countBound(10_000));
   #decodeRefused = false;
 
   /**
