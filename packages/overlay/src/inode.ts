@@ -35,8 +35,8 @@ export async function statfs(ovl: Ovl): Promise<StatFs> {
 }
 
 export function chmod(ovl: Ovl, n: OvlInode, mode: number): Promise<void> {
-  // chmod follows a final symlink: through the entry itself (fchmodat2 AT_SYMLINK_NOFOLLOW, or an
-  // fd of it where the kernel lacks that call).
+  // chmod(2) of a path would follow a final symlink planted behind the mount: the entry itself is
+  // changed (fchmodat2 AT_SYMLINK_NOFOLLOW; an O_PATH fd of it where the kernel lacks that call).
   return change(ovl, 'chmod', n, (t) => {
     if ('fd' in t) return fs.fchmodSync(t.fd, mode);
     const { dir, name } = ovl.paths.parentOf(t.real);
