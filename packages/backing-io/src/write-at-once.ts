@@ -25,18 +25,26 @@ const MAX_LEN = 64 << 10;
 const SLOW_NS = 1_000_000n;
 const BACKOFF_MIN_NS = 100_000_000n;
 const BACKOFF_MAX_NS = 10_000_000_000n;
+const probe = Buffer.alloc(1);
 
-/** The monotonic clock (ns) the backoff reads; a unit test swaps in a fake one. */
-export const writeAtOnceClock = { now: (): bigint => process.hrtime.bigint() };
+/**
+ * What the decision reads of the host: a monotonic clock (ns) for the backoff, and whether the page
+ * holding byte `pos` of `fd` is in the page cache (a one-byte RWF_NOWAIT read; one that misses also
+ * starts a readahead there). A unit test swaps in fakes: the page cache of a real machine is not
+ * the test's to decide.
+ */
+export const writeAtOnceHost = {
+  now: (): bigint => process.hrtime.bigint(),
+  pageCached: (fd: number, pos: number): boolean => preadNowait(fd, probe, 0, 1, pos) === 1,
+};
 
 /** Until when (the clock's ns) every write is queued, and how long the next backoff lasts. */
 let queuedUntil = 0n;
 let backoff = BACKOFF_MIN_NS;
-const probe = Buffer.alloc(1);
 
 /** Whether the byte at `pos` of `fd` needs no disk read to be there: past the end, or cached. */
 function cached(fd: number, pos: number, size: number): boolean {
-  return pos >= size || preadNowait(fd, probe, 0, 1, pos) === 1;
+  return pos >= size || writeAtOnceHost.pageCached(fd, pos);
 }
 
 /**
@@ -47,7 +55,7 @@ function cached(fd: number, pos: number, size: number): boolean {
  */
 export function writeAtOnce(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number | undefined {
   if (len > MAX_LEN) return undefined;
-  const start = writeAtOnceClock.now();
+  const start = writeAtOnceHost.now();
   if (start < queuedUntil) return undefined;
   let st: fs.Stats;
   try {
@@ -64,7 +72,7 @@ export function writeAtOnce(fd: number, buf: Uint8Array, off: number, len: numbe
   } catch {
     return undefined;
   }
-  const end = writeAtOnceClock.now();
+  const end = writeAtOnceHost.now();
   if (end - start > SLOW_NS) {
     queuedUntil = end + backoff;
     if (backoff < BACKOFF_MAX_NS) backoff *= 2n;

@@ -1,18 +1,23 @@
 // A small write is done on the request thread only where it cannot wait for a disk: nothing of the
 // file to read first (past its end, or the pages at both ends of the write in the page cache), and
 // not while writes are being slowed down (dirty-page throttling). The rest, and every write of a
-// SYNC/DSYNC request, is queued on the threadpool as before. The clock is a fake: on a loaded
-// machine a real one makes any write look slow now and then.
+// SYNC/DSYNC request, is queued on the threadpool as before. The clock and the page-cache probe are
+// fakes: on a loaded machine a real clock makes any write look slow now and then, and what a real
+// page cache holds is the kernel's to decide (a dropped page can be read back by readahead at once).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { IocbFlags, backingFileOpen, backingFileWriteIter, nodeIoOps, syscalls, type BackingIoOps } from '@layerfs/backing-io';
-import { writeAtOnce, writeAtOnceClock } from '../src/write-at-once';
+import { IocbFlags, backingFileOpen, backingFileWriteIter, nodeIoOps, type BackingIoOps } from '@layerfs/backing-io';
+import { writeAtOnce, writeAtOnceHost } from '../src/write-at-once';
 import { tempDir } from './helpers';
 
 let now = 0n;
 /** How far each reading of the clock moves it: 0 makes every write fast. */
 let step = 0n;
-writeAtOnceClock.now = () => (now += step);
+writeAtOnceHost.now = () => (now += step);
+/** The positions probed, and what the fake page cache answers for them. */
+let probed: number[] = [];
+let cachedPages = (_pos: number) => true;
+writeAtOnceHost.pageCached = (_fd, pos) => (probed.push(pos), cachedPages(pos));
 
 function withFile(name: string, body: (fd: number, p: string) => void) {
   const t = tempDir();
@@ -42,16 +47,25 @@ test('a small write past the end of a file is done at once, as pwrite(2) would',
 
 test('a write into part of a page the cache lacks is queued (ext4 would read it from disk first); once cached, done at once', () => {
   withFile('old', (fd, p) => {
-    fs.writeSync(fd, Buffer.alloc(8 << 20, 0x61), 0, 8 << 20, 0);
-    fs.fsyncSync(fd);
-    syscalls.fadviseDontNeed(fd);
-    // Far from the write: a NOWAIT read that misses starts a readahead around where it asked.
-    if (syscalls.preadNowait(fd, Buffer.alloc(1), 0, 1, 7 << 20) === 1) return; // host cannot drop or tell cached pages
+    fs.writeSync(fd, Buffer.alloc(256 * 1024, 0x61), 0, 256 * 1024, 0);
+    probed = [];
+    cachedPages = (pos) => pos < 98_304 || pos >= 102_400; // the page holding [100000, 100003) is not cached
     expect(writeAtOnce(fd, Buffer.from('xyz'), 0, 3, 100_000)).toBeUndefined();
     expect(fs.readFileSync(p).subarray(100_000, 100_003).toString()).toBe('aaa');
-    fs.readSync(fd, Buffer.alloc(4096), 0, 4096, 98_304); // the page holding [100000, 100003)
+    expect(probed).toEqual([100_000]);
+    cachedPages = () => true;
+    probed = [];
     expect(writeAtOnce(fd, Buffer.from('xyz'), 0, 3, 100_000)).toBe(3);
+    expect(probed).toEqual([100_000, 100_002]); // both ends of the write
     expect(fs.readFileSync(p).subarray(99_999, 100_004).toString()).toBe('axyza');
+    // Across the end of the file: only the end inside it is probed; past the end nothing is.
+    probed = [];
+    expect(writeAtOnce(fd, Buffer.from('12345'), 0, 5, 256 * 1024 - 2)).toBe(5);
+    expect(probed).toEqual([256 * 1024 - 2]);
+    probed = [];
+    expect(writeAtOnce(fd, Buffer.from('z'), 0, 1, 300_000)).toBe(1);
+    expect(probed).toEqual([]);
+    expect(fs.statSync(p).size).toBe(300_001);
   });
 });
 
