@@ -7,6 +7,9 @@
 //
 //   node bench/run.js [--suite passthrough|overlay|all] [--rootless] [--policies] [--runs N] [--big-mib N] [--small N] [--only a,b]
 //                     [--workloads randwrite,copy-up]   (workloads whose label contains one of these)
+//                     [--layerfs-o spin_us=200,...]     (more mount options for every layerfs target)
+//                     [--against /other/checkout/bin/layerfs]   (an A/B in the same run: another
+//                      build's CLI — an older commit's checkout — as one more target beside ours)
 //
 // The passthrough suite compares layerfs passthrough with native and bindfs; the overlay suite
 // compares layerfs overlay with the kernel's overlay and fuse-overlayfs over the same lower layer
@@ -30,6 +33,9 @@ const SUITE = opt('suite', 'all');
 const ONLY = opt('only', '');
 const WORKLOADS = opt('workloads', '');
 const CLI = path.resolve(__dirname, '..', 'bin', 'layerfs');
+// Items of --layerfs-o are -o items: a value with a comma of its own cannot be given here.
+const LAYERFS_O = opt('layerfs-o', '').split(',').filter(Boolean);
+const AGAINST = opt('against', '') && path.resolve(opt('against', ''));
 // --rootless: the overlay suite for what a rootless mount gets (no kernel passthrough: the daemon
 // serves every read and write), layerfs with -o passthrough=off against fuse-overlayfs on the same data.
 const ROOTLESS = args.includes('--rootless');
@@ -115,17 +121,24 @@ function freshUpper(mnt) {
 
 // `options`: the mount options a target takes (true: any); a workload that needs options it does not
 // take skips it.
-const layerfsMount = (transport, cmd, always = []) => ({
+const layerfsMount = (transport, cmd, always = [], cli = CLI) => ({
   options: true,
   mount: (src, mnt, extra = []) => {
-    sh(process.execPath, [CLI, ...cmd(src, mnt), '--transport', transport, ...[...always, ...extra].flatMap((o) => ['-o', o])]);
+    const items = [...always, ...LAYERFS_O, ...extra];
+    sh(process.execPath, [cli, ...cmd(src, mnt), '--transport', transport, ...items.flatMap((o) => ['-o', o])]);
     return mnt;
   },
   unmount: (mnt) => {
-    sh(process.execPath, [CLI, 'umount', mnt]);
+    sh(process.execPath, [cli, 'umount', mnt]);
     waitGone(mnt);
   },
 });
+/** --against: `NAME@against`, NAME's mount made by the other build's CLI; ratios against it print beside the others. */
+const AGAINST_SUFFIX = '@against';
+function addAgainst(table, name, transport, cmd, always = []) {
+  if (AGAINST) table[name + AGAINST_SUFFIX] = layerfsMount(transport, cmd, always, AGAINST);
+}
+const withAgainst = (table, ours, bases) => (table[ours + AGAINST_SUFFIX] ? [...bases, ours + AGAINST_SUFFIX] : bases);
 const overlayCmd = (src, mnt) => {
   const { upper, work } = freshUpper(mnt);
   return ['overlay', mnt, '-o', `lowerdir=${src},upperdir=${upper},workdir=${work}`];
@@ -196,6 +209,10 @@ const policyTargets = {
   'layerfs-wire-policies': layerfsMount('wire', passthroughCmd, POLICY_OPTS),
   'bindfs-policies': { ...targets.bindfs, mount: (src, mnt, extra = []) => targets.bindfs.mount(src, mnt, [...POLICY_OPTS, ...extra]) },
 };
+addAgainst(targets, 'layerfs-wire', 'wire', passthroughCmd);
+addAgainst(overlayTargets, 'layerfs-overlay-wire', 'wire', overlayCmd);
+addAgainst(overlayTargets, 'layerfs-overlay-rootless', 'wire', overlayCmd, ['passthrough=off']);
+addAgainst(policyTargets, 'layerfs-wire-policies', 'wire', passthroughCmd, POLICY_OPTS);
 
 /**
  * READ and WRITE requests the daemon sees while a file is written, read and randomly read and
@@ -401,7 +418,10 @@ function main() {
     sh('cp', ['-a', fs.realpathSync(path.resolve(__dirname, '..', 'node_modules')), path.join(src, 'tree', 'a')]);
     process.stderr.write(`bench: tree of ${sh('find', [path.join(src, 'tree'), '-printf', '.']).length} entries\n`);
   }
-  if (!ROOTLESS) delete overlayTargets['layerfs-overlay-rootless'];
+  if (!ROOTLESS) {
+    delete overlayTargets['layerfs-overlay-rootless'];
+    delete overlayTargets['layerfs-overlay-rootless' + AGAINST_SUFFIX];
+  }
   try {
     if (POLICIES) {
       const wl = workloads.filter(([label]) => !label.startsWith('lstat latency'));
@@ -409,7 +429,7 @@ function main() {
         runSuite('passthrough with policies', policyTargets, wl, src, mnt),
         wl,
         'layerfs-wire-policies',
-        ['layerfs-wire', 'bindfs-policies'],
+        withAgainst(policyTargets, 'layerfs-wire-policies', ['layerfs-wire', 'bindfs-policies']),
         policyTargetChecks,
       );
       const rows = [['--map=65534/0:@65534/@0'], ['--force-user=65534', '--force-group=65534'], ['--perms=0644,a+X']].map((f) => [
@@ -426,12 +446,14 @@ function main() {
         'fuse-overlayfs': overlayTargets['fuse-overlayfs'],
         'layerfs-overlay-rootless': overlayTargets['layerfs-overlay-rootless'],
       };
+      const against = 'layerfs-overlay-rootless' + AGAINST_SUFFIX;
+      if (overlayTargets[against]) only[against] = overlayTargets[against];
       const wl = [...workloads, ...overlayExtra].filter(([label]) => !label.startsWith('lstat latency'));
       report(
         runSuite('overlay (rootless data path)', only, wl, src, mnt),
         wl,
         'layerfs-overlay-rootless',
-        ['fuse-overlayfs'],
+        withAgainst(only, 'layerfs-overlay-rootless', ['fuse-overlayfs']),
         rootlessTargets,
       );
       return;
@@ -441,7 +463,7 @@ function main() {
         runSuite('passthrough', targets, workloads, src, mnt),
         workloads,
         'layerfs-wire',
-        ['native', 'bindfs', 'layerfs-fuse-native'],
+        withAgainst(targets, 'layerfs-wire', ['native', 'bindfs', 'layerfs-fuse-native']),
         passthroughTargets,
       );
     if (SUITE !== 'passthrough')
@@ -449,11 +471,16 @@ function main() {
         runSuite('overlay', overlayTargets, [...workloads, ...overlayExtra], src, mnt),
         [...workloads, ...overlayExtra],
         'layerfs-overlay-wire',
-        ['kernel-overlay', 'fuse-overlayfs', 'layerfs-overlay-fuse-native', ...('unionfs-fuse' in overlayTargets ? ['unionfs-fuse'] : [])],
+        withAgainst(overlayTargets, 'layerfs-overlay-wire', [
+          'kernel-overlay',
+          'fuse-overlayfs',
+          'layerfs-overlay-fuse-native',
+          ...('unionfs-fuse' in overlayTargets ? ['unionfs-fuse'] : []),
+        ]),
         overlayTargetChecks,
       );
   } finally {
-    for (const t of [...Object.values(targets), ...Object.values(overlayTargets)]) {
+    for (const t of [...Object.values(targets), ...Object.values(overlayTargets), ...Object.values(policyTargets)]) {
       try {
         t.unmount(mnt);
       } catch {
