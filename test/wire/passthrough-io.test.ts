@@ -1,6 +1,7 @@
 // Kernel passthrough, proven with the transport's own counters: while a file is read through the
 // mount no READ request reaches the daemon; with -o passthrough=off the daemon serves the same bytes;
-// 50 processes opening one file at the same instant share one backing id and all succeed.
+// a small file opened read-only is served by the daemon, and never from pages a passed-through
+// writer left stale; 50 processes opening one file at the same instant share one backing id.
 //
 // The mounts here are served by this test process (the counters live in it), so every touch of the
 // mount goes through a child process: a synchronous call from here would wait on ourselves.
@@ -13,6 +14,7 @@ import { mountOverlay, OverlayMount } from '@layerfs/overlay';
 import { overlayLayers, sourceAndMountpoint } from '../helpers/scratch';
 import { py, run } from '../helpers/run';
 import { restoreUmaskAfterAll, session, sha, shaThroughMount } from '../helpers/in-process';
+import { SERVED_READ_MAX } from '@layerfs/fuse-wire';
 
 const MiB = 1 << 20;
 restoreUmaskAfterAll();
@@ -136,6 +138,43 @@ test('overlay: a lower file is read through the kernel; after a copy-up, the upp
   }
 });
 
+test('a small file opened read-only is served by the daemon; its kept pages never hide a passed-through write', async () => {
+  const t = sourceAndMountpoint({ f: 'a'.repeat(1000) });
+  let m: PassthroughMount | undefined;
+  try {
+    m = await mountPassthrough({ source: t.src, mountpoint: t.mnt, transport: 'wire' });
+    const s = session(t.mnt);
+    const f = path.join(t.mnt, 'f');
+    // One child: read, write as many bytes through a writer (passed through), read again. That read
+    // must see the write although the first opens' pages were kept (FOPEN_KEEP_CACHE).
+    const out = await py(
+      `
+import os, sys
+f = sys.argv[1]
+fd = os.open(f, os.O_RDONLY); a = os.read(fd, 2000); os.close(fd)
+fd = os.open(f, os.O_RDONLY); a2 = os.read(fd, 2000); os.close(fd)
+st = os.stat(f)
+fd = os.open(f, os.O_WRONLY); os.pwrite(fd, b'b' * 1000, 0); os.close(fd)
+# Same size, and the old mtime put back: the kernel cannot tell from the attributes that it changed.
+os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+fd = os.open(f, os.O_RDONLY); b = os.read(fd, 2000); os.close(fd)
+print(a.decode()[:3], a2.decode()[:3], b.decode()[:3], len(b))`,
+      f,
+    );
+    expect(out.trim()).toBe('aaa aaa bbb 1000');
+    // The reads were the daemon's (the second open found the kept pages, so at most two READs) and
+    // the write the kernel's.
+    expect(s.counts.get('READ') ?? 0).toBeGreaterThanOrEqual(1);
+    expect(s.counts.get('READ') ?? 0).toBeLessThanOrEqual(2);
+    expect(s.counts.get('WRITE') ?? 0).toBe(0);
+    expect(s.modes.registrations).toBe(1);
+    expect(fs.readFileSync(path.join(t.src, 'f'), 'utf8')).toBe('b'.repeat(1000));
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});
+
 const HOLDER = `
 import os, sys, time
 f, go = sys.argv[1], sys.argv[2]
@@ -149,7 +188,8 @@ os.close(fd)
 `;
 
 test('50 processes opening one file at the same instant share one backing id', async () => {
-  const t = sourceAndMountpoint({ f: 'hello world' });
+  // Larger than SERVED_READ_MAX: a read-only open of a smaller file is served by the daemon.
+  const t = sourceAndMountpoint({ f: 'hello world'.padEnd(SERVED_READ_MAX + 1, '.') });
   let m: PassthroughMount | undefined;
   try {
     m = await mountPassthrough({ source: t.src, mountpoint: t.mnt, transport: 'wire' });

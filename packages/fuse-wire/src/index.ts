@@ -5,5 +5,6 @@ export type { TransportPick } from './choose';
 export { WireSession } from './session';
 export type { WireInit, WireSessionOptions } from './session';
 export type { PassthroughPolicy } from './passthrough-modes';
+export { SERVED_READ_MAX } from './passthrough-modes';
 export * as abi from './abi';
 export * as codec from './codec';

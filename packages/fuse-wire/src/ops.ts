@@ -95,6 +95,7 @@ const O_RDWR = 2;
 const READAHEAD_AT_OPEN = 128 * 1024;
 const O_APPEND = 0o2000;
 const O_DIRECT = constants.O_DIRECT;
+const O_TRUNC = constants.O_TRUNC;
 
 export class WireOps {
   readonly #dirs = new Map<number, OpenDir>();
@@ -482,7 +483,8 @@ export class WireOps {
     // write would leave those names' cached size and mtime stale, and we would never know.
     const shared = (flags & O_ACCMODE) !== O_RDONLY && this.nodes.aliases(node).length > 0;
     if (r.attrChanged) this.invalInode(node);
-    const d = this.modes.open(node, shared ? undefined : r.backing);
+    const readOnly = (flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY;
+    const d = this.modes.open(node, shared ? undefined : r.backing, readOnly);
     if ('stale' in d) {
       if (!this.fs.supersede) {
         return thenMaybe(this.fs.release(ctx, node, r.fh), () => {
