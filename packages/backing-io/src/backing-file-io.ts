@@ -100,10 +100,9 @@ export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
 }
 
 /** generic_write_sync(): a SYNC/DSYNC request is durable before it completes. */
-function writeSync(file: BackingFile, iocb: Kiocb): Promise<void> {
+function writeSync(file: BackingFile, iocb: Kiocb): Promise<void> | void {
   if (iocb.flags & IocbFlags.SYNC) return file.io.fsync(file.fd);
   if (iocb.flags & IocbFlags.DSYNC) return file.io.fdatasync(file.fd);
-  return Promise.resolve();
 }
 
 function endWrite(file: BackingFile, result: AioResult, ctx: BackingFileCtx): void | Promise<void> {

@@ -1,10 +1,12 @@
 // The syscalls the core issues on a backing fd, behind one small interface. The default is Node's
 // callback fs API (one threadpool hop per call, no FileHandle bookkeeping), with reads first tried
 // with RWF_NOWAIT on the request thread (a page-cache hit costs microseconds; a hop costs ~100 µs
-// of wakeups on a loaded 2-core machine) and small writes done there where they cannot wait. Tests inject a wrapper
-// that holds requests in flight or counts syncs; nothing else should need to.
+// of wakeups on a loaded 2-core machine), and small writes and fsyncs done there where they cannot
+// wait long. Tests inject a wrapper that holds requests in flight or counts syncs; nothing else
+// should need to.
 import * as fs from 'node:fs';
 import { closesAtOnce } from './close-at-once';
+import { fsyncAtOnce } from './fsync-at-once';
 import { preadNowait } from './syscalls';
 import { writeAtOnce } from './write-at-once';
 
@@ -32,8 +34,12 @@ export interface BackingIoOps {
    * undefined too, and the queued write reports it. Optional: without it every write is queued.
    */
   writeAtOnce?(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number | undefined;
-  fsync(fd: number): Promise<void>;
-  fdatasync(fd: number): Promise<void>;
+  /**
+   * Done at once, on the calling thread, where it should not wait long (fsync-at-once.ts: then
+   * undefined, or the error thrown); else queued.
+   */
+  fsync(fd: number): Promise<void> | void;
+  fdatasync(fd: number): Promise<void> | void;
   fstat(fd: number): Promise<fs.BigIntStats>;
 }
 
@@ -51,7 +57,7 @@ export const nodeIoOps: BackingIoOps = {
   readNowait: (fd, buf, off, len, pos) => preadNowait(fd, buf, off, len, pos),
   write: (fd, buf, off, len, pos) => new Promise((res, rej) => fs.write(fd, buf, off, len, pos, settle(res, rej))),
   writeAtOnce,
-  fsync: (fd) => new Promise((res, rej) => fs.fsync(fd, settle<void>(res, rej))),
-  fdatasync: (fd) => new Promise((res, rej) => fs.fdatasync(fd, settle<void>(res, rej))),
+  fsync: (fd) => (fsyncAtOnce(fd, false) ? undefined : new Promise((res, rej) => fs.fsync(fd, settle<void>(res, rej)))),
+  fdatasync: (fd) => (fsyncAtOnce(fd, true) ? undefined : new Promise((res, rej) => fs.fdatasync(fd, settle<void>(res, rej)))),
   fstat: (fd) => new Promise((res, rej) => fs.fstat(fd, { bigint: true }, settle(res, rej))),
 };

@@ -22,7 +22,7 @@ export { O_ACCMODE } from './syscalls';
 /** The koffi module the core binds libc with, for a transport's own native calls (see koffi-native.ts). */
 export { default as koffi } from './koffi-native';
 export type { TimeSpec } from './syscalls';
-export { thenMaybe } from './maybe-async';
+export { finallyMaybe, thenMaybe } from './maybe-async';
 export type { FileHandle, RawDirent, StatxResult } from './syscalls';
 export { callerOwner } from './caller-owner';
 export { privilege } from './privilege';

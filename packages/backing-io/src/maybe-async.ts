@@ -5,3 +5,20 @@
 export function thenMaybe<T, U>(v: T | Promise<T>, fn: (t: T) => U | Promise<U>): U | Promise<U> {
   return v instanceof Promise ? v.then(fn) : fn(v);
 }
+
+/**
+ * Run `call`, then `after` once it has settled, either way (a promise's finally), staying synchronous
+ * when `call` is. `after` runs before a synchronous throw propagates.
+ */
+export function finallyMaybe<T>(call: () => T | Promise<T>, after: () => void): T | Promise<T> {
+  let v: T | Promise<T>;
+  try {
+    v = call();
+  } catch (err) {
+    after();
+    throw err;
+  }
+  if (v instanceof Promise) return v.finally(after);
+  after();
+  return v;
+}

@@ -6,7 +6,7 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FsError, hostPath, isErrno, nameToBytes, nodeIoOps, syscalls } from '@layerfs/backing-io';
+import { FsError, finallyMaybe, hostPath, isErrno, nameToBytes, nodeIoOps, syscalls } from '@layerfs/backing-io';
 import { DirEntry, Entry, NodeId, RENAME_EXCHANGE, RENAME_NOREPLACE, RequestContext } from '@layerfs/fuse-bridge';
 import { copyUp, markImpure } from './copy-up';
 import { readRedirect } from './namei';
@@ -196,10 +196,13 @@ async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode, unread = fal
  * survive a crash (a database that deletes its journal asks for this). A directory with no upper
  * part has nothing this mount changed; fsync=0 and volatile answer at once.
  */
-export function fsyncdir(ovl: Ovl, n: OvlInode): Promise<void> | undefined {
+export function fsyncdir(ovl: Ovl, n: OvlInode): Promise<void> | void {
   if (ovl.noFsync || !n.state.hasUpper || n.detached) return undefined;
   const fd = ovl.paths.open(ovl.upperReal(n), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  return nodeIoOps.fsync(fd).finally(() => fs.closeSync(fd));
+  return finallyMaybe(
+    () => nodeIoOps.fsync(fd),
+    () => fs.closeSync(fd),
+  );
 }
 
 /**

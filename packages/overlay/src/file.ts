@@ -12,6 +12,7 @@ import {
   backingFileReadIter,
   backingFileWriteIter,
   backingTmpfileOpen,
+  finallyMaybe,
   FsError,
   O_ACCMODE,
   TMPFILE_NAME,
@@ -168,19 +169,15 @@ export function write(ovl: Ovl, fh: Fh, buf: Buffer, position: number): Promise<
 }
 
 /** FSYNC: the handle's real file synced, unless fsync=0 or volatile (then answered at once, as the kernel's volatile). */
-export function fsync(ovl: Ovl, datasync: boolean, fh?: Fh): Promise<void> | undefined {
+export function fsync(ovl: Ovl, datasync: boolean, fh?: Fh): Promise<void> | void {
   const f = ovl.files.find(fh);
   if (!f || ovl.noFsync) return undefined;
-  return syncHeld(f.backing, datasync);
-}
-
-async function syncHeld(backing: BackingFile, datasync: boolean): Promise<void> {
-  backing.get();
-  try {
-    await (datasync ? backing.io.fdatasync(backing.fd) : backing.io.fsync(backing.fd));
-  } finally {
-    await backing.put();
-  }
+  // A reference held while the sync runs: a RELEASE cannot close the fd under it.
+  const b = f.backing.get();
+  return finallyMaybe(
+    () => (datasync ? b.io.fdatasync(b.fd) : b.io.fsync(b.fd)),
+    () => void b.put()?.catch(() => undefined),
+  );
 }
 
 export function release(ovl: Ovl, fh: Fh): Promise<void> | undefined {

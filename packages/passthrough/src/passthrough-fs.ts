@@ -23,6 +23,7 @@ import {
   backingFileReadIter,
   backingFileWriteIter,
   callerOwner,
+  finallyMaybe,
   nameByteLength,
   nodeIoOps,
   syscalls,
@@ -186,9 +187,12 @@ export class PassthroughFs implements NodeHandlers {
     return syscalls.readdirFd(this.#nodes.fd(this.#nodes.get(node)), { withDots: true });
   }
 
-  fsyncdir(_ctx: RequestContext, node: NodeId): Promise<void> {
+  fsyncdir(_ctx: RequestContext, node: NodeId): Promise<void> | void {
     const fd = syscalls.reopenDir(this.#nodes.fd(this.#nodes.get(node)), O_DIRECTORY | O_CLOEXEC);
-    return nodeIoOps.fsync(fd).finally(() => syscalls.close(fd));
+    return finallyMaybe(
+      () => nodeIoOps.fsync(fd),
+      () => syscalls.close(fd),
+    );
   }
 
   // -- names ----------------------------------------------------------------------------------------
@@ -383,10 +387,14 @@ export class PassthroughFs implements NodeHandlers {
   // answered), and without a flush handler the kernel stops sending FLUSH after the first ENOSYS,
   // which saves a round trip on every close(2).
 
-  fsync(ctx: RequestContext, node: NodeId, datasync: boolean, fh?: Fh): Promise<void> {
+  fsync(ctx: RequestContext, node: NodeId, datasync: boolean, fh?: Fh): Promise<void> | void {
     const open = this.#files.find(fh);
     if (!open) return this.fsyncdir(ctx, node);
-    return withRef(open.backing, (fd) => (datasync ? open.backing.io.fdatasync(fd) : open.backing.io.fsync(fd)));
+    const b = open.backing.get();
+    return finallyMaybe(
+      () => (datasync ? b.io.fdatasync(b.fd) : b.io.fsync(b.fd)),
+      () => void b.put()?.catch(() => undefined),
+    );
   }
 
   release(_ctx: RequestContext, _node: NodeId, fh: Fh): Promise<void> | undefined {
