@@ -11,12 +11,13 @@
 //   directory's size is a few blocks);
 // - not slow lately: a journal commit can still wait on other files' data (ext4's ordered mode) or
 //   on a busy disk. One done here that took longer than SLOW_NS sends every fsync to the threadpool
-//   for a while (doubling while it keeps happening), as write-at-once.ts does for writes.
+//   for a while (slow-backoff.ts), as write-at-once.ts does for writes.
 //
 // Unlike a write, an fsync that failed here is not tried again on the threadpool: the kernel reports
 // a writeback error to each fd once (errseq), so a second try could answer success for lost data.
 import * as fs from 'node:fs';
 import { isLocalFs } from './local-fs';
+import { SlowBackoff } from './slow-backoff';
 
 /** Above this size the file's own writeback could keep the request thread too long. */
 const MAX_SIZE = 4 << 20;
@@ -25,17 +26,13 @@ const MAX_SIZE = 4 << 20;
  * run's fsyncs took 64-512 µs, seven of 800 up to 4 ms.)
  */
 const SLOW_NS = 10_000_000n;
-const BACKOFF_MIN_NS = 100_000_000n;
-const BACKOFF_MAX_NS = 10_000_000_000n;
 
 /** The monotonic clock (ns) the backoff reads; a unit test swaps in a fake. */
 export const fsyncAtOnceHost = {
   now: (): bigint => process.hrtime.bigint(),
 };
 
-/** Until when (the clock's ns) every fsync is queued, and how long the next backoff lasts. */
-let queuedUntil = 0n;
-let backoff = BACKOFF_MIN_NS;
+const backoff = new SlowBackoff(SLOW_NS);
 
 /**
  * fsync(2) (fdatasync(2) with `datasync`) of `fd` done on the calling thread where it should not
@@ -44,7 +41,7 @@ let backoff = BACKOFF_MIN_NS;
  */
 export function fsyncAtOnce(fd: number, datasync: boolean): boolean {
   const start = fsyncAtOnceHost.now();
-  if (start < queuedUntil) return false;
+  if (backoff.queued(start)) return false;
   let st: fs.Stats;
   try {
     st = fs.fstatSync(fd);
@@ -56,11 +53,7 @@ export function fsyncAtOnce(fd: number, datasync: boolean): boolean {
     if (datasync) fs.fdatasyncSync(fd);
     else fs.fsyncSync(fd);
   } finally {
-    const end = fsyncAtOnceHost.now();
-    if (end - start > SLOW_NS) {
-      queuedUntil = end + backoff;
-      if (backoff < BACKOFF_MAX_NS) backoff *= 2n;
-    } else backoff = BACKOFF_MIN_NS;
+    backoff.took(start, fsyncAtOnceHost.now());
   }
   return true;
 }

@@ -12,19 +12,16 @@
 //   size; past it there is nothing to read) is probed with a one-byte RWF_NOWAIT read;
 // - not throttled: balance_dirty_pages() puts a writer to sleep (up to 200 ms) once the machine's
 //   dirty pages pass their limit, and a journal commit can hold a writer too. A write done here
-//   that took longer than SLOW_NS sends every write to the threadpool for a while (doubling while
-//   it keeps happening), so a throttled machine costs the request thread one slow write per
-//   period, never a stream of them.
+//   that took longer than SLOW_NS sends every write to the threadpool for a while (slow-backoff.ts).
 import * as fs from 'node:fs';
 import { isLocalFs } from './local-fs';
+import { SlowBackoff } from './slow-backoff';
 import { preadNowait } from './syscalls';
 
 /** Above this a write's copy is long enough that the request thread had better hand it off. */
 const MAX_LEN = 64 << 10;
 /** A write that took this long waited for something (a page read, throttling, the journal). */
 const SLOW_NS = 1_000_000n;
-const BACKOFF_MIN_NS = 100_000_000n;
-const BACKOFF_MAX_NS = 10_000_000_000n;
 const probe = Buffer.alloc(1);
 
 /**
@@ -38,9 +35,7 @@ export const writeAtOnceHost = {
   pageCached: (fd: number, pos: number): boolean => preadNowait(fd, probe, 0, 1, pos) === 1,
 };
 
-/** Until when (the clock's ns) every write is queued, and how long the next backoff lasts. */
-let queuedUntil = 0n;
-let backoff = BACKOFF_MIN_NS;
+const backoff = new SlowBackoff(SLOW_NS);
 
 /** Whether the byte at `pos` of `fd` needs no disk read to be there: past the end, or cached. */
 function cached(fd: number, pos: number, size: number): boolean {
@@ -56,7 +51,7 @@ function cached(fd: number, pos: number, size: number): boolean {
 export function writeAtOnce(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number | undefined {
   if (len > MAX_LEN) return undefined;
   const start = writeAtOnceHost.now();
-  if (start < queuedUntil) return undefined;
+  if (backoff.queued(start)) return undefined;
   let st: fs.Stats;
   try {
     st = fs.fstatSync(fd);
@@ -72,10 +67,6 @@ export function writeAtOnce(fd: number, buf: Uint8Array, off: number, len: numbe
   } catch {
     return undefined;
   }
-  const end = writeAtOnceHost.now();
-  if (end - start > SLOW_NS) {
-    queuedUntil = end + backoff;
-    if (backoff < BACKOFF_MAX_NS) backoff *= 2n;
-  } else backoff = BACKOFF_MIN_NS;
+  backoff.took(start, writeAtOnceHost.now());
   return n;
 }

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { nodeIoOps } from '../src/backing-io-ops';
 import { fsyncAtOnce, fsyncAtOnceHost } from '../src/fsync-at-once';
-import { tempDir } from './helpers';
+import { tempDir, withFile } from './helpers';
 
 let now = 0n;
 /** How far each reading of the clock moves it: 0 makes every fsync fast. */
@@ -14,33 +14,17 @@ let step = 0n;
 fsyncAtOnceHost.now = () => (now += step);
 const MS = 1_000_000n;
 
-function withFile(size: number, body: (fd: number, p: string) => void) {
-  const t = tempDir();
-  try {
-    const p = path.join(t.dir, 'f');
-    fs.writeFileSync(p, Buffer.alloc(size, 0x61));
-    const fd = fs.openSync(p, 'r+');
-    try {
-      body(fd, p);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } finally {
-    t.cleanup();
-  }
-}
-
 beforeEach(() => {
   now += 100_000n * MS; // past any backoff an earlier test started
   step = 0n;
 });
 
 test('a small local file is synced at once (fsync and fdatasync); a file larger than 4 MiB is queued', () => {
-  withFile(1000, (fd) => {
+  withFile('f', (fd) => {
     expect(fsyncAtOnce(fd, false)).toBe(true);
     expect(fsyncAtOnce(fd, true)).toBe(true);
   });
-  withFile((4 << 20) + 1, (fd) => expect(fsyncAtOnce(fd, true)).toBe(false));
+  withFile('big', (fd) => expect(fsyncAtOnce(fd, true)).toBe(false), Buffer.alloc((4 << 20) + 1));
 });
 
 test('a directory is synced at once; a closed fd is left to the queue, which reports EBADF', async () => {
@@ -57,7 +41,7 @@ test('a directory is synced at once; a closed fd is left to the queue, which rep
 });
 
 test('an fsync that took long sends the ones after it to the queue for a while, longer each time', async () => {
-  withFile(1000, (fd) => {
+  withFile('f', (fd) => {
     step = 11n * MS; // each fsync done here appears to take 11 ms (the clock moves that much per reading)
     expect(fsyncAtOnce(fd, false)).toBe(true);
     step = 0n;

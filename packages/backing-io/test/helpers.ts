@@ -8,6 +8,23 @@ export function tempDir(prefix = 'layerfs-unit-', under = os.tmpdir()): { dir: s
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** `body` with a file `name` in a fresh temp dir, open read-write (created with `content`); all gone after. */
+export function withFile(name: string, body: (fd: number, p: string) => void, content?: Uint8Array): void {
+  const t = tempDir();
+  try {
+    const p = path.join(t.dir, name);
+    if (content) fs.writeFileSync(p, content);
+    const fd = fs.openSync(p, content ? 'r+' : 'w+');
+    try {
+      body(fd, p);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } finally {
+    t.cleanup();
+  }
+}
+
 /**
  * Real I/O whose reads and writes are held in flight until `release()`: the fake for time that lets a
  * test release a file and recycle fds while requests are still outstanding. The held request runs

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { IocbFlags, backingFileOpen, backingFileWriteIter, nodeIoOps, type BackingIoOps } from '@layerfs/backing-io';
 import { writeAtOnce, writeAtOnceHost } from '../src/write-at-once';
-import { tempDir } from './helpers';
+import { tempDir, withFile } from './helpers';
 
 let now = 0n;
 /** How far each reading of the clock moves it: 0 makes every write fast. */
@@ -18,21 +18,6 @@ writeAtOnceHost.now = () => (now += step);
 let probed: number[] = [];
 let cachedPages = (_pos: number) => true;
 writeAtOnceHost.pageCached = (_fd, pos) => (probed.push(pos), cachedPages(pos));
-
-function withFile(name: string, body: (fd: number, p: string) => void) {
-  const t = tempDir();
-  try {
-    const p = path.join(t.dir, name);
-    const fd = fs.openSync(p, 'w+');
-    try {
-      body(fd, p);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } finally {
-    t.cleanup();
-  }
-}
 
 test('a small write past the end of a file is done at once, as pwrite(2) would', () => {
   withFile('new', (fd, p) => {
