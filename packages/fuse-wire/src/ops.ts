@@ -557,7 +557,13 @@ export class WireOps {
   }
 
   release(req: Request, ctx: RequestContext, node: NodeId): OpResult {
-    const { fh } = decode.release(req.body);
+    const { fh, flags } = decode.release(req.body);
+    // Writes passed through one node never reach the others the kernel holds for the same file (an
+    // O_TMPFILE linked in while open, a hard link made while its writer was open): their size and
+    // mtime are stale, and a served read stops at that size. Once the writer closes, they are
+    // fetched again.
+    if ((flags & O_ACCMODE) !== O_RDONLY && this.modes.isPassthrough(node))
+      for (const other of this.nodes.aliases(node)) this.invalInode(other);
     return thenMaybe(this.fs.release(ctx, node, fh as Fh), () => thenMaybe(this.modes.release(node), () => emptyReply(req.unique)));
   }
 
