@@ -220,7 +220,8 @@ const OPTIONS_HELP = `Mount options (-o, comma-separated, repeatable):
   attr_timeout=S, entry_timeout=S, negative_timeout=S   kernel cache lifetimes (default 1, 1, 0)
   max_read=N, max_write=N  request size in bytes (default 131072 on fuse-native, 1 MiB writes on wire)
   allow_other, default_permissions, nonempty, fsname=NAME
-  passthrough=auto|off|require   kernel passthrough of file data (wire transport; default auto)
+  passthrough=auto|off|require   kernel passthrough of file data (wire transport; default auto;
+                           files of at most 128 KiB opened read-only are read by the daemon)
   spin_us=N                wire: keep polling N µs for the next request after answering (default 50; 0 off)
   debug                    libfuse's trace of every request (fuse-native; the wire transport traces
                            every request with --debug); on stderr, with --foreground or --log
