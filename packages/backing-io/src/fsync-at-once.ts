@@ -3,7 +3,7 @@
 // A queued fsync costs two thread wakeups across the vCPUs (the worker's, then the request thread's
 // for the completion), ~130 µs on these VMs on top of the fsync itself: FSYNC took 430 µs from send
 // to reply against 300 done at once and fuse-overlayfs's 236, a sqlite database in rollback-journal
-// mode through the overlay (603 FSYNCs a run; fuse tracepoints), and the run was ~13% faster done at
+// mode through the overlay (603 FSYNCs a run; fuse tracepoints), and the run was 10-13% faster done at
 // once. fuse-overlayfs runs every fsync on its only thread. We do so only where it should not hold
 // the other requests up long:
 // - a local filesystem (local-fs.ts): an NFS commit or a FUSE layer's FSYNC waits on a server;
