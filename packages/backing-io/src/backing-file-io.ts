@@ -99,6 +99,23 @@ export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
   return aio.done;
 }
 
+/**
+ * FSYNC of an open backing file (vfs_fsync on the real file), fdatasync with `datasync`. A reference
+ * is held while it runs, so a RELEASE cannot close the fd under a queued sync; synchronous where the
+ * sync was done at once (fsync-at-once.ts).
+ */
+export function backingFileFsync(file: BackingFile, datasync: boolean): Promise<void> | void {
+  file.get();
+  let synced: Promise<void> | void;
+  try {
+    synced = datasync ? file.io.fdatasync(file.fd) : file.io.fsync(file.fd);
+  } catch (err) {
+    void file.put()?.catch(() => undefined);
+    throw err;
+  }
+  return synced instanceof Promise ? synced.finally(() => file.put()) : file.put();
+}
+
 /** generic_write_sync(): a SYNC/DSYNC request is durable before it completes. */
 function writeSync(file: BackingFile, iocb: Kiocb): Promise<void> | void {
   if (iocb.flags & IocbFlags.SYNC) return file.io.fsync(file.fd);

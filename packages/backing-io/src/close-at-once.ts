@@ -9,19 +9,13 @@
 // - a file that was truncated and rewritten: ext4 (auto_da_alloc), xfs and btrfs start writeback of
 //   all its dirty pages at close (0.4 s of a 1 GiB copy-up's 0.8, measured): bounded here by size;
 // - the last reference to an unlinked file: its blocks are freed at close (0.2-0.5 ms here).
-import * as fs from 'node:fs';
-import { isLocalFs } from './local-fs';
+import { localFileStat } from './local-fs';
 
 /** Above this size a close may have to start the writeback of the whole file (see above). */
 const MAX_SIZE = 1 << 20;
 
 /** Whether `fd` (open for writing) may be closed at once; false whenever in doubt. */
 export function closesAtOnce(fd: number): boolean {
-  let st: fs.Stats;
-  try {
-    st = fs.fstatSync(fd);
-  } catch {
-    return false;
-  }
-  return st.size <= MAX_SIZE && st.nlink !== 0 && isLocalFs(st.dev);
+  const st = localFileStat(fd);
+  return st !== undefined && st.size <= MAX_SIZE && st.nlink !== 0;
 }

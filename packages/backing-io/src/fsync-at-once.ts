@@ -16,7 +16,7 @@
 // Unlike a write, an fsync that failed here is not tried again on the threadpool: the kernel reports
 // a writeback error to each fd once (errseq), so a second try could answer success for lost data.
 import * as fs from 'node:fs';
-import { isLocalFs } from './local-fs';
+import { localFileStat } from './local-fs';
 import { SlowBackoff } from './slow-backoff';
 
 /** Above this size the file's own writeback could keep the request thread too long. */
@@ -42,13 +42,8 @@ const backoff = new SlowBackoff(SLOW_NS);
 export function fsyncAtOnce(fd: number, datasync: boolean): boolean {
   const start = fsyncAtOnceHost.now();
   if (backoff.queued(start)) return false;
-  let st: fs.Stats;
-  try {
-    st = fs.fstatSync(fd);
-  } catch {
-    return false;
-  }
-  if (st.size > MAX_SIZE || !isLocalFs(st.dev)) return false;
+  const st = localFileStat(fd);
+  if (st === undefined || st.size > MAX_SIZE) return false;
   try {
     if (datasync) fs.fdatasyncSync(fd);
     else fs.fsyncSync(fd);

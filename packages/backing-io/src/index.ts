@@ -7,7 +7,7 @@ export { BackingFile, TMPFILE_NAME, backingFileOpen, backingTmpfileOpen } from '
 export type { BackingFileOpenOptions, Cred } from './backing-file';
 export { BackingAio } from './backing-aio';
 export type { AioResult } from './backing-aio';
-export { backingFileReadIter, backingFileWriteIter } from './backing-file-io';
+export { backingFileFsync, backingFileReadIter, backingFileWriteIter } from './backing-file-io';
 export { backingFileFallocate, backingFileLseek, backingFileCopyRange, COPY_CHUNK } from './backing-file-range';
 export type { BackingFileCtx, IoVec } from './backing-file-io';
 export { nodeIoOps } from './backing-io-ops';

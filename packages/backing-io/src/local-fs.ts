@@ -1,6 +1,6 @@
 // Whether a filesystem is a local disk (or memory) filesystem, whose syscalls on an open file wait
 // for nothing but its own disk: no server, no daemon. The request thread may then do some of them
-// itself (close-at-once.ts, write-at-once.ts). Found in /proc/self/mountinfo once per device:
+// itself (close-at-once.ts, write-at-once.ts, fsync-at-once.ts). Found in /proc/self/mountinfo once per device:
 // statfs(2) would ask the very NFS or FUSE server that may hang — on the request thread.
 import * as fs from 'node:fs';
 
@@ -27,6 +27,17 @@ export function isLocalFs(dev: number): boolean {
     localByDev.set(dev, local);
   }
   return local;
+}
+
+/** fstat(2) of `fd` where its filesystem is local (isLocalFs); undefined where not, or on any error. */
+export function localFileStat(fd: number): fs.Stats | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(fd);
+  } catch {
+    return undefined;
+  }
+  return isLocalFs(st.dev) ? st : undefined;
 }
 
 /**

@@ -14,7 +14,7 @@
 //   dirty pages pass their limit, and a journal commit can hold a writer too. A write done here
 //   that took longer than SLOW_NS sends every write to the threadpool for a while (slow-backoff.ts).
 import * as fs from 'node:fs';
-import { isLocalFs } from './local-fs';
+import { localFileStat } from './local-fs';
 import { SlowBackoff } from './slow-backoff';
 import { preadNowait } from './syscalls';
 
@@ -52,13 +52,8 @@ export function writeAtOnce(fd: number, buf: Uint8Array, off: number, len: numbe
   if (len > MAX_LEN) return undefined;
   const start = writeAtOnceHost.now();
   if (backoff.queued(start)) return undefined;
-  let st: fs.Stats;
-  try {
-    st = fs.fstatSync(fd);
-  } catch {
-    return undefined;
-  }
-  if (!st.isFile() || !isLocalFs(st.dev)) return undefined;
+  const st = localFileStat(fd);
+  if (!st?.isFile()) return undefined;
   const at = pos ?? st.size;
   if (!cached(fd, at, st.size) || !cached(fd, at + len - 1, st.size)) return undefined;
   let n: number;

@@ -20,7 +20,7 @@
 //   last release — the one case where an unprivileged write does not drop them.
 //
 // - A small file opened read-only, when no other open holds its node, is served by the daemon too: a
-//   cold `cat` of 3 000 small files was ~13% faster that way (bench/run.js's cat row; the README has
+//   cold `cat` of 3 000 small files was ~12% faster that way (bench/run.js's cat row; the README has
 //   the numbers). Passed through, the caller reads the disk itself between OPEN and RELEASE, the
 //   daemon's spin has ended by then, and every RELEASE costs a wakeup; served, the READ follows the
 //   OPEN at once (readahead started at the open has the data on its way) and the daemon stays awake.

@@ -11,8 +11,8 @@ import {
   backingFileOpen,
   backingFileReadIter,
   backingFileWriteIter,
+  backingFileFsync,
   backingTmpfileOpen,
-  finallyMaybe,
   FsError,
   O_ACCMODE,
   TMPFILE_NAME,
@@ -172,12 +172,7 @@ export function write(ovl: Ovl, fh: Fh, buf: Buffer, position: number): Promise<
 export function fsync(ovl: Ovl, datasync: boolean, fh?: Fh): Promise<void> | void {
   const f = ovl.files.find(fh);
   if (!f || ovl.noFsync) return undefined;
-  // A reference held while the sync runs: a RELEASE cannot close the fd under it.
-  const b = f.backing.get();
-  return finallyMaybe(
-    () => (datasync ? b.io.fdatasync(b.fd) : b.io.fsync(b.fd)),
-    () => void b.put()?.catch(() => undefined),
-  );
+  return backingFileFsync(f.backing, datasync);
 }
 
 export function release(ovl: Ovl, fh: Fh): Promise<void> | undefined {

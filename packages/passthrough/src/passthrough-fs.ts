@@ -17,6 +17,7 @@ import {
   BackingFile,
   FsError,
   backingFileCopyRange,
+  backingFileFsync,
   backingFileFallocate,
   backingFileLseek,
   backingFileOpen,
@@ -390,11 +391,7 @@ export class PassthroughFs implements NodeHandlers {
   fsync(ctx: RequestContext, node: NodeId, datasync: boolean, fh?: Fh): Promise<void> | void {
     const open = this.#files.find(fh);
     if (!open) return this.fsyncdir(ctx, node);
-    const b = open.backing.get();
-    return finallyMaybe(
-      () => (datasync ? b.io.fdatasync(b.fd) : b.io.fsync(b.fd)),
-      () => void b.put()?.catch(() => undefined),
-    );
+    return backingFileFsync(open.backing, datasync);
   }
 
   release(_ctx: RequestContext, _node: NodeId, fh: Fh): Promise<void> | undefined {
