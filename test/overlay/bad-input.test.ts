@@ -52,10 +52,10 @@ describe('layerfs overlay refuses bad layers', () => {
       /redirect_dir=on cannot go with user xattrs/,
     ],
     [
-      "fuse-overlayfs's xattr_permissions=2 (containers/storage's force_mask)",
-      () => ['-o', `lowerdir=${L()},xattr_permissions=2`],
+      "a value fuse-overlayfs's xattr_permissions does not take",
+      () => ['-o', `lowerdir=${L()},xattr_permissions=3`],
       2,
-      /xattr_permissions=2 is not supported: owners and modes kept in an xattr/,
+      /xattr_permissions takes 0, 1 or 2 \(got xattr_permissions=3\)/,
     ],
     ['lowerdir= and lowerdir+= together', () => ['-o', `lowerdir=${L()},lowerdir+=${L()}`], 2, /lowerdir= and lowerdir\+= do not mix/],
   ];

@@ -128,7 +128,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
     } else {
       syscalls.mknod(tmp, Number(st.mode), st.rdev);
     }
-    copyMetadata(paths, src, st, tmp);
+    copyMetadata(ctx.ovl, src, st, tmp);
     if (origin) setOrigin(ctx, tmp, origin);
     if (ctx.durable && st.isFile() && kind === 'with-data') await fsyncPath(tmp);
     // The atomic step: until here nothing is visible in the upper layer. The path of `dest` is
@@ -169,7 +169,8 @@ async function fsyncPath(p: HostPath): Promise<void> {
   }
 }
 
-function copyMetadata(paths: LayerPaths, src: RealRef, st: fs.BigIntStats, tmp: HostPath): void {
+function copyMetadata(ovl: Ovl, src: RealRef, st: fs.BigIntStats, tmp: HostPath): void {
+  const paths = ovl.paths;
   for (const name of syscalls.llistxattr(paths.at(src.real))) {
     if (isPrivateXattr(name)) continue; // the layer's own overlay metadata does not travel up
     try {
@@ -179,8 +180,20 @@ function copyMetadata(paths: LayerPaths, src: RealRef, st: fs.BigIntStats, tmp: 
       log.warnOnce(`xattr:${name}`, `could not copy xattr ${name} up (${(err as Error).message}); continuing without it`);
     }
   }
-  keepOwner(tmp, st);
-  if (!st.isSymbolicLink()) fs.chmodSync(tmp, Number(st.mode) & 0o7777); // after chown: chown clears setuid
+  // What the entry shows comes up with it: into the upper layer's override xattr where it keeps
+  // owners there (the inode keeps its own mode and the daemon's owner, as under fuse-overlayfs),
+  // else onto the inode (a lower layer's override included).
+  const o = ovl.override;
+  const shown = o.active
+    ? o.shown(src.layer, paths.at(src.real), st)
+    : { uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode) & 0o7777 };
+  if (o.upperName !== undefined) {
+    if (!st.isSymbolicLink()) fs.chmodSync(tmp, Number(st.mode) & 0o7777);
+    o.write(tmp, shown);
+  } else {
+    keepOwner(tmp, shown);
+    if (!st.isSymbolicLink()) fs.chmodSync(tmp, shown.mode); // after chown: chown clears setuid
+  }
   syscalls.lutimens(tmp, st.atimeNs, st.mtimeNs);
 }
 
@@ -190,9 +203,9 @@ function copyMetadata(paths: LayerPaths, src: RealRef, st: fs.BigIntStats, tmp: 
  * cannot give an id the namespace does not map (EINVAL: the lower entry shows as the overflow id
  * anyway); either way the data must still come up, so the copy keeps the daemon's owner, said once.
  */
-function keepOwner(tmp: HostPath, st: fs.BigIntStats): void {
+function keepOwner(tmp: HostPath, st: { uid: number; gid: number }): void {
   try {
-    fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
+    fs.lchownSync(tmp, st.uid, st.gid);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EPERM' && code !== 'EINVAL') throw err;

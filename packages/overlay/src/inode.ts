@@ -16,11 +16,11 @@ export function getattr(ovl: Ovl, n: OvlInode, fh?: Fh): Reply<Attr> {
   // fstat, or a file without a name: through an open handle (one opened on the lower file follows a
   // later copy-up here too, as reads do).
   const open = openFileOf(ovl, n, fh);
-  if (open) return thenMaybe(followCopyUp(ovl, open), (b) => ovl.attrOf(n, fs.fstatSync(b.fd, BIG)));
+  if (open) return thenMaybe(followCopyUp(ovl, open), (b) => ovl.attrOf(n, fs.fstatSync(b.fd, BIG), b.fd));
   // stat(2) of a file some process has open (cat's fstat after its read invalidated atime): the
   // handle's fd is the node's own file, and fstat skips the walk through /proc and the layer.
   const own = ownFile(ovl, n) ?? n.pinned?.fd;
-  return ovl.attrOf(n, own !== undefined ? fs.fstatSync(own, BIG) : ovl.lstat(n));
+  return ovl.attrOf(n, own !== undefined ? fs.fstatSync(own, BIG) : ovl.lstat(n), own);
 }
 
 /** An fd of an open handle of `n` that has the node's top real file open (not a lower file it has since copied up). */
@@ -38,6 +38,7 @@ export function chmod(ovl: Ovl, n: OvlInode, mode: number): Promise<void> {
   // chmod(2) of a path would follow a final symlink planted behind the mount: the entry itself is
   // changed (fchmodat2 AT_SYMLINK_NOFOLLOW; an O_PATH fd of it where the kernel lacks that call).
   return change(ovl, 'chmod', n, (t) => {
+    if (ovl.override.upperName !== undefined) return ovl.override.chmod('fd' in t ? t.fd : ovl.paths.at(t.real), mode);
     if ('fd' in t) return fs.fchmodSync(t.fd, mode);
     const { dir, name } = ovl.paths.parentOf(t.real);
     if (!syscalls.fchmodAt(dir, name, mode)) ovl.paths.withFd(t.real, syscalls.O_PATH, (fd) => fs.chmodSync(`/proc/self/fd/${fd}`, mode));
@@ -46,6 +47,7 @@ export function chmod(ovl: Ovl, n: OvlInode, mode: number): Promise<void> {
 
 export function chown(ovl: Ovl, n: OvlInode, uid: number, gid: number): Promise<void> {
   return change(ovl, 'chown', n, (t) => {
+    if (ovl.override.upperName !== undefined) return ovl.override.chown('fd' in t ? t.fd : ovl.paths.at(t.real), uid, gid);
     if ('fd' in t) return fs.fchownSync(t.fd, uid, gid);
     const { dir, name } = ovl.paths.parentOf(t.real);
     syscalls.fchownAt(dir, name, uid, gid);

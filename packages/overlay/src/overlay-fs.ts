@@ -152,7 +152,7 @@ export class OverlayFs implements NodeHandlers {
       { type: Number(st.mode) & 0o170000, hasUpper: true, lower: [], inLower: false, lowerPath: '', lowerXattrNames: undefined },
       st.ino,
     );
-    return { entry: { node: n.id as NodeId, generation: 0, attr: ovl.attrOf(n, st) }, open: file.register(ovl, n, backing) };
+    return { entry: { node: n.id as NodeId, generation: 0, attr: ovl.attrOf(n, st, backing.fd) }, open: file.register(ovl, n, backing) };
   }
 
   read(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): Reply<number> {

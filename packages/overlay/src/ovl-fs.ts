@@ -26,6 +26,7 @@ import { OvlFile, OvlInode, OvlInodeTable, OvlState } from './ovl-inode';
 import { isWhiteout } from './whiteout';
 import { OverlayFeatures, RedirectMode, WORK_SUBDIR, redirectMode } from './params';
 import { OvlXattrs, USER_PREFIX, ovlXattrs } from './xattr-names';
+import { StatOverride } from './override-stat';
 
 export interface OverlayFsOptions extends OverlayFeatures {
   /** Real lower layer roots, top first. */
@@ -69,6 +70,8 @@ export class Ovl {
   readonly redirects: RedirectMode;
   /** noxattrs: no extended attributes through the mount (the layers' own are still copied up). */
   readonly noXattrs: boolean;
+  /** Owners and modes kept in xattrs (fuse-overlayfs's xattr_permissions, containers/storage's force_mask). */
+  readonly override: StatOverride;
 
   constructor(opts: OverlayFsOptions) {
     this.roots = [...(opts.upper ? [opts.upper] : []), ...opts.lower];
@@ -81,6 +84,12 @@ export class Ovl {
     const workDir = opts.upper && opts.work ? path.join(opts.work, WORK_SUBDIR) : undefined;
     if (workDir) fs.mkdirSync(workDir, { recursive: true });
     this.paths = new LayerPaths(this.roots, workDir);
+    this.override = new StatOverride(
+      (i) => this.paths.at(this.roots[i]!),
+      this.roots.length,
+      opts.upper !== undefined,
+      opts.xattrPermissions ?? 0,
+    );
     this.namei = new OvlNamei({
       roots: [...this.roots],
       hasUpper: opts.upper !== undefined,
@@ -138,9 +147,14 @@ export class Ovl {
     return this.paths.lstat(this.topReal(n));
   }
 
-  /** getattr's answer for `n` from a fresh stat of its real entry. */
-  attrOf(n: OvlInode, st: BigIntStats): Attr {
-    const attr = attrFromStats(st, n.ino);
+  /** getattr's answer for `n` from a fresh stat of its real entry (`fd`: an open fd of that entry). */
+  attrOf(n: OvlInode, st: BigIntStats, fd?: number): Attr {
+    let attr = attrFromStats(st, n.ino);
+    if (this.override.active) {
+      const layer = n.state.hasUpper ? 0 : n.state.lower[0]?.layer;
+      const at = fd ?? (n.detached ? undefined : this.paths.at(this.topReal(n)));
+      if (layer !== undefined && at !== undefined) attr = this.override.apply(attr, layer, at);
+    }
     // As ovl_getattr: a merged directory's subdirectories are spread over layers, and counting them
     // is not worth a listing; nlink 1 tells find and fts "unknown" rather than a wrong count.
     const merged = n.state.lower.length + (n.state.hasUpper ? 1 : 0) > 1;
@@ -248,6 +262,12 @@ export class Ovl {
 
   /** A new upper entry goes to the caller (see backing-io's callerOwner); `fd` when it is open. */
   own(real: string, ctx: RequestContext, fd?: number): void {
+    if (this.override.upperName !== undefined) {
+      const uid = ctx.uid ?? process.geteuid!();
+      const gid = ctx.gid ?? process.getegid!();
+      this.override.own(fd ?? this.paths.at(real), this.paths.at(path.dirname(real)), uid, gid);
+      return;
+    }
     const owner = callerOwner(ctx, () => Number(this.paths.lstat(path.dirname(real)).mode));
     if (!owner) return;
     if (fd !== undefined) fs.fchownSync(fd, owner.uid, owner.gid);

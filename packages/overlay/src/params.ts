@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FsError, isPathInside } from '@layerfs/backing-io';
 import { IdPolicy, MountError, parseIdMapping } from '@layerfs/fuse-bridge';
+import type { XattrPermissions } from './override-stat';
 
 export interface OverlayLayers {
   /** Lower layers, top first (lowerdir=A:B:C → [A, B, C]). */
@@ -165,6 +166,8 @@ export interface OverlayFeatures {
   xinoOn?: boolean;
   /** fuse-overlayfs's `noxattrs=1`: extended attributes through the mount answer ENOSYS (EOPNOTSUPP to callers). */
   noXattrs?: boolean;
+  /** fuse-overlayfs's `xattr_permissions=1|2`: the upper layer keeps owners and modes in an xattr (override-stat.ts). */
+  xattrPermissions?: XattrPermissions;
 }
 
 /**
@@ -269,12 +272,8 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
   take('threaded');
   take('fast_ino');
   const xattrPermissions = take('xattr_permissions');
-  if (xattrPermissions !== undefined && xattrPermissions !== '0') {
-    throw new MountError(
-      `xattr_permissions=${xattrPermissions} is not supported: owners and modes kept in an xattr (containers/storage's force_mask) are not implemented; leave force_mask out of storage.conf`,
-      { usage: true },
-    );
-  }
+  if (xattrPermissions !== undefined && !['0', '1', '2'].includes(xattrPermissions))
+    throw new MountError(`xattr_permissions takes 0, 1 or 2 (got xattr_permissions=${xattrPermissions})`, { usage: true });
   if (take('plugins') !== undefined)
     throw new MountError("plugins= is not supported: layers are directories (fuse-overlayfs's layer plugins are its own)", { usage: true });
   const noxattrs = take('noxattrs');
@@ -294,6 +293,7 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
     uuidOff: uuid === 'off' || undefined,
     xinoOn: xino === 'on' || undefined,
     noXattrs: (noxattrs !== undefined && noxattrs !== '0') || undefined,
+    xattrPermissions: xattrPermissions === undefined ? undefined : (Number(xattrPermissions) as XattrPermissions),
   };
 }
 

@@ -29,9 +29,20 @@ export function ovlXattrs(prefix: string = TRUSTED_PREFIX): OvlXattrs {
 /** fuse-overlayfs's own namespace (origin, opaque when unprivileged): private too. */
 export const FUSE_OVERLAYFS_PREFIX = 'user.fuseoverlayfs.';
 
+/** fuse-overlayfs's privileged namespace (its security.* stat override). */
+export const FUSE_OVERLAYFS_SECURITY_PREFIX = 'security.fuseoverlayfs.';
+/** containers/storage's record of an entry's owner and mode where it keeps them in an xattr (override-stat.ts). */
+export const CONTAINERS_OVERRIDE_STAT = 'user.containers.override_stat';
+
 /** Every overlay namespace is read (a layer may come from a userxattr mount or fuse-overlayfs). */
 export function isPrivateXattr(name: string): boolean {
-  return name.startsWith(TRUSTED_PREFIX) || name.startsWith(USER_PREFIX) || name.startsWith(FUSE_OVERLAYFS_PREFIX);
+  return (
+    name.startsWith(TRUSTED_PREFIX) ||
+    name.startsWith(USER_PREFIX) ||
+    name.startsWith(FUSE_OVERLAYFS_PREFIX) ||
+    name.startsWith(FUSE_OVERLAYFS_SECURITY_PREFIX) ||
+    name === CONTAINERS_OVERRIDE_STAT
+  );
 }
 
 /** aufs/OCI whiteouts, which fuse-overlayfs reads and writes: `.wh.NAME` hides NAME. */
