@@ -359,7 +359,8 @@ export async function run(argv: string[]): Promise<number> {
   verity=off, nfs_export=off
                 the kernel's options, accepted where they describe what layerfs does
   fuse-overlayfs's: uidmapping=, gidmapping=, squash_to_root, squash_to_uid=, squash_to_gid=,
-  static_nlink, fsync=0|1, timeout=S, writeback=0|1, noxattrs=1, noacl\n\n${OPTIONS_HELP}`,
+  static_nlink, fsync=0|1, timeout=S, writeback=0|1, noxattrs=1, noacl,
+  xattr_permissions=1|2 (owners and modes kept in a security.* or user.* xattr: force_mask)\n\n${OPTIONS_HELP}`,
           )
           .example('$0 overlay -o lowerdir=/base:/extra,upperdir=/rw/up,workdir=/rw/work /mnt/o', 'like mount -t overlay')
           .example('$0 overlay --lower /base --lower /extra /mnt/o', 'read-only union of two layers'),
