@@ -435,6 +435,11 @@ export interface StatxResult {
   atimeNs: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
+  /**
+   * Birth time, 0n where the filesystem keeps none: with (dev, ino) it tells a file from a later one
+   * given the same inode number.
+   */
+  btimeNs: bigint;
 }
 
 /** STATX_BASIC_STATS: everything stat(2) reports. */
@@ -452,9 +457,10 @@ function stxTime(b: Buffer, off: number): bigint {
  * buffer: the call and its decoding are synchronous, so nothing can interleave.
  */
 export function statxAt(dir: number, name: string): StatxResult {
-  check(statxInto(dir, name, STATX_BASIC_STATS), 'statx', name);
+  check(statxInto(dir, name, STATX_BASIC_STATS | STATX_BTIME), 'statx', name);
   const b = statxBuf;
   return {
+    btimeNs: b.readUInt32LE(0) & STATX_BTIME ? stxTime(b, 80) : 0n,
     blksize: b.readUInt32LE(4),
     nlink: b.readUInt32LE(16),
     uid: b.readUInt32LE(20),

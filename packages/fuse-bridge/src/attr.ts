@@ -11,7 +11,7 @@ export type Ino = bigint & { readonly __brand: 'Ino' };
  * What every attribute reply carries: statx's fields (backing-io's StatxResult, so a statx answer is
  * an Attr as it is) with st_ino branded, less the device (FUSE has its own).
  */
-export interface Attr extends Omit<StatxResult, 'dev' | 'ino'> {
+export interface Attr extends Omit<StatxResult, 'dev' | 'ino' | 'btimeNs'> {
   ino: Ino;
 }
 

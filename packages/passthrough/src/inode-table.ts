@@ -62,6 +62,8 @@ export class PtInode {
     readonly id: NodeId,
     readonly dev: bigint,
     readonly ino: bigint,
+    /** Birth time (0n: not kept by the filesystem), which a later file of the same number does not share. */
+    readonly btime: bigint,
     readonly type: number,
     /** The directory and name it was last known by (for re-opening and messages); null for the root. */
     public parent: PtInode | null,
@@ -109,7 +111,7 @@ export class InodeTable {
       readable = false;
     }
     const st = syscalls.statxAt(fd, '');
-    this.root = new PtInode(ROOT_NODE, st.dev, st.ino, st.mode & S_IFMT, null, '');
+    this.root = new PtInode(ROOT_NODE, st.dev, st.ino, st.btimeNs, st.mode & S_IFMT, null, '');
     this.root.fd = fd;
     this.root.fdReadable = readable;
     this.root.nlookup = 1;
@@ -143,6 +145,11 @@ export class InodeTable {
    */
   found(parent: PtInode, name: string, st: StatxResult): PtInode {
     let n = this.find(st);
+    // The inode number of a file removed behind the mount, given to a new one: another file.
+    if (n && n.btime !== st.btimeNs && n.btime !== 0n && st.btimeNs !== 0n) {
+      this.unhash(n);
+      n = undefined;
+    }
     if (!n) {
       n = this.#add(st, parent, name, -1);
     } else {
@@ -160,7 +167,7 @@ export class InodeTable {
   }
 
   #add(st: StatxResult, parent: PtInode, name: string, fd: number): PtInode {
-    const n = new PtInode(this.#next++ as NodeId, st.dev, st.ino, st.mode & S_IFMT, parent, name);
+    const n = new PtInode(this.#next++ as NodeId, st.dev, st.ino, st.btimeNs, st.mode & S_IFMT, parent, name);
     parent.children++;
     n.fd = fd;
     this.#byId.set(n.id, n);
@@ -179,6 +186,20 @@ export class InodeTable {
       if (old) this.#release(old, 0);
     }
     n.name = name;
+  }
+
+  /**
+   * `n` lost its last name through the mount (unlink, rmdir, replaced by a rename). The kernel may
+   * still hold its node — an open directory, a cwd, a file not yet forgotten — and the host may give
+   * its inode number to the next file made: that file is another, with a node of its own. Handing
+   * the kernel this node for it made the kernel reuse its inode of the removed directory, dead, and
+   * every create in the new directory failed ENOENT. Its fd (the caller pinned it) is all that
+   * reaches it now: no name to re-open it by, never evicted (as a file made without a name).
+   */
+  unhash(n: PtInode): void {
+    if (n === this.root) return;
+    if (this.#byKey.get(key(n.dev, n.ino)) === n) this.#byKey.delete(key(n.dev, n.ino));
+    n.name = '';
   }
 
   /** A rename through the mount moved `n` to `name` in `parent`. */

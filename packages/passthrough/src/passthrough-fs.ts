@@ -230,8 +230,9 @@ export class PassthroughFs implements NodeHandlers {
     // An open handle keeps working: its BackingFile holds the host fd, and the host keeps an
     // unlinked inode alive for as long as an fd refers to it.
     const dir = this.#nodes.fd(this.#nodes.get(parent));
-    this.#pinKnown(dir, name);
+    const going = this.#pinKnown(dir, name);
     syscalls.unlinkAt(dir, name);
+    if (going?.last) this.#nodes.unhash(going.n);
   }
 
   /**
@@ -239,24 +240,32 @@ export class PassthroughFs implements NodeHandlers {
    * by its last known name): give it its fd now. Its other names (a hard link) keep working, and so
    * does the kernel's node: a caller that looked the name up before it went still opens or stats the
    * node after (`open(O_CREAT)` racing an unlink, a reopen through /proc/self/fd of an O_PATH fd),
-   * which answered ENOENT when the node had only the name to go by.
+   * which answered ENOENT when the node had only the name to go by. `last`: the name is its last
+   * (a directory's only one), after which its node is unhashed (InodeTable.unhash).
    */
-  #pinKnown(dir: number, name: string): void {
+  #pinKnown(dir: number, name: string): { n: PtInode; last: boolean } | undefined {
     let st: StatxResult;
     try {
       st = syscalls.statxAt(dir, name);
     } catch {
-      return; // nothing there: the operation itself says so
+      return undefined; // nothing there: the operation itself says so
     }
     const n = this.#nodes.find(st);
-    if (!n) return;
-    if (n.fd < 0 && n.openFd < 0) this.#nodes.fd(n);
+    if (!n) return undefined;
+    const isDir = (st.mode & fs.constants.S_IFMT) === fs.constants.S_IFDIR;
+    const last = isDir || st.nlink <= 1;
+    // A node losing its last name is reached through its own fd from then on, open files or not.
+    if (n.fd < 0 && (n.openFd < 0 || last)) this.#nodes.fd(n);
     // The name going is its last, and the node's fd then holds the blocks until FORGET closes it.
     if (st.nlink === 1 && (st.mode & fs.constants.S_IFMT) === fs.constants.S_IFREG && st.blocks > 0n) n.freesAtClose = true;
+    return { n, last };
   }
 
   rmdir(_ctx: RequestContext, parent: NodeId, name: string): void {
-    syscalls.unlinkAt(this.#nodes.fd(this.#nodes.get(parent)), name, { dir: true });
+    const dir = this.#nodes.fd(this.#nodes.get(parent));
+    const going = this.#pinKnown(dir, name);
+    syscalls.unlinkAt(dir, name, { dir: true });
+    if (going) this.#nodes.unhash(going.n);
   }
 
   rename(_ctx: RequestContext, parent: NodeId, name: string, newParent: NodeId, newName: string, flags: number): void {
@@ -269,8 +278,10 @@ export class PassthroughFs implements NodeHandlers {
     const toDir = this.#nodes.fd(to);
     const moving = this.#known(fromDir, name);
     const other = flags & RENAME_EXCHANGE ? this.#known(toDir, newName) : undefined;
-    if (!(flags & RENAME_EXCHANGE)) this.#pinKnown(toDir, newName);
+    const replaced = flags & RENAME_EXCHANGE ? undefined : this.#pinKnown(toDir, newName);
     syscalls.renameAt(fromDir, name, toDir, newName, flags);
+    // A name renamed onto itself (a hard link of the same file) replaces nothing.
+    if (replaced?.last && replaced.n !== moving) this.#nodes.unhash(replaced.n);
     // The names nodes are re-opened by follow the rename.
     if (moving) this.#nodes.moved(moving, to, newName);
     if (other) this.#nodes.moved(other, from, name);
