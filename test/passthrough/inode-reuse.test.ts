@@ -44,7 +44,8 @@ for i in range(100):
 print(json.dumps(bad[:5]))
 `;
 
-test('a directory removed while held: the next one made, given its inode number, is a directory of its own', async () => {
+/** A passthrough mount of a fresh source for `fn`, unmounted and removed after. */
+async function withMount(fn: (src: string, mnt: string) => Promise<void>): Promise<void> {
   const s = scratch();
   const src = path.join(s.dir, 'src');
   const mnt = path.join(s.dir, 'mnt');
@@ -53,13 +54,22 @@ test('a directory removed while held: the next one made, given its inode number,
   let m: Mounted | undefined;
   try {
     m = await mountPassthrough(src, mnt);
-    // libfuse 2 names a directory by its path only: fstat of a removed one fails there (README's table).
-    expect(JSON.parse(await py(THROUGH_MOUNT, mnt, TRANSPORT === 'wire' ? 'yes' : 'no'))).toEqual([]);
+    await fn(src, mnt);
   } finally {
     await m?.unmount();
     s.cleanup();
   }
-}, 120000);
+}
+
+test(
+  'a directory removed while held: the next one made, given its inode number, is a directory of its own',
+  () =>
+    withMount(async (_src, mnt) => {
+      // libfuse 2 names a directory by its path only: fstat of a removed one fails there (README's table).
+      expect(JSON.parse(await py(THROUGH_MOUNT, mnt, TRANSPORT === 'wire' ? 'yes' : 'no'))).toEqual([]);
+    }),
+  120000,
+);
 
 const BEHIND = `
 import json, os, sys, time
@@ -84,22 +94,15 @@ for i, fd in enumerate(held):
 print(json.dumps({"reused": reused, "wrong": wrong[:5]}))
 `;
 
-test('a directory removed behind the mount: a new one with its inode number is told apart by its birth time', async () => {
-  const s = scratch();
-  const src = path.join(s.dir, 'src');
-  const mnt = path.join(s.dir, 'mnt');
-  fs.mkdirSync(src);
-  fs.mkdirSync(mnt);
-  let m: Mounted | undefined;
-  try {
-    m = await mountPassthrough(src, mnt);
-    const out = JSON.parse(await py(BEHIND, mnt, src));
-    // ext4 and tmpfs hand a freed number to the next inode: the case was met, not assumed.
-    expect(out.reused).toBeGreaterThan(0);
-    // Before: the new directory took the removed one's node, and an fd of the removed one showed it.
-    expect(out.wrong).toEqual([]);
-  } finally {
-    await m?.unmount();
-    s.cleanup();
-  }
-}, 120000);
+test(
+  'a directory removed behind the mount: a new one with its inode number is told apart by its birth time',
+  () =>
+    withMount(async (src, mnt) => {
+      const out = JSON.parse(await py(BEHIND, mnt, src));
+      // ext4 and tmpfs hand a freed number to the next inode: the case was met, not assumed.
+      expect(out.reused).toBeGreaterThan(0);
+      // Before: the new directory took the removed one's node, and an fd of the removed one showed it.
+      expect(out.wrong).toEqual([]);
+    }),
+  120000,
+);
