@@ -454,10 +454,12 @@ function stxTime(b: Buffer, off: number): bigint {
 
 /**
  * statx(2) of `name` in `dir` without following a final symlink (`""`: the fd itself). One shared
- * buffer: the call and its decoding are synchronous, so nothing can interleave.
+ * buffer: the call and its decoding are synchronous, so nothing can interleave. `btime`: ask for the
+ * birth time too (btimeNs is 0n otherwise) — only where identity is decided: on a FUSE filesystem a
+ * field beyond the basic stats may cost a round trip the attribute cache would have spared.
  */
-export function statxAt(dir: number, name: string): StatxResult {
-  check(statxInto(dir, name, STATX_BASIC_STATS | STATX_BTIME), 'statx', name);
+export function statxAt(dir: number, name: string, opts: { btime?: boolean } = {}): StatxResult {
+  check(statxInto(dir, name, opts.btime ? STATX_BASIC_STATS | STATX_BTIME : STATX_BASIC_STATS), 'statx', name);
   const b = statxBuf;
   return {
     btimeNs: b.readUInt32LE(0) & STATX_BTIME ? stxTime(b, 80) : 0n,

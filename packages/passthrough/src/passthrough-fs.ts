@@ -73,6 +73,8 @@ const O_CLOEXEC = 0o2000000;
 const O_DIRECTORY = 0o200000;
 
 const proc = (fd: number) => `/proc/self/fd/${fd}`;
+/** statx's birth time where a node is found for a file: it tells a file from a later one given its number (InodeTable.found). */
+const BTIME = { btime: true } as const;
 
 export class PassthroughFs implements NodeHandlers {
   readonly source: string;
@@ -105,7 +107,7 @@ export class PassthroughFs implements NodeHandlers {
   /** `name` in `parent` as the node it is now, counting one lookup. */
   #lookup(parent: PtInode, name: string): Entry {
     checkName(name);
-    const st = syscalls.statxAt(this.#nodes.fd(parent), name);
+    const st = syscalls.statxAt(this.#nodes.fd(parent), name, BTIME);
     return entryOf(this.#nodes.found(parent, name, st), st);
   }
 
@@ -343,7 +345,7 @@ export class PassthroughFs implements NodeHandlers {
     try {
       const owner = callerOwner(ctx, () => this.#stat(p).mode);
       if (owner) fs.fchownSync(backing.fd, owner.uid, owner.gid);
-      const st = syscalls.statxAt(backing.fd, '');
+      const st = syscalls.statxAt(backing.fd, '', BTIME);
       const n = this.#nodes.found(p, name, st);
       return { entry: entryOf(n, st), open: this.#register(n, backing) };
     } catch (err) {
