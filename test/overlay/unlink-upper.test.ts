@@ -58,3 +58,34 @@ test('an unlinked upper file is gone at once, keeps its open handles, and leaves
     t.cleanup();
   }
 });
+
+// The kernel keeps a written file's times itself (writeback cache: every daemon-served mount) and
+// flushes them with a SETATTR as it lets go of the inode — for a file just unlinked, after the name
+// went. That SETATTR found no file and failed ENOENT, which the kernel keeps for the next syncfs(2)
+// of the mount (stress-ng's io stressor after its hdd stressor). It acts on the file the node pins.
+const SYNCFS_AFTER_UNLINK = `
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+d = sys.argv[1]
+for i in range(10):
+    p = f"{d}/t{i}"
+    fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+    os.write(fd, b"x" * 8192); os.ftruncate(fd, 4096); os.close(fd)
+    fd = os.open(p, os.O_RDONLY); os.close(fd)
+    os.unlink(p)
+dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+r = libc.syncfs(dfd)
+print(os.strerror(ctypes.get_errno()) if r else "ok")
+`;
+
+test('syncfs after files written and unlinked answers success', async () => {
+  const t = overlayLayers([{}]);
+  let m: Mounted | undefined;
+  try {
+    m = await mountOverlay(t.mnt, t, TRANSPORT === 'wire' ? ['passthrough=off'] : []);
+    expect(await py(SYNCFS_AFTER_UNLINK, t.mnt)).toBe('ok');
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});

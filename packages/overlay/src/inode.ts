@@ -39,7 +39,7 @@ export function chmod(ovl: Ovl, n: OvlInode, mode: number): Promise<void> {
   // changed (fchmodat2 AT_SYMLINK_NOFOLLOW; an O_PATH fd of it where the kernel lacks that call).
   return change(ovl, 'chmod', n, (t) => {
     if (ovl.override.upperName !== undefined) return ovl.override.chmod('fd' in t ? t.fd : ovl.paths.at(t.real), mode);
-    if ('fd' in t) return fs.fchmodSync(t.fd, mode);
+    if ('fd' in t) return fs.chmodSync(proc(t.fd), mode);
     const { dir, name } = ovl.paths.parentOf(t.real);
     if (!syscalls.fchmodAt(dir, name, mode)) ovl.paths.withFd(t.real, syscalls.O_PATH, (fd) => fs.chmodSync(`/proc/self/fd/${fd}`, mode));
   });
@@ -48,7 +48,7 @@ export function chmod(ovl: Ovl, n: OvlInode, mode: number): Promise<void> {
 export function chown(ovl: Ovl, n: OvlInode, uid: number, gid: number): Promise<void> {
   return change(ovl, 'chown', n, (t) => {
     if (ovl.override.upperName !== undefined) return ovl.override.chown('fd' in t ? t.fd : ovl.paths.at(t.real), uid, gid);
-    if ('fd' in t) return fs.fchownSync(t.fd, uid, gid);
+    if ('fd' in t) return fs.chownSync(proc(t.fd), uid, gid);
     const { dir, name } = ovl.paths.parentOf(t.real);
     syscalls.fchownAt(dir, name, uid, gid);
   });
@@ -56,7 +56,7 @@ export function chown(ovl: Ovl, n: OvlInode, uid: number, gid: number): Promise<
 
 export function utimens(ovl: Ovl, n: OvlInode, times: SetattrTimes): Promise<void> {
   return change(ovl, 'utimens', n, (t) => {
-    if ('fd' in t) return syscalls.utimensAt(-100 /* AT_FDCWD */, `/proc/self/fd/${t.fd}`, times.atime, times.mtime, { follow: true });
+    if ('fd' in t) return syscalls.utimensAt(-100 /* AT_FDCWD */, proc(t.fd), times.atime, times.mtime, { follow: true });
     const { dir, name } = ovl.paths.parentOf(t.real);
     // utimensat has no AT_EMPTY_PATH: a layer root ("") by its path.
     if (name === '') syscalls.lutimens(ovl.paths.at(t.real), times.atime, times.mtime);
@@ -71,24 +71,41 @@ export async function truncate(ovl: Ovl, n: OvlInode, size: number, fh?: Fh): Pr
     return;
   }
   await change(ovl, 'truncate', n, (t) =>
-    'fd' in t ? fs.ftruncateSync(t.fd, size) : ovl.paths.withFd(t.real, fs.constants.O_WRONLY, (fd) => fs.ftruncateSync(fd, size)),
+    'fd' in t ? truncateProc(t.fd, size) : ovl.paths.withFd(t.real, fs.constants.O_WRONLY, (fd) => fs.ftruncateSync(fd, size)),
   );
 }
 
-/** What a change acts on: the upper entry by its real path, or an open upper file that has no name. */
+/**
+ * What a change acts on: the upper entry by its real path, or an upper file that has no name, by an
+ * fd of it — an open handle's, or the O_PATH fd that pins it (OvlInode.pinned) — reached as
+ * /proc/self/fd/N, which names that file whatever the fd was opened for.
+ */
 export type ChangeTarget = { real: string } | { fd: number };
+
+const proc = (fd: number) => `/proc/self/fd/${fd}`;
+
+function truncateProc(fd: number, size: number): void {
+  const w = fs.openSync(proc(fd), fs.constants.O_WRONLY);
+  try {
+    fs.ftruncateSync(w, size);
+  } finally {
+    fs.closeSync(w);
+  }
+}
 
 /**
  * Copy `n` up, then change its upper entry. A node without a name (unlinked or replaced while open:
- * fchmod, fsetxattr) is changed through one of its open handles, when that is an upper file; a lower
+ * fchmod, fsetxattr; or the kernel flushing a written file's times as it lets go of it, after the
+ * unlink) is changed through one of its open handles or its pin, when that is an upper file; a lower
  * file without a name cannot come up (the kernel cannot copy up an unhashed dentry either).
  */
 export async function change(ovl: Ovl, op: string, n: OvlInode, fn: (t: ChangeTarget) => void): Promise<void> {
   const cu = assertWritable(ovl, op, n.name);
   if (n.detached) {
     const f = [...n.openFiles].find((o) => !isLowerFile(ovl, o.backing));
-    if (!f) throw new FsError('ENOENT', op, n.name);
-    fn({ fd: f.backing.fd });
+    const fd = f?.backing.fd ?? (n.state.hasUpper ? n.pinned?.fd : undefined);
+    if (fd === undefined) throw new FsError('ENOENT', op, n.name);
+    fn({ fd });
     return;
   }
   fn({ real: await copyUp(cu, n) });
