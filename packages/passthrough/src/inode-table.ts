@@ -327,8 +327,10 @@ export class InodeTable {
     if (this.#withFd.size <= this.#budget) return;
     for (const old of this.#withFd) {
       if (this.#withFd.size <= this.#budget) break;
-      // A file without a name cannot be found again: it keeps its fd.
-      if (old.name === '') continue;
+      // A file without a name cannot be found again: it keeps its fd. Nor is the fd just opened for
+      // `n` closed before its caller uses it (with every other fd unnamed or in use, the clock came
+      // round to it: a READLINK answered EBADF). Past the budget then, until FORGETs free some.
+      if (old.name === '' || old === n) continue;
       if (old.used) {
         old.used = false;
         this.#withFd.delete(old);

@@ -72,3 +72,16 @@ test('a rename through the table moves the name it re-opens by', async () => {
   expect(Number(pfs.lookup(ctx, x, 'f').attr.size)).toBe(4);
   await pfs.destroy();
 });
+
+test('past the fd budget with every fd pinned, the fd just opened for a node is not the one closed', async () => {
+  const pfs = new PassthroughFs({ source: dir, fdBudget: 16 });
+  // Files removed while the kernel still holds them: each keeps its fd (no name to re-open it by).
+  for (let i = 0; i < 20; i++) {
+    pfs.mknod(ctx, ROOT_NODE, `gone${i}`, 0o100644, 0);
+    pfs.unlink(ctx, ROOT_NODE, `gone${i}`);
+  }
+  fs.symlinkSync('target', path.join(dir, 'link'));
+  const link = pfs.lookup(ctx, ROOT_NODE, 'link'); // no fd until first use
+  expect(pfs.readlink(ctx, link.node)).toBe('target'); // its fd opened past the budget: EBADF before
+  await pfs.destroy();
+});
