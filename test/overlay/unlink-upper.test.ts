@@ -89,3 +89,26 @@ test('syncfs after files written and unlinked answers success', async () => {
     t.cleanup();
   }
 });
+
+// open("/proc/self/fd/N") of a file unlinked while open reaches the kernel as an OPEN of its node,
+// which has no name and no pin (a handle was open at the unlink): the handle's file is reopened.
+const REOPEN_UNLINKED = `
+import json, os, sys
+p = os.path.join(sys.argv[1], "f")
+fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644); os.write(fd, b"hello"); os.unlink(p)
+fd2 = os.open(f"/proc/self/fd/{fd}", os.O_RDWR)
+os.pwrite(fd2, b"J", 0)
+print(json.dumps([os.pread(fd, 5, 0).decode(), os.fstat(fd2).st_nlink]))
+`;
+
+test('a file unlinked while open opens again through /proc/self/fd', async () => {
+  const t = overlayLayers([{}]);
+  let m: Mounted | undefined;
+  try {
+    m = await mountOverlay(t.mnt, t, TRANSPORT === 'wire' ? ['passthrough=off'] : []);
+    expect(JSON.parse(await py(REOPEN_UNLINKED, t.mnt))).toEqual(['Jello', 0]);
+  } finally {
+    await m?.unmount();
+    t.cleanup();
+  }
+});

@@ -52,7 +52,13 @@ function openReal(ovl: Ovl): (real: string, flags: number, mode: number) => numb
  */
 export function open(ovl: Ovl, ctx: RequestContext, n: OvlInode, flags: number): Reply<OpenReply> {
   const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
-  if (n.detached && n.pinned) return openPinned(ovl, ctx, n, n.pinned, flags, writes);
+  if (n.detached) {
+    // The name went: its pin, or a handle still open on it (an open of /proc/self/fd/N of a file
+    // unlinked while open, which the kernel sends as OPEN of its node), reaches the file.
+    const f = n.pinned ? undefined : n.openFiles.values().next().value;
+    const held = n.pinned ?? (f ? { fd: f.backing.fd, real: f.backing.realPath } : undefined);
+    if (held) return openPinned(ovl, ctx, n, held, flags, writes);
+  }
   const ino = n.ino;
   let real: string | Promise<string>;
   if (writes && !n.state.hasUpper) {
@@ -73,8 +79,9 @@ export function open(ovl: Ovl, ctx: RequestContext, n: OvlInode, flags: number):
 }
 
 /**
- * Open of a node whose name went (OvlInode.pinned): its own file, through the magic link of the
- * fd that holds it. A lower file cannot come up without a name (nor can it in the kernel).
+ * Open of a node whose name went (OvlInode.pinned, or an open handle's fd): its own file, through
+ * the magic link of the fd that holds it. A lower file cannot come up without a name (nor can it in
+ * the kernel).
  */
 function openPinned(
   ovl: Ovl,
