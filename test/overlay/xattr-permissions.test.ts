@@ -41,6 +41,17 @@ async function mount(t: ReturnType<typeof forceMaskLayers>, opts: string) {
   if (r.code !== 0) throw new Error(`layerfs-overlay failed: ${r.stderr}`);
 }
 
+/** `fn` on fresh force_mask layers, unmounted and removed after. */
+async function withLayers(fn: (t: ReturnType<typeof forceMaskLayers>) => Promise<void>): Promise<void> {
+  const t = forceMaskLayers();
+  try {
+    await fn(t);
+  } finally {
+    await unmount(t.mnt);
+    t.cleanup();
+  }
+}
+
 async function unmount(mnt: string) {
   if (isMounted(mnt)) await run(process.execPath, [LAYERFS, 'umount', mnt]);
 }
@@ -57,11 +68,10 @@ function shown(root: string, names: string[]): Record<string, string> {
 
 const NAMES = ['.', 'd', 'd/f', 'g', 'newdir', 'newfile'];
 
-test('xattr_permissions=2 over a force_mask layer: shown from the xattr, changed in the upper xattr only', async () => {
-  const t = forceMaskLayers();
-  const m = t.mnt;
-  const upper = t.upper!;
-  try {
+test('xattr_permissions=2 over a force_mask layer: shown from the xattr, changed in the upper xattr only', () =>
+  withLayers(async (t) => {
+    const m = t.mnt;
+    const upper = t.upper!;
     await mount(t, `lowerdir=${t.lower[0]},upperdir=${upper},workdir=${t.work},,volatile,xattr_permissions=2`);
     expect(shown(m, ['.', 'd', 'd/f', 'g'])).toEqual({ '.': '0:0 755', d: '1000:1000 750', 'd/f': '1000:1000 640', g: '0:0 644' });
     // The override names are the overlay's own: not listed, not readable, not settable.
@@ -112,16 +122,11 @@ test('xattr_permissions=2 over a force_mask layer: shown from the xattr, changed
         spawnSync('umount', [m]);
       }
     }
-  } finally {
-    await unmount(m);
-    t.cleanup();
-  }
-});
+  }));
 
-test('xattr_permissions=1 keeps them in security.*; a read-only mount of a force_mask layer shows them without the option', async () => {
-  const t = forceMaskLayers();
-  const m = t.mnt;
-  try {
+test('xattr_permissions=1 keeps them in security.*; a read-only mount of a force_mask layer shows them without the option', () =>
+  withLayers(async (t) => {
+    const m = t.mnt;
     await mount(t, `lowerdir=${t.lower[0]},upperdir=${t.upper},workdir=${t.work},xattr_permissions=1`);
     // fuse-overlayfs gives the upper root 0:0:555 when no lower root has the security.* name.
     expect(shown(m, ['.', 'd/f'])).toEqual({ '.': '0:0 555', 'd/f': '1000:1000 640' });
@@ -132,16 +137,11 @@ test('xattr_permissions=1 keeps them in security.*; a read-only mount of a force
 
     await mount(t, `lowerdir=${t.lower[0]}`);
     expect(shown(m, ['.', 'd', 'd/f', 'g'])).toEqual({ '.': '0:0 755', d: '1000:1000 750', 'd/f': '1000:1000 640', g: '0:0 644' });
-  } finally {
-    await unmount(m);
-    t.cleanup();
-  }
-});
+  }));
 
-test('a write by another user drops set-user-ID from the xattr, as from an inode', async () => {
-  const t = forceMaskLayers();
-  const m = t.mnt;
-  try {
+test('a write by another user drops set-user-ID from the xattr, as from an inode', () =>
+  withLayers(async (t) => {
+    const m = t.mnt;
     fs.chmodSync(t.dir, 0o755);
     await mount(t, `lowerdir=${t.lower[0]},upperdir=${t.upper},workdir=${t.work},xattr_permissions=2`);
     fs.chmodSync(m, 0o755);
@@ -152,11 +152,7 @@ test('a write by another user drops set-user-ID from the xattr, as from an inode
     expect(shown(m, ['suid'])).toEqual({ suid: '0:0 777' });
     await unmount(m);
     expect(getx(path.join(t.upper!, 'suid'), USER)).toBe('0:0:777');
-  } finally {
-    await unmount(m);
-    t.cleanup();
-  }
-});
+  }));
 
 function execFuseOverlayfs(opts: string, mnt: string): void {
   const r = spawnSync('fuse-overlayfs', ['-o', opts, mnt], { encoding: 'utf8' });

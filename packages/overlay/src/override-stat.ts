@@ -140,8 +140,9 @@ export class StatOverride {
 
   /** chown(2) of an upper entry: -1 keeps; as Linux, a non-directory loses set-user-ID, and set-group-ID with group exec. */
   chown(at: EntryAt, uid: number, gid: number): void {
-    const s = this.shown(0, at);
-    const isDir = (Number(statAt(at).mode) & S_IFMT) === fs.constants.S_IFDIR;
+    const st = statAt(at);
+    const s = this.shown(0, at, st);
+    const isDir = (Number(st.mode) & S_IFMT) === fs.constants.S_IFDIR;
     let mode = s.mode;
     if (!isDir) mode &= ~(S_ISUID | (mode & S_IXGRP ? S_ISGID : 0));
     this.write(at, { uid: uid === -1 ? s.uid : uid, gid: gid === -1 ? s.gid : gid, mode });
