@@ -26,9 +26,9 @@ export class HelloFs extends NodeFsBase {
     return { ...base, mode: S_IFREG | 0o444, nlink: 1, size: BigInt(f.data.length), blocks: BigInt(Math.ceil(f.data.length / 512)) };
   }
 
-  lookup(_ctx: RequestContext, parent: NodeId, name: string): Entry {
+  lookup(_ctx: RequestContext, parent: NodeId, name: string): Entry | undefined {
     const i = parent === ROOT_NODE ? this.#files.findIndex((f) => f.name === name) : -1;
-    if (i < 0) throw new FsError('ENOENT', 'lookup', name);
+    if (i < 0) return undefined; // no such name (ENOENT)
     const node = (i + 2) as NodeId;
     return { node, generation: 0, attr: this.#attr(node) };
   }

@@ -118,8 +118,13 @@ export interface NodeHandlers {
   init?(): Reply<void>;
   destroy?(): Reply<void>;
 
-  /** `name` in directory `parent`; ENOENT when there is none. Counts one lookup of the answer. */
-  lookup(ctx: RequestContext, parent: NodeId, name: string): Reply<Entry>;
+  /**
+   * `name` in directory `parent`, counting one lookup of the answer; `undefined` (or an ENOENT
+   * error) where there is none. Answering absence by value is the fast way: programs probe for
+   * names that are not there all the time (a compiler's include path, a database's journal), and a
+   * throw through the handlers costs more than the request.
+   */
+  lookup(ctx: RequestContext, parent: NodeId, name: string): Reply<Entry | undefined>;
   /** The kernel (or the fuse-native path cache) dropped `nlookup` lookups of `node`. Never fails. */
   forget(node: NodeId, nlookup: number): void;
   /**
@@ -179,7 +184,12 @@ export interface NodeHandlers {
   link(ctx: RequestContext, node: NodeId, newParent: NodeId, newName: string): Reply<Entry>;
 
   setxattr?(ctx: RequestContext, node: NodeId, name: string, value: Buffer, flags: number): Reply<void>;
-  getxattr?(ctx: RequestContext, node: NodeId, name: string): Reply<Buffer>;
+  /**
+   * The value of xattr `name`; `undefined` (or an ENODATA error) where the node has none. Answering
+   * absence by value is the fast way: the kernel asks before every write (security.capability) and
+   * every create (a default ACL), and a throw through the handlers costs more than the request.
+   */
+  getxattr?(ctx: RequestContext, node: NodeId, name: string): Reply<Buffer | undefined>;
   listxattr?(ctx: RequestContext, node: NodeId): Reply<string[]>;
   removexattr?(ctx: RequestContext, node: NodeId, name: string): Reply<void>;
 

@@ -12,7 +12,7 @@ import type { Attr, StatFs } from './attr';
 import type { CreateReply, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext, SetattrTimes } from './handler';
 
 export abstract class NodeFsBase implements NodeHandlers {
-  abstract lookup(ctx: RequestContext, parent: NodeId, name: string): Reply<Entry>;
+  abstract lookup(ctx: RequestContext, parent: NodeId, name: string): Reply<Entry | undefined>;
   abstract getattr(ctx: RequestContext, node: NodeId, fh?: Fh): Reply<Attr>;
   abstract readdir(ctx: RequestContext, node: NodeId, fh?: Fh): Reply<DirEntry[]>;
 
@@ -41,8 +41,8 @@ export abstract class NodeFsBase implements NodeHandlers {
     throw new FsError('EINVAL', 'readlink', `node ${node}`);
   }
 
-  getxattr(_ctx: RequestContext, node: NodeId, name: string): Reply<Buffer> {
-    throw new FsError('ENODATA', 'getxattr', `node ${node} ${name}`);
+  getxattr(_ctx: RequestContext, _node: NodeId, _name: string): Reply<Buffer | undefined> {
+    return undefined; // ENODATA
   }
 
   listxattr(_ctx: RequestContext, _node: NodeId): Reply<string[]> {

@@ -17,6 +17,7 @@ import {
   direntplusSize,
   emptyReply,
   entryReply,
+  errorReply,
   negativeEntryReply,
   openReply,
   putDirent,
@@ -79,6 +80,8 @@ interface OpenDir {
 
 const S_IFMT = 0o170000;
 const EOPNOTSUPP = 95;
+const ENODATA = 61;
+const ENOENT = 2;
 /** The SETATTR bits that change something (FH, LOCKOWNER and CTIME only qualify the request). */
 const CHANGES =
   SetattrValid.MODE |
@@ -183,16 +186,20 @@ export class WireOps {
     }
     if (e instanceof Promise) {
       return e.then(
-        (x) => entryReply(req.unique, this.#entry(x)),
+        (x) => (x ? entryReply(req.unique, this.#entry(x)) : this.#none(req)),
         (err) => this.#negative(req, err),
       );
     }
-    return entryReply(req.unique, this.#entry(e));
+    return e ? entryReply(req.unique, this.#entry(e)) : this.#none(req);
+  }
+
+  /** No such name: a negative entry the kernel keeps for negative_timeout, or ENOENT without one. */
+  #none(req: Request): Buffer {
+    return this.opts.negativeTimeout > 0 ? negativeEntryReply(req.unique, this.opts.negativeTimeout) : errorReply(req.unique, ENOENT);
   }
 
   #negative(req: Request, err: unknown): Buffer {
-    if ((err as { code?: string }).code === 'ENOENT' && this.opts.negativeTimeout > 0)
-      return negativeEntryReply(req.unique, this.opts.negativeTimeout);
+    if ((err as { code?: string }).code === 'ENOENT') return this.#none(req);
     throw err;
   }
 
@@ -300,7 +307,7 @@ export class WireOps {
     if (!getxattr || masked === mode) return masked;
     // ENODATA (no default ACL) or any other failure: the umask applies.
     return catchMaybe(
-      () => thenMaybe(getxattr(ctx, parent, 'system.posix_acl_default'), () => mode),
+      () => thenMaybe(getxattr(ctx, parent, 'system.posix_acl_default'), (acl) => (acl === undefined ? masked : mode)),
       () => masked,
     );
   }
@@ -373,6 +380,7 @@ export class WireOps {
     return catchMaybe(
       () =>
         thenMaybe(this.fs.lookup(ctx, parent, name), (e) => {
+          if (!e) return undefined;
           this.fs.forget(e.node, 1);
           return e.node;
         }),
@@ -449,7 +457,8 @@ export class WireOps {
     } catch {
       return; // nothing there yet: the create makes it
     }
-    const kill = (e: Entry) => {
+    const kill = (e: Entry | undefined) => {
+      if (!e) return; // nothing there yet: the create makes it
       const mode = modeAfterKill(e.attr.mode, e.attr.gid, ctx.gid ?? 0);
       const done = () => this.fs.forget(e.node, 1);
       if (mode === undefined) return done();
@@ -681,7 +690,12 @@ export class WireOps {
   #childEntry(ctx: RequestContext, dir: NodeId, name: string): Entry | null | Promise<Entry | null> {
     try {
       const e = this.fs.lookup(ctx, dir, name);
-      return e instanceof Promise ? e.catch(() => null) : e;
+      return e instanceof Promise
+        ? e.then(
+            (x) => x ?? null,
+            () => null,
+          )
+        : (e ?? null);
     } catch {
       return null; // gone since the listing was taken
     }
@@ -751,8 +765,12 @@ export class WireOps {
   }
 }
 
-/** getxattr/listxattr: a size query (size 0) gets the length; a short buffer ERANGE. */
-function sized(unique: bigint, size: number, value: Buffer): Buffer {
+/**
+ * getxattr/listxattr: a size query (size 0) gets the length; a short buffer ERANGE. No value (an
+ * absent xattr) is ENODATA, answered as a reply rather than thrown (see NodeHandlers.getxattr).
+ */
+function sized(unique: bigint, size: number, value: Buffer | undefined): Buffer {
+  if (value === undefined) return errorReply(unique, ENODATA);
   if (size === 0) return sizeReply(unique, value.length);
   if (value.length > size) throw new FsError('ERANGE', 'getxattr');
   return dataReply(unique, value);

@@ -18,21 +18,17 @@ import { isUpperWhiteout, isWhiteout, makeWhiteout, renameLeavingWhiteout } from
 
 const { S_IFDIR } = fs.constants;
 
-/** LOOKUP: the node for `name`, one lookup counted. */
-export function lookup(ovl: Ovl, parent: OvlInode, name: string): Entry {
+/** LOOKUP: the node for `name`, one lookup counted; undefined where the merged view has no such name. */
+export function lookup(ovl: Ovl, parent: OvlInode, name: string): Entry | undefined {
   // A node made by this lookup answers with the stat its lookup just took (a second lstat of the
   // same entry was a third of a cold LOOKUP's syscalls); a node already known is stat'ed afresh.
-  let st: BigIntStats | undefined;
-  const n = ovl.inodes.lookup(parent, name, () => {
-    const e = ovl.lookupEntry(parent, name);
-    if (!e) {
-      ovl.missed(parent, name);
-      throw new FsError('ENOENT', 'lookup', parent.childPath(name));
-    }
-    st = e.top.st;
-    return ovl.found(e);
-  });
-  return entryOf(ovl, n, st);
+  const e = parent.child(name) ? undefined : ovl.lookupEntry(parent, name);
+  if (e === null) {
+    ovl.missed(parent, name);
+    return undefined;
+  }
+  const n = ovl.inodes.lookup(parent, name, () => ovl.found(e!));
+  return entryOf(ovl, n, e?.top.st);
 }
 
 export function entryOf(ovl: Ovl, n: OvlInode, st: BigIntStats = ovl.lstat(n)): Entry {
@@ -61,7 +57,9 @@ function made(ovl: Ovl, parent: OvlInode, name: string, real: string, overWhiteo
 /** A new name of an existing file: looked up, so its st_ino is the file's (copied-up: the lower one). */
 function linked(ovl: Ovl, parent: OvlInode, name: string): Entry {
   ovl.inodes.unlinked(parent, name);
-  return lookup(ovl, parent, name);
+  const e = lookup(ovl, parent, name);
+  if (!e) throw new FsError('ENOENT', 'link', parent.childPath(name)); // removed behind the mount at once
+  return e;
 }
 
 /** Prepare the upper layer for a new entry `name` in `parent`: parent copied up, any whiteout removed. */

@@ -49,7 +49,7 @@ export class OverlayFs implements NodeHandlers {
     return this.#ovl.inodes.get(id);
   }
 
-  lookup(_ctx: RequestContext, parent: NodeId, name: string): Entry {
+  lookup(_ctx: RequestContext, parent: NodeId, name: string): Entry | undefined {
     return dir.lookup(this.#ovl, this.#n(parent), name);
   }
 
@@ -203,7 +203,7 @@ export class OverlayFs implements NodeHandlers {
     return xattr.setxattr(this.#ovl, this.#n(node), name, value, flags);
   }
 
-  getxattr(_ctx: RequestContext, node: NodeId, name: string): Buffer {
+  getxattr(_ctx: RequestContext, node: NodeId, name: string): Buffer | undefined {
     this.#xattrs('getxattr');
     return xattr.getxattr(this.#ovl, this.#n(node), name);
   }

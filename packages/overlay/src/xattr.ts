@@ -54,16 +54,17 @@ function lowerNames(ovl: Ovl, n: OvlInode): readonly string[] | undefined {
   return (s.lowerXattrNames ??= realNames(ovl, n));
 }
 
-export function getxattr(ovl: Ovl, n: OvlInode, name: string): Buffer {
-  if (isPrivateXattr(name)) throw new FsError('ENODATA', 'getxattr', n.name);
+/** The value of xattr `name` as the merged view shows it; undefined where there is none (ENODATA). */
+export function getxattr(ovl: Ovl, n: OvlInode, name: string): Buffer | undefined {
+  if (isPrivateXattr(name)) return undefined;
   const known = lowerNames(ovl, n);
-  if (known !== undefined && !known.includes(name)) throw new FsError('ENODATA', 'getxattr', n.name);
+  if (known !== undefined && !known.includes(name)) return undefined;
   return read(
     ovl,
     n,
     'getxattr',
-    (at) => syscalls.lgetxattr(at, name),
-    (fd) => syscalls.lgetxattr(proc(fd), name, FOLLOW),
+    (at) => syscalls.lgetxattrIfAny(at, name),
+    (fd) => syscalls.lgetxattrIfAny(proc(fd), name, FOLLOW),
   );
 }
 
@@ -80,7 +81,7 @@ export function setxattr(ovl: Ovl, n: OvlInode, name: string, value: Buffer, fla
 
 export async function removexattr(ovl: Ovl, n: OvlInode, name: string): Promise<void> {
   if (isPrivateXattr(name)) throw new FsError('ENODATA', 'removexattr', n.name);
-  getxattr(ovl, n, name); // ENODATA before any copy-up
+  if (getxattr(ovl, n, name) === undefined) throw new FsError('ENODATA', 'removexattr', n.name); // before any copy-up
   await change(ovl, 'removexattr', n, (t) =>
     'fd' in t ? syscalls.lremovexattr(proc(t.fd), name, FOLLOW) : syscalls.lremovexattr(ovl.paths.at(t.real), name),
   );

@@ -111,8 +111,11 @@ export class PassthroughFs implements NodeHandlers {
     return entryOf(this.#nodes.found(parent, name, st), st);
   }
 
-  lookup(_ctx: RequestContext, parent: NodeId, name: string): Entry {
-    return this.#lookup(this.#nodes.get(parent), name);
+  lookup(_ctx: RequestContext, parent: NodeId, name: string): Entry | undefined {
+    const p = this.#nodes.get(parent);
+    checkName(name);
+    const st = syscalls.statxAtIfAny(this.#nodes.fd(p), name, BTIME);
+    return st && entryOf(this.#nodes.found(p, name, st), st);
   }
 
   forget(node: NodeId, nlookup: number): void {
@@ -456,9 +459,9 @@ export class PassthroughFs implements NodeHandlers {
     syscalls.lsetxattr(at.path, name, value, flags, at);
   }
 
-  getxattr(_ctx: RequestContext, node: NodeId, name: string): Buffer {
+  getxattr(_ctx: RequestContext, node: NodeId, name: string): Buffer | undefined {
     const at = this.#xattrPath(this.#nodes.get(node));
-    return syscalls.lgetxattr(at.path, name, at);
+    return syscalls.lgetxattrIfAny(at.path, name, at);
   }
 
   listxattr(_ctx: RequestContext, node: NodeId): string[] {

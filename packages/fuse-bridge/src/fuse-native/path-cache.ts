@@ -18,6 +18,7 @@
 //   unlink of the stand-in, or the removal of its directory, drops it.
 import type { Entry, NodeHandlers, NodeId, Reply, RequestContext } from '../handler';
 import { ROOT_NODE } from '../handler';
+import { FsError } from '@layerfs/backing-io';
 
 export class Dentry {
   // Made at the first child: most dentries are files, and an empty Map with its table is ~200 bytes.
@@ -122,13 +123,15 @@ export class PathCache {
       if (stale) this.#drop(stale);
       throw err;
     };
-    let e: Reply<Entry>;
+    // libfuse 2 answers a name that is not there with an error, not a negative entry.
+    const got = (x: Entry | undefined) => (x ? this.#install(parent, name, x) : gone(new FsError('ENOENT', 'lookup', name)));
+    let e: Reply<Entry | undefined>;
     try {
       e = this.#fs.lookup(ctx, parent.node, name);
     } catch (err) {
       return gone(err);
     }
-    return e instanceof Promise ? e.then((x) => this.#install(parent, name, x), gone) : this.#install(parent, name, e);
+    return e instanceof Promise ? e.then(got, gone) : got(e);
   }
 
   /** A lookup or a create-like operation answered `e` for `name` in `parent`: it holds e's lookup. */

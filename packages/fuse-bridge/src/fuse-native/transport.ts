@@ -595,7 +595,10 @@ export class FuseNativeTransport extends Fuse {
       path,
       signal,
       () => this.#at(ctx, path, (n) => h.getxattr!(ctx, n, name)),
-      (value) => intoCallerBuffer(value, out),
+      (value) => {
+        if (value === undefined) throw new FsError('ENODATA', 'getxattr', path);
+        return intoCallerBuffer(value, out);
+      },
       [out.buffer],
     );
   }

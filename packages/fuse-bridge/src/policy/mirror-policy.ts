@@ -248,7 +248,7 @@ export function withMirrorPolicy(inner: NodeHandlers, policy: MirrorPolicy): Nod
   // other than the disk's (a policy of denials alone leaves them as they are).
   if (changesAttrs(p)) {
     Object.assign(overrides, {
-      lookup: (ctx, parent, name) => thenMaybe(inner.lookup(ctx, parent, name), (e) => entry(ctx, e)),
+      lookup: (ctx, parent, name) => thenMaybe(inner.lookup(ctx, parent, name), (e) => e && entry(ctx, e)),
       getattr: (ctx, node, fh) => thenMaybe(inner.getattr(ctx, node, fh), (a) => attr(ctx, a)),
       readdir: (ctx, node, fh) =>
         thenMaybe(inner.readdir(ctx, node, fh), (list: DirEntry[]) => list.map((d) => (d.attr ? { ...d, attr: attr(ctx, d.attr) } : d))),

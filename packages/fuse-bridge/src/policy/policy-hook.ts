@@ -166,7 +166,7 @@ export function withPolicyHook(inner: NodeHandlers, policy: FilePolicy, pathOf: 
   const overrides: Partial<NodeHandlers> = {
     lookup: (ctx, parent, name) => {
       const path = join(pathOf(parent), name);
-      return gated({ op: 'lookup', ctx, path }, () => thenMaybe(inner.lookup(ctx, parent, name), entryAt(path, ctx)));
+      return gated({ op: 'lookup', ctx, path }, () => thenMaybe(inner.lookup(ctx, parent, name), (e) => e && entryAt(path, ctx)(e)));
     },
     getattr: (ctx, node, fh) => {
       const path = pathOf(node);
