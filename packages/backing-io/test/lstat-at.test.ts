@@ -1,7 +1,7 @@
 // lstatAt answers what fs.lstatSync(path, { bigint: true }) answers, field by field, for every file
 // type, through a directory fd and a name (the overlay's lookups and getattrs rely on the two being
 // interchangeable); a final symlink is not followed; "" is the fd's own directory; nothing there is
-// ENOENT, or undefined from lstatAtIfAny.
+// ENOENT, or undefined from lstatAtIfAny (statxAt and statxAtIfAny alike).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -47,6 +47,11 @@ test('lstatAt matches fs.lstatSync for a file, a directory, a symlink, a fifo, a
       expect(syscalls.lstatAtIfAny(dirFd, 'absent')).toBeUndefined();
       expect(() => syscalls.lstatAt(dirFd, 'absent')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
       expect(() => syscalls.lstatAtIfAny(dirFd, 'file/x')).toThrow(FsError);
+      // statxAt (the passthrough's lookups) the same way: its IfAny form answers absence by value.
+      expect(syscalls.statxAtIfAny(dirFd, 'absent')).toBeUndefined();
+      expect(syscalls.statxAtIfAny(dirFd, 'file')?.ino).toBe(fs.lstatSync(path.join(t.dir, 'file'), { bigint: true }).ino);
+      expect(() => syscalls.statxAt(dirFd, 'absent')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      expect(() => syscalls.statxAtIfAny(dirFd, 'file/x')).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
     } finally {
       fs.closeSync(dirFd);
     }

@@ -54,6 +54,27 @@ test('small values and lists come back whole, absent ones as ENODATA (one call e
   }
 });
 
+test('lgetxattrIfAny answers an absent xattr undefined, by path and by fd; other errors still throw', () => {
+  const t = tempDir();
+  try {
+    const f = path.join(t.dir, 'f');
+    fs.writeFileSync(f, '');
+    syscalls.lsetxattr(f, 'user.a', Buffer.from('alpha'));
+    expect(syscalls.lgetxattrIfAny(f, 'user.none')).toBeUndefined();
+    expect(syscalls.lgetxattrIfAny(f, 'user.a')?.toString()).toBe('alpha');
+    const fd = fs.openSync(f, 'r');
+    try {
+      expect(syscalls.lgetxattrIfAny('', 'user.none', { fd })).toBeUndefined();
+      expect(syscalls.lgetxattrIfAny('', 'user.a', { fd })?.toString()).toBe('alpha');
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(() => syscalls.lgetxattrIfAny(path.join(t.dir, 'missing'), 'user.a')).toThrow(/ENOENT/);
+  } finally {
+    t.cleanup();
+  }
+});
+
 onBigXattrs('values and name lists bigger than the first buffer are fetched whole (the ERANGE path)', () => {
   const f = path.join(big!.dir, 'f');
   fs.writeFileSync(f, '');

@@ -121,7 +121,8 @@ export function dirMarks(
 /** The redirect xattr `xattr` of an upper directory, if any. */
 export function readRedirect(paths: LayerPaths, real: string, xattr: string): string | undefined {
   try {
-    return nameFromBytes(syscalls.lgetxattr(paths.at(real), xattr));
+    const value = syscalls.lgetxattrIfAny(paths.at(real), xattr);
+    return value && nameFromBytes(value);
   } catch {
     return undefined;
   }

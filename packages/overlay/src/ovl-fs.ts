@@ -207,8 +207,12 @@ export class Ovl {
 
   /** The overlay.origin of an upper entry, by real path or by open fd. */
   readOrigin(at: string | number): Buffer | undefined {
+    // Absent is the usual answer (every file made in the upper layer): by value, no exception made
+    // on a lookup's path.
     try {
-      return typeof at === 'number' ? syscalls.fgetxattr(at, this.names.origin) : syscalls.lgetxattr(this.paths.at(at), this.names.origin);
+      return typeof at === 'number'
+        ? syscalls.lgetxattrIfAny('', this.names.origin, { fd: at })
+        : syscalls.lgetxattrIfAny(this.paths.at(at), this.names.origin);
     } catch {
       return undefined; // ENODATA: a pure upper entry
     }

@@ -28,12 +28,13 @@ export function isWhiteoutDevice(st: BigIntStats): boolean {
 export function isWhiteout(at: HostPath, st: BigIntStats): boolean {
   if (isWhiteoutDevice(st)) return true;
   if (!st.isFile() || st.size !== 0n) return false;
+  // Every empty file a lookup meets comes here (a fresh journal, a lock file): ENODATA, the usual
+  // answer, comes back as a value rather than an exception.
   for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
     try {
-      syscalls.lgetxattr(at, `${prefix}whiteout`);
-      return true;
+      if (syscalls.lgetxattrIfAny(at, `${prefix}whiteout`) !== undefined) return true;
     } catch {
-      // ENODATA (no such xattr) or ENOTSUP: not this form.
+      // ENOTSUP: not this form.
     }
   }
   return false;
