@@ -3,7 +3,21 @@
 const fs = require('node:fs');
 const { execFileSync } = require('node:child_process');
 
+/** The projects named by --selectProjects on jest's command line (Jest 29 keeps them out of globalConfig). */
+function selectedProjects(argv) {
+  const out = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith('--selectProjects=')) out.push(...argv[i].slice('--selectProjects='.length).split(','));
+    else if (argv[i] === '--selectProjects') while (i + 1 < argv.length && !argv[i + 1].startsWith('-')) out.push(argv[++i]);
+  }
+  return out;
+}
+
 module.exports = async function globalTeardown() {
+  // The unit tests alone (`npm run test:unit`: jest --selectProjects core) mount nothing, and may run
+  // while another run's integration tests have mounts up: those are not theirs to unmount.
+  const projects = selectedProjects(process.argv);
+  if (projects.length > 0 && projects.every((p) => p === 'core')) return;
   const mounts = fs
     .readFileSync('/proc/mounts', 'utf8')
     .split('\n')
