@@ -121,3 +121,12 @@ export function cString(p: HostPath): HostPath {
 export function shownPath(p: HostPath): string {
   return typeof p === 'string' ? p : nameFromBytes(p, 0, p[p.length - 1] === 0 ? p.length - 1 : p.length);
 }
+
+/**
+ * The magic link of one of our own fds, /proc/self/fd/N: it names the fd's file whatever the fd was
+ * opened for (an O_PATH fd too) and wherever that file has moved; followed, it goes there and no
+ * further.
+ */
+export function fdPath(fd: number): string {
+  return `/proc/self/fd/${fd}`;
+}

@@ -16,7 +16,7 @@ export { InodeLocks } from './inode-locks';
 export type { Unlock } from './inode-locks';
 export { registerOwnMount, unregisterOwnMount, ownMountpoints, ownMountContaining, checkNotStacked, isPathInside } from './own-mounts';
 export * as syscalls from './syscalls';
-export { nameFromBytes, nameToBytes, nameListBytes, nameByteLength, hostPath, cString, hasEscapedBytes } from './host-names';
+export { nameFromBytes, nameToBytes, nameListBytes, nameByteLength, hostPath, cString, hasEscapedBytes, fdPath } from './host-names';
 export type { HostPath } from './host-names';
 export { O_ACCMODE } from './syscalls';
 /** The koffi module the core binds libc with, for a transport's own native calls (see koffi-native.ts). */

@@ -9,7 +9,7 @@
 // where the filesystem has it, else copy_file_range) on the threadpool: other requests go on.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FsError, syscalls } from '@layerfs/backing-io';
+import { FsError, fdPath, syscalls } from '@layerfs/backing-io';
 import type { HostPath } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import type { Ovl } from './ovl-fs';
@@ -119,7 +119,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
       const from = paths.open(src.real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       try {
         if (!fs.fstatSync(from).isFile()) throw new FsError('ESTALE', 'copy-up', src.real, 'no longer a regular file');
-        await fs.promises.copyFile(`/proc/self/fd/${from}`, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+        await fs.promises.copyFile(fdPath(from), tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
       } finally {
         fs.closeSync(from);
       }

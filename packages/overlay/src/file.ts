@@ -14,6 +14,7 @@ import {
   backingFileFsync,
   backingTmpfileOpen,
   FsError,
+  fdPath,
   O_ACCMODE,
   TMPFILE_NAME,
   syscalls,
@@ -92,7 +93,7 @@ function openPinned(
   writes: boolean,
 ): Reply<OpenReply> {
   if (writes && !n.state.hasUpper) throw new FsError('ENOENT', 'open', n.name, 'a lower file without a name cannot be copied up');
-  const link = `/proc/self/fd/${pinned.fd}`;
+  const link = fdPath(pinned.fd);
   const reopen = (_real: string, f: number) =>
     fs.openSync(link, f & ~(fs.constants.O_NOFOLLOW | fs.constants.O_CREAT | fs.constants.O_EXCL));
   return thenMaybe(

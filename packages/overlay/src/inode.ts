@@ -3,7 +3,7 @@
 // name, never their size, times or link count. A change copies the node up first, then acts on the
 // upper entry through an fd or a safely resolved parent (LayerPaths).
 import * as fs from 'node:fs';
-import { FsError, nameFromBytes, syscalls, thenMaybe } from '@layerfs/backing-io';
+import { FsError, fdPath, nameFromBytes, syscalls, thenMaybe } from '@layerfs/backing-io';
 import { Attr, Fh, Reply, SetattrTimes, StatFs, statFsFrom } from '@layerfs/fuse-bridge';
 import { copyUp } from './copy-up';
 import { followCopyUp, isLowerFile, openFileOf } from './file';
@@ -39,16 +39,16 @@ export function chmod(ovl: Ovl, n: OvlInode, mode: number): Promise<void> {
   // changed (fchmodat2 AT_SYMLINK_NOFOLLOW; an O_PATH fd of it where the kernel lacks that call).
   return change(ovl, 'chmod', n, (t) => {
     if (ovl.override.upperName !== undefined) return ovl.override.chmod('fd' in t ? t.fd : ovl.paths.at(t.real), mode);
-    if ('fd' in t) return fs.chmodSync(proc(t.fd), mode);
+    if ('fd' in t) return fs.chmodSync(fdPath(t.fd), mode);
     const { dir, name } = ovl.paths.parentOf(t.real);
-    if (!syscalls.fchmodAt(dir, name, mode)) ovl.paths.withFd(t.real, syscalls.O_PATH, (fd) => fs.chmodSync(`/proc/self/fd/${fd}`, mode));
+    if (!syscalls.fchmodAt(dir, name, mode)) ovl.paths.withFd(t.real, syscalls.O_PATH, (fd) => fs.chmodSync(fdPath(fd), mode));
   });
 }
 
 export function chown(ovl: Ovl, n: OvlInode, uid: number, gid: number): Promise<void> {
   return change(ovl, 'chown', n, (t) => {
     if (ovl.override.upperName !== undefined) return ovl.override.chown('fd' in t ? t.fd : ovl.paths.at(t.real), uid, gid);
-    if ('fd' in t) return fs.chownSync(proc(t.fd), uid, gid);
+    if ('fd' in t) return fs.chownSync(fdPath(t.fd), uid, gid);
     const { dir, name } = ovl.paths.parentOf(t.real);
     syscalls.fchownAt(dir, name, uid, gid);
   });
@@ -56,7 +56,7 @@ export function chown(ovl: Ovl, n: OvlInode, uid: number, gid: number): Promise<
 
 export function utimens(ovl: Ovl, n: OvlInode, times: SetattrTimes): Promise<void> {
   return change(ovl, 'utimens', n, (t) => {
-    if ('fd' in t) return syscalls.utimensAt(-100 /* AT_FDCWD */, proc(t.fd), times.atime, times.mtime, { follow: true });
+    if ('fd' in t) return syscalls.utimensAt(-100 /* AT_FDCWD */, fdPath(t.fd), times.atime, times.mtime, { follow: true });
     const { dir, name } = ovl.paths.parentOf(t.real);
     // utimensat has no AT_EMPTY_PATH: a layer root ("") by its path.
     if (name === '') syscalls.lutimens(ovl.paths.at(t.real), times.atime, times.mtime);
@@ -82,10 +82,8 @@ export async function truncate(ovl: Ovl, n: OvlInode, size: number, fh?: Fh): Pr
  */
 export type ChangeTarget = { real: string } | { fd: number };
 
-const proc = (fd: number) => `/proc/self/fd/${fd}`;
-
 function truncateProc(fd: number, size: number): void {
-  const w = fs.openSync(proc(fd), fs.constants.O_WRONLY);
+  const w = fs.openSync(fdPath(fd), fs.constants.O_WRONLY);
   try {
     fs.ftruncateSync(w, size);
   } finally {

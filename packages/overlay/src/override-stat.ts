@@ -15,7 +15,7 @@
 // set through the mount (xattr-names.ts), never copied up as they are.
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
-import { FsError, errnoOf, syscalls } from '@layerfs/backing-io';
+import { FsError, errnoOf, fdPath, syscalls } from '@layerfs/backing-io';
 import type { HostPath } from '@layerfs/backing-io';
 import type { Attr } from '@layerfs/fuse-bridge';
 import { MountError } from '@layerfs/fuse-bridge';
@@ -60,10 +60,9 @@ export type EntryAt = HostPath | number;
 
 /** An fd through /proc, followed to its file and no further: O_PATH fds (a detached node's pin) too. */
 const FOLLOW = { follow: true } as const;
-const proc = (fd: number) => `/proc/self/fd/${fd}`;
 
 function getAt(at: EntryAt, name: string): Buffer {
-  return typeof at === 'number' ? syscalls.lgetxattr(proc(at), name, FOLLOW) : syscalls.lgetxattr(at, name);
+  return typeof at === 'number' ? syscalls.lgetxattr(fdPath(at), name, FOLLOW) : syscalls.lgetxattr(at, name);
 }
 
 function statAt(at: EntryAt): BigIntStats {
@@ -130,7 +129,7 @@ export class StatOverride {
     const name = this.upperName;
     if (name === undefined) throw new FsError('EINVAL', 'override_stat', undefined, 'the upper layer keeps no owners in xattrs');
     try {
-      if (typeof at === 'number') syscalls.lsetxattr(proc(at), name, formatOverride(s), 0, FOLLOW);
+      if (typeof at === 'number') syscalls.lsetxattr(fdPath(at), name, formatOverride(s), 0, FOLLOW);
       else syscalls.lsetxattr(at, name, formatOverride(s));
     } catch (err) {
       if (errnoOf(err) === 1 /* EPERM */ && name !== OVERRIDE_PRIVILEGED) return;

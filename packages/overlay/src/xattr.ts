@@ -2,7 +2,7 @@
 // (overlay.*, in whichever namespace) are never shown nor settable through the mount; the rest are
 // the real entry's, a change copying the node up first. A node without a name reads and changes
 // them through an open handle (fgetxattr after unlink), never through a name that is now another's.
-import { FsError, syscalls } from '@layerfs/backing-io';
+import { FsError, fdPath, syscalls } from '@layerfs/backing-io';
 import type { HostPath } from '@layerfs/backing-io';
 import { change } from './inode';
 import { openFileOf } from './file';
@@ -10,8 +10,6 @@ import type { Ovl } from './ovl-fs';
 import type { OvlInode } from './ovl-inode';
 import { isPrivateXattr } from './xattr-names';
 
-/** An open fd's file, reached through /proc (followed: the magic link goes to that file and no further). */
-const proc = (fd: number) => `/proc/self/fd/${fd}`;
 const FOLLOW = { follow: true } as const;
 
 /** Run `fn` on a path that reaches the node's real entry without following it, or on an open fd. */
@@ -35,7 +33,7 @@ function realNames(ovl: Ovl, n: OvlInode): readonly string[] {
     n,
     'listxattr',
     (at) => syscalls.llistxattr(at),
-    (fd) => syscalls.llistxattr(proc(fd), FOLLOW),
+    (fd) => syscalls.llistxattr(fdPath(fd), FOLLOW),
   );
   return names.length === 0 ? NO_NAMES : names;
 }
@@ -64,7 +62,7 @@ export function getxattr(ovl: Ovl, n: OvlInode, name: string): Buffer | undefine
     n,
     'getxattr',
     (at) => syscalls.lgetxattrIfAny(at, name),
-    (fd) => syscalls.lgetxattrIfAny(proc(fd), name, FOLLOW),
+    (fd) => syscalls.lgetxattrIfAny(fdPath(fd), name, FOLLOW),
   );
 }
 
@@ -75,7 +73,7 @@ export function listxattr(ovl: Ovl, n: OvlInode): string[] {
 export function setxattr(ovl: Ovl, n: OvlInode, name: string, value: Buffer, flags: number): Promise<void> {
   if (isPrivateXattr(name)) throw new FsError('EPERM', 'setxattr', n.name);
   return change(ovl, 'setxattr', n, (t) =>
-    'fd' in t ? syscalls.lsetxattr(proc(t.fd), name, value, flags, FOLLOW) : syscalls.lsetxattr(ovl.paths.at(t.real), name, value, flags),
+    'fd' in t ? syscalls.lsetxattr(fdPath(t.fd), name, value, flags, FOLLOW) : syscalls.lsetxattr(ovl.paths.at(t.real), name, value, flags),
   );
 }
 
@@ -83,6 +81,6 @@ export async function removexattr(ovl: Ovl, n: OvlInode, name: string): Promise<
   if (isPrivateXattr(name)) throw new FsError('ENODATA', 'removexattr', n.name);
   if (getxattr(ovl, n, name) === undefined) throw new FsError('ENODATA', 'removexattr', n.name); // before any copy-up
   await change(ovl, 'removexattr', n, (t) =>
-    'fd' in t ? syscalls.lremovexattr(proc(t.fd), name, FOLLOW) : syscalls.lremovexattr(ovl.paths.at(t.real), name),
+    'fd' in t ? syscalls.lremovexattr(fdPath(t.fd), name, FOLLOW) : syscalls.lremovexattr(ovl.paths.at(t.real), name),
   );
 }

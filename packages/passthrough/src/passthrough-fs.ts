@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import {
   BackingFile,
   FsError,
+  fdPath,
   backingFileCopyRange,
   backingFileFsync,
   backingFileFallocate,
@@ -72,7 +73,6 @@ const { O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
 const O_CLOEXEC = 0o2000000;
 const O_DIRECTORY = 0o200000;
 
-const proc = (fd: number) => `/proc/self/fd/${fd}`;
 /** statx's birth time where a node is found for a file: it tells a file from a later one given its number (InodeTable.found). */
 const BTIME = { btime: true } as const;
 
@@ -148,11 +148,11 @@ export class PassthroughFs implements NodeHandlers {
   }
 
   access(_ctx: RequestContext, node: NodeId, mask: number): void {
-    fs.accessSync(proc(this.#nodes.fd(this.#nodes.get(node))), mask);
+    fs.accessSync(fdPath(this.#nodes.fd(this.#nodes.get(node))), mask);
   }
 
   statfs(_ctx: RequestContext, node: NodeId): StatFs {
-    return statFsFrom(fs.statfsSync(proc(this.#nodes.fd(this.#nodes.get(node))), { bigint: true }));
+    return statFsFrom(fs.statfsSync(fdPath(this.#nodes.fd(this.#nodes.get(node))), { bigint: true }));
   }
 
   chmod(_ctx: RequestContext, node: NodeId, mode: number): void {
@@ -161,7 +161,7 @@ export class PassthroughFs implements NodeHandlers {
     // magic link, which reaches the same file). A symlink's mode cannot change: EOPNOTSUPP, as lchmod.
     if (n.isSymlink) throw new FsError('EOPNOTSUPP', 'chmod', n.describe());
     const fd = this.#nodes.fd(n);
-    if (!syscalls.fchmodAt(fd, '', mode)) fs.chmodSync(proc(fd), mode);
+    if (!syscalls.fchmodAt(fd, '', mode)) fs.chmodSync(fdPath(fd), mode);
   }
 
   chown(_ctx: RequestContext, node: NodeId, uid: number, gid: number): void {
@@ -175,13 +175,13 @@ export class PassthroughFs implements NodeHandlers {
       syscalls.utimensAt(dir, name, times.atime, times.mtime);
       return;
     }
-    utimensFollow(proc(this.#nodes.fd(n)), times.atime, times.mtime);
+    utimensFollow(fdPath(this.#nodes.fd(n)), times.atime, times.mtime);
   }
 
   truncate(_ctx: RequestContext, node: NodeId, size: number, fh?: Fh): void | Promise<void> {
     const open = this.#files.find(fh);
     if (open) return withRef(open.backing, (fd) => new Promise<void>((res, rej) => fs.ftruncate(fd, size, (e) => (e ? rej(e) : res()))));
-    fs.truncateSync(proc(this.#nodes.fd(this.#nodes.get(node))), size);
+    fs.truncateSync(fdPath(this.#nodes.fd(this.#nodes.get(node))), size);
   }
 
   // -- directories ----------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ export class PassthroughFs implements NodeHandlers {
     const to = this.#nodes.get(newParent);
     // Through the magic link: the file the fd holds, also one without a name (an O_TMPFILE opened
     // without O_EXCL; a file unlinked while open fails ENOENT, as in the kernel). No CAP_DAC_READ_SEARCH needed.
-    syscalls.linkAt(-100 /* AT_FDCWD */, proc(this.#nodes.fd(n)), this.#nodes.fd(to), newName, { follow: true });
+    syscalls.linkAt(-100 /* AT_FDCWD */, fdPath(this.#nodes.fd(n)), this.#nodes.fd(to), newName, { follow: true });
     return this.#lookup(to, newName);
   }
 
@@ -372,7 +372,7 @@ export class PassthroughFs implements NodeHandlers {
       const owner = callerOwner(ctx, () => this.#stat(p).mode);
       if (owner) fs.fchownSync(backing.fd, owner.uid, owner.gid);
       const st = syscalls.statxAt(backing.fd, '');
-      const n = this.#nodes.anonymous(p, st, syscalls.openat(-100, proc(backing.fd), syscalls.O_PATH | O_CLOEXEC));
+      const n = this.#nodes.anonymous(p, st, syscalls.openat(-100, fdPath(backing.fd), syscalls.O_PATH | O_CLOEXEC));
       return { entry: entryOf(n, st), open: this.#register(n, backing) };
     } catch (err) {
       void backing.put()?.catch(() => undefined);
@@ -448,10 +448,10 @@ export class PassthroughFs implements NodeHandlers {
     if (n.openFd >= 0) return { path: n.describe(), fd: n.openFd };
     if (!n.isSymlink) {
       const fd = this.#nodes.fd(n);
-      return n.fdReadable ? { path: n.describe(), fd } : { path: proc(fd), follow: true };
+      return n.fdReadable ? { path: n.describe(), fd } : { path: fdPath(fd), follow: true };
     }
     const { dir, name } = this.#symlinkAt(n);
-    return { path: `${proc(dir)}/${name}`, follow: false };
+    return { path: `${fdPath(dir)}/${name}`, follow: false };
   }
 
   setxattr(_ctx: RequestContext, node: NodeId, name: string, value: Buffer, flags: number): void {
