@@ -355,6 +355,8 @@ export async function run(argv: string[]): Promise<number> {
                 on (default as root): a renamed directory with lower parts gets a redirect;
                 follow/off: redirects followed, none written (such renames: EXDEV, mv copies);
                 nofollow: a directory reached through a redirect answers EPERM
+  metacopy=on   read the kernel's metadata-only copy-ups (its data from the lower layer until the
+                first write brings it up); without it such files answer EPERM, as on the kernel
   uuid=auto|null|off, xino=auto|off|on (on: one filesystem), index=off, metacopy=off,
   verity=off, nfs_export=off
                 the kernel's options, accepted where they describe what layerfs does

@@ -35,9 +35,15 @@ describe('layerfs overlay refuses bad layers', () => {
     ['unknown option', () => ['-o', `lowerdir=${L()},bogus`], 2, /unknown mount option: bogus \(see layerfs overlay --help\)/],
     [
       'a kernel feature layerfs lacks',
-      () => ['-o', `lowerdir=${L()},metacopy=on`],
+      () => ['-o', `lowerdir=${L()},index=on`],
       2,
-      /metacopy=on is not supported: copy-up always copies the data; leave it out or use metacopy=off/,
+      /index=on is not supported: there is no inode index .*; leave it out or use index=off/,
+    ],
+    [
+      'metacopy with user xattrs (the kernel refuses the pair too)',
+      () => ['-o', `lowerdir=${L()},userxattr,metacopy=on`],
+      2,
+      /metacopy=on cannot go with user xattrs/,
     ],
     [
       'a kernel value layerfs does not honour',

@@ -61,7 +61,7 @@ export function copyUpTruncated(ctx: CopyUpCtx, n: OvlInode): Promise<string> {
 type CopyUpKind = 'with-data' | 'truncated';
 
 async function copyUpAs(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<string> {
-  if (n.state.hasUpper) return ctx.ovl.upperReal(n);
+  if (n.state.hasUpper && n.state.lowerData === undefined) return ctx.ovl.upperReal(n);
   // The parent chain first, before this node's lock: no copy-up holds two locks.
   if (n.parent) await copyUp(ctx, n.parent);
   const unlock = await ctx.ovl.locks.lock(n.id);
@@ -73,6 +73,11 @@ async function copyUpAs(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<
       // do not share a lock, and a copy must never replace one already made (and maybe written).
       if (!ctx.ovl.upperExists(n)) await copyUpOne(ctx, n, kind);
       n.state.hasUpper = true;
+      n.state.lowerData = undefined;
+    } else if (n.state.lowerData !== undefined) {
+      if (n.detached) throw new FsError('ENOENT', 'copy-up', n.name);
+      await copyUpMetacopyData(ctx, n, n.state.lowerData, kind);
+      n.state.lowerData = undefined;
     }
     return ctx.ovl.upperReal(n);
   } finally {
@@ -116,7 +121,9 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
       // is an fd of our own, opened through no symlink, held until the copy is done.
       // O_NONBLOCK and a regular file only: the lower file swapped for a FIFO behind the mount
       // must hold neither the request thread in open(2) nor a threadpool thread in the copy.
-      const from = paths.open(src.real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      // A metadata-only copy in a lower layer (stacked from a kernel overlay's metacopy=on upper)
+      // comes up whole: its metadata from `src`, its data from the file below that holds it.
+      const from = paths.open((n.state.lowerData ?? src).real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       try {
         if (!fs.fstatSync(from).isFile()) throw new FsError('ESTALE', 'copy-up', src.real, 'no longer a regular file');
         await fs.promises.copyFile(fdPath(from), tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
@@ -146,6 +153,52 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
   if (st.nlink === 1n) ctx.recordOrigin(upperIno, st.ino);
   else n.ino = upperIno;
 }
+
+/**
+ * The data of a metadata-only copy in the upper layer (the kernel's metacopy=on), brought up into
+ * that same file, as ovl_copy_up_meta_inode_data does: the file keeps its inode, owner, xattrs and
+ * origin. The metacopy mark goes last — until then a lookup still reads the lower data, so a daemon
+ * killed mid-copy leaves a file whose partial data nobody sees. Writing the data clears
+ * security.capability (and, where the daemon lacks CAP_FSETID, set-id bits), and libuv's copy sets
+ * the source's mode: the mode, the capability and the times are put back.
+ */
+async function copyUpMetacopyData(ctx: CopyUpCtx, n: OvlInode, data: RealRef, kind: CopyUpKind): Promise<void> {
+  const paths = ctx.ovl.paths;
+  const real = ctx.ovl.upperReal(n);
+  const st = paths.lstat(real);
+  log.debug(`${real}: data from layer ${data.layer} (${st.size} bytes; it was a metadata-only copy)`);
+  let caps: Buffer | undefined;
+  try {
+    caps = syscalls.lgetxattrIfAny(paths.at(real), CAPS);
+  } catch {
+    caps = undefined; // no security xattrs on this filesystem
+  }
+  const to = paths.open(real, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  try {
+    if (!fs.fstatSync(to).isFile()) throw new FsError('ESTALE', 'copy-up', real, 'no longer a regular file');
+    if (kind === 'with-data') {
+      const from = paths.open(data.real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      try {
+        if (!fs.fstatSync(from).isFile()) throw new FsError('ESTALE', 'copy-up', data.real, 'no longer a regular file');
+        await fs.promises.copyFile(fdPath(from), fdPath(to), fs.constants.COPYFILE_FICLONE);
+      } finally {
+        fs.closeSync(from);
+      }
+      if (BigInt(fs.fstatSync(to).size) !== st.size) fs.ftruncateSync(to, Number(st.size));
+      if (ctx.durable) await new Promise<void>((res, rej) => fs.fsync(to, (err) => (err ? rej(err) : res())));
+    } else {
+      fs.ftruncateSync(to, 0);
+    }
+    fs.fchmodSync(to, Number(st.mode) & 0o7777);
+    if (caps) syscalls.lsetxattr(fdPath(to), CAPS, caps, 0, { follow: true });
+    syscalls.utimensAt(-100 /* AT_FDCWD */, fdPath(to), st.atimeNs, st.mtimeNs, { follow: true });
+  } finally {
+    fs.closeSync(to);
+  }
+  syscalls.lremovexattr(paths.at(ctx.ovl.upperReal(n)), ctx.ovl.names.metacopy);
+}
+
+const CAPS = 'security.capability';
 
 function setOrigin(ctx: CopyUpCtx, tmp: HostPath, origin: Buffer): void {
   try {

@@ -48,7 +48,7 @@ function made(ovl: Ovl, parent: OvlInode, name: string, real: string, overWhiteo
   const lowerPath = `${parent.state.lowerPath}/${name}`;
   const type = Number(st.mode) & fs.constants.S_IFMT;
   const n = ovl.inodes.lookup(parent, name, () => ({
-    state: { type, hasUpper: true, lower: [], inLower: overWhiteout, lowerPath, lowerXattrNames: undefined },
+    state: { type, hasUpper: true, lower: [], inLower: overWhiteout, lowerData: undefined, lowerPath, lowerXattrNames: undefined },
     ino: st.ino,
   }));
   return entryOf(ovl, n, st);

@@ -62,11 +62,11 @@ export function open(ovl: Ovl, ctx: RequestContext, n: OvlInode, flags: number):
   }
   const ino = n.ino;
   let real: string | Promise<string>;
-  if (writes && !n.state.hasUpper) {
+  if (writes && (!n.state.hasUpper || n.state.lowerData)) {
     const cu = assertWritable(ovl, 'open', n.name);
     real = flags & O_TRUNC ? copyUpTruncated(cu, n) : copyUp(cu, n);
   } else {
-    real = ovl.topReal(n);
+    real = ovl.dataReal(n);
   }
   return thenMaybe(real, (realPath) =>
     thenMaybe(
@@ -159,9 +159,13 @@ export function followCopyUp(ovl: Ovl, f: OvlFile): BackingFile | Promise<Backin
   );
 }
 
-/** Whether the handle still reads a lower file its node has since copied up. */
+/**
+ * Whether the handle still reads a lower file its node has since copied up (a metadata-only copy
+ * still reads its lower data file: that is not yet the upper file's).
+ */
 function mustFollowCopyUp(ovl: Ovl, f: OvlFile): boolean {
-  return ovl.cu !== undefined && f.node.state.hasUpper && !f.node.detached && isLowerFile(ovl, f.backing);
+  const s = f.node.state;
+  return ovl.cu !== undefined && s.hasUpper && s.lowerData === undefined && !f.node.detached && isLowerFile(ovl, f.backing);
 }
 
 /** The fd read() would read `fh` from, where no copy-up is to follow first (that read() does). */

@@ -3,7 +3,7 @@ export { OverlayFs } from './overlay-fs';
 export type { OverlayFsOptions } from './overlay-fs';
 export { mountOverlay, checkOverlay } from './mount-overlay';
 export type { MountOverlayOptions, OverlayMount } from './mount-overlay';
-export { parseLowerdir, checkLayers, takeOverlayFeatures, redirectMode } from './params';
+export { parseLowerdir, checkLayers, takeOverlayFeatures, redirectMode, metacopyFollows } from './params';
 export type { OverlayLayers, OverlayFeatures, RedirectDir, RedirectMode } from './params';
 export { ovlXattrs, isPrivateXattr } from './xattr-names';
 export { OvlNamei } from './namei';

@@ -13,6 +13,9 @@ import type { OvlInode } from './ovl-inode';
 const BIG = { bigint: true } as const;
 
 export function getattr(ovl: Ovl, n: OvlInode, fh?: Fh): Reply<Attr> {
+  // A metadata-only copy's handles have its lower data file open, whose owner, mode and times are
+  // not the file's: its own entry answers (attrOf adds the data file's blocks).
+  if (n.state.lowerData && !n.detached) return ovl.attrOf(n, ovl.lstat(n));
   // fstat, or a file without a name: through an open handle (one opened on the lower file follows a
   // later copy-up here too, as reads do).
   const open = openFileOf(ovl, n, fh);

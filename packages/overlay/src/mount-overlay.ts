@@ -3,7 +3,7 @@ import { MountFsOptions, MountHandle, TransportChoice, mountFs, prepareMountpoin
 import { privilege } from '@layerfs/backing-io';
 import { chooseTransport } from '@layerfs/fuse-wire';
 import { OverlayFs } from './overlay-fs';
-import { OverlayFeatures, checkLayers, checkXino, redirectMode } from './params';
+import { OverlayFeatures, checkLayers, checkXino, metacopyFollows, redirectMode } from './params';
 
 export interface MountOverlayOptions extends Omit<MountFsOptions, 'transport'>, OverlayFeatures {
   /** Default `auto`: the wire transport where it can mount (root, /dev/fuse), else fuse-native. */
@@ -28,6 +28,7 @@ export function checkOverlay(opts: MountOverlayOptions) {
   const layers = checkLayers(opts, opts.mountpoint);
   if (opts.xinoOn) checkXino(layers);
   redirectMode(opts.redirectDir, userxattrOf(opts));
+  metacopyFollows(opts.metacopy, opts.redirectDir, userxattrOf(opts));
   return layers;
 }
 

@@ -51,6 +51,11 @@ export interface OvlEntry {
    * a redirect (the kernel's redirect_dir format), in which case the path it came from.
    */
   lowerPath: string;
+  /**
+   * A regular file whose `top` is a metadata-only copy (overlay.metacopy, params.ts metacopyFollows):
+   * the lower file that holds its data. `top` still gives everything else (owner, mode, times, xattrs).
+   */
+  data: RealEntry | undefined;
 }
 
 export interface LayerRoots {
@@ -64,6 +69,8 @@ export interface LayerRoots {
    * file's owner wrote must not steer lookups), and whether lookups follow it (redirectMode).
    */
   redirect: { xattr: string; follow: boolean };
+  /** The metacopy xattr of the mount's own namespace, and whether lookups follow it (metacopyFollows). */
+  metacopy: { xattr: string; follow: boolean };
 }
 
 const log = createLogger('overlay:namei');
@@ -138,7 +145,15 @@ export class OvlNamei {
     this.#layers = layers;
     this.#root = () => {
       const dirs = layers.roots.map((real, layer) => ({ layer, real, st: layers.paths.lstat(real) }));
-      return { path: '/', top: dirs[0]!, dirs, upper: layers.hasUpper ? dirs[0] : undefined, inLower: true, lowerPath: '' };
+      return {
+        path: '/',
+        top: dirs[0]!,
+        dirs,
+        upper: layers.hasUpper ? dirs[0] : undefined,
+        inLower: true,
+        lowerPath: '',
+        data: undefined,
+      };
     };
   }
 
@@ -265,7 +280,83 @@ export class OvlNamei {
     // the search stopped early at a non-directory in the upper layer.
     if (!inLower) inLower = this.#anyLowerHas(parent, name);
     const upper = this.#layers.hasUpper && top.layer === 0 ? top : undefined;
-    return { path: p, top, dirs, upper, inLower, lowerPath };
+    const data = this.#isMetacopy(top) ? this.#lowerData(parent, name, top, p) : undefined;
+    return { path: p, top, dirs, upper, inLower, lowerPath, data };
+  }
+
+  /**
+   * Whether `e` is a metadata-only copy (ovl_check_metacopy_xattr). Such a file has no data blocks
+   * of its own (it was made sparse at its size; ext4 may count one block of xattrs), so a file with
+   * more than its size and 64 KiB allocated is not asked; nor is one in the last layer, where no
+   * data could be below it.
+   */
+  #isMetacopy(e: RealEntry): boolean {
+    if (!e.st.isFile() || this.#isLast(e.layer)) return false;
+    if (e.st.blocks * 512n >= e.st.size && e.st.blocks > 128n) return false;
+    let mark: Buffer | undefined;
+    try {
+      mark = syscalls.lgetxattrIfAny(this.paths.at(e.real), this.#layers.metacopy.xattr);
+    } catch {
+      return false; // a layer without xattrs
+    }
+    if (mark === undefined) return false;
+    if (!this.#layers.metacopy.follow) {
+      log.warnOnce(
+        'metacopy',
+        `refusing to follow the metadata-only copy ${e.real} (made by the kernel's overlay with metacopy=on): such files answer EPERM; mount with -o metacopy=on to read their data from the lower layer`,
+      );
+      throw new FsError('EPERM', 'lookup', e.real, 'refusing to follow a metacopy origin');
+    }
+    return true;
+  }
+
+  /**
+   * The lower file holding a metacopy file's data, as ovl_lookup finds it: the same name in the
+   * layers below, or where the file's own redirect points (the kernel writes one when it renames a
+   * metacopy file: a sibling name, or an absolute path looked up from each lower layer's root); a
+   * metacopy file found there continues the search below it. Nothing found is EIO, as the kernel's
+   * "metacopy with no lower data found".
+   */
+  #lowerData(parent: OvlDir, name: string, top: RealEntry, p: string): RealEntry {
+    let e = top;
+    let sibling = name;
+    let abs: string | undefined;
+    for (;;) {
+      const r = readRedirect(this.paths, e.real, this.#layers.redirect.xattr);
+      if (r !== undefined) {
+        if (r.startsWith('/')) abs = r;
+        else if (abs !== undefined) abs = `${path.posix.dirname(abs)}/${r}`.replace(/^\/\//, '/');
+        else sibling = r;
+      }
+      let next: RealEntry | undefined;
+      if (abs === undefined) {
+        for (const d of parent.dirs) {
+          if (d.layer <= e.layer) continue;
+          const real = path.join(d.real, sibling);
+          const st = lstatOrNull(this.paths, real);
+          if (st) {
+            next = { layer: d.layer, real, st };
+            break;
+          }
+        }
+      } else {
+        for (let layer = e.layer + 1; layer < this.#layers.roots.length; layer++) {
+          const w = this.#walkDown(layer, abs);
+          if (w.blocked) break;
+          abs = w.path;
+          const st = w.real === undefined ? null : lstatOrNull(this.paths, w.real);
+          if (st) {
+            next = { layer, real: w.real!, st };
+            break;
+          }
+          if (w.opaqueAbove) break;
+        }
+      }
+      if (!next || !next.st.isFile() || isWhiteout(this.paths.at(next.real), next.st))
+        throw new FsError('EIO', 'lookup', p, 'a metacopy file with no lower data');
+      if (!this.#isMetacopy(next)) return next;
+      e = next;
+    }
   }
 
   #anyLowerHas(parent: OvlDir, name: string): boolean {

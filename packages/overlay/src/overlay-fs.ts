@@ -149,7 +149,15 @@ export class OverlayFs implements NodeHandlers {
     const backing = await file.tmpfile(ovl, ctx, this.#n(parent), mode, flags);
     const st = await backing.io.fstat(backing.fd);
     const n = ovl.inodes.anonymous(
-      { type: Number(st.mode) & 0o170000, hasUpper: true, lower: [], inLower: false, lowerPath: '', lowerXattrNames: undefined },
+      {
+        type: Number(st.mode) & 0o170000,
+        hasUpper: true,
+        lower: [],
+        inLower: false,
+        lowerData: undefined,
+        lowerPath: '',
+        lowerXattrNames: undefined,
+      },
       st.ino,
     );
     return { entry: { node: n.id as NodeId, generation: 0, attr: ovl.attrOf(n, st, backing.fd) }, open: file.register(ovl, n, backing) };

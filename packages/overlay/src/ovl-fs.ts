@@ -24,7 +24,7 @@ import { OvlDir, OvlEntry, OvlNamei, RealRef } from './namei';
 import { OriginFh } from './origin';
 import { OvlFile, OvlInode, OvlInodeTable, OvlState } from './ovl-inode';
 import { isWhiteout } from './whiteout';
-import { OverlayFeatures, RedirectMode, WORK_SUBDIR, redirectMode } from './params';
+import { OverlayFeatures, RedirectMode, WORK_SUBDIR, metacopyFollows, redirectMode } from './params';
 import { OvlXattrs, USER_PREFIX, ovlXattrs } from './xattr-names';
 import { StatOverride } from './override-stat';
 
@@ -95,6 +95,7 @@ export class Ovl {
       hasUpper: opts.upper !== undefined,
       paths: this.paths,
       redirect: { xattr: this.names.redirect, follow: this.redirects.follow },
+      metacopy: { xattr: this.names.metacopy, follow: metacopyFollows(opts.metacopy, opts.redirectDir, opts.userxattr === true) },
     });
     this.originFh = new OriginFh(this.roots, opts.upper !== undefined, opts.uuidOff === true);
     const root = this.found(this.namei.root());
@@ -124,6 +125,11 @@ export class Ovl {
     const top = n.state.lower[0];
     if (!top) throw new FsError('ENOENT', 'lookup', n.name);
     return top.real;
+  }
+
+  /** The real file whose data `n` shows: a metadata-only copy's lower data file, else topReal. */
+  dataReal(n: OvlInode): string {
+    return n.state.lowerData?.real ?? this.topReal(n);
   }
 
   /** The real directories merged into directory `n`, top first, for lookupChild and readdir. */
@@ -158,7 +164,11 @@ export class Ovl {
     // As ovl_getattr: a merged directory's subdirectories are spread over layers, and counting them
     // is not worth a listing; nlink 1 tells find and fts "unknown" rather than a wrong count.
     const merged = n.state.lower.length + (n.state.hasUpper ? 1 : 0) > 1;
-    return st.isDirectory() && merged ? { ...attr, nlink: 1 } : attr;
+    if (st.isDirectory() && merged) return { ...attr, nlink: 1 };
+    // As ovl_getattr: a metadata-only copy occupies what its data file does.
+    const data = n.state.lowerData;
+    if (data) return { ...attr, blocks: this.paths.lstat(data.real).blocks };
+    return attr;
   }
 
   // -- lookup -------------------------------------------------------------------------------------
@@ -179,6 +189,7 @@ export class Ovl {
       hasUpper: e.upper !== undefined,
       lower,
       inLower: e.inLower,
+      lowerData: e.data && ref(e.data),
       lowerPath: e.lowerPath,
       lowerXattrNames: undefined,
     };

@@ -46,6 +46,11 @@ export interface OvlState {
   lower: RealRef[];
   /** Some lower layer holds the name: removing it needs a whiteout. */
   inLower: boolean;
+  /**
+   * A metadata-only copy (namei.ts OvlEntry.data): the lower file its data is read from until the
+   * first write copies the data up (copy-up.ts); the upper or lower[0] entry gives all the rest.
+   */
+  lowerData: RealRef | undefined;
   /** Where the lower layers hold it (its path, unless a redirect says otherwise). */
   lowerPath: string;
   /**

@@ -160,6 +160,8 @@ export interface OverlayFeatures {
   ids?: IdPolicy;
   /** `redirect_dir=`, as given (redirectMode() settles the default and the conflicts). */
   redirectDir?: RedirectDir;
+  /** `metacopy=`, as given (metacopyMode() settles the default and the conflicts). */
+  metacopy?: boolean;
   /** `uuid=off`: copy-up origins carry a null uuid where all layers are on one filesystem. */
   uuidOff?: boolean;
   /** `xino=on`: accepted only where all layers are on one filesystem (checkXino), as the kernel then ignores it. */
@@ -208,6 +210,30 @@ export function redirectMode(given: RedirectDir | undefined, userxattr: boolean)
 }
 
 /**
+ * overlayfs.rst "Metadata only copy up": the kernel's overlay with metacopy=on copies up only the
+ * metadata of a file whose owner, mode or xattrs change; the upper file then carries overlay.metacopy
+ * and its data stays in the lower file (found by name, or through the file's own overlay.redirect
+ * after a rename). layerfs follows such files with metacopy=on, reading their data from the lower
+ * layer and copying it up at the first write, and makes none itself (its copy-ups always carry the
+ * data, which every overlay reads). Without metacopy=on a lookup of one answers EPERM, as the
+ * kernel's "refusing to follow metacopy origin"; with user xattrs anyone could write the mark (and a
+ * redirect with it) on their own file, so the kernel refuses metacopy=on there, and so does layerfs.
+ * Following one is following a redirect, so redirect_dir=nofollow conflicts.
+ */
+export function metacopyFollows(given: boolean | undefined, redirectDir: RedirectDir | undefined, userxattr: boolean): boolean {
+  if (given !== true) return false;
+  if (userxattr) {
+    throw new MountError(
+      'metacopy=on cannot go with user xattrs (userxattr, the default when not root): anyone could mark their own file as a metadata-only copy of another; leave metacopy out, or mount as root without userxattr',
+      { usage: true },
+    );
+  }
+  if (redirectDir === 'nofollow')
+    throw new MountError('metacopy=on follows redirects, which redirect_dir=nofollow refuses: leave one of them out', { usage: true });
+  return true;
+}
+
+/**
  * The kernel's overlay mount options (Documentation/filesystems/overlayfs.rst), so that the options
  * of a `mount -t overlay` line work here as they are. The values that describe what layerfs does
  * anyway are accepted; the ones that ask for a feature it lacks fail with a line saying so.
@@ -225,8 +251,10 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
   if (redirectDir !== undefined && !['on', 'follow', 'off', 'nofollow'].includes(redirectDir))
     throw new MountError(`redirect_dir takes on, follow, off or nofollow (got redirect_dir=${redirectDir})`, { usage: true });
   only('index', ['off'], 'there is no inode index (hard links are broken up by copy-up, as with index=off)');
-  only('metacopy', ['off'], 'copy-up always copies the data');
-  only('verity', ['off'], 'fs-verity digests go with metacopy, which layerfs does not do');
+  const metacopy = take('metacopy');
+  if (metacopy !== undefined && metacopy !== 'on' && metacopy !== 'off')
+    throw new MountError(`metacopy takes on or off (got metacopy=${metacopy})`, { usage: true });
+  only('verity', ['off'], 'layerfs does not check fs-verity digests of metacopy data');
   const xino = take('xino');
   if (xino !== undefined && !['on', 'auto', 'off'].includes(xino))
     throw new MountError(`xino takes on, auto or off (got xino=${xino})`, { usage: true });
@@ -235,7 +263,7 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
   // off writes null ones; on asks for a persistent overlay uuid and fsid, which layerfs has not.
   const uuid = only('uuid', ['auto', 'null', 'off'], 'the overlay has no persistent uuid of its own (statfs reports the upper filesystem)');
   if (take('datadir+') !== undefined)
-    throw new MountError('datadir+ is not supported: data-only layers are read through metacopy, which layerfs does not do', {
+    throw new MountError('datadir+ is not supported: data-only layers (reached only through absolute metacopy redirects) are not done', {
       usage: true,
     });
   const flag = (name: string) => {
@@ -290,6 +318,7 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
     noFsync,
     ids,
     redirectDir: redirectDir as RedirectDir | undefined,
+    metacopy: metacopy === undefined ? undefined : metacopy === 'on',
     uuidOff: uuid === 'off' || undefined,
     xinoOn: xino === 'on' || undefined,
     noXattrs: (noxattrs !== undefined && noxattrs !== '0') || undefined,

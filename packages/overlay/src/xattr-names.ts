@@ -13,6 +13,11 @@ export interface OvlXattrs {
   readonly origin: string;
   /** "y" on an upper directory holding entries whose st_ino is not their own (origin, merged dirs). */
   readonly impure: string;
+  /**
+   * On a regular file whose data is still in a lower layer: the kernel's metadata-only copy-up
+   * (metacopy=on). Empty, or an fs-verity digest of the data file.
+   */
+  readonly metacopy: string;
 }
 
 export function ovlXattrs(prefix: string = TRUSTED_PREFIX): OvlXattrs {
@@ -23,6 +28,7 @@ export function ovlXattrs(prefix: string = TRUSTED_PREFIX): OvlXattrs {
     redirect: `${prefix}redirect`,
     origin: `${prefix}origin`,
     impure: `${prefix}impure`,
+    metacopy: `${prefix}metacopy`,
   };
 }
 

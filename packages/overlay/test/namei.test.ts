@@ -31,8 +31,12 @@ const names = (n: OvlNamei, p: string) =>
     .sort();
 // Redirects in the user namespace, followed: what these unprivileged tests can write (a mount reads
 // its own namespace's only, and follows none with userxattr: the tests below that one).
-const namei = (roots: string[], hasUpper: boolean, redirect = { xattr: 'user.overlay.redirect', follow: true }) =>
-  new OvlNamei({ roots, hasUpper, paths: new LayerPaths(roots), redirect });
+const namei = (
+  roots: string[],
+  hasUpper: boolean,
+  redirect = { xattr: 'user.overlay.redirect', follow: true },
+  metacopy = { xattr: 'user.overlay.metacopy', follow: true },
+) => new OvlNamei({ roots, hasUpper, paths: new LayerPaths(roots), redirect, metacopy });
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-unit-'));
@@ -103,4 +107,67 @@ test('an xattr whiteout in a directory marked for them (opaque "x") hides the na
 
 test('lowerdir= splits at colons, with \\: for a literal one', () => {
   expect(parseLowerdir('a:b\\:c::d')).toEqual(['a', 'b:c', 'd']);
+});
+
+// Metadata-only copies as the kernel's overlay writes them with metacopy=on: an empty sparse file of
+// the data's size with overlay.metacopy (and overlay.redirect when it was renamed); the data is the
+// lower file found by name or by that redirect, past further metacopy files.
+describe('metacopy files', () => {
+  const metacopy = (p: string, size: number, redirect?: string) => {
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.writeFileSync(p, '');
+    fs.truncateSync(p, size);
+    xattr(p, 'metacopy', '');
+    if (redirect !== undefined) xattr(p, 'redirect', redirect);
+  };
+  const data = (n: OvlNamei, p: string) => {
+    const e = n.resolve(p, 'test');
+    return { meta: e.top.real, data: e.data && fs.readFileSync(e.data.real, 'utf8') };
+  };
+
+  test('the data comes from the same name below; the metadata from the copy', () => {
+    const upper = layer('upper', {});
+    const lower = layer('lower', { 'd/f': 'lower data' });
+    metacopy(path.join(upper, 'd/f'), 10);
+    expect(data(namei([upper, lower], true), '/d/f')).toEqual({ meta: path.join(upper, 'd/f'), data: 'lower data' });
+  });
+
+  test('a renamed one is followed through its redirect: absolute, and a sibling name', () => {
+    const upper = layer('upper', {});
+    const lower = layer('lower', { 'd/g': 'deep', 'd/h': 'sib' });
+    metacopy(path.join(upper, 'moved'), 4, '/d/g');
+    metacopy(path.join(upper, 'd/h2'), 3, 'h');
+    const n = namei([upper, lower], true);
+    expect(data(n, '/moved').data).toBe('deep');
+    expect(data(n, '/d/h2').data).toBe('sib');
+  });
+
+  test('a metacopy file in a middle layer passes the search on, with its own redirect', () => {
+    const top = layer('top', {});
+    const mid = layer('mid', {});
+    const bottom = layer('bottom', { 'a/orig': 'bottom data' });
+    metacopy(path.join(top, 'x'), 11);
+    metacopy(path.join(mid, 'x'), 11, '/a/orig');
+    expect(data(namei([top, mid, bottom], true), '/x')).toEqual({ meta: path.join(top, 'x'), data: 'bottom data' });
+  });
+
+  test('not followed: EPERM; followed but no data below: EIO; in the last layer: a plain file', () => {
+    const upper = layer('upper', {});
+    const lower = layer('lower', { there: 'x' });
+    metacopy(path.join(upper, 'there'), 1);
+    metacopy(path.join(upper, 'nowhere'), 5);
+    expect(() => namei([upper, lower], true, undefined, { xattr: 'user.overlay.metacopy', follow: false }).lookup('/there')).toThrow(
+      expect.objectContaining({ code: 'EPERM' }),
+    );
+    expect(() => namei([upper, lower], true).lookup('/nowhere')).toThrow(expect.objectContaining({ code: 'EIO' }));
+    metacopy(path.join(lower, 'last'), 3);
+    expect(data(namei([upper, lower], true), '/last').data).toBeUndefined();
+  });
+
+  test('a file with its data allocated is not asked (and a mark on it is not taken)', () => {
+    const upper = layer('upper', { big: 'y'.repeat(200_000) });
+    const lower = layer('lower', { big: 'lower' });
+    xattr(path.join(upper, 'big'), 'metacopy', '');
+    expect(data(namei([upper, lower], true), '/big').data).toBeUndefined();
+  });
 });
