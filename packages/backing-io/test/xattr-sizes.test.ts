@@ -87,3 +87,46 @@ onBigXattrs('values and name lists bigger than the first buffer are fetched whol
   // 80 names of 70 bytes: 5.6 KiB of list.
   expect(syscalls.llistxattr(f).sort()).toEqual([...names, 'user.big'].sort());
 });
+
+test('by a name in a directory fd (getxattrat, listxattrat): values, absence, a symlink not followed, errors named', () => {
+  const t = tempDir();
+  try {
+    const f = path.join(t.dir, 'f');
+    fs.writeFileSync(f, '');
+    syscalls.lsetxattr(f, 'user.a', Buffer.from('alpha'));
+    fs.symlinkSync('f', path.join(t.dir, 'link'));
+    const dir = fs.openSync(t.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | syscalls.O_PATH);
+    try {
+      expect(syscalls.lgetxattrIfAny('f', 'user.a', { dir })?.toString()).toBe('alpha');
+      expect(syscalls.lgetxattrIfAny('f', 'user.none', { dir })).toBeUndefined();
+      expect(syscalls.llistxattr('f', { dir })).toEqual(['user.a']);
+      // The link itself: user.* xattrs are not allowed on symlinks, so it has none, and the file's
+      // are not reached through it.
+      expect(syscalls.lgetxattrIfAny('link', 'user.a', { dir })).toBeUndefined();
+      expect(syscalls.llistxattr('link', { dir })).toEqual([]);
+      expect(syscalls.lgetxattrIfAny('link', 'user.a', { dir, follow: true })?.toString()).toBe('alpha');
+      expect(() => syscalls.lgetxattrIfAny('missing', 'user.a', { dir })).toThrow(/ENOENT.*missing/);
+      syscalls.lsetxattr('f', 'user.b', Buffer.from('bravo'), 0, { dir });
+      expect(syscalls.lgetxattr('f', 'user.b', { dir }).toString()).toBe('bravo');
+      syscalls.lremovexattr('f', 'user.b', { dir });
+      expect(syscalls.llistxattr(f)).toEqual(['user.a']);
+    } finally {
+      fs.closeSync(dir);
+    }
+  } finally {
+    t.cleanup();
+  }
+});
+
+onBigXattrs('by a name in a directory fd: a value bigger than the first buffer comes whole (by the procfs path)', () => {
+  const f = path.join(big!.dir, 'g');
+  fs.writeFileSync(f, '');
+  const value = Buffer.alloc(9000, 5);
+  syscalls.lsetxattr(f, 'user.big', value);
+  const dir = fs.openSync(big!.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    expect(syscalls.lgetxattrIfAny('g', 'user.big', { dir })?.equals(value)).toBe(true);
+  } finally {
+    fs.closeSync(dir);
+  }
+});

@@ -74,7 +74,7 @@ export async function prepareCreate(
   const real = path.join(await copyUp(cu, parent), name);
   // Nothing there is the usual case: no ENOENT error made for it (an error costs more than the lstat).
   const st = ovl.paths.lstatIfAny(real);
-  const overWhiteout = st !== undefined && isWhiteout(ovl.paths.at(real), st);
+  const overWhiteout = st !== undefined && isWhiteout(ovl.paths, real, st);
   if (overWhiteout) fs.unlinkSync(ovl.paths.at(real));
   return { real, overWhiteout };
 }

@@ -116,6 +116,22 @@ export class LayerPaths {
   }
 
   /**
+   * xattr `name` of `real` itself (never followed), undefined where it has none: by its name in the
+   * parent's fd (getxattrat), which spares the procfs walk of at()'s path — a lookup asks one to three
+   * (origin, metacopy, a directory's marks) and the kernel one before nearly every write.
+   */
+  getxattr(real: string, name: string): Buffer | undefined {
+    const { dir, name: base } = this.parentOf(real);
+    return base === '' ? syscalls.lgetxattrIfAny(this.at(real), name) : syscalls.lgetxattrIfAny(base, name, { dir });
+  }
+
+  /** The xattr names of `real` itself, as getxattr() reaches it. */
+  listxattr(real: string): string[] {
+    const { dir, name } = this.parentOf(real);
+    return name === '' ? syscalls.llistxattr(this.at(real)) : syscalls.llistxattr(name, { dir });
+  }
+
+  /**
    * The resolved parent fd of `real` and its last component ("" for a layer root: the root fd
    * itself), for the *at() syscalls: one call on the name where at()'s path costs a procfs walk
    * first. The fd is at()'s and lives as long: use it synchronously.

@@ -103,19 +103,19 @@ export function dirMarks(
   real: string,
   redirectXattr?: string,
 ): { opaque: boolean; xwhiteouts: boolean; redirect: string | undefined } {
-  const at = paths.at(real);
   let names: string[];
   try {
-    names = syscalls.llistxattr(at);
+    names = paths.listxattr(real);
   } catch {
     names = []; // a layer without xattrs
   }
   const value = (name: string): string | undefined => {
     if (!names.includes(name)) return undefined;
     try {
-      return nameFromBytes(syscalls.lgetxattr(at, name));
+      const v = paths.getxattr(real, name);
+      return v && nameFromBytes(v);
     } catch {
-      return undefined; // removed since the listing
+      return undefined;
     }
   };
   const opaque = [TRUSTED_PREFIX, USER_PREFIX, FUSE_OVERLAYFS_PREFIX].map((prefix) => value(`${prefix}opaque`));
@@ -128,7 +128,7 @@ export function dirMarks(
 /** The redirect xattr `xattr` of an upper directory, if any. */
 export function readRedirect(paths: LayerPaths, real: string, xattr: string): string | undefined {
   try {
-    const value = syscalls.lgetxattrIfAny(paths.at(real), xattr);
+    const value = paths.getxattr(real, xattr);
     return value && nameFromBytes(value);
   } catch {
     return undefined;
@@ -233,7 +233,7 @@ export class OvlNamei {
         if (this.#hasAufsWhiteout(path.dirname(real), path.basename(real))) break;
         continue;
       }
-      if (isWhiteout(this.paths.at(real), st)) break;
+      if (isWhiteout(this.paths, real, st)) break;
       if (refuse && st.isDirectory()) {
         log.warnOnce(
           'nofollow',
@@ -295,7 +295,7 @@ export class OvlNamei {
     if (e.st.blocks * 512n >= e.st.size && e.st.blocks > 128n) return false;
     let mark: Buffer | undefined;
     try {
-      mark = syscalls.lgetxattrIfAny(this.paths.at(e.real), this.#layers.metacopy.xattr);
+      mark = this.paths.getxattr(e.real, this.#layers.metacopy.xattr);
     } catch {
       return false; // a layer without xattrs
     }
@@ -352,7 +352,7 @@ export class OvlNamei {
           if (w.opaqueAbove) break;
         }
       }
-      if (!next || !next.st.isFile() || isWhiteout(this.paths.at(next.real), next.st))
+      if (!next || !next.st.isFile() || isWhiteout(this.paths, next.real, next.st))
         throw new FsError('EIO', 'lookup', p, 'a metacopy file with no lower data');
       if (!this.#isMetacopy(next)) return next;
       e = next;
@@ -364,7 +364,7 @@ export class OvlNamei {
       if (!this.#isLower(dir.layer)) continue;
       const real = path.join(dir.real, name);
       const st = lstatOrNull(this.paths, real);
-      if (st) return !isWhiteout(this.paths.at(real), st); // the topmost lower entry decides
+      if (st) return !isWhiteout(this.paths, real, st); // the topmost lower entry decides
     }
     return false;
   }

@@ -143,7 +143,7 @@ export class Ovl {
     const real = this.upperReal(n);
     try {
       const st = this.paths.lstat(real);
-      return !isWhiteout(this.paths.at(real), st);
+      return !isWhiteout(this.paths, real, st);
     } catch {
       return false;
     }
@@ -223,7 +223,7 @@ export class Ovl {
     try {
       return typeof at === 'number'
         ? syscalls.lgetxattrIfAny('', this.names.origin, { fd: at })
-        : syscalls.lgetxattrIfAny(this.paths.at(at), this.names.origin);
+        : this.paths.getxattr(at, this.names.origin);
     } catch {
       return undefined; // ENODATA: a pure upper entry
     }

@@ -48,7 +48,7 @@ export function readMergedDir(paths: LayerPaths, dirs: readonly RealRef[], inoOf
         } catch {
           continue; // gone since the listing: not there any more
         }
-        if ((e.type !== S_IFREG || st.size === 0n) && isWhiteout(paths.at(real), st)) continue;
+        if ((e.type !== S_IFREG || st.size === 0n) && isWhiteout(paths, real, st)) continue;
       }
       out.push({ name: e.name, ino: inoOf(e.name, e.ino, e.type, d), type: e.type });
     }

@@ -8,7 +8,6 @@ import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isErrno, syscalls } from '@layerfs/backing-io';
-import type { HostPath } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { OvlXattrs, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
 import type { LayerPaths } from './layer-paths';
@@ -21,24 +20,23 @@ export function isWhiteoutDevice(st: BigIntStats): boolean {
   return (Number(st.mode) & S_IFMT) === S_IFCHR && st.rdev === 0n;
 }
 
-/**
- * Is the entry (already lstat'ed) a whiteout in any form the kernel reads? `at`: a path that reaches
- * it without following it (LayerPaths.at).
- */
-export function isWhiteout(at: HostPath, st: BigIntStats): boolean {
+/** Is the entry at `real` (already lstat'ed: `st`) a whiteout in any form the kernel reads? */
+export function isWhiteout(paths: LayerPaths, real: string, st: BigIntStats): boolean {
   if (isWhiteoutDevice(st)) return true;
   if (!st.isFile() || st.size !== 0n) return false;
   // Every empty file a lookup meets comes here (a fresh journal, a lock file): ENODATA, the usual
   // answer, comes back as a value rather than an exception.
-  for (const prefix of [TRUSTED_PREFIX, USER_PREFIX]) {
+  for (const name of XATTR_WHITEOUTS) {
     try {
-      if (syscalls.lgetxattrIfAny(at, `${prefix}whiteout`) !== undefined) return true;
+      if (paths.getxattr(real, name) !== undefined) return true;
     } catch {
       // ENOTSUP: not this form.
     }
   }
   return false;
 }
+
+const XATTR_WHITEOUTS = [`${TRUSTED_PREFIX}whiteout`, `${USER_PREFIX}whiteout`];
 
 /** Is there a whiteout at `real` (nothing there, or anything else, is false)? */
 export function isUpperWhiteout(paths: LayerPaths, real: string): boolean {
@@ -48,7 +46,7 @@ export function isUpperWhiteout(paths: LayerPaths, real: string): boolean {
   } catch {
     return false; // nothing there
   }
-  return isWhiteout(paths.at(real), st);
+  return isWhiteout(paths, real, st);
 }
 
 /** Make `real` (which must not exist) a whiteout. */

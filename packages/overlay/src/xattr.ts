@@ -3,7 +3,6 @@
 // the real entry's, a change copying the node up first. A node without a name reads and changes
 // them through an open handle (fgetxattr after unlink), never through a name that is now another's.
 import { FsError, fdPath, syscalls } from '@layerfs/backing-io';
-import type { HostPath } from '@layerfs/backing-io';
 import { change } from './inode';
 import { openFileOf } from './file';
 import type { Ovl } from './ovl-fs';
@@ -12,14 +11,14 @@ import { isPrivateXattr } from './xattr-names';
 
 const FOLLOW = { follow: true } as const;
 
-/** Run `fn` on a path that reaches the node's real entry without following it, or on an open fd. */
-function read<T>(ovl: Ovl, n: OvlInode, op: string, byPath: (at: HostPath) => T, byFd: (fd: number) => T): T {
+/** Run `fn` on the node's real entry (never followed: LayerPaths' xattr calls), or on an open fd. */
+function read<T>(ovl: Ovl, n: OvlInode, op: string, byPath: (real: string) => T, byFd: (fd: number) => T): T {
   if (n.detached) {
     const f = openFileOf(ovl, n);
     if (!f) throw new FsError('ENOENT', op, n.name);
     return byFd(f.backing.fd);
   }
-  return byPath(ovl.paths.at(ovl.topReal(n)));
+  return byPath(ovl.topReal(n));
 }
 
 const NO_NAMES: readonly string[] = Object.freeze([]);
@@ -32,7 +31,7 @@ function realNames(ovl: Ovl, n: OvlInode): readonly string[] {
     ovl,
     n,
     'listxattr',
-    (at) => syscalls.llistxattr(at),
+    (real) => ovl.paths.listxattr(real),
     (fd) => syscalls.llistxattr(fdPath(fd), FOLLOW),
   );
   return names.length === 0 ? NO_NAMES : names;
@@ -61,7 +60,7 @@ export function getxattr(ovl: Ovl, n: OvlInode, name: string): Buffer | undefine
     ovl,
     n,
     'getxattr',
-    (at) => syscalls.lgetxattrIfAny(at, name),
+    (real) => ovl.paths.getxattr(real, name),
     (fd) => syscalls.lgetxattrIfAny(fdPath(fd), name, FOLLOW),
   );
 }
