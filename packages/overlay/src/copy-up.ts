@@ -140,7 +140,8 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
     if (ctx.durable && st.isFile() && kind === 'with-data') await fsyncPath(tmp);
     // The atomic step: until here nothing is visible in the upper layer. The path of `dest` is
     // taken again after the awaits: a rename of a parent meanwhile moved where the copy belongs.
-    fs.renameSync(tmp, paths.at(ctx.ovl.upperReal(n)));
+    const { dir, name } = paths.parentOf(ctx.ovl.upperReal(n));
+    syscalls.renameAt(-100 /* AT_FDCWD: tmp is the work directory's procfs path */, tmp as string, dir, name);
   } catch (err) {
     await fs.promises.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw err;

@@ -6,7 +6,7 @@
 import type { BigIntStats } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FsError, finallyMaybe, hostPath, isErrno, nameToBytes, nodeIoOps, syscalls } from '@layerfs/backing-io';
+import { FsError, finallyMaybe, isErrno, nameToBytes, nodeIoOps, syscalls } from '@layerfs/backing-io';
 import { DirEntry, Entry, NodeId, RENAME_EXCHANGE, RENAME_NOREPLACE, RequestContext } from '@layerfs/fuse-bridge';
 import { copyUp, markImpure } from './copy-up';
 import { readRedirect } from './namei';
@@ -75,13 +75,13 @@ export async function prepareCreate(
   // Nothing there is the usual case: no ENOENT error made for it (an error costs more than the lstat).
   const st = ovl.paths.lstatIfAny(real);
   const overWhiteout = st !== undefined && isWhiteout(ovl.paths, real, st);
-  if (overWhiteout) fs.unlinkSync(ovl.paths.at(real));
+  if (overWhiteout) ovl.paths.unlink(real);
   return { real, overWhiteout };
 }
 
 export async function mkdir(ovl: Ovl, ctx: RequestContext, parent: OvlInode, name: string, mode: number): Promise<Entry> {
   const { real, overWhiteout } = await prepareCreate(ovl, 'mkdir', parent, name);
-  fs.mkdirSync(ovl.paths.at(real), mode);
+  ovl.paths.mkdir(real, mode);
   ovl.own(real, ctx);
   // Over a whiteout the lower layers may still hold a directory of this name: the new one is
   // opaque, so none of that directory's old entries reappear.
@@ -91,14 +91,14 @@ export async function mkdir(ovl: Ovl, ctx: RequestContext, parent: OvlInode, nam
 
 export async function symlink(ovl: Ovl, ctx: RequestContext, parent: OvlInode, name: string, target: string): Promise<Entry> {
   const { real, overWhiteout } = await prepareCreate(ovl, 'symlink', parent, name);
-  fs.symlinkSync(hostPath(target), ovl.paths.at(real));
+  ovl.paths.symlink(target, real);
   ovl.own(real, ctx);
   return made(ovl, parent, name, real, overWhiteout);
 }
 
 export async function mknod(ovl: Ovl, ctx: RequestContext, parent: OvlInode, name: string, mode: number, rdev: number): Promise<Entry> {
   const { real, overWhiteout } = await prepareCreate(ovl, 'mknod', parent, name);
-  syscalls.mknod(ovl.paths.at(real), mode, rdev);
+  ovl.paths.mknod(real, mode, rdev);
   ovl.own(real, ctx);
   return made(ovl, parent, name, real, overWhiteout);
 }
@@ -122,7 +122,7 @@ export async function link(ovl: Ovl, n: OvlInode, parent: OvlInode, name: string
   const cu = assertWritable(ovl, 'link', n.name);
   const srcReal = await copyUp(cu, n);
   const { real } = await prepareCreate(ovl, 'link', parent, name);
-  fs.linkSync(ovl.paths.at(srcReal), ovl.paths.at(real));
+  ovl.paths.link(srcReal, real);
   return linked(ovl, parent, name);
 }
 
@@ -176,7 +176,7 @@ async function removeEntry(ovl: Ovl, parent: OvlInode, n: OvlInode, unread = fal
     if (n.isDir) {
       // Only whiteouts can be left in it (it looked empty): they go with it.
       if (!unread) emptyDir(ovl, real);
-      fs.rmdirSync(ovl.paths.at(real));
+      ovl.paths.rmdir(real);
     } else {
       unlinkUpperFile(ovl.cu!, real, n.openFiles.size > 0 || n.pinned !== undefined);
     }
@@ -255,10 +255,10 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
   if (overWhiteout && src.isDir) {
     // rename(2) cannot put a directory over the whiteout's device node: swap the two (as
     // ovl_rename does), and the whiteout, now at the old name, stays only if that name needs one.
-    syscalls.renameat2(ovl.paths.at(srcNow), ovl.paths.at(dstReal), RENAME_EXCHANGE);
+    ovl.paths.rename(srcNow, dstReal, RENAME_EXCHANGE);
     ovl.paths.dirGone(srcNow);
     ovl.paths.dirGone(dstReal);
-    if (!src.state.inLower) fs.unlinkSync(ovl.paths.at(srcNow));
+    if (!src.state.inLower) ovl.paths.unlink(srcNow);
   } else {
     renameLeavingWhiteout(ovl.paths, srcNow, dstReal, src.state.inLower, ovl.names, src.isDir);
   }
@@ -309,7 +309,7 @@ async function exchange(ovl: Ovl, a: OvlInode, b: OvlInode): Promise<void> {
     if (showsLowerIno(ovl, a, aReal)) markImpure(ovl.paths, ovl.names, path.dirname(bReal));
     if (showsLowerIno(ovl, b, bReal)) markImpure(ovl.paths, ovl.names, path.dirname(aReal));
   }
-  syscalls.renameat2(ovl.paths.at(aReal), ovl.paths.at(bReal), RENAME_EXCHANGE);
+  ovl.paths.rename(aReal, bReal, RENAME_EXCHANGE);
   ovl.paths.dirGone(aReal);
   ovl.paths.dirGone(bReal);
   ovl.namei.realDirsChanged();

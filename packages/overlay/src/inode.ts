@@ -3,7 +3,7 @@
 // name, never their size, times or link count. A change copies the node up first, then acts on the
 // upper entry through an fd or a safely resolved parent (LayerPaths).
 import * as fs from 'node:fs';
-import { FsError, fdPath, nameFromBytes, syscalls, thenMaybe } from '@layerfs/backing-io';
+import { FsError, fdPath, syscalls, thenMaybe } from '@layerfs/backing-io';
 import { Attr, Fh, Reply, SetattrTimes, StatFs, statFsFrom } from '@layerfs/fuse-bridge';
 import { copyUp } from './copy-up';
 import { followCopyUp, isLowerFile, openFileOf } from './file';
@@ -114,5 +114,5 @@ export async function change(ovl: Ovl, op: string, n: OvlInode, fn: (t: ChangeTa
 
 export function readlink(ovl: Ovl, n: OvlInode): string {
   if (n.state.type !== fs.constants.S_IFLNK) throw new FsError('EINVAL', 'readlink', n.name);
-  return nameFromBytes(fs.readlinkSync(ovl.paths.at(ovl.topReal(n)), { encoding: 'buffer' }));
+  return ovl.paths.readlink(ovl.topReal(n));
 }

@@ -125,6 +125,53 @@ export class LayerPaths {
     return base === '' ? syscalls.lgetxattrIfAny(this.at(real), name) : syscalls.lgetxattrIfAny(base, name, { dir });
   }
 
+  // The calls that make, remove and move names: each on the name in its parent's fd, as lstat()
+  // does — at()'s path would cost a procfs walk per path (two for a rename or a link).
+
+  unlink(real: string): void {
+    const { dir, name } = this.parentOf(real);
+    syscalls.unlinkAt(dir, name);
+  }
+
+  rmdir(real: string): void {
+    const { dir, name } = this.parentOf(real);
+    syscalls.unlinkAt(dir, name, { dir: true });
+  }
+
+  mkdir(real: string, mode: number): void {
+    const { dir, name } = this.parentOf(real);
+    syscalls.mkdirAt(dir, name, mode);
+  }
+
+  symlink(target: string, real: string): void {
+    const { dir, name } = this.parentOf(real);
+    syscalls.symlinkAt(target, dir, name);
+  }
+
+  mknod(real: string, mode: number, rdev: number | bigint): void {
+    const { dir, name } = this.parentOf(real);
+    syscalls.mknodAt(dir, name, mode, rdev);
+  }
+
+  /** A hard link `to` of the entry `from` (never followed). */
+  link(from: string, to: string): void {
+    const a = this.parentOf(from);
+    const b = this.parentOf(to);
+    syscalls.linkAt(a.dir, a.name, b.dir, b.name);
+  }
+
+  /** renameat2(2) of `from` to `to` with `flags` (RENAME_EXCHANGE, RENAME_WHITEOUT, …). */
+  rename(from: string, to: string, flags = 0): void {
+    const a = this.parentOf(from);
+    const b = this.parentOf(to);
+    syscalls.renameAt(a.dir, a.name, b.dir, b.name, flags);
+  }
+
+  readlink(real: string): string {
+    const { dir, name } = this.parentOf(real);
+    return syscalls.readlinkAt(dir, name);
+  }
+
   /** The xattr names of `real` itself, as getxattr() reaches it. */
   listxattr(real: string): string[] {
     const { dir, name } = this.parentOf(real);

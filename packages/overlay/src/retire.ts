@@ -12,10 +12,12 @@
 // empties (params.ts cleanWorkdir): it is never visible in the upper layer.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { tempName, type CopyUpCtx } from './copy-up';
 
 const log = createLogger('overlay');
+const AT_FDCWD = -100;
 
 /**
  * Remove the upper file `real` (a path for ovl.paths), deferring the freeing of its blocks when that
@@ -26,17 +28,18 @@ const log = createLogger('overlay');
 export function unlinkUpperFile(cu: CopyUpCtx, real: string, open: boolean): void {
   const paths = cu.ovl.paths;
   const st = paths.lstat(real);
-  const at = paths.at(real);
   if (open || !st.isFile() || st.nlink !== 1n || st.blocks === 0n) {
-    fs.unlinkSync(at);
+    paths.unlink(real);
     return;
   }
   const tmp = paths.workPath(path.join(cu.workDir, tempName()));
+  const { dir, name } = paths.parentOf(real);
   try {
-    fs.renameSync(at, tmp);
+    // From the name in its parent's fd to the work directory's procfs path (all ASCII: a string).
+    syscalls.renameAt(dir, name, AT_FDCWD, tmp as string);
   } catch {
     // A move the host refuses (upper and workdir on two mounts of one filesystem: EXDEV): unlink in place.
-    fs.unlinkSync(at);
+    paths.unlink(real);
     return;
   }
   fs.unlink(tmp, (err) => {

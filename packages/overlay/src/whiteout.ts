@@ -52,7 +52,7 @@ export function isUpperWhiteout(paths: LayerPaths, real: string): boolean {
 /** Make `real` (which must not exist) a whiteout. */
 export function makeWhiteout(paths: LayerPaths, real: string, names: OvlXattrs): void {
   try {
-    syscalls.mknod(paths.at(real), S_IFCHR | 0o000, 0);
+    paths.mknod(real, S_IFCHR | 0o000, 0);
     return;
   } catch (err) {
     if (!isErrno(err, 'EPERM') && !isErrno(err, 'EOPNOTSUPP')) throw err;
@@ -86,17 +86,17 @@ export function renameLeavingWhiteout(
 ): void {
   try {
     if (!whiteout) {
-      fs.renameSync(paths.at(from), paths.at(to));
+      paths.rename(from, to);
       return;
     }
     try {
-      syscalls.renameat2(paths.at(from), paths.at(to), syscalls.RenameFlags.WHITEOUT);
+      paths.rename(from, to, syscalls.RenameFlags.WHITEOUT);
       return;
     } catch (err) {
       if (!isErrno(err, 'EINVAL') && !isErrno(err, 'EPERM') && !isErrno(err, 'EOPNOTSUPP')) throw err;
     }
     log.warnOnce('rename-whiteout', 'RENAME_WHITEOUT is not available here; renames leave their whiteout in a second step');
-    fs.renameSync(paths.at(from), paths.at(to));
+    paths.rename(from, to);
     makeWhiteout(paths, from, names); // `from`'s directory did not move: its cached fd still stands
   } finally {
     // A directory moved (or one replaced at `to`): the fds cached under either path no longer match it.
