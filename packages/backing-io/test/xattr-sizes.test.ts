@@ -130,3 +130,45 @@ onBigXattrs('by a name in a directory fd: a value bigger than the first buffer c
     fs.closeSync(dir);
   }
 });
+
+test('set and remove by a name in a directory fd (setxattrat, removexattrat): flags honoured, a symlink never followed', () => {
+  const t = tempDir();
+  try {
+    const f = path.join(t.dir, 'f');
+    fs.writeFileSync(f, '');
+    fs.symlinkSync('f', path.join(t.dir, 'link'));
+    const dir = fs.openSync(t.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | syscalls.O_PATH);
+    try {
+      syscalls.lsetxattr('f', 'user.c', Buffer.from('one'), 0, { dir });
+      expect(syscalls.lgetxattr(f, 'user.c').toString()).toBe('one');
+      // XATTR_CREATE on an existing name, XATTR_REPLACE on a missing one.
+      expect(() => syscalls.lsetxattr('f', 'user.c', Buffer.from('two'), 1, { dir })).toThrow(/EEXIST/);
+      expect(() => syscalls.lsetxattr('f', 'user.d', Buffer.from('x'), 2, { dir })).toThrow(/ENODATA/);
+      syscalls.lsetxattr('f', 'user.c', Buffer.from(''), 2, { dir });
+      expect(syscalls.lgetxattr(f, 'user.c').length).toBe(0);
+      // user.* on the link itself is refused (EPERM), and the file behind it is untouched.
+      expect(() => syscalls.lsetxattr('link', 'user.e', Buffer.from('x'), 0, { dir })).toThrow(/EPERM/);
+      expect(syscalls.llistxattr(f)).toEqual(['user.c']);
+      syscalls.lremovexattr('f', 'user.c', { dir });
+      expect(() => syscalls.lremovexattr('f', 'user.c', { dir })).toThrow(/ENODATA/);
+      expect(syscalls.llistxattr(f)).toEqual([]);
+    } finally {
+      fs.closeSync(dir);
+    }
+  } finally {
+    t.cleanup();
+  }
+});
+
+onBigXattrs('set by a name in a directory fd: a value bigger than the shared buffer goes by the procfs path', () => {
+  const f = path.join(big!.dir, 'h');
+  fs.writeFileSync(f, '');
+  const value = Buffer.alloc(9000, 7);
+  const dir = fs.openSync(big!.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    syscalls.lsetxattr('h', 'user.big', value, 0, { dir });
+    expect(syscalls.lgetxattr(f, 'user.big').equals(value)).toBe(true);
+  } finally {
+    fs.closeSync(dir);
+  }
+});

@@ -85,7 +85,7 @@ export async function mkdir(ovl: Ovl, ctx: RequestContext, parent: OvlInode, nam
   ovl.own(real, ctx);
   // Over a whiteout the lower layers may still hold a directory of this name: the new one is
   // opaque, so none of that directory's old entries reappear.
-  if (overWhiteout) syscalls.lsetxattr(ovl.paths.at(real), ovl.names.opaque, Buffer.from('y'));
+  if (overWhiteout) ovl.paths.setxattr(real, ovl.names.opaque, Buffer.from('y'));
   return made(ovl, parent, name, real, overWhiteout);
 }
 
@@ -234,7 +234,7 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
   }
   const srcReal = await copyUp(cu, src);
   const redirect = srcHasLower ? redirectFor(ovl, src, srcReal, parent === newParent) : undefined;
-  if (redirect !== undefined) syscalls.lsetxattr(ovl.paths.at(srcReal), ovl.names.redirect, nameToBytes(redirect));
+  if (redirect !== undefined) ovl.paths.setxattr(srcReal, ovl.names.redirect, nameToBytes(redirect));
   const dstParent = await copyUp(cu, newParent);
   const dstReal = path.join(dstParent, newName);
   if (dst) pinBeforeNameGoes(ovl, dst);
@@ -250,7 +250,7 @@ export async function rename(ovl: Ovl, parent: OvlInode, name: string, newParent
     // A directory of the upper layer alone replaces a name the lower layers hold: nothing of the old
     // lower directory may show through. (One with lower parts has a redirect: its lower layers are
     // looked up where it came from, never under its new name.)
-    syscalls.lsetxattr(ovl.paths.at(srcNow), ovl.names.opaque, Buffer.from('y'));
+    ovl.paths.setxattr(srcNow, ovl.names.opaque, Buffer.from('y'));
   }
   if (overWhiteout && src.isDir) {
     // rename(2) cannot put a directory over the whiteout's device node: swap the two (as

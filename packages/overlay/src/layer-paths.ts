@@ -172,6 +172,20 @@ export class LayerPaths {
     return syscalls.readlinkAt(dir, name);
   }
 
+  /** Set xattr `name` of `real` itself, as getxattr() reaches it (setxattrat). */
+  setxattr(real: string, name: string, value: Uint8Array, flags = 0): void {
+    const { dir, name: base } = this.parentOf(real);
+    if (base === '') syscalls.lsetxattr(this.at(real), name, value, flags);
+    else syscalls.lsetxattr(base, name, value, flags, { dir });
+  }
+
+  /** Remove xattr `name` of `real` itself, as getxattr() reaches it (removexattrat). */
+  removexattr(real: string, name: string): void {
+    const { dir, name: base } = this.parentOf(real);
+    if (base === '') syscalls.lremovexattr(this.at(real), name);
+    else syscalls.lremovexattr(base, name, { dir });
+  }
+
   /** The xattr names of `real` itself, as getxattr() reaches it. */
   listxattr(real: string): string[] {
     const { dir, name } = this.parentOf(real);

@@ -72,7 +72,7 @@ export function listxattr(ovl: Ovl, n: OvlInode): string[] {
 export function setxattr(ovl: Ovl, n: OvlInode, name: string, value: Buffer, flags: number): Promise<void> {
   if (isPrivateXattr(name)) throw new FsError('EPERM', 'setxattr', n.name);
   return change(ovl, 'setxattr', n, (t) =>
-    'fd' in t ? syscalls.lsetxattr(fdPath(t.fd), name, value, flags, FOLLOW) : syscalls.lsetxattr(ovl.paths.at(t.real), name, value, flags),
+    'fd' in t ? syscalls.lsetxattr(fdPath(t.fd), name, value, flags, FOLLOW) : ovl.paths.setxattr(t.real, name, value, flags),
   );
 }
 
@@ -80,6 +80,6 @@ export async function removexattr(ovl: Ovl, n: OvlInode, name: string): Promise<
   if (isPrivateXattr(name)) throw new FsError('ENODATA', 'removexattr', n.name);
   if (getxattr(ovl, n, name) === undefined) throw new FsError('ENODATA', 'removexattr', n.name); // before any copy-up
   await change(ovl, 'removexattr', n, (t) =>
-    'fd' in t ? syscalls.lremovexattr(fdPath(t.fd), name, FOLLOW) : syscalls.lremovexattr(ovl.paths.at(t.real), name),
+    'fd' in t ? syscalls.lremovexattr(fdPath(t.fd), name, FOLLOW) : ovl.paths.removexattr(t.real, name),
   );
 }
