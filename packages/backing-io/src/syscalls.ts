@@ -73,14 +73,12 @@ const c = {
   // fchmodat2 (Linux 6.6) has no libc wrapper here; syscall(2) is variadic, and every caller passes
   // these four integer-class arguments.
   fchmodat2: libc.func('long syscall(long nr, int dirfd, const char *path, uint32_t mode, int flags)'),
-  // getxattrat and listxattrat (Linux 6.13): the same, six integer-class arguments each.
-  getxattrat: libc.func(
+  // The *xattrat calls (Linux 6.13) the same way. getxattrat and setxattrat share one shape (a
+  // struct xattr_args carries the value); listxattrat and removexattrat have their own.
+  xattrArgsAt: libc.func(
     'long syscall(long nr, int dirfd, const char *path, uint32_t flags, const char *name, const uint8_t *args, size_t usize)',
   ),
   listxattrat: libc.func('long syscall(long nr, int dirfd, const char *path, uint32_t flags, _Out_ uint8_t *list, size_t size)'),
-  setxattrat: libc.func(
-    'long syscall(long nr, int dirfd, const char *path, uint32_t flags, const char *name, const uint8_t *args, size_t usize)',
-  ),
   removexattrat: libc.func('long syscall(long nr, int dirfd, const char *path, uint32_t flags, const char *name)'),
   readlinkat: libc.func('intptr_t readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)'),
   getxattr: libc.func('intptr_t getxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
@@ -180,17 +178,28 @@ const SYS_GETXATTRAT = 464;
 const SYS_LISTXATTRAT = 465;
 const SYS_REMOVEXATTRAT = 466;
 /**
- * getxattrat's struct xattr_args { u64 value; u32 size; u32 flags }, pointing at xattrBuf: made once
- * (a Buffer of 4 KiB lives outside V8's heap and never moves).
+ * The struct xattr_args { u64 value; u32 size; u32 flags } of getxattrat and setxattrat, always
+ * pointing at xattrBuf (a Buffer of 4 KiB lives outside V8's heap and never moves): the value is
+ * read into it, or copied into it before a set.
  */
 const xattrArgs = Buffer.alloc(16);
 xattrArgs.writeBigUInt64LE(BigInt(koffi.address(xattrBuf)), 0);
-xattrArgs.writeUInt32LE(xattrBuf.length, 8);
-/** setxattrat's xattr_args: the value copied into xattrBuf first (size and flags set per call). */
-const xattrSetArgs = Buffer.alloc(16);
-xattrSetArgs.writeBigUInt64LE(BigInt(koffi.address(xattrBuf)), 0);
+function xattrArgsFor(size: number, flags: number): Buffer {
+  xattrArgs.writeUInt32LE(size, 8);
+  xattrArgs.writeUInt32LE(flags, 12);
+  return xattrArgs;
+}
 /** Set at the first ENOSYS: a kernel before 6.13 (the *xattrat calls). */
 let noXattrAt = false;
+
+/** After a failed *xattrat call: its errno, an ENOSYS remembered (the procfs path from then on). */
+function xattrAtErrno(): number {
+  const errno = koffi.errno();
+  if (errno === ENOSYS) noXattrAt = true;
+  return errno;
+}
+
+const atFlags = (at: XattrAt) => (at.follow ? 0 : AT_SYMLINK_NOFOLLOW);
 
 /** `at.dir`'s name as a path the l*xattr calls take: through procfs. */
 function procPathOf(name: HostPath, at: XattrAt): HostPath {
@@ -216,12 +225,11 @@ export function lgetxattrIfAny(hostPath: HostPath, xattr: string, at: XattrAt = 
   const fd = at.fd;
   const name = cString(xattr);
   if (at.dir !== undefined && !noXattrAt) {
-    const r = Number(c.getxattrat(SYS_GETXATTRAT, at.dir, cString(hostPath), at.follow ? 0 : AT_SYMLINK_NOFOLLOW, name, xattrArgs, 16));
+    const r = Number(c.xattrArgsAt(SYS_GETXATTRAT, at.dir, cString(hostPath), atFlags(at), name, xattrArgsFor(xattrBuf.length, 0), 16));
     if (r >= 0) return Buffer.from(xattrBuf.subarray(0, r));
-    const errno = koffi.errno();
+    const errno = xattrAtErrno();
     if (errno === ENODATA) return undefined;
-    if (errno === ENOSYS) noXattrAt = true;
-    else if (errno !== ERANGE) throw new FsError(errno, 'getxattr', shownPath(procPathOf(hostPath, at)));
+    if (errno !== ENOSYS && errno !== ERANGE) throw new FsError(errno, 'getxattr', shownPath(procPathOf(hostPath, at)));
     // on by the procfs path: no such call here, or a value bigger than the shared buffer
   }
   const path = cString(procPathOf(hostPath, at));
@@ -267,13 +275,10 @@ export function lsetxattr(path: HostPath, xattr: string, value: Uint8Array, flag
   const name = cString(xattr);
   if (at.dir !== undefined && !noXattrAt && value.length <= xattrBuf.length) {
     xattrBuf.set(value);
-    xattrSetArgs.writeUInt32LE(value.length, 8);
-    xattrSetArgs.writeUInt32LE(flags, 12);
-    const r = Number(c.setxattrat(SYS_SETXATTRAT, at.dir, cString(path), at.follow ? 0 : AT_SYMLINK_NOFOLLOW, name, xattrSetArgs, 16));
+    const r = Number(c.xattrArgsAt(SYS_SETXATTRAT, at.dir, cString(path), atFlags(at), name, xattrArgsFor(value.length, flags), 16));
     if (r >= 0) return;
-    const errno = koffi.errno();
+    const errno = xattrAtErrno();
     if (errno !== ENOSYS) throw new FsError(errno, 'setxattr', shownPath(procPathOf(path, at)));
-    noXattrAt = true;
   }
   const r =
     at.fd !== undefined
@@ -285,13 +290,10 @@ export function lsetxattr(path: HostPath, xattr: string, value: Uint8Array, flag
 export function llistxattr(hostPath: HostPath, at: XattrAt = {}): string[] {
   const fd = at.fd;
   if (at.dir !== undefined && !noXattrAt) {
-    const r = Number(
-      c.listxattrat(SYS_LISTXATTRAT, at.dir, cString(hostPath), at.follow ? 0 : AT_SYMLINK_NOFOLLOW, xattrBuf, xattrBuf.length),
-    );
+    const r = Number(c.listxattrat(SYS_LISTXATTRAT, at.dir, cString(hostPath), atFlags(at), xattrBuf, xattrBuf.length));
     if (r >= 0) return splitNames(xattrBuf.subarray(0, r));
-    const errno = koffi.errno();
-    if (errno === ENOSYS) noXattrAt = true;
-    else if (errno !== ERANGE) throw new FsError(errno, 'listxattr', shownPath(procPathOf(hostPath, at)));
+    const errno = xattrAtErrno();
+    if (errno !== ENOSYS && errno !== ERANGE) throw new FsError(errno, 'listxattr', shownPath(procPathOf(hostPath, at)));
   }
   const path = cString(procPathOf(hostPath, at));
   const list =
@@ -325,11 +327,10 @@ function splitNames(list: Buffer): string[] {
 export function lremovexattr(path: HostPath, xattr: string, at: XattrAt = {}): void {
   const name = cString(xattr);
   if (at.dir !== undefined && !noXattrAt) {
-    const r = Number(c.removexattrat(SYS_REMOVEXATTRAT, at.dir, cString(path), at.follow ? 0 : AT_SYMLINK_NOFOLLOW, name));
+    const r = Number(c.removexattrat(SYS_REMOVEXATTRAT, at.dir, cString(path), atFlags(at), name));
     if (r >= 0) return;
-    const errno = koffi.errno();
+    const errno = xattrAtErrno();
     if (errno !== ENOSYS) throw new FsError(errno, 'removexattr', shownPath(procPathOf(path, at)));
-    noXattrAt = true;
   }
   check(
     at.fd !== undefined ? c.fremovexattr(at.fd, name) : (at.follow ? c.removexattr : c.lremovexattr)(cString(procPathOf(path, at)), name),

@@ -117,19 +117,10 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
     } else if (st.isFile()) {
       // FICLONE: reflink when the filesystem can, else libuv's copy_file_range/sendfile. EXCL (the
       // name is fresh anyway) also spares the ftruncate(0) libuv does otherwise, after which ext4's
-      // auto_da_alloc flushes the whole file at close: 0.4 s of a 1 GiB copy-up's 0.8. The source
-      // is an fd of our own, opened through no symlink, held until the copy is done.
-      // O_NONBLOCK and a regular file only: the lower file swapped for a FIFO behind the mount
-      // must hold neither the request thread in open(2) nor a threadpool thread in the copy.
+      // auto_da_alloc flushes the whole file at close: 0.4 s of a 1 GiB copy-up's 0.8.
       // A metadata-only copy in a lower layer (stacked from a kernel overlay's metacopy=on upper)
       // comes up whole: its metadata from `src`, its data from the file below that holds it.
-      const from = paths.open((n.state.lowerData ?? src).real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-      try {
-        if (!fs.fstatSync(from).isFile()) throw new FsError('ESTALE', 'copy-up', src.real, 'no longer a regular file');
-        await fs.promises.copyFile(fdPath(from), tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
-      } finally {
-        fs.closeSync(from);
-      }
+      await copyData(paths, (n.state.lowerData ?? src).real, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
     } else if (st.isSymbolicLink()) {
       await fs.promises.symlink(fs.readlinkSync(paths.at(src.real), { encoding: 'buffer' }), tmp);
     } else {
@@ -178,13 +169,7 @@ async function copyUpMetacopyData(ctx: CopyUpCtx, n: OvlInode, data: RealRef, ki
   try {
     if (!fs.fstatSync(to).isFile()) throw new FsError('ESTALE', 'copy-up', real, 'no longer a regular file');
     if (kind === 'with-data') {
-      const from = paths.open(data.real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-      try {
-        if (!fs.fstatSync(from).isFile()) throw new FsError('ESTALE', 'copy-up', data.real, 'no longer a regular file');
-        await fs.promises.copyFile(fdPath(from), fdPath(to), fs.constants.COPYFILE_FICLONE);
-      } finally {
-        fs.closeSync(from);
-      }
+      await copyData(paths, data.real, fdPath(to), fs.constants.COPYFILE_FICLONE);
       if (BigInt(fs.fstatSync(to).size) !== st.size) fs.ftruncateSync(to, Number(st.size));
       if (ctx.durable) await new Promise<void>((res, rej) => fs.fsync(to, (err) => (err ? rej(err) : res())));
     } else {
@@ -200,6 +185,22 @@ async function copyUpMetacopyData(ctx: CopyUpCtx, n: OvlInode, data: RealRef, ki
 }
 
 const CAPS = 'security.capability';
+
+/**
+ * The data of the regular file `real` copied to `dest` by libuv's copyFile (`flags`). The source is
+ * an fd of our own, opened through no symlink, held until the copy is done; O_NONBLOCK and a regular
+ * file only: a lower file swapped for a FIFO behind the mount must hold neither the request thread
+ * in open(2) nor a threadpool thread in the copy.
+ */
+async function copyData(paths: LayerPaths, real: string, dest: HostPath, flags: number): Promise<void> {
+  const from = paths.open(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    if (!fs.fstatSync(from).isFile()) throw new FsError('ESTALE', 'copy-up', real, 'no longer a regular file');
+    await fs.promises.copyFile(fdPath(from), dest, flags);
+  } finally {
+    fs.closeSync(from);
+  }
+}
 
 function setOrigin(ctx: CopyUpCtx, tmp: HostPath, origin: Buffer): void {
   try {

@@ -121,8 +121,14 @@ export class LayerPaths {
    * (origin, metacopy, a directory's marks) and the kernel one before nearly every write.
    */
   getxattr(real: string, name: string): Buffer | undefined {
-    const { dir, name: base } = this.parentOf(real);
-    return base === '' ? syscalls.lgetxattrIfAny(this.at(real), name) : syscalls.lgetxattrIfAny(base, name, { dir });
+    const [p, at] = this.#xattrTarget(real);
+    return syscalls.lgetxattrIfAny(p, name, at);
+  }
+
+  /** Where the xattr calls reach `real`: its name in the parent's fd, or a layer root by at()'s path. */
+  #xattrTarget(real: string): [HostPath, syscalls.XattrAt] {
+    const { dir, name } = this.parentOf(real);
+    return name === '' ? [this.at(real), {}] : [name, { dir }];
   }
 
   // The calls that make, remove and move names: each on the name in its parent's fd, as lstat()
@@ -174,22 +180,20 @@ export class LayerPaths {
 
   /** Set xattr `name` of `real` itself, as getxattr() reaches it (setxattrat). */
   setxattr(real: string, name: string, value: Uint8Array, flags = 0): void {
-    const { dir, name: base } = this.parentOf(real);
-    if (base === '') syscalls.lsetxattr(this.at(real), name, value, flags);
-    else syscalls.lsetxattr(base, name, value, flags, { dir });
+    const [p, at] = this.#xattrTarget(real);
+    syscalls.lsetxattr(p, name, value, flags, at);
   }
 
   /** Remove xattr `name` of `real` itself, as getxattr() reaches it (removexattrat). */
   removexattr(real: string, name: string): void {
-    const { dir, name: base } = this.parentOf(real);
-    if (base === '') syscalls.lremovexattr(this.at(real), name);
-    else syscalls.lremovexattr(base, name, { dir });
+    const [p, at] = this.#xattrTarget(real);
+    syscalls.lremovexattr(p, name, at);
   }
 
   /** The xattr names of `real` itself, as getxattr() reaches it. */
   listxattr(real: string): string[] {
-    const { dir, name } = this.parentOf(real);
-    return name === '' ? syscalls.llistxattr(this.at(real)) : syscalls.llistxattr(name, { dir });
+    const [p, at] = this.#xattrTarget(real);
+    return syscalls.llistxattr(p, at);
   }
 
   /**

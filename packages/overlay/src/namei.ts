@@ -112,7 +112,7 @@ export function dirMarks(
   const value = (name: string): string | undefined => {
     if (!names.includes(name)) return undefined;
     try {
-      const v = paths.getxattr(real, name);
+      const v = paths.getxattr(real, name); // undefined: removed since the listing
       return v && nameFromBytes(v);
     } catch {
       return undefined;
