@@ -35,8 +35,13 @@ test('rename of lower files, over existing names, and of a lower directory', asy
     fs.renameSync(path.join(t.mnt, 'b/dir2'), path.join(t.mnt, 'dir3'));
     expect(fs.readFileSync(path.join(t.mnt, 'dir3/x'), 'utf8')).toBe('x');
     expect(syscalls.lgetxattr(path.join(t.upper!, 'dir3'), 'trusted.overlay.redirect').toString()).toBe('/dir');
+    // No lower layer holds the names b/dir2 and dir3: neither leaving them nor removing dir3 needs a
+    // whiteout (the kernel asks the lower layers for the name each time, ovl_lower_positive).
+    expect(fs.existsSync(path.join(t.upper!, 'b/dir2'))).toBe(false);
     fs.unlinkSync(path.join(t.mnt, 'dir3/x'));
     fs.rmdirSync(path.join(t.mnt, 'dir3'));
+    expect(fs.existsSync(path.join(t.upper!, 'dir3'))).toBe(false);
+    expect(fs.lstatSync(path.join(t.upper!, 'dir')).isCharacterDevice()).toBe(true);
     expect(fs.readdirSync(t.mnt).sort()).toEqual(['a', 'b', 'target']);
 
     fs.mkdirSync(path.join(t.mnt, 'newdir'));

@@ -203,7 +203,10 @@ export class OvlNamei {
     if (name.startsWith(AUFS_WHITEOUT_PREFIX)) return null;
     let top: RealEntry | undefined;
     const dirs: RealEntry[] = [];
+    // Whether a lower layer holds this *name* (ovl_lower_positive): what a directory's redirect leads
+    // to is where its lower parts live, not a name a later unlink or rename must white out.
     let inLower = false;
+    let byName = true;
     let lowerPath = `${parent.lowerPath}/${name}`;
     let candidates: RealRef[] = parent.dirs.map((d) => ({ layer: d.layer, real: path.join(d.real, name) }));
     let i = 0;
@@ -241,7 +244,7 @@ export class OvlNamei {
         );
         throw new FsError('EPERM', 'lookup', p, 'refusing to follow a redirect');
       }
-      if (this.#isLower(dir.layer)) inLower = true;
+      if (byName && this.#isLower(dir.layer)) inLower = true;
       const here = { layer: dir.layer, real, st };
       if (!top) {
         top = here;
@@ -262,6 +265,7 @@ export class OvlNamei {
       // absolute one was followed (as ovl_check_redirect).
       const redirect = this.#isLast(dir.layer) ? undefined : marks.redirect;
       if (redirect !== undefined) {
+        byName = false;
         if (!this.#layers.redirect.follow) refuse = true;
         const absolute = redirect.startsWith('/');
         lowerPath = absolute ? redirect : `${path.posix.dirname(lowerPath)}/${redirect}`.replace(/^\/\//, '/');
