@@ -94,3 +94,50 @@ test('an open with O_TRUNC copies up no data, and the new content is all there i
     t.cleanup();
   }
 });
+
+// A small file whose data the page cache holds is copied in the request; the rest (not cached,
+// sparse, bigger than that limit, grown past it) on the threadpool. Every route must give the same
+// bytes, and a sparse file must keep its holes.
+test('copy-up brings the same bytes up by every route: small cached, small not cached, sparse, at and past the in-request limit', async () => {
+  const t = overlayLayers([{ 'd/.keep': '' }]);
+  const lowerDir = path.join(t.lower[0]!, 'd');
+  const sizes: Record<string, number> = { empty: 0, small: 3000, uncached: 5000, limit: 128 * 1024, big: 128 * 1024 + 1, large: 3 << 20 };
+  const data = new Map<string, Buffer>();
+  for (const [name, size] of Object.entries(sizes)) {
+    const b = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) b[i] = (i * 7 + name.length) & 0xff;
+    fs.writeFileSync(path.join(lowerDir, name), b);
+    data.set(name, b);
+  }
+  // A hole of 1 MiB between two written blocks.
+  const sparse = path.join(lowerDir, 'sparse');
+  const fd = fs.openSync(sparse, 'w');
+  fs.writeSync(fd, Buffer.from('head'), 0, 4, 0);
+  fs.writeSync(fd, Buffer.from('tail'), 0, 4, 1 << 20);
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  data.set('sparse', fs.readFileSync(sparse));
+  const sparseBlocks = fs.statSync(sparse).blocks;
+  expect(sparseBlocks * 512).toBeLessThan(1 << 20);
+  for (const name of ['uncached', 'large']) {
+    const f = fs.openSync(path.join(lowerDir, name), 'r');
+    fs.fsyncSync(f);
+    syscalls.fadviseDontNeed(f);
+    fs.closeSync(f);
+  }
+  const m = await mountOverlay(t.mnt, t);
+  try {
+    for (const name of data.keys()) fs.chmodSync(path.join(t.mnt, 'd', name), 0o600);
+    for (const [name, b] of data) {
+      const up = path.join(t.upper!, 'd', name);
+      expect([name, fs.readFileSync(up).equals(b)]).toEqual([name, true]);
+      expect([name, fs.statSync(up).mode & 0o777]).toEqual([name, 0o600]);
+      expect([name, fs.readFileSync(path.join(t.mnt, 'd', name)).equals(b)]).toEqual([name, true]);
+    }
+    expect(fs.statSync(path.join(t.upper!, 'd/sparse')).blocks).toBeLessThanOrEqual(sparseBlocks + 8);
+    expect(fs.readdirSync(path.join(t.work!, 'work'))).toEqual([]);
+  } finally {
+    await m.unmount();
+    t.cleanup();
+  }
+});

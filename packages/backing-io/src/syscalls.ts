@@ -402,11 +402,14 @@ export interface FileHandle {
   fid: Buffer;
 }
 
-/** name_to_handle_at(2) without following a final symlink; EOPNOTSUPP where the filesystem has none. */
-export function nameToHandle(path: HostPath): FileHandle {
+/**
+ * name_to_handle_at(2) without following a final symlink; EOPNOTSUPP where the filesystem has none.
+ * `path` relative to the directory fd `dir` when given (a name in it: no path walk at all).
+ */
+export function nameToHandle(path: HostPath, dir = AT_FDCWD): FileHandle {
   const raw = Buffer.alloc(8 + MAX_HANDLE_SZ);
   raw.writeUInt32LE(MAX_HANDLE_SZ, 0);
-  check(c.nameToHandleAt(AT_FDCWD, cString(path), raw, [0], 0), 'name_to_handle_at', path);
+  check(c.nameToHandleAt(dir, cString(path), raw, [0], 0), 'name_to_handle_at', path);
   return { type: raw.readInt32LE(4), fid: Buffer.from(raw.subarray(8, 8 + raw.readUInt32LE(0))) };
 }
 

@@ -5,8 +5,8 @@
 // removed at the next mount.
 //
 // The race (two first-writes of one file at once): a lock-free check, then the node's lock, then a
-// re-check, so the data is copied once. Large files are copied by libuv's copyFile (FICLONE reflink
-// where the filesystem has it, else copy_file_range) on the threadpool: other requests go on.
+// re-check, so the data is copied once. The data itself: copy-data.ts (small cached files in the
+// request, sparse ones without their holes, the rest on the threadpool: other requests go on).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FsError, fdPath, syscalls } from '@layerfs/backing-io';
@@ -17,6 +17,7 @@ import type { OvlInode } from './ovl-inode';
 import type { LayerPaths } from './layer-paths';
 import type { RealRef } from './namei';
 import { OvlXattrs, isPrivateXattr } from './xattr-names';
+import { NEW_FILE, copyData } from './copy-data';
 
 const log = createLogger('overlay:copy-up');
 
@@ -37,12 +38,13 @@ export interface CopyUpCtx {
 
 /** Mark an upper directory impure (once): it now holds an entry whose st_ino is not its own. */
 export function markImpure(paths: LayerPaths, names: OvlXattrs, upperDir: string): void {
+  let mark: Buffer | undefined;
   try {
-    if (syscalls.lgetxattr(paths.at(upperDir), names.impure).toString() === 'y') return;
+    mark = paths.getxattr(upperDir, names.impure);
   } catch {
-    // not marked yet
+    mark = undefined; // not marked yet
   }
-  syscalls.lsetxattr(paths.at(upperDir), names.impure, Buffer.from('y'));
+  if (mark?.toString() !== 'y') paths.setxattr(upperDir, names.impure, Buffer.from('y'));
 }
 
 /** Make `n` exist in the upper layer (its parents first); answers its upper real path. */
@@ -101,41 +103,49 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
   if (!src) throw new FsError('ENOENT', 'copy-up', n.name);
   const st = paths.lstat(src.real);
   const dest = ctx.ovl.upperReal(n);
-  // The temporary name is in the work directory, whose fd lives with the mount: `tmp` stays valid
-  // across the awaits below. Paths of the layers (paths.at) are used synchronously only.
-  const tmp = paths.workPath(path.join(ctx.workDir, tempName()));
+  // The copy is made under a temporary name in the work directory, by that name in the work
+  // directory's fd (it lives with the mount): stable across the awaits below, and no procfs walk
+  // per call. Paths and fds of the layers (paths.at, parentOf) are used synchronously only.
+  const work = paths.workFd;
+  const tmpName = tempName();
+  const tmp = paths.workPath(path.join(ctx.workDir, tmpName));
   log.debug(`${dest}: from layer ${src.layer} (${st.size} bytes)`);
   // As the kernel (ovl_do_copy_up): no origin for a file with lower hard links — each name copied up
   // becomes its own inode, and one lower number must not stand for several upper files.
-  const origin = st.isDirectory() || st.nlink === 1n ? ctx.ovl.originFh.encode(paths.at(src.real), src.layer) : undefined;
+  let origin: Buffer | undefined;
+  if (st.isDirectory() || st.nlink === 1n) {
+    const at = paths.parentOf(src.real);
+    origin = ctx.ovl.originFh.encode(at.name, src.layer, at.dir);
+  }
   if (origin) markImpure(paths, ctx.ovl.names, path.dirname(dest));
+  /** The copy's own fd, where making it opened one: its fsync goes through it. */
+  let made: number | undefined;
   try {
     if (st.isDirectory()) {
-      await fs.promises.mkdir(tmp, Number(st.mode) & 0o7777);
+      syscalls.mkdirAt(work, tmpName, Number(st.mode) & 0o7777);
     } else if (st.isFile() && kind === 'truncated') {
-      await fs.promises.writeFile(tmp, '', { flag: 'wx' });
+      made = syscalls.openat(work, tmpName, NEW_FILE, 0o600);
     } else if (st.isFile()) {
-      // FICLONE: reflink when the filesystem can, else libuv's copy_file_range/sendfile. EXCL (the
-      // name is fresh anyway) also spares the ftruncate(0) libuv does otherwise, after which ext4's
-      // auto_da_alloc flushes the whole file at close: 0.4 s of a 1 GiB copy-up's 0.8.
       // A metadata-only copy in a lower layer (stacked from a kernel overlay's metacopy=on upper)
       // comes up whole: its metadata from `src`, its data from the file below that holds it.
-      await copyData(paths, (n.state.lowerData ?? src).real, tmp, fs.constants.COPYFILE_FICLONE | fs.constants.COPYFILE_EXCL);
+      made = await copyData(paths, (n.state.lowerData ?? src).real, { dir: work, name: tmpName, path: tmp });
     } else if (st.isSymbolicLink()) {
-      await fs.promises.symlink(fs.readlinkSync(paths.at(src.real), { encoding: 'buffer' }), tmp);
+      fs.symlinkSync(fs.readlinkSync(paths.at(src.real), { encoding: 'buffer' }), tmp);
     } else {
-      syscalls.mknod(tmp, Number(st.mode), st.rdev);
+      syscalls.mknodAt(work, tmpName, Number(st.mode), st.rdev);
     }
-    copyMetadata(ctx.ovl, src, st, tmp);
-    if (origin) setOrigin(ctx, tmp, origin);
-    if (ctx.durable && st.isFile() && kind === 'with-data') await fsyncPath(tmp);
+    copyMetadata(ctx.ovl, src, st, work, tmpName, tmp);
+    if (origin) setOrigin(ctx, work, tmpName, origin);
+    if (ctx.durable && st.isFile() && kind === 'with-data') await (made !== undefined ? fsyncFd(made) : fsyncPath(tmp));
     // The atomic step: until here nothing is visible in the upper layer. The path of `dest` is
     // taken again after the awaits: a rename of a parent meanwhile moved where the copy belongs.
     const { dir, name } = paths.parentOf(ctx.ovl.upperReal(n));
-    syscalls.renameAt(-100 /* AT_FDCWD: tmp is the work directory's procfs path */, tmp as string, dir, name);
+    syscalls.renameAt(work, tmpName, dir, name);
   } catch (err) {
     await fs.promises.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw err;
+  } finally {
+    if (made !== undefined) fs.closeSync(made);
   }
   const upperIno = paths.lstat(ctx.ovl.upperReal(n)).ino;
   // st_ino after copy-up, as the kernel's ovl_getattr: a directory keeps the merged number (its
@@ -169,7 +179,7 @@ async function copyUpMetacopyData(ctx: CopyUpCtx, n: OvlInode, data: RealRef, ki
   try {
     if (!fs.fstatSync(to).isFile()) throw new FsError('ESTALE', 'copy-up', real, 'no longer a regular file');
     if (kind === 'with-data') {
-      await copyData(paths, data.real, fdPath(to), fs.constants.COPYFILE_FICLONE);
+      await copyData(paths, data.real, { fd: to });
       if (BigInt(fs.fstatSync(to).size) !== st.size) fs.ftruncateSync(to, Number(st.size));
       if (ctx.durable) await new Promise<void>((res, rej) => fs.fsync(to, (err) => (err ? rej(err) : res())));
     } else {
@@ -186,25 +196,9 @@ async function copyUpMetacopyData(ctx: CopyUpCtx, n: OvlInode, data: RealRef, ki
 
 const CAPS = 'security.capability';
 
-/**
- * The data of the regular file `real` copied to `dest` by libuv's copyFile (`flags`). The source is
- * an fd of our own, opened through no symlink, held until the copy is done; O_NONBLOCK and a regular
- * file only: a lower file swapped for a FIFO behind the mount must hold neither the request thread
- * in open(2) nor a threadpool thread in the copy.
- */
-async function copyData(paths: LayerPaths, real: string, dest: HostPath, flags: number): Promise<void> {
-  const from = paths.open(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+function setOrigin(ctx: CopyUpCtx, dir: number, name: string, origin: Buffer): void {
   try {
-    if (!fs.fstatSync(from).isFile()) throw new FsError('ESTALE', 'copy-up', real, 'no longer a regular file');
-    await fs.promises.copyFile(fdPath(from), dest, flags);
-  } finally {
-    fs.closeSync(from);
-  }
-}
-
-function setOrigin(ctx: CopyUpCtx, tmp: HostPath, origin: Buffer): void {
-  try {
-    syscalls.lsetxattr(tmp, ctx.ovl.names.origin, origin);
+    syscalls.lsetxattr(name, ctx.ovl.names.origin, origin, 0, { dir });
   } catch (err) {
     // user.* xattrs are refused on symlinks and special files (userxattr): that copy just keeps its
     // own st_ino after a remount, as under the kernel's overlay.
@@ -224,15 +218,24 @@ async function fsyncPath(p: HostPath): Promise<void> {
   }
 }
 
-function copyMetadata(ovl: Ovl, src: RealRef, st: fs.BigIntStats, tmp: HostPath): void {
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise<void>((res, rej) => fs.fsync(fd, (err) => (err ? rej(err) : res())));
+}
+
+/**
+ * The lower entry's xattrs, owner, mode and times onto its copy, the entry `name` in the work
+ * directory's fd `dir` (`tmp` names it by path, for the rare calls that take one).
+ */
+function copyMetadata(ovl: Ovl, src: RealRef, st: fs.BigIntStats, dir: number, name: string, tmp: HostPath): void {
   const paths = ovl.paths;
-  for (const name of syscalls.llistxattr(paths.at(src.real))) {
-    if (isPrivateXattr(name)) continue; // the layer's own overlay metadata does not travel up
+  for (const x of paths.listxattr(src.real)) {
+    if (isPrivateXattr(x)) continue; // the layer's own overlay metadata does not travel up
     try {
-      syscalls.lsetxattr(tmp, name, syscalls.lgetxattr(paths.at(src.real), name));
+      const value = paths.getxattr(src.real, x);
+      if (value !== undefined) syscalls.lsetxattr(name, x, value, 0, { dir });
     } catch (err) {
       // security.* and system.* may be refused by the upper filesystem; the data must still come up.
-      log.warnOnce(`xattr:${name}`, `could not copy xattr ${name} up (${(err as Error).message}); continuing without it`);
+      log.warnOnce(`xattr:${x}`, `could not copy xattr ${x} up (${(err as Error).message}); continuing without it`);
     }
   }
   // What the entry shows comes up with it: into the upper layer's override xattr where it keeps
@@ -243,13 +246,18 @@ function copyMetadata(ovl: Ovl, src: RealRef, st: fs.BigIntStats, tmp: HostPath)
     ? o.shown(src.layer, paths.at(src.real), st)
     : { uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode) & 0o7777 };
   if (o.upperName !== undefined) {
-    if (!st.isSymbolicLink()) fs.chmodSync(tmp, Number(st.mode) & 0o7777);
+    if (!st.isSymbolicLink()) chmodAt(dir, name, tmp, Number(st.mode) & 0o7777);
     o.write(tmp, shown);
   } else {
-    keepOwner(tmp, shown);
-    if (!st.isSymbolicLink()) fs.chmodSync(tmp, shown.mode); // after chown: chown clears setuid
+    keepOwner(dir, name, shown);
+    if (!st.isSymbolicLink()) chmodAt(dir, name, tmp, shown.mode); // after chown: chown clears setuid
   }
-  syscalls.lutimens(tmp, st.atimeNs, st.mtimeNs);
+  syscalls.utimensAt(dir, name, st.atimeNs, st.mtimeNs);
+}
+
+/** chmod of the entry `name` in `dir` (not a symlink); by its path where the kernel lacks fchmodat2. */
+function chmodAt(dir: number, name: string, p: HostPath, mode: number): void {
+  if (!syscalls.fchmodAt(dir, name, mode)) fs.chmodSync(p, mode);
 }
 
 /**
@@ -258,9 +266,9 @@ function copyMetadata(ovl: Ovl, src: RealRef, st: fs.BigIntStats, tmp: HostPath)
  * cannot give an id the namespace does not map (EINVAL: the lower entry shows as the overflow id
  * anyway); either way the data must still come up, so the copy keeps the daemon's owner, said once.
  */
-function keepOwner(tmp: HostPath, st: { uid: number; gid: number }): void {
+function keepOwner(dir: number, name: string, st: { uid: number; gid: number }): void {
   try {
-    fs.lchownSync(tmp, st.uid, st.gid);
+    syscalls.fchownAt(dir, name, st.uid, st.gid);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EPERM' && code !== 'EINVAL') throw err;

@@ -259,6 +259,15 @@ export class LayerPaths {
     }
   }
 
+  /**
+   * The work directory's fd, which lives as long as the mount: copy-up makes its temporary entries
+   * by name in it with the *at() calls, stable across awaits, no procfs walk.
+   */
+  get workFd(): number {
+    if (!this.#work) throw new FsError('EROFS', 'workdir', undefined, 'no work directory');
+    return this.#work.fd;
+  }
+
   /** A name in the work directory, stable across awaits (the work root's fd lives with the mount). */
   workPath(real: string): HostPath {
     if (!this.#work || !real.startsWith(this.#work.root + '/') || real.indexOf('/', this.#work.root.length + 1) >= 0) {

@@ -64,11 +64,12 @@ export class OriginFh {
   /**
    * The origin value for an upper copy of the lower entry `real` in `layer`: its file handle, or an
    * empty value where that filesystem has none (the kernel's "null" origin: still marks a copy-up).
+   * `real` is a name in the directory fd `dir` when one is given.
    */
-  encode(real: HostPath, layer: number): Buffer {
+  encode(real: HostPath, layer: number, dir?: number): Buffer {
     let h: FileHandle;
     try {
-      h = syscalls.nameToHandle(real);
+      h = syscalls.nameToHandle(real, dir);
     } catch (err) {
       log.warnOnce(
         `encode:${layer}`,
