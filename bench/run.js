@@ -343,6 +343,20 @@ const overlayExtra = [
   [`copy-up ${BIG_MIB} MiB (s)`, 'time', copyUp],
   // Without the fsync of the copied-up data that the kernel and layerfs do by default.
   [`copy-up ${BIG_MIB} MiB, volatile (s)`, 'time', copyUp, ['volatile']],
+  // A container's `RUN chmod -R`/`chown -R` over a lower tree: a copy-up per file, the lower files
+  // not in the page cache (as a layer just pulled or not read since boot); volatile, as
+  // containers/storage mounts a container.
+  [
+    `copy-up of ${SMALL} files, chmod -R, volatile (s)`,
+    'time',
+    (root) => {
+      dropCaches();
+      const t = now();
+      sh('chmod', ['-R', 'g+w', `${root}/small`]);
+      return secs(t);
+    },
+    ['volatile'],
+  ],
   [
     'find + tar of the tree (s)',
     'time',
