@@ -17,8 +17,6 @@ import { createLogger } from '@layerfs/fuse-bridge';
 import { tempName, type CopyUpCtx } from './copy-up';
 
 const log = createLogger('overlay');
-const AT_FDCWD = -100;
-
 /**
  * Remove the upper file `real` (a path for ovl.paths), deferring the freeing of its blocks when that
  * pays. `open`: the node has open handles, or holds its file by an fd (OvlInode.pinned) — then
@@ -32,11 +30,12 @@ export function unlinkUpperFile(cu: CopyUpCtx, real: string, open: boolean): voi
     paths.unlink(real);
     return;
   }
-  const tmp = paths.workPath(path.join(cu.workDir, tempName()));
+  const tmpName = tempName();
+  const tmp = paths.workPath(path.join(cu.workDir, tmpName));
   const { dir, name } = paths.parentOf(real);
   try {
-    // From the name in its parent's fd to the work directory's procfs path (all ASCII: a string).
-    syscalls.renameAt(dir, name, AT_FDCWD, tmp as string);
+    // From the name in its parent's fd to the name in the work directory's fd.
+    syscalls.renameAt(dir, name, paths.workFd, tmpName);
   } catch {
     // A move the host refuses (upper and workdir on two mounts of one filesystem: EXDEV): unlink in place.
     paths.unlink(real);
