@@ -348,7 +348,8 @@ export async function run(argv: string[]): Promise<number> {
           .epilogue(
             `Overlay options: lowerdir=A:B:C (A on top; \\: escapes a colon), or lowerdir+=A,lowerdir+=B
 (each path as it is), upperdir=U, workdir=W. Without upperdir/workdir the overlay is read-only
-(writes fail with EROFS).
+(writes fail with EROFS). lowerdir=A::D1::D2 (or datadir+=D1): data-only layers, never shown by
+name, holding the data of A's metadata-only files by their absolute redirects (composefs's form).
   volatile      do not fsync copied-up data before it is renamed into place (the kernel's volatile)
   userxattr     write the overlay's xattrs as user.overlay.* (default when not root; no redirects)
   redirect_dir=on|follow|off|nofollow

@@ -77,11 +77,17 @@ function overlayOptions(p: Parsed, cwd: string, transport: string | undefined): 
     transport: (transport ?? 'auto') as TransportChoice,
   });
   const abs = (d: string | undefined) => (d === undefined ? undefined : path.resolve(cwd, d));
-  return { ...o, lower: o.lower.map((l) => path.resolve(cwd, l)), upper: abs(o.upper), work: abs(o.work) };
+  return {
+    ...o,
+    lower: o.lower.map((l) => path.resolve(cwd, l)),
+    ...(o.data ? { data: o.data.map((l) => path.resolve(cwd, l)) } : {}),
+    upper: abs(o.upper),
+    work: abs(o.work),
+  };
 }
 
 function layersOf(o: MountOverlayOptions): string[] {
-  return [...o.lower, ...(o.upper ? [o.upper] : []), ...(o.work ? [o.work] : [])];
+  return [...o.lower, ...(o.data ?? []), ...(o.upper ? [o.upper] : []), ...(o.work ? [o.work] : [])];
 }
 
 /**

@@ -24,8 +24,10 @@ export function overlayMountOptions(
   const appended = take('lowerdir+');
   if (lowerOpt !== undefined && appended !== undefined)
     throw new UsageError('lowerdir= and lowerdir+= do not mix: give the layers one way (lowerdir=A:B, or lowerdir+=A,lowerdir+=B)');
-  const fromOpts = lowerOpt !== undefined ? parseLowerdir(lowerOpt) : appended !== undefined ? appended.split('\0') : [];
-  const lower = [...fromOpts, ...(given.lower ?? [])];
+  const fromOpts = lowerOpt !== undefined ? parseLowerdir(lowerOpt) : { lower: appended?.split('\0') ?? [], data: [] };
+  const lower = [...fromOpts.lower, ...(given.lower ?? [])];
+  // datadir+=DIR: a data-only layer in the new mount API's form (lowerdir=A::DIR in the old one).
+  const data = [...fromOpts.data, ...(take('datadir+')?.split('\0') ?? [])];
   const upper = given.upper ?? take('upperdir');
   const work = given.work ?? take('workdir');
   // fuse-overlayfs's timeout=SECONDS: how long the kernel may keep names and attributes.
@@ -34,9 +36,19 @@ export function overlayMountOptions(
   const features = takeOverlayFeatures(take);
   const bridge = takeBridgeOptions(opts);
   rejectLeftovers(opts, 'overlay');
-  return { lower, upper, work, mountpoint: given.mountpoint, ...features, ...bridge, transport: given.transport };
+  return {
+    lower,
+    ...(data.length > 0 ? { data } : {}),
+    upper,
+    work,
+    mountpoint: given.mountpoint,
+    ...features,
+    ...bridge,
+    transport: given.transport,
+  };
 }
 
 export function describeOverlay(o: MountOverlayOptions): string {
-  return `overlaying ${o.lower.join(':')}${o.upper ? ` under ${o.upper}` : ' (read-only)'}`;
+  const data = o.data?.length ? `::${o.data.join('::')}` : '';
+  return `overlaying ${o.lower.join(':')}${data}${o.upper ? ` under ${o.upper}` : ' (read-only)'}`;
 }

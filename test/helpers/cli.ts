@@ -66,11 +66,11 @@ export function mountPassthrough(source: string, mnt: string, opts: string[] = [
 /** `layerfs overlay -o lowerdir=…[,upperdir=…,workdir=…] MNT`: the mount(8) order, options first. */
 export function mountOverlay(
   mnt: string,
-  layers: { lower: string[]; upper?: string; work?: string },
+  layers: { lower: string[]; data?: string[]; upper?: string; work?: string },
   opts: string[] = [],
 ): Promise<Mounted> {
   const esc = (p: string) => p.replace(/\\/g, '\\\\').replace(/:/g, '\\:').replace(/,/g, '\\,');
-  const o = [`lowerdir=${layers.lower.map(esc).join(':')}`];
+  const o = [`lowerdir=${layers.lower.map(esc).join(':')}${(layers.data ?? []).map((d) => `::${esc(d)}`).join('')}`];
   if (layers.upper) o.push(`upperdir=${layers.upper.replace(/,/g, '\\,')}`, `workdir=${layers.work!.replace(/,/g, '\\,')}`);
   return mountWith(['overlay', '--transport', TRANSPORT, '-o', o.join(','), ...opts.flatMap((x) => ['-o', x]), mnt], mnt);
 }
@@ -102,4 +102,19 @@ export function spawnForeground(args: string[]) {
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, exited, stderr: () => stderr };
+}
+
+/** `fn` with the overlay of `layers` mounted at `mnt` (mountOverlay's arguments); unmounted after, also when `fn` throws. */
+export async function withOverlay<T>(
+  mnt: string,
+  layers: Parameters<typeof mountOverlay>[1],
+  opts: string[],
+  fn: (mnt: string) => T | Promise<T>,
+): Promise<T> {
+  const m = await mountOverlay(mnt, layers, opts);
+  try {
+    return await fn(mnt);
+  } finally {
+    await m.unmount();
+  }
 }

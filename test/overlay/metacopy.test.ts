@@ -11,6 +11,7 @@ import { syscalls } from '@layerfs/backing-io';
 import { overlayLayers } from '../helpers/scratch';
 import { mountOverlay } from '../helpers/cli';
 import { treeView } from '../helpers/tree-view';
+import { testWhen } from '../helpers/test-when';
 
 type Layers = ReturnType<typeof overlayLayers>;
 
@@ -60,11 +61,7 @@ beforeAll(() => {
   }
 });
 
-const maybe = (name: string, fn: () => Promise<void>) =>
-  test(name, async () => {
-    if (!kernelHasMetacopy) return console.warn('skipped: the kernel refuses metacopy=on');
-    await fn();
-  });
+const maybe = testWhen(() => kernelHasMetacopy, 'the kernel refuses metacopy=on');
 
 maybe('the kernel wrote metadata-only copies (the fixture is what it claims)', async () => {
   const t = metacopyLayers();

@@ -10,6 +10,8 @@ export interface MountOverlayOptions extends Omit<MountFsOptions, 'transport'>, 
   transport?: TransportChoice;
   /** Lower layers, top first. */
   lower: string[];
+  /** Data-only layers, below the lower ones (params.ts OverlayLayers.data). */
+  data?: string[];
   /** Upper layer; with `work`. Leave both out for a read-only overlay. */
   upper?: string;
   work?: string;

@@ -61,6 +61,11 @@ export interface OvlEntry {
 export interface LayerRoots {
   /** Real roots, top first: [upper?, ...lower]. */
   roots: string[];
+  /**
+   * Data-only layers' roots, top first: never looked up by name (no entry of theirs shows); an
+   * entry found in one has layer roots.length + its index.
+   */
+  dataRoots?: string[];
   hasUpper: boolean;
   /** How real paths reach the host (layer-paths.ts). */
   paths: LayerPaths;
@@ -292,10 +297,16 @@ export class OvlNamei {
    * Whether `e` is a metadata-only copy (ovl_check_metacopy_xattr). Such a file has no data blocks
    * of its own (it was made sparse at its size; ext4 may count one block of xattrs), so a file with
    * more than its size and 64 KiB allocated is not asked; nor is one in the last layer, where no
-   * data could be below it.
+   * data could be below it (but a data-only layer), nor a data-only layer's own file.
+   *
+   * Without metacopy=on such a file answers EPERM — unless data-only layers are mounted and it is in
+   * the last lower layer: its data can then only come from one of those, by its absolute redirect,
+   * which the kernel follows without metacopy=on (since 6.16; in a lower layer above another one it
+   * answers EPERM, as here).
    */
   #isMetacopy(e: RealEntry): boolean {
-    if (!e.st.isFile() || this.#isLast(e.layer)) return false;
+    if (!e.st.isFile() || e.layer >= this.#layers.roots.length) return false;
+    if (this.#isLast(e.layer) && this.#dataRoots.length === 0) return false;
     if (e.st.blocks * 512n >= e.st.size && e.st.blocks > 128n) return false;
     let mark: Buffer | undefined;
     try {
@@ -304,7 +315,7 @@ export class OvlNamei {
       return false; // a layer without xattrs
     }
     if (mark === undefined) return false;
-    if (!this.#layers.metacopy.follow) {
+    if (!this.#layers.metacopy.follow && !(this.#dataRoots.length > 0 && this.#isLast(e.layer) && this.#isLower(e.layer))) {
       log.warnOnce(
         'metacopy',
         `refusing to follow the metadata-only copy ${e.real} (made by the kernel's overlay with metacopy=on): such files answer EPERM; mount with -o metacopy=on to read their data from the lower layer`,
@@ -356,8 +367,17 @@ export class OvlNamei {
           if (w.opaqueAbove) break;
         }
       }
-      if (!next || !next.st.isFile() || isWhiteout(this.paths, next.real, next.st))
+      // Nothing in the lower layers (a whiteout ends the search as nothing): a data-only layer by
+      // the absolute redirect, as the kernel's deferred lookup of the lower data. Where none holds
+      // it, the kernel's lookup still succeeds and its open fails ENOENT: the first data-only
+      // layer's path for it (nothing there; opening it answers ENOENT), with the file's own stat.
+      if (!next || isWhiteout(this.paths, next.real, next.st)) {
+        if (abs !== undefined && this.#dataRoots.length > 0) {
+          return this.#dataLayerFile(abs) ?? { layer: this.#layers.roots.length, real: path.join(this.#dataRoots[0]!, abs), st: e.st };
+        }
         throw new FsError('EIO', 'lookup', p, 'a metacopy file with no lower data');
+      }
+      if (!next.st.isFile()) throw new FsError('EIO', 'lookup', p, 'a metacopy file with no lower data');
       if (!this.#isMetacopy(next)) return next;
       e = next;
     }
@@ -419,6 +439,25 @@ export class OvlNamei {
       base = real;
     }
     return { real: path.join(base, last), path: `/${[...consumed, last].join('/')}`, blocked: false, opaqueAbove };
+  }
+
+  get #dataRoots(): readonly string[] {
+    return this.#layers.dataRoots ?? [];
+  }
+
+  /**
+   * A file in a data-only layer at the absolute path `abs` (ovl_lookup_data_layers): each data-only
+   * layer from its root, top first, by the plain path — they hold no whiteouts, redirects or marks —
+   * and a regular file only.
+   */
+  #dataLayerFile(abs: string): RealEntry | undefined {
+    const base = this.#layers.roots.length;
+    for (const [i, root] of this.#dataRoots.entries()) {
+      const real = path.join(root, abs);
+      const st = lstatOrNull(this.paths, real);
+      if (st?.isFile()) return { layer: base + i, real, st };
+    }
+    return undefined;
   }
 
   #isLast(layer: number): boolean {

@@ -31,6 +31,8 @@ import { StatOverride } from './override-stat';
 export interface OverlayFsOptions extends OverlayFeatures {
   /** Real lower layer roots, top first. */
   lower: string[];
+  /** Real data-only layer roots, top first (reached only by metadata-only files' absolute redirects). */
+  data?: string[];
   upper?: string;
   work?: string;
 }
@@ -83,7 +85,8 @@ export class Ovl {
     this.noXattrs = opts.noXattrs === true;
     const workDir = opts.upper && opts.work ? path.join(opts.work, WORK_SUBDIR) : undefined;
     if (workDir) fs.mkdirSync(workDir, { recursive: true });
-    this.paths = new LayerPaths(this.roots, workDir);
+    const dataRoots = opts.data ?? [];
+    this.paths = new LayerPaths([...this.roots, ...dataRoots], workDir);
     this.override = new StatOverride(
       (i) => this.paths.at(this.roots[i]!),
       this.roots.length,
@@ -92,6 +95,7 @@ export class Ovl {
     );
     this.namei = new OvlNamei({
       roots: [...this.roots],
+      dataRoots: [...dataRoots],
       hasUpper: opts.upper !== undefined,
       paths: this.paths,
       redirect: { xattr: this.names.redirect, follow: this.redirects.follow },
@@ -165,9 +169,10 @@ export class Ovl {
     // is not worth a listing; nlink 1 tells find and fts "unknown" rather than a wrong count.
     const merged = n.state.lower.length + (n.state.hasUpper ? 1 : 0) > 1;
     if (st.isDirectory() && merged) return { ...attr, nlink: 1 };
-    // As ovl_getattr: a metadata-only copy occupies what its data file does.
+    // As ovl_getattr: a metadata-only copy occupies what its data file does (its own blocks where a
+    // data-only layer lacks the file).
     const data = n.state.lowerData;
-    if (data) return { ...attr, blocks: this.paths.lstat(data.real).blocks };
+    if (data) return { ...attr, blocks: this.paths.lstatIfAny(data.real)?.blocks ?? attr.blocks };
     return attr;
   }
 

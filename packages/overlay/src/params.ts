@@ -9,24 +9,48 @@ import type { XattrPermissions } from './override-stat';
 export interface OverlayLayers {
   /** Lower layers, top first (lowerdir=A:B:C → [A, B, C]). */
   lower: string[];
+  /**
+   * Data-only lower layers, below every lower layer (lowerdir=A::D1::D2 → [D1, D2]): never looked up
+   * by name; they hold the data of metadata-only files in the lower layers, reached by the absolute
+   * overlay.redirect of such a file (the kernel's data-only layers, Linux 6.5).
+   */
+  data?: string[];
   upper?: string;
   work?: string;
 }
 
-/** Split a lowerdir value at ':'; `\:` is a literal colon (and `\\` a backslash), as in the kernel. */
-export function parseLowerdir(value: string): string[] {
-  const out: string[] = [];
+/**
+ * Split a lowerdir value into its lower layers (at ':') and the data-only layers after them (each
+ * after '::'); `\:` is a literal colon (and `\\` a backslash), as in the kernel. A lower layer may
+ * not follow a data-only one (the kernel refuses a single ':' right of a '::').
+ */
+export function parseLowerdir(value: string): { lower: string[]; data: string[] } {
+  const lower: string[] = [];
+  const data: string[] = [];
   let cur = '';
+  let inData = false;
+  const end = () => {
+    if (cur.length > 0) (inData ? data : lower).push(cur);
+    cur = '';
+  };
   for (let i = 0; i < value.length; i++) {
     const ch = value[i]!;
     if (ch === '\\' && i + 1 < value.length) cur += value[++i];
-    else if (ch === ':') {
-      out.push(cur);
-      cur = '';
+    else if (ch === ':' && value[i + 1] === ':') {
+      end();
+      inData = true;
+      i++;
+    } else if (ch === ':') {
+      if (inData)
+        throw new MountError(
+          `lowerdir=${value}: a lower layer after a data-only one: data-only layers come last, each after "::" (A:B::D1::D2)`,
+          { usage: true },
+        );
+      end();
     } else cur += ch;
   }
-  out.push(cur);
-  return out.filter((p) => p.length > 0);
+  end();
+  return { lower, data };
 }
 
 function dirOrFail(role: string, p: string): string {
@@ -51,19 +75,26 @@ const OWN_WORKDIR_ENTRIES = new Set([WORK_SUBDIR, 'index']);
  */
 export function checkLayers(layers: OverlayLayers, mountpoint: string): Required<Pick<OverlayLayers, 'lower'>> & OverlayLayers {
   if (layers.lower.length === 0)
-    throw new MountError('no lower layer given: pass -o lowerdir=DIR[:DIR…] (or --lower DIR)', { usage: true });
+    throw new MountError(
+      (layers.data ?? []).length > 0
+        ? 'only data-only layers given: a lower layer must come first (lowerdir=LOWER::DATA)'
+        : 'no lower layer given: pass -o lowerdir=DIR[:DIR…] (or --lower DIR)',
+      { usage: true },
+    );
   if ((layers.upper === undefined) !== (layers.work === undefined)) {
     throw new MountError('upperdir and workdir go together: pass both for a writable overlay, or neither for a read-only one', {
       usage: true,
     });
   }
   const lower = layers.lower.map((l, i) => dirOrFail(`lower layer ${i + 1}`, l));
+  const data = (layers.data ?? []).map((l, i) => dirOrFail(`data-only layer ${i + 1}`, l));
   const upper = layers.upper === undefined ? undefined : dirOrFail('upperdir', layers.upper);
   const work = layers.work === undefined ? undefined : dirOrFail('workdir', layers.work);
   const mnt = fs.existsSync(mountpoint) ? fs.realpathSync(mountpoint) : path.resolve(mountpoint);
 
   const all: Array<{ role: string; p: string }> = [
     ...lower.map((p, i) => ({ role: `lower layer ${i + 1} (${layers.lower[i]})`, p })),
+    ...data.map((p, i) => ({ role: `data-only layer ${i + 1} (${layers.data![i]})`, p })),
     ...(upper ? [{ role: `upperdir (${layers.upper})`, p: upper }] : []),
     ...(work ? [{ role: `workdir (${layers.work})`, p: work }] : []),
   ];
@@ -106,7 +137,7 @@ export function checkLayers(layers: OverlayLayers, mountpoint: string): Required
     }
     cleanWorkdir(work);
   }
-  return { lower, upper, work };
+  return { lower, data, upper, work };
 }
 
 function cleanWorkdir(work: string): void {
@@ -262,10 +293,6 @@ export function takeOverlayFeatures(take: (name: string) => string | undefined):
   // uuid=null and auto describe layerfs (origins carry the layer's uuid; no overlay uuid of its own),
   // off writes null ones; on asks for a persistent overlay uuid and fsid, which layerfs has not.
   const uuid = only('uuid', ['auto', 'null', 'off'], 'the overlay has no persistent uuid of its own (statfs reports the upper filesystem)');
-  if (take('datadir+') !== undefined)
-    throw new MountError('datadir+ is not supported: data-only layers (reached only through absolute metacopy redirects) are not done', {
-      usage: true,
-    });
   const flag = (name: string) => {
     const v = take(name);
     if (v !== undefined && v !== '') throw new MountError(`${name} takes no value (got ${name}=${v})`, { usage: true });

@@ -105,8 +105,36 @@ test('an xattr whiteout in a directory marked for them (opaque "x") hides the na
   expect(n.lookup('/m/gone')).toBeNull();
 });
 
-test('lowerdir= splits at colons, with \\: for a literal one', () => {
-  expect(parseLowerdir('a:b\\:c::d')).toEqual(['a', 'b:c', 'd']);
+test('lowerdir= splits at colons, with \\: for a literal one, and data-only layers after "::"', () => {
+  expect(parseLowerdir('a:b\\:c')).toEqual({ lower: ['a', 'b:c'], data: [] });
+  expect(parseLowerdir('a:b\\:c::d::e\\:f')).toEqual({ lower: ['a', 'b:c'], data: ['d', 'e:f'] });
+  expect(() => parseLowerdir('a::d:e')).toThrow(/a lower layer after a data-only one/);
+});
+
+test('data-only layers: reached only by a metadata-only file’s absolute redirect, never by name', () => {
+  const lower = layer('lower', { 'etc/plain': 'p' });
+  const data = layer('data', { 'objects/ab': 'object data', 'etc/plain': 'never shown', 'etc/extra': 'never shown' });
+  const meta = path.join(lower, 'etc/conf');
+  fs.writeFileSync(meta, '');
+  fs.truncateSync(meta, 11);
+  xattr(meta, 'metacopy', '');
+  xattr(meta, 'redirect', '/objects/ab');
+  const roots = [lower];
+  const n = new OvlNamei({
+    roots,
+    dataRoots: [data],
+    hasUpper: false,
+    paths: new LayerPaths([lower, data]),
+    redirect: { xattr: 'user.overlay.redirect', follow: false },
+    metacopy: { xattr: 'user.overlay.metacopy', follow: false },
+  });
+  expect(names(n, '/etc')).toEqual(['conf', 'plain']);
+  expect(fs.readFileSync(n.resolve('/etc/plain', 'test').top.real, 'utf8')).toBe('p');
+  expect(n.lookup('/objects')).toBeNull();
+  const conf = n.resolve('/etc/conf', 'test');
+  expect(conf.top.real).toBe(meta);
+  expect(conf.data?.layer).toBe(1);
+  expect(fs.readFileSync(conf.data!.real, 'utf8')).toBe('object data');
 });
 
 // Metadata-only copies as the kernel's overlay writes them with metacopy=on: an empty sparse file of
