@@ -356,8 +356,9 @@ name, holding the data of A's metadata-only files by their absolute redirects (c
                 on (default as root): a renamed directory with lower parts gets a redirect;
                 follow/off: redirects followed, none written (such renames: EXDEV, mv copies);
                 nofollow: a directory reached through a redirect answers EPERM
-  metacopy=on   read the kernel's metadata-only copy-ups (its data from the lower layer until the
-                first write brings it up); without it such files answer EPERM, as on the kernel
+  metacopy=on   read and make metadata-only copy-ups as the kernel does (a chmod/chown/utimens/xattr
+                change copies up metadata alone; the data follows at the first write); without it
+                such files answer EPERM, as on the kernel
   uuid=auto|null|off, xino=auto|off|on (on: one filesystem), index=off, metacopy=off,
   verity=off, nfs_export=off
                 the kernel's options, accepted where they describe what layerfs does

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { syscalls } from '@layerfs/backing-io';
 import { overlayLayers } from '../helpers/scratch';
-import { mountOverlay } from '../helpers/cli';
+import { mountOverlay, withOverlay } from '../helpers/cli';
 import { treeView } from '../helpers/tree-view';
 import { testWhen } from '../helpers/test-when';
 
@@ -155,3 +155,54 @@ maybe('writes bring the data up (append, O_TRUNC, truncate); the kernel then rea
     }
   }
 });
+
+maybe(
+  'with metacopy=on a change of metadata alone copies up only the metadata, as the kernel’s does; a write then brings the data',
+  async () => {
+    // The same changes on two copies of one lower layer: one through the kernel, one through layerfs.
+    const tree = { f: 'lower data\n', 'd/g': 'deep data\n', h: 'third\n', plain: 'untouched\n' };
+    const names = ['f', 'd/g', 'h', 'plain'];
+    const changeAll = (m: string) => {
+      fs.chmodSync(path.join(m, 'f'), 0o600);
+      fs.chownSync(path.join(m, 'd/g'), 7, 7);
+      fs.utimesSync(path.join(m, 'plain'), 1000, 2000);
+      syscalls.lsetxattr(path.join(m, 'h'), 'user.k', Buffer.from('v'));
+    };
+    const marks = (upper: string) =>
+      names.map((n) => `${n} metacopy ${isMetacopy(path.join(upper, n))} blocks ${fs.statSync(path.join(upper, n)).blocks}`);
+    const shown = (m: string) => [
+      ...treeView(m),
+      ...names.map((n) => {
+        const st = fs.statSync(path.join(m, n));
+        return `${n} ${st.uid}:${st.gid} mtime ${st.mtimeMs} ino ${st.ino}`;
+      }),
+    ];
+    const k = overlayLayers([tree]);
+    const t = overlayLayers([tree]);
+    try {
+      kernel(k, k.lower, k.upper, k.work, changeAll);
+      const seen = await withOverlay(t.mnt, t, ['metacopy=on'], (m) => {
+        changeAll(m);
+        return shown(m);
+      });
+      expect(marks(t.upper!)).toEqual(marks(k.upper!));
+      expect(marks(t.upper!)[0]).toMatch(/^f metacopy true /);
+      expect(seen).toContain('f 600 file 11 lower data\n []');
+      // The kernel reads layerfs's metadata-only copies as layerfs showed them.
+      expect(kernel(t, t.lower, t.upper, t.work, shown)).toEqual(seen);
+      // A write brings the data up into the same inode; the kernel reads the result too.
+      const written = await withOverlay(t.mnt, t, ['metacopy=on'], (m) => {
+        fs.appendFileSync(path.join(m, 'f'), 'more\n');
+        fs.chmodSync(path.join(m, 'f'), 0o640); // a metadata change of a whole upper file: nothing to copy
+        return shown(m);
+      });
+      expect(written).toContain('f 640 file 16 lower data\nmore\n []');
+      expect(isMetacopy(path.join(t.upper!, 'f'))).toBe(false);
+      expect(kernel(t, t.lower, t.upper, t.work, shown)).toEqual(written);
+      expect(fs.readFileSync(path.join(t.lower[0]!, 'f'), 'utf8')).toBe('lower data\n');
+    } finally {
+      k.cleanup();
+      t.cleanup();
+    }
+  },
+);

@@ -60,10 +60,20 @@ export function copyUpTruncated(ctx: CopyUpCtx, n: OvlInode): Promise<string> {
   return copyUpAs(ctx, n, 'truncated');
 }
 
-type CopyUpKind = 'with-data' | 'truncated';
+/**
+ * For a change of metadata alone (chmod, chown, utimens, xattrs) under metacopy=on: a
+ * regular file comes up as the kernel's metadata-only copy (ovl_need_meta_copy_up) — sparse at its
+ * size, marked overlay.metacopy, its data read from the lower file until a write or truncate brings
+ * it up (copyUpMetacopyData). Anything else, or without metacopy=on, comes up whole.
+ */
+export function copyUpMetadata(ctx: CopyUpCtx, n: OvlInode): Promise<string> {
+  return copyUpAs(ctx, n, ctx.ovl.metacopy && n.state.type === fs.constants.S_IFREG ? 'metadata' : 'with-data');
+}
+
+type CopyUpKind = 'with-data' | 'truncated' | 'metadata';
 
 async function copyUpAs(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<string> {
-  if (n.state.hasUpper && n.state.lowerData === undefined) return ctx.ovl.upperReal(n);
+  if (n.state.hasUpper && (n.state.lowerData === undefined || kind === 'metadata')) return ctx.ovl.upperReal(n);
   // The parent chain first, before this node's lock: no copy-up holds two locks.
   if (n.parent) await copyUp(ctx, n.parent);
   const unlock = await ctx.ovl.locks.lock(n.id);
@@ -72,11 +82,19 @@ async function copyUpAs(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<
       // An unlinked file has no name to come up under (the kernel's copy-up of an unhashed dentry).
       if (n.detached) throw new FsError('ENOENT', 'copy-up', n.name);
       // Re-checked on disk too: a node made for one request and the kernel's node for the same name
-      // do not share a lock, and a copy must never replace one already made (and maybe written).
-      if (!ctx.ovl.upperExists(n)) await copyUpOne(ctx, n, kind);
-      n.state.hasUpper = true;
-      n.state.lowerData = undefined;
-    } else if (n.state.lowerData !== undefined) {
+      // do not share a lock, and a copy must never replace one already made (and maybe written):
+      // then the node takes what the other made (whole, or a metadata-only copy).
+      if (ctx.ovl.upperExists(n)) {
+        ctx.ovl.refresh(n);
+      } else {
+        const lower = n.state.lower[0];
+        await copyUpOne(ctx, n, kind);
+        n.state.hasUpper = true;
+        // A metadata-only copy reads the data the lower entry did: its file, or the data below it.
+        n.state.lowerData = kind === 'metadata' && lower ? (n.state.lowerData ?? { layer: lower.layer, real: lower.real }) : undefined;
+      }
+    }
+    if (n.state.lowerData !== undefined && kind !== 'metadata') {
       if (n.detached) throw new FsError('ENOENT', 'copy-up', n.name);
       await copyUpMetacopyData(ctx, n, n.state.lowerData, kind);
       n.state.lowerData = undefined;
@@ -125,6 +143,10 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
       syscalls.mkdirAt(work, tmpName, Number(st.mode) & 0o7777);
     } else if (st.isFile() && kind === 'truncated') {
       made = syscalls.openat(work, tmpName, NEW_FILE, 0o600);
+    } else if (st.isFile() && kind === 'metadata') {
+      // No data blocks: its size alone, the data stays below (marked after the metadata is copied).
+      made = syscalls.openat(work, tmpName, NEW_FILE, 0o600);
+      fs.ftruncateSync(made, Number(st.size));
     } else if (st.isFile()) {
       // A metadata-only copy in a lower layer (stacked from a kernel overlay's metacopy=on upper)
       // comes up whole: its metadata from `src`, its data from the file below that holds it.
@@ -136,6 +158,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
     }
     copyMetadata(ctx.ovl, src, st, work, tmpName, tmp);
     if (origin) setOrigin(ctx, work, tmpName, origin);
+    if (kind === 'metadata') syscalls.lsetxattr(tmpName, ctx.ovl.names.metacopy, Buffer.alloc(0), 0, { dir: work });
     if (ctx.durable && st.isFile() && kind === 'with-data') await (made !== undefined ? fsyncFd(made) : fsyncPath(tmp));
     // The atomic step: until here nothing is visible in the upper layer. The path of `dest` is
     // taken again after the awaits: a rename of a parent meanwhile moved where the copy belongs.

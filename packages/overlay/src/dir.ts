@@ -120,6 +120,8 @@ export async function link(ovl: Ovl, n: OvlInode, parent: OvlInode, name: string
     return linked(ovl, parent, name);
   }
   const cu = assertWritable(ovl, 'link', n.name);
+  // Whole, also under metacopy=on: a metadata-only copy finds its data by its name, which a second
+  // name lacks (the kernel writes an absolute redirect on it instead; both read the same).
   const srcReal = await copyUp(cu, n);
   const { real } = await prepareCreate(ovl, 'link', parent, name);
   ovl.paths.link(srcReal, real);

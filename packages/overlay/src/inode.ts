@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { FsError, fdPath, syscalls, thenMaybe } from '@layerfs/backing-io';
 import { Attr, Fh, Reply, SetattrTimes, StatFs, statFsFrom } from '@layerfs/fuse-bridge';
-import { copyUp } from './copy-up';
+import { copyUp, copyUpMetadata } from './copy-up';
 import { followCopyUp, isLowerFile, openFileOf } from './file';
 import { Ovl, assertWritable } from './ovl-fs';
 import type { OvlInode } from './ovl-inode';
@@ -109,7 +109,8 @@ export async function change(ovl: Ovl, op: string, n: OvlInode, fn: (t: ChangeTa
     fn({ fd });
     return;
   }
-  fn({ real: await copyUp(cu, n) });
+  // A truncate changes data; everything else here only metadata (a metadata-only copy under metacopy=on).
+  fn({ real: await (op === 'truncate' ? copyUp(cu, n) : copyUpMetadata(cu, n)) });
 }
 
 export function readlink(ovl: Ovl, n: OvlInode): string {

@@ -70,6 +70,11 @@ export class Ovl {
   readonly noFsync: boolean;
   /** redirect_dir as settled against userxattr: whether renames write redirects, lookups follow them. */
   readonly redirects: RedirectMode;
+  /**
+   * metacopy=on: metadata-only copies are followed, and a change of a lower regular file's metadata
+   * alone copies up only its metadata, as the kernel's (copy-up.ts copyUpMetadata).
+   */
+  readonly metacopy: boolean;
   /** noxattrs: no extended attributes through the mount (the layers' own are still copied up). */
   readonly noXattrs: boolean;
   /** Owners and modes kept in xattrs (fuse-overlayfs's xattr_permissions, containers/storage's force_mask). */
@@ -83,6 +88,7 @@ export class Ovl {
     this.names = opts.userxattr ? ovlXattrs(USER_PREFIX) : ovlXattrs();
     this.redirects = redirectMode(opts.redirectDir, opts.userxattr === true);
     this.noXattrs = opts.noXattrs === true;
+    this.metacopy = metacopyFollows(opts.metacopy, opts.redirectDir, opts.userxattr === true);
     const workDir = opts.upper && opts.work ? path.join(opts.work, WORK_SUBDIR) : undefined;
     if (workDir) fs.mkdirSync(workDir, { recursive: true });
     const dataRoots = opts.data ?? [];
@@ -99,7 +105,7 @@ export class Ovl {
       hasUpper: opts.upper !== undefined,
       paths: this.paths,
       redirect: { xattr: this.names.redirect, follow: this.redirects.follow },
-      metacopy: { xattr: this.names.metacopy, follow: metacopyFollows(opts.metacopy, opts.redirectDir, opts.userxattr === true) },
+      metacopy: { xattr: this.names.metacopy, follow: this.metacopy },
     });
     this.originFh = new OriginFh(this.roots, opts.upper !== undefined, opts.uuidOff === true);
     const root = this.found(this.namei.root());
