@@ -140,6 +140,19 @@ export function readRedirect(paths: LayerPaths, real: string, xattr: string): st
   }
 }
 
+/**
+ * A redirect as the kernel takes one (ovl_check_redirect, then a lookup_one per component): a name,
+ * or an absolute path of names — none empty, none `.` or `..`. Anything else is EIO, never a path
+ * walked: a `..` would step out of the layer, or into another layer of the mount.
+ */
+function checkedRedirect(r: string | undefined, p: string): string | undefined {
+  if (r === undefined) return undefined;
+  const names = r.startsWith('/') ? r.slice(1).split('/') : [r];
+  if (names.some((n) => n === '' || n === '.' || n === '..' || n.includes('/')))
+    throw new FsError('EIO', 'lookup', p, `an invalid redirect (${JSON.stringify(r)})`);
+  return r;
+}
+
 export class OvlNamei {
   readonly #layers: LayerRoots;
   /** Real directory → whether it holds aufs `.wh.` entries. */
@@ -268,7 +281,7 @@ export class OvlNamei {
       // sibling name, looked up in the parent's own directory of each layer below (a rename of the
       // parent may have put it elsewhere in each), or in the same directory from the roots once an
       // absolute one was followed (as ovl_check_redirect).
-      const redirect = this.#isLast(dir.layer) ? undefined : marks.redirect;
+      const redirect = this.#isLast(dir.layer) ? undefined : checkedRedirect(marks.redirect, p);
       if (redirect !== undefined) {
         byName = false;
         if (!this.#layers.redirect.follow) refuse = true;
@@ -337,7 +350,7 @@ export class OvlNamei {
     let sibling = name;
     let abs: string | undefined;
     for (;;) {
-      const r = readRedirect(this.paths, e.real, this.#layers.redirect.xattr);
+      const r = checkedRedirect(readRedirect(this.paths, e.real, this.#layers.redirect.xattr), p);
       if (r !== undefined) {
         if (r.startsWith('/')) abs = r;
         else if (abs !== undefined) abs = `${path.posix.dirname(abs)}/${r}`.replace(/^\/\//, '/');
@@ -433,7 +446,7 @@ export class OvlNamei {
       if (!st.isDirectory()) return { real: undefined, path: abs, blocked: true, opaqueAbove };
       const marks = dirMarks(this.paths, real, this.#layers.redirect.xattr);
       if (marks.opaque) opaqueAbove = true;
-      const r = this.#isLast(layer) ? undefined : marks.redirect;
+      const r = this.#isLast(layer) ? undefined : checkedRedirect(marks.redirect, abs);
       if (r === undefined) consumed.push(c);
       else consumed = r.startsWith('/') ? r.split('/').filter(Boolean) : [...consumed, r];
       base = real;

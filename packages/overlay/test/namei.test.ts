@@ -135,6 +135,25 @@ test('data-only layers: reached only by a metadata-only file’s absolute redire
   expect(conf.top.real).toBe(meta);
   expect(conf.data?.layer).toBe(1);
   expect(fs.readFileSync(conf.data!.real, 'utf8')).toBe('object data');
+  // A redirect that would step out of the data-only layer (into the lower one here) is EIO.
+  const evil = path.join(lower, 'etc/evil');
+  fs.writeFileSync(evil, '');
+  fs.truncateSync(evil, 1);
+  xattr(evil, 'metacopy', '');
+  xattr(evil, 'redirect', '/../lower/etc/plain');
+  expect(() => n.resolve('/etc/evil', 'test')).toThrow(/EIO/);
+});
+
+test('a directory redirect with an empty, . or .. component is EIO, as the kernel refuses it', () => {
+  const top = layer('top', { 'a/mine': 'm', 'b/mine': 'm', 'c/mine': 'm' });
+  const bottom = layer('bottom', { 'x/old': 'o' });
+  xattr(path.join(top, 'a'), 'redirect', '../bottom/x');
+  xattr(path.join(top, 'b'), 'redirect', '/x/../x');
+  xattr(path.join(top, 'c'), 'redirect', '/x');
+  const n = namei([top, bottom], false);
+  expect(() => n.resolve('/a', 'test')).toThrow(/EIO/);
+  expect(() => n.resolve('/b', 'test')).toThrow(/EIO/);
+  expect(names(n, '/c')).toEqual(['mine', 'old']);
 });
 
 // Metadata-only copies as the kernel's overlay writes them with metacopy=on: an empty sparse file of
