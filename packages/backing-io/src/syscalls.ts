@@ -246,7 +246,7 @@ export function lgetxattrIfAny(hostPath: HostPath, xattr: string, at: XattrAt = 
   if (first >= 0) return Buffer.from(xattrBuf.subarray(0, first));
   const firstErrno = koffi.errno();
   if (firstErrno === ENODATA) return undefined;
-  if (firstErrno !== 34 /* ERANGE */) throw new FsError(firstErrno, 'getxattr', shownPath(path));
+  if (firstErrno !== ERANGE) throw new FsError(firstErrno, 'getxattr', shownPath(path));
   for (;;) {
     const size = check(get(path, name, null, 0), 'getxattr', path);
     const buf = Buffer.alloc(size);
@@ -255,7 +255,7 @@ export function lgetxattrIfAny(hostPath: HostPath, xattr: string, at: XattrAt = 
     if (n >= 0) return buf.subarray(0, n);
     const errno = koffi.errno();
     if (errno === ENODATA) return undefined; // removed in between
-    if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'getxattr', shownPath(path));
+    if (errno !== ERANGE) throw new FsError(errno, 'getxattr', shownPath(path));
   }
 }
 
@@ -302,7 +302,7 @@ export function llistxattr(hostPath: HostPath, at: XattrAt = {}): string[] {
   const first = Number(list(path, xattrBuf, xattrBuf.length));
   if (first >= 0) return splitNames(xattrBuf.subarray(0, first));
   const firstErrno = koffi.errno();
-  if (firstErrno !== 34 /* ERANGE */) throw new FsError(firstErrno, 'listxattr', shownPath(path));
+  if (firstErrno !== ERANGE) throw new FsError(firstErrno, 'listxattr', shownPath(path));
   for (;;) {
     const size = check(list(path, null, 0), 'listxattr', path);
     if (size === 0) return [];
@@ -310,7 +310,7 @@ export function llistxattr(hostPath: HostPath, at: XattrAt = {}): string[] {
     const n = Number(list(path, buf, size));
     if (n >= 0) return splitNames(buf.subarray(0, n));
     const errno = koffi.errno();
-    if (errno !== 34 /* ERANGE */) throw new FsError(errno, 'listxattr', shownPath(path));
+    if (errno !== ERANGE) throw new FsError(errno, 'listxattr', shownPath(path));
   }
 }
 

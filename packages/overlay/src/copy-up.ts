@@ -87,11 +87,11 @@ async function copyUpAs(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<
       if (ctx.ovl.upperExists(n)) {
         ctx.ovl.refresh(n);
       } else {
-        const lower = n.state.lower[0];
-        await copyUpOne(ctx, n, kind);
+        const lower = n.state.lower[0]!;
+        const metadataOnly = await copyUpOne(ctx, n, kind);
         n.state.hasUpper = true;
         // A metadata-only copy reads the data the lower entry did: its file, or the data below it.
-        n.state.lowerData = kind === 'metadata' && lower ? (n.state.lowerData ?? { layer: lower.layer, real: lower.real }) : undefined;
+        n.state.lowerData = metadataOnly ? (n.state.lowerData ?? { layer: lower.layer, real: lower.real }) : undefined;
       }
     }
     if (n.state.lowerData !== undefined && kind !== 'metadata') {
@@ -115,11 +115,13 @@ export function tempName(): string {
   return `#${process.pid.toString(16)}.${(tempSeq++).toString(16)}.${Math.floor(Math.random() * 0xffffffff).toString(16)}`;
 }
 
-async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<void> {
+/** Copy the lower entry of `n` up as `kind` says; answers whether the copy is a metadata-only one. */
+async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<boolean> {
   const paths = ctx.ovl.paths;
   const src = n.state.lower[0];
   if (!src) throw new FsError('ENOENT', 'copy-up', n.name);
   const st = paths.lstat(src.real);
+  const metadataOnly = st.isFile() && kind === 'metadata';
   const dest = ctx.ovl.upperReal(n);
   // The copy is made under a temporary name in the work directory, by that name in the work
   // directory's fd (it lives with the mount): stable across the awaits below, and no procfs walk
@@ -141,12 +143,10 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
   try {
     if (st.isDirectory()) {
       syscalls.mkdirAt(work, tmpName, Number(st.mode) & 0o7777);
-    } else if (st.isFile() && kind === 'truncated') {
+    } else if (st.isFile() && kind !== 'with-data') {
       made = syscalls.openat(work, tmpName, NEW_FILE, 0o600);
-    } else if (st.isFile() && kind === 'metadata') {
-      // No data blocks: its size alone, the data stays below (marked after the metadata is copied).
-      made = syscalls.openat(work, tmpName, NEW_FILE, 0o600);
-      fs.ftruncateSync(made, Number(st.size));
+      // A metadata-only copy has its size and no data blocks: the data stays below.
+      if (metadataOnly) fs.ftruncateSync(made, Number(st.size));
     } else if (st.isFile()) {
       // A metadata-only copy in a lower layer (stacked from a kernel overlay's metacopy=on upper)
       // comes up whole: its metadata from `src`, its data from the file below that holds it.
@@ -158,7 +158,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
     }
     copyMetadata(ctx.ovl, src, st, work, tmpName, tmp);
     if (origin) setOrigin(ctx, work, tmpName, origin);
-    if (kind === 'metadata') syscalls.lsetxattr(tmpName, ctx.ovl.names.metacopy, Buffer.alloc(0), 0, { dir: work });
+    if (metadataOnly) syscalls.lsetxattr(tmpName, ctx.ovl.names.metacopy, Buffer.alloc(0), 0, { dir: work });
     if (ctx.durable && st.isFile() && kind === 'with-data') await (made !== undefined ? fsyncFd(made) : fsyncPath(tmp));
     // The atomic step: until here nothing is visible in the upper layer. The path of `dest` is
     // taken again after the awaits: a rename of a parent meanwhile moved where the copy belongs.
@@ -170,13 +170,14 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
   } finally {
     if (made !== undefined) fs.closeSync(made);
   }
-  const upperIno = paths.lstat(ctx.ovl.upperReal(n)).ino;
   // st_ino after copy-up, as the kernel's ovl_getattr: a directory keeps the merged number (its
   // node's, unchanged); a file with one link keeps the lower number; a lower hard link is a file of
   // its own now, with its own number (the other names stay the lower inode).
-  if (st.isDirectory()) return;
+  if (st.isDirectory()) return false;
+  const upperIno = paths.lstat(ctx.ovl.upperReal(n)).ino;
   if (st.nlink === 1n) ctx.recordOrigin(upperIno, st.ino);
   else n.ino = upperIno;
+  return metadataOnly;
 }
 
 /**
