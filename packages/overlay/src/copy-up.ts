@@ -121,6 +121,11 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
   const src = n.state.lower[0];
   if (!src) throw new FsError('ENOENT', 'copy-up', n.name);
   const st = paths.lstat(src.real);
+  // The lower entry is found again by its path: one swapped behind the mount for another type (a
+  // directory for a symlink to somewhere else) is not what the node stands for, and must not come
+  // up in its place.
+  if ((Number(st.mode) & fs.constants.S_IFMT) !== n.state.type)
+    throw new FsError('ESTALE', 'copy-up', src.real, 'the lower entry changed type behind the mount');
   const metadataOnly = st.isFile() && kind === 'metadata';
   const dest = ctx.ovl.upperReal(n);
   // The copy is made under a temporary name in the work directory, by that name in the work
