@@ -9,11 +9,24 @@ const S_IFMT = 0o170000;
 const STATX_BTIME = 0x800;
 const NS_PER_MS = 1_000_000n;
 
-/** glibc's makedev(), as Node reports st_dev and st_rdev. */
+let lastMajor = -1;
+let lastMinor = -1;
+let lastDev = 0n;
+
+/**
+ * glibc's makedev(), as Node reports st_dev and st_rdev. Every stat asks it for st_dev, nearly always
+ * of the same filesystem as the last, and for st_rdev 0:0: those answers are kept (a dozen BigInt
+ * operations otherwise).
+ */
 export function makedev(major: number, minor: number): bigint {
+  if ((major | minor) === 0) return 0n;
+  if (major === lastMajor && minor === lastMinor) return lastDev;
   const ma = BigInt(major >>> 0);
   const mi = BigInt(minor >>> 0);
-  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+  lastDev = ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+  lastMajor = major;
+  lastMinor = minor;
+  return lastDev;
 }
 
 function timeNs(b: Buffer, off: number): bigint {

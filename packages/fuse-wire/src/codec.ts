@@ -179,28 +179,46 @@ export function emptyReply(unique: bigint): Buffer {
   return replyBuffer(unique, 0);
 }
 
+const U32 = 0x1_0000_0000;
+
+/**
+ * A u64 field. Most values (node ids, sizes, block counts) fit 32 bits: written as two u32s, which
+ * costs a third of writeBigUInt64LE's BigInt shifts (every attribute reply writes three).
+ */
 export function putU64(buf: Buffer, off: number, v: number | bigint): void {
-  buf.writeBigUInt64LE(BigInt(v), off);
+  if (typeof v === 'bigint' ? v <= 0xffff_ffffn : v < U32) {
+    buf.writeUInt32LE(Number(v), off);
+    buf.writeUInt32LE(0, off + 4);
+  } else buf.writeBigUInt64LE(BigInt(v), off);
 }
 
 const NS = 1_000_000_000n;
 
+/**
+ * A time as seconds and nanoseconds. The seconds fit a double exactly (|sec| < 2^53), so one BigInt
+ * division splits the time and the rest is number arithmetic; before 1970 the nanoseconds stay
+ * positive and the seconds one lower, as the kernel stores them.
+ */
 function putTime(buf: Buffer, secOff: number, nsecOff: number, ns: bigint): void {
-  let sec = ns / NS;
-  let nsec = ns % NS;
-  if (nsec < 0n) {
-    sec -= 1n;
-    nsec += NS;
+  const whole = ns / NS;
+  let sec = Number(whole);
+  let nsec = Number(ns - whole * NS);
+  if (nsec < 0) {
+    sec -= 1;
+    nsec += 1e9;
   }
-  buf.writeBigInt64LE(sec, secOff);
-  buf.writeUInt32LE(Number(nsec), nsecOff);
+  // Two's complement by halves: the low half is sec mod 2^32, the high half floor(sec / 2^32).
+  const high = Math.floor(sec / U32);
+  buf.writeUInt32LE(sec - high * U32, secOff);
+  buf.writeInt32LE(high, secOff + 4);
+  buf.writeUInt32LE(nsec, nsecOff);
 }
 
 /** struct fuse_attr. The one place attributes meet the wire. */
 export function putAttr(buf: Buffer, off: number, a: Attr): void {
-  buf.writeBigUInt64LE(a.ino, off);
-  buf.writeBigUInt64LE(a.size, off + 8);
-  buf.writeBigUInt64LE(a.blocks, off + 16);
+  putU64(buf, off, a.ino);
+  putU64(buf, off + 8, a.size);
+  putU64(buf, off + 16, a.blocks);
   putTime(buf, off + 24, off + 48, a.atimeNs);
   putTime(buf, off + 32, off + 52, a.mtimeNs);
   putTime(buf, off + 40, off + 56, a.ctimeNs);
@@ -216,7 +234,7 @@ export function putAttr(buf: Buffer, off: number, a: Attr): void {
 /** Seconds (may be fractional) as a fuse timeout pair. */
 function putTimeout(buf: Buffer, secOff: number, nsecOff: number, seconds: number): void {
   const whole = Math.floor(seconds);
-  buf.writeBigUInt64LE(BigInt(whole), secOff);
+  putU64(buf, secOff, whole);
   buf.writeUInt32LE(Math.round((seconds - whole) * 1e9), nsecOff);
 }
 

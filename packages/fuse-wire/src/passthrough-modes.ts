@@ -31,8 +31,7 @@
 //
 // Registration (FUSE_DEV_IOC_BACKING_OPEN) keeps a BackingFile reference: the host fd stays open for
 // as long as the kernel may use the backing id, and is put at the node's last release.
-import { fstatSync } from 'node:fs';
-import { BackingFile, errnoOf } from '@layerfs/backing-io';
+import { BackingFile, errnoOf, syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { backingClose, backingOpen } from './dev';
 import { hasKillableBits } from './killpriv';
@@ -158,8 +157,12 @@ export class PassthroughModes {
   }
 }
 
-/** Which file a backing fd is (dev:ino), its size, and whether it carries set-id bits. */
+/**
+ * Which file a backing fd is (dev:ino), its size, and whether it carries set-id bits. statx of the
+ * fd itself rather than fs.fstatSync: every open and create asks, and Node's BigIntStats (its Dates
+ * and fourteen BigInts) cost more than the syscall.
+ */
 function identify(b: BackingFile): { key: string; size: number; setId: boolean } {
-  const st = fstatSync(b.fd, { bigint: true });
-  return { key: `${st.dev}:${st.ino}`, size: Number(st.size), setId: hasKillableBits(Number(st.mode)) };
+  const st = syscalls.statxAt(b.fd, '');
+  return { key: `${st.dev}:${st.ino}`, size: Number(st.size), setId: hasKillableBits(st.mode) };
 }

@@ -266,6 +266,24 @@ describe('reply layouts', () => {
     expect(r).toEqual(Buffer.concat([header(16 + 104, 0, 9n), le([64, 1], [32, 500000000], [32, 0]), attrBytes()]));
   });
 
+  test('fuse_attr: sizes past 32 bits, times far before 1970 and past 2106, whole negative seconds', () => {
+    const NS = 1_000_000_000n;
+    const far: Attr = {
+      ...attr,
+      size: 2n ** 40n + 7n,
+      blocks: 2n ** 32n,
+      atimeNs: -(2n ** 33n) * NS - 1n, // 1 ns before -2^33 s: the seconds one lower, 999 999 999 ns
+      mtimeNs: 2n ** 33n * NS + 3n,
+      ctimeNs: -NS,
+    };
+    const r = codec.attrReply(9n, far, 0).subarray(16 + 16);
+    expect(r.readBigUInt64LE(8)).toBe(2n ** 40n + 7n);
+    expect(r.readBigUInt64LE(16)).toBe(2n ** 32n);
+    expect([r.readBigInt64LE(24), r.readUInt32LE(48)]).toEqual([-(2n ** 33n) - 1n, 999_999_999]);
+    expect([r.readBigInt64LE(32), r.readUInt32LE(52)]).toEqual([2n ** 33n, 3]);
+    expect([r.readBigInt64LE(40), r.readUInt32LE(56)]).toEqual([-1n, 0]);
+  });
+
   test('entry_out: node id, generation, timeouts, attributes', () => {
     const r = codec.entryReply(9n, { nodeid: 5, generation: 2, entryTimeout: 1, attrTimeout: 0.25, attr });
     expect(r).toEqual(

@@ -80,9 +80,10 @@ export class PtInode {
 
   /** Where it was last seen, for messages only: never used to reach the file. */
   describe(): string {
-    const parts: string[] = [];
-    for (let n: PtInode | null = this; n?.parent; n = n.parent) parts.unshift(n.name || '(unnamed)');
-    return `/${parts.join('/')}`;
+    // Every open asks (a backing file's path for messages): concatenation, no array to shift into.
+    let out = '';
+    for (let n: PtInode | null = this; n?.parent; n = n.parent) out = `/${n.name || '(unnamed)'}${out}`;
+    return out === '' ? '/' : out;
   }
 }
 

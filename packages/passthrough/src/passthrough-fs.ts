@@ -319,9 +319,10 @@ export class PassthroughFs implements NodeHandlers {
 
   open(ctx: RequestContext, node: NodeId, flags: number): OpenReply {
     const n = this.#nodes.get(node);
+    const where = n.describe();
     const backing = backingFileOpen({
-      userPath: n.describe(),
-      realPath: this.source + n.describe(),
+      userPath: where,
+      realPath: this.source + where,
       flags,
       cred: ctx,
       createFlags: flags & O_TRUNC,
@@ -334,9 +335,10 @@ export class PassthroughFs implements NodeHandlers {
     checkName(name);
     const p = this.#nodes.get(parent);
     const dir = this.#nodes.fd(p);
+    const where = `${p.describe()}/${name}`;
     const backing = backingFileOpen({
-      userPath: `${p.describe()}/${name}`,
-      realPath: `${this.source}${p.describe()}/${name}`,
+      userPath: where,
+      realPath: this.source + where,
       flags,
       cred: ctx,
       mode,

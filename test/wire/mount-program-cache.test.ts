@@ -1,0 +1,27 @@
+// The mount program (bin/layerfs-overlay, podman's mount_program) compiles its bundle with the code
+// cache the build stored; V8 takes that cache only under the flags it was made with. The loader tunes
+// V8's flags as it loads (bin/src/v8-tuning.ts), so the build must make the cache under the same
+// ones, or every container mount would compile the bundle from scratch (~40 ms). The second half
+// checks that another flag value is refused, so the first would notice the flags stopping to match.
+import * as path from 'node:path';
+import { run } from '../helpers/run';
+
+const DIST = path.resolve(__dirname, '..', '..', 'bin', 'dist');
+
+const SCRIPT = `
+const [dist, other] = process.argv.slice(1);
+const fs = require('fs'), vm = require('vm'), Module = require('module');
+const { BUNDLE, CACHE, bundleIsCurrent } = require(dist + '/mount-program.js');
+if (other) require('v8').setFlagsFromString(other);
+const script = new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), { filename: BUNDLE, cachedData: fs.readFileSync(CACHE) });
+console.log(JSON.stringify({ current: bundleIsCurrent([BUNDLE, CACHE]), rejected: script.cachedDataRejected }));
+`;
+
+test("the mount program's code cache is taken under the flags its loader sets, and refused under others", async () => {
+  const asLoaded = await run(process.execPath, ['-e', SCRIPT, DIST]);
+  expect(asLoaded.stderr).toBe('');
+  expect(JSON.parse(asLoaded.stdout)).toEqual({ current: true, rejected: false });
+  const other = await run(process.execPath, ['-e', SCRIPT, DIST, '--interrupt-budget=12345']);
+  expect(other.stderr).toBe('');
+  expect(JSON.parse(other.stdout)).toEqual({ current: true, rejected: true });
+});
