@@ -36,9 +36,6 @@ const result = esbuild.buildSync({
   logLevel: 'warning',
 });
 const inputs = Object.keys(result.metafile.inputs).map((f) => path.relative(root, path.resolve(root, f)));
-// The cache depends on the loader too: it sets V8's flags (bin/src/v8-tuning.ts), which V8 checks a
-// cache against; a cache made under other flags would be rejected at every mount.
-for (const f of ['mount-program.js', 'v8-tuning.js']) inputs.push(path.relative(root, path.join(dist, f)));
 // The cache is written by the loader itself, so it is made by the same Node and flags that use it.
 const r = spawnSync(process.execPath, [path.join(dist, 'mount-program.js'), '--write-code-cache'], {
   stdio: ['ignore', 'inherit', 'inherit'],

@@ -11,11 +11,6 @@ import * as fs from 'node:fs';
 import Module from 'node:module';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
-import { tuneV8 } from './v8-tuning';
-
-// Before the bundle is compiled, and before its code cache is written or checked: V8 rejects a cache
-// made under other flags.
-tuneV8();
 
 export const BUNDLE = path.join(__dirname, 'overlay-main.bundle.js');
 export const CACHE = `${BUNDLE}.cache`;

@@ -1,8 +1,9 @@
 // The mount program (bin/layerfs-overlay, podman's mount_program) compiles its bundle with the code
-// cache the build stored; V8 takes that cache only under the flags it was made with. The loader tunes
-// V8's flags as it loads (bin/src/v8-tuning.ts), so the build must make the cache under the same
-// ones, or every container mount would compile the bundle from scratch (~40 ms). The second half
-// checks that another flag value is refused, so the first would notice the flags stopping to match.
+// cache the build stored; V8 takes that cache only from the same Node under the same V8 flags, and a
+// refused cache is silent: every container mount would compile the bundle from scratch (~40 ms).
+// So: the cache the build made is taken by a loader started as the mount program starts it, and
+// refused under another V8 flag (the check that would notice the loader or the build ever setting
+// flags the other does not).
 import * as path from 'node:path';
 import { run } from '../helpers/run';
 
@@ -17,7 +18,7 @@ const script = new vm.Script(Module.wrap(fs.readFileSync(BUNDLE, 'utf8')), { fil
 console.log(JSON.stringify({ current: bundleIsCurrent([BUNDLE, CACHE]), rejected: script.cachedDataRejected }));
 `;
 
-test("the mount program's code cache is taken under the flags its loader sets, and refused under others", async () => {
+test("the mount program's code cache is taken as the mount program loads it, and refused under other V8 flags", async () => {
   const asLoaded = await run(process.execPath, ['-e', SCRIPT, DIST]);
   expect(asLoaded.stderr).toBe('');
   expect(JSON.parse(asLoaded.stdout)).toEqual({ current: true, rejected: false });
