@@ -3,8 +3,10 @@
 // One in-flight request on a backing file. It starts with two references — the submitter's and the
 // completion's — and whoever drops the last one runs the cleanup: copy the backing position back to
 // the user's request, run the completion hook, put the request's BackingFile reference. When the I/O
-// finished without queueing (a zero-length request, an error before submission), the completion runs
-// inline and so does the cleanup; nothing waits on a callback that will never come.
+// finished without queueing (a zero-length request, an error before submission, a read the page
+// cache held, a write done at once), the completion runs inline and so does the cleanup; nothing
+// waits on a callback that will never come, and the submitter can answer with the byte count at
+// once (`doneNow`) instead of a promise that settles only after the caller's turn of the event loop.
 import { BackingFile } from './backing-file';
 import { Kiocb } from './kiocb';
 
@@ -18,6 +20,7 @@ export class BackingAio {
   #result: AioResult | undefined;
   readonly #cleanup: (aio: BackingAio, result: AioResult) => Promise<void> | void;
   readonly #done: Promise<number>;
+  #doneNow: number | undefined;
   #resolve!: (bytes: number) => void;
   #reject!: (err: unknown) => void;
 
@@ -36,6 +39,14 @@ export class BackingAio {
   /** The request's final outcome: bytes transferred, or the error. Settles after cleanup. */
   get done(): Promise<number> {
     return this.#done;
+  }
+
+  /**
+   * The bytes transferred where the request succeeded and its cleanup already ran (inline, with a
+   * hook that returned no promise): `done` then holds nothing more. Undefined otherwise.
+   */
+  get doneNow(): number | undefined {
+    return this.#doneNow;
   }
 
   /** The completion: record the result and drop the completion's reference. Exactly once. */
@@ -59,7 +70,11 @@ export class BackingAio {
       hook = Promise.reject(err);
     }
     // The file reference is put only after the hook is done with the fd (endWrite fstats it).
-    Promise.resolve(hook).then(
+    if (!(hook instanceof Promise)) {
+      this.finish(result, undefined);
+      return;
+    }
+    hook.then(
       () => this.finish(result, undefined),
       (hookErr: unknown) => this.finish(result, hookErr),
     );
@@ -71,6 +86,9 @@ export class BackingAio {
     void this.file.put()?.catch(() => undefined);
     if (!result.ok) this.#reject(result.error);
     else if (hookErr !== undefined) this.#reject(hookErr);
-    else this.#resolve(result.bytes);
+    else {
+      this.#doneNow = result.bytes;
+      this.#resolve(result.bytes);
+    }
   }
 }

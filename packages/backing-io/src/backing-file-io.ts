@@ -28,7 +28,11 @@ export interface IoVec {
   len?: number;
 }
 
-export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb, ctx: BackingFileCtx = {}): Promise<number> {
+/**
+ * A read of `vec.len` bytes at `iocb.pos`: the byte count where the host's page cache held the range
+ * (answered at once, the request's cleanup already done), else a promise of it.
+ */
+export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb, ctx: BackingFileCtx = {}): number | Promise<number> {
   const backingIocb = kiocbClone(iocb);
   const aio = new BackingAio(file, iocb, backingIocb, (_aio, result) => {
     if (result.ok) ctx.accessed?.(file);
@@ -63,10 +67,14 @@ export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb, 
     );
   }
   aio.put();
-  return aio.done;
+  return aio.doneNow ?? aio.done;
 }
 
-export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb, ctx: BackingFileCtx = {}): Promise<number> {
+/**
+ * A write of `vec.len` bytes at `iocb.pos` (at the end for O_APPEND): the byte count where it was
+ * done at once (write-at-once.ts) and its completion hook returned no promise, else a promise of it.
+ */
+export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb, ctx: BackingFileCtx = {}): number | Promise<number> {
   const backingIocb = kiocbClone(iocb);
   const aio = new BackingAio(file, iocb, backingIocb, (_aio, result) => endWrite(file, result, ctx));
   const len = vec.len ?? vec.buf.length - (vec.off ?? 0);
@@ -96,7 +104,7 @@ export function backingFileWriteIter(file: BackingFile, vec: IoVec, iocb: Kiocb,
     }
   }
   aio.put();
-  return aio.done;
+  return aio.doneNow ?? aio.done;
 }
 
 /**

@@ -175,7 +175,7 @@ export function readFd(ovl: Ovl, fh: Fh): number | undefined {
   return f.backing.fd;
 }
 
-export function write(ovl: Ovl, fh: Fh, buf: Buffer, position: number): Promise<number> {
+export function write(ovl: Ovl, fh: Fh, buf: Buffer, position: number): Reply<number> {
   const { backing } = ovl.files.get(fh, 'write');
   return backingFileWriteIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, ovl.io);
 }

@@ -171,7 +171,7 @@ export class OverlayFs implements NodeHandlers {
     return file.readFd(this.#ovl, fh);
   }
 
-  write(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): Promise<number> {
+  write(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): Reply<number> {
     return file.write(this.#ovl, fh, buf, position);
   }
 

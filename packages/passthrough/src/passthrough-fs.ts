@@ -387,7 +387,7 @@ export class PassthroughFs implements NodeHandlers {
     return { fh: this.#files.add({ node, backing }), backing };
   }
 
-  read(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): Promise<number> {
+  read(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): number | Promise<number> {
     const { backing } = this.#files.get(fh, 'read');
     return backingFileReadIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, {});
   }
@@ -397,7 +397,7 @@ export class PassthroughFs implements NodeHandlers {
     return backing.flags & fs.constants.O_DIRECT ? undefined : backing.fd;
   }
 
-  write(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): Promise<number> {
+  write(_ctx: RequestContext, _node: NodeId, fh: Fh, buf: Buffer, position: number): number | Promise<number> {
     const { backing } = this.#files.get(fh, 'write');
     return backingFileWriteIter(backing, { buf }, { pos: position, flags: backing.iocbFlags }, {});
   }
