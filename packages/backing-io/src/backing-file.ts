@@ -62,15 +62,23 @@ export class BackingFile {
   #refs = 1;
   #closed: Promise<void> | undefined;
 
-  /** Use backingFileOpen(); this is for wrapping an fd that is already open. */
-  constructor(fd: number, opts: Omit<BackingFileOpenOptions, 'createFlags' | 'mode'>) {
+  /**
+   * Use backingFileOpen(); this is for wrapping an fd that is already open. `realPath` and `io`
+   * stand in for the options' own (backingFileOpen passes the resolved path without copying `opts`).
+   */
+  constructor(
+    fd: number,
+    opts: Omit<BackingFileOpenOptions, 'createFlags' | 'mode'>,
+    realPath: string = opts.realPath,
+    io: BackingIoOps = opts.io ?? nodeIoOps,
+  ) {
     this.#fd = fd;
     this.userPath = opts.userPath;
-    this.realPath = opts.realPath;
+    this.realPath = realPath;
     this.flags = opts.flags;
     this.iocbFlags = iocbFlagsFromOpenFlags(opts.flags);
     this.cred = opts.cred ?? {};
-    this.io = opts.io ?? nodeIoOps;
+    this.io = io;
   }
 
   /** The host fd. Only valid for a holder of a reference. */
@@ -156,12 +164,21 @@ export function backingTmpfileOpen(
 }
 
 function openBacking(opts: BackingFileOpenOptions): BackingFile | Promise<BackingFile> {
-  const realPath = path.resolve(opts.realPath);
+  const realPath = isNormalAbsolute(opts.realPath) ? opts.realPath : path.resolve(opts.realPath);
   checkNotStacked(realPath, 'open', true);
   const io = opts.io ?? nodeIoOps;
   const hostFlags = (opts.flags & ~BACKING_OPEN_STRIP) | (opts.createFlags ?? 0);
   // libuv (and Node's openSync) add O_CLOEXEC to every open: a forked helper never inherits backing fds.
   const fd = (opts.openFile ?? io.open)(realPath, hostFlags, opts.mode ?? 0o666);
-  const wrap = (n: number) => new BackingFile(n, { ...opts, realPath, io });
-  return typeof fd === 'number' ? wrap(fd) : fd.then(wrap);
+  if (typeof fd === 'number') return new BackingFile(fd, opts, realPath, io);
+  return fd.then((n) => new BackingFile(n, opts, realPath, io));
+}
+
+/**
+ * Whether path.resolve() would give `p` back unchanged: absolute, no empty, "." or ".." component,
+ * no trailing slash. Every open asks, and filesystems pass paths they built from clean parts; any
+ * component starting with a dot takes the slow way, which is only slower.
+ */
+function isNormalAbsolute(p: string): boolean {
+  return p.startsWith('/') && (p.length === 1 || (!p.endsWith('/') && !p.includes('//') && !p.includes('/.')));
 }
