@@ -21,6 +21,12 @@ import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, FUSE_OVERLAYFS_PREFIX, TRUSTE
 export interface RealRef {
   layer: number;
   real: string;
+  /**
+   * A metadata-only file's data that no data-only layer holds as a regular file: stat shows the
+   * file's own metadata, an open or a copy-up of its data answers ENOENT (the kernel's lazy
+   * lower-data lookup fails so, whether nothing is there or something that is not a regular file).
+   */
+  absent?: true;
 }
 
 export interface RealEntry extends RealRef {
@@ -382,11 +388,18 @@ export class OvlNamei {
       }
       // Nothing in the lower layers (a whiteout ends the search as nothing): a data-only layer by
       // the absolute redirect, as the kernel's deferred lookup of the lower data. Where none holds
-      // it, the kernel's lookup still succeeds and its open fails ENOENT: the first data-only
-      // layer's path for it (nothing there; opening it answers ENOENT), with the file's own stat.
+      // it as a regular file (nothing there, or a symlink, a directory…), the kernel's lookup still
+      // succeeds and its open fails ENOENT: marked absent, with the file's own stat.
       if (!next || isWhiteout(this.paths, next.real, next.st)) {
         if (abs !== undefined && this.#dataRoots.length > 0) {
-          return this.#dataLayerFile(abs) ?? { layer: this.#layers.roots.length, real: path.join(this.#dataRoots[0]!, abs), st: e.st };
+          return (
+            this.#dataLayerFile(abs) ?? {
+              layer: this.#layers.roots.length,
+              real: path.join(this.#dataRoots[0]!, abs),
+              st: e.st,
+              absent: true,
+            }
+          );
         }
         throw new FsError('EIO', 'lookup', p, 'a metacopy file with no lower data');
       }

@@ -38,7 +38,7 @@ export interface OverlayFsOptions extends OverlayFeatures {
 }
 
 const S_IFMT = fs.constants.S_IFMT;
-const ref = (r: RealRef): RealRef => ({ layer: r.layer, real: r.real });
+const ref = (r: RealRef): RealRef => (r.absent ? { layer: r.layer, real: r.real, absent: true } : { layer: r.layer, real: r.real });
 
 export class Ovl {
   readonly roots: readonly string[];
@@ -139,7 +139,9 @@ export class Ovl {
 
   /** The real file whose data `n` shows: a metadata-only copy's lower data file, else topReal. */
   dataReal(n: OvlInode): string {
-    return n.state.lowerData?.real ?? this.topReal(n);
+    const data = n.state.lowerData;
+    if (data?.absent) throw new FsError('ENOENT', 'open', n.name, 'no data-only layer holds its data as a regular file');
+    return data?.real ?? this.topReal(n);
   }
 
   /** The real directories merged into directory `n`, top first, for lookupChild and readdir. */
@@ -175,9 +177,14 @@ export class Ovl {
     // is not worth a listing; nlink 1 tells find and fts "unknown" rather than a wrong count.
     const merged = n.state.lower.length + (n.state.hasUpper ? 1 : 0) > 1;
     if (st.isDirectory() && merged) return { ...attr, nlink: 1 };
-    // As ovl_getattr: a metadata-only copy occupies what its data file does (its own blocks where a
-    // data-only layer lacks the file).
+    // As ovl_getattr: a metadata-only copy occupies what its data file does; where no data-only
+    // layer holds the data, what the kernel guesses before its lazy lookup of it: the size rounded
+    // up to whole blocks.
     const data = n.state.lowerData;
+    if (data?.absent) {
+      const bs = BigInt(attr.blksize || 4096);
+      return { ...attr, blocks: (((attr.size + bs - 1n) / bs) * bs) / 512n };
+    }
     if (data) return { ...attr, blocks: this.paths.lstatIfAny(data.real)?.blocks ?? attr.blocks };
     return attr;
   }
