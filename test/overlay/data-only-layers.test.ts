@@ -220,3 +220,41 @@ test('a lower layer after a data-only one, or data-only layers alone, is refused
     t.cleanup();
   }
 });
+
+maybe(
+  'with an upper layer: a metadata-only file without its data answers ENOENT to any change, as the kernel, and nothing comes up',
+  async () => {
+    const d = dataLayers();
+    try {
+      fs.symlinkSync('ab/cdef', path.join(d.data[0]!, 'objects/link'));
+      metacopyFile(path.join(d.lower[0]!, 'etc/missing'), 5, '/objects/none');
+      metacopyFile(path.join(d.lower[0]!, 'etc/linked'), 5, '/objects/link');
+      const rw = { upper: d.t.upper!, work: d.t.work! };
+      const codeOf = (fn: () => void) => {
+        try {
+          fn();
+          return 'ok';
+        } catch (err) {
+          return (err as NodeJS.ErrnoException).code;
+        }
+      };
+      // Truncate (an O_TRUNC open: no data needed), append, chmod (with and without metacopy=on).
+      const changes = (m: string) =>
+        ['etc/missing', 'etc/linked'].flatMap((n) => {
+          const p = path.join(m, n);
+          return [codeOf(() => fs.writeFileSync(p, '')), codeOf(() => fs.appendFileSync(p, 'x')), codeOf(() => fs.chmodSync(p, 0o600))];
+        });
+      for (const extra of [[], ['metacopy=on']]) {
+        const want = kernel(d, rw, extra, changes);
+        expect(want).toEqual(Array(6).fill('ENOENT'));
+        expect(fs.readdirSync(rw.upper)).toEqual([]);
+        await withOverlay(d.t.mnt, { ...d, ...rw }, extra, (m) => {
+          expect(changes(m)).toEqual(want);
+        });
+        expect(fs.readdirSync(rw.upper)).toEqual([]);
+      }
+    } finally {
+      d.t.cleanup();
+    }
+  },
+);

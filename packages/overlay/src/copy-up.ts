@@ -74,6 +74,7 @@ type CopyUpKind = 'with-data' | 'truncated' | 'metadata';
 
 async function copyUpAs(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<string> {
   if (n.state.hasUpper && (n.state.lowerData === undefined || kind === 'metadata')) return ctx.ovl.upperReal(n);
+  ctx.ovl.checkData(n, 'copy-up');
   // The parent chain first, before this node's lock: no copy-up holds two locks.
   if (n.parent) await copyUp(ctx, n.parent);
   const unlock = await ctx.ovl.locks.lock(n.id);
@@ -95,7 +96,6 @@ async function copyUpAs(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise<
       }
     }
     if (n.state.lowerData !== undefined && kind !== 'metadata') {
-      if (n.state.lowerData.absent) throw new FsError('ENOENT', 'copy-up', n.name, 'no data-only layer holds its data as a regular file');
       if (n.detached) throw new FsError('ENOENT', 'copy-up', n.name);
       await copyUpMetacopyData(ctx, n, n.state.lowerData, kind);
       n.state.lowerData = undefined;
@@ -156,7 +156,7 @@ async function copyUpOne(ctx: CopyUpCtx, n: OvlInode, kind: CopyUpKind): Promise
     } else if (st.isFile()) {
       // A metadata-only copy in a lower layer (stacked from a kernel overlay's metacopy=on upper)
       // comes up whole: its metadata from `src`, its data from the file below that holds it.
-      made = await copyData(paths, n.state.lowerData ? ctx.ovl.dataReal(n) : src.real, { dir: work, name: tmpName, path: tmp });
+      made = await copyData(paths, (n.state.lowerData ?? src).real, { dir: work, name: tmpName, path: tmp });
     } else if (st.isSymbolicLink()) {
       fs.symlinkSync(fs.readlinkSync(paths.at(src.real), { encoding: 'buffer' }), tmp);
     } else {

@@ -139,9 +139,16 @@ export class Ovl {
 
   /** The real file whose data `n` shows: a metadata-only copy's lower data file, else topReal. */
   dataReal(n: OvlInode): string {
-    const data = n.state.lowerData;
-    if (data?.absent) throw new FsError('ENOENT', 'open', n.name, 'no data-only layer holds its data as a regular file');
-    return data?.real ?? this.topReal(n);
+    this.checkData(n, 'open');
+    return n.state.lowerData?.real ?? this.topReal(n);
+  }
+
+  /**
+   * ENOENT for a metadata-only file whose data no data-only layer holds as a regular file: its open
+   * and every copy-up of it (data or not) fail so, as the kernel's lazy lookup of the data does.
+   */
+  checkData(n: OvlInode, syscall: string): void {
+    if (n.state.lowerData?.absent) throw new FsError('ENOENT', syscall, n.name, 'no data-only layer holds its data as a regular file');
   }
 
   /** The real directories merged into directory `n`, top first, for lookupChild and readdir. */
