@@ -29,11 +29,11 @@ export function makedev(major: number, minor: number): bigint {
   return lastDev;
 }
 
-function timeNs(b: Buffer, off: number): bigint {
-  return b.readBigInt64LE(off) * 1_000_000_000n + BigInt(b.readUInt32LE(off + 8));
+function timeNs(v: DataView, off: number): bigint {
+  return v.getBigInt64(off, true) * 1_000_000_000n + BigInt(v.getUint32(off + 8, true));
 }
 
-/** The fields are read when made: the buffer is the caller's to reuse at once. */
+/** The fields are read when made: the struct's buffer is the caller's to reuse at once. */
 export class StatxStats implements BigIntStats {
   readonly dev: bigint;
   readonly ino: bigint;
@@ -50,22 +50,23 @@ export class StatxStats implements BigIntStats {
   readonly ctimeNs: bigint;
   readonly birthtimeNs: bigint;
 
-  constructor(b: Buffer) {
-    this.blksize = BigInt(b.readUInt32LE(4));
-    this.nlink = BigInt(b.readUInt32LE(16));
-    this.uid = BigInt(b.readUInt32LE(20));
-    this.gid = BigInt(b.readUInt32LE(24));
-    this.mode = BigInt(b.readUInt16LE(28));
-    this.ino = b.readBigUInt64LE(32);
-    this.size = b.readBigUInt64LE(40);
-    this.blocks = b.readBigUInt64LE(48);
-    this.atimeNs = timeNs(b, 64);
+  /** `v`: a view of a struct statx (a DataView: see syscalls.ts's statxView for why). */
+  constructor(v: DataView) {
+    this.blksize = BigInt(v.getUint32(4, true));
+    this.nlink = BigInt(v.getUint32(16, true));
+    this.uid = BigInt(v.getUint32(20, true));
+    this.gid = BigInt(v.getUint32(24, true));
+    this.mode = BigInt(v.getUint16(28, true));
+    this.ino = v.getBigUint64(32, true);
+    this.size = v.getBigUint64(40, true);
+    this.blocks = v.getBigUint64(48, true);
+    this.atimeNs = timeNs(v, 64);
     // As Node: a filesystem that keeps no birth time reports 0.
-    this.birthtimeNs = (b.readUInt32LE(0) & STATX_BTIME) !== 0 ? timeNs(b, 80) : 0n;
-    this.ctimeNs = timeNs(b, 96);
-    this.mtimeNs = timeNs(b, 112);
-    this.rdev = makedev(b.readUInt32LE(128), b.readUInt32LE(132));
-    this.dev = makedev(b.readUInt32LE(136), b.readUInt32LE(140));
+    this.birthtimeNs = (v.getUint32(0, true) & STATX_BTIME) !== 0 ? timeNs(v, 80) : 0n;
+    this.ctimeNs = timeNs(v, 96);
+    this.mtimeNs = timeNs(v, 112);
+    this.rdev = makedev(v.getUint32(128, true), v.getUint32(132, true));
+    this.dev = makedev(v.getUint32(136, true), v.getUint32(140, true));
   }
 
   get atimeMs(): bigint {

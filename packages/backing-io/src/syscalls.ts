@@ -57,6 +57,7 @@ const c = {
   // ioctl is variadic in libc; every caller here passes a pointer.
   ioctlPtr: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
   read: libc.func('intptr_t read(int fd, _Out_ uint8_t *buf, size_t count)'),
+  write: libc.func('intptr_t write(int fd, const uint8_t *buf, size_t count)'),
   poll: libc.func('poll', 'int', [
     koffi.inout(koffi.pointer(koffi.struct({ fd: 'int', events: 'short', revents: 'short' }))),
     'uint64',
@@ -454,6 +455,7 @@ export interface RawDirent {
 
 /** getdents64's buffer: a listing of ~1 000 short names per call. Shared: filled and decoded synchronously. */
 const direntBuf = Buffer.alloc(64 * 1024);
+const direntView = new DataView(direntBuf.buffer, direntBuf.byteOffset, direntBuf.byteLength);
 
 /**
  * All entries of a directory with d_ino and d_type ("." and ".." only with `withDots`). Node's readdir has no
@@ -480,13 +482,13 @@ function readDirFdAndClose(fd: number, opts: { withDots?: boolean }): RawDirent[
       if (n === 0) return out;
       // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name NUL-terminated.
       for (let off = 0; off < n;) {
-        const reclen = b.readUInt16LE(off + 16);
+        const reclen = b[off + 16]! | (b[off + 17]! << 8);
         const nameStart = off + 19;
         let nameEnd = b.indexOf(0, nameStart);
         if (nameEnd < 0 || nameEnd > off + reclen) nameEnd = off + reclen;
         const dots = nameEnd - nameStart <= 2 && b[nameStart] === 0x2e && (nameEnd - nameStart === 1 || b[nameStart + 1] === 0x2e);
         if (opts.withDots || !dots) {
-          out.push({ name: nameFromBytes(b, nameStart, nameEnd), ino: b.readBigUInt64LE(off), type: b[off + 18]! << 12 });
+          out.push({ name: nameFromBytes(b, nameStart, nameEnd), ino: direntView.getBigUint64(off, true), type: b[off + 18]! << 12 });
         }
         off += reclen;
       }
@@ -544,9 +546,15 @@ const STATX_BASIC_STATS = 0x7ff;
 const STATX_BTIME = 0x800;
 const ENOENT = 2;
 const statxBuf = Buffer.alloc(256);
+/**
+ * Its fields are read through a DataView: Buffer's readUInt32LE/readBigUInt64LE are JavaScript
+ * with argument checks, which a freshly started daemon runs interpreted for thousands of requests
+ * (every lookup and getattr decodes one struct statx); DataView's accessors are builtins.
+ */
+const statxView = new DataView(statxBuf.buffer, statxBuf.byteOffset, statxBuf.byteLength);
 
-function stxTime(b: Buffer, off: number): bigint {
-  return b.readBigInt64LE(off) * 1_000_000_000n + BigInt(b.readUInt32LE(off + 8));
+function stxTime(v: DataView, off: number): bigint {
+  return v.getBigInt64(off, true) * 1_000_000_000n + BigInt(v.getUint32(off + 8, true));
 }
 
 /**
@@ -568,22 +576,22 @@ export function statxAtIfAny(dir: number, name: string, opts: { btime?: boolean 
     if (errno === ENOENT) return undefined;
     throw new FsError(errno, 'statx', name);
   }
-  const b = statxBuf;
+  const v = statxView;
   return {
-    btimeNs: b.readUInt32LE(0) & STATX_BTIME ? stxTime(b, 80) : 0n,
-    blksize: b.readUInt32LE(4),
-    nlink: b.readUInt32LE(16),
-    uid: b.readUInt32LE(20),
-    gid: b.readUInt32LE(24),
-    mode: b.readUInt16LE(28),
-    ino: b.readBigUInt64LE(32),
-    size: b.readBigUInt64LE(40),
-    blocks: b.readBigUInt64LE(48),
-    atimeNs: stxTime(b, 64),
-    ctimeNs: stxTime(b, 96),
-    mtimeNs: stxTime(b, 112),
-    rdev: Number(makedev(b.readUInt32LE(128), b.readUInt32LE(132))),
-    dev: makedev(b.readUInt32LE(136), b.readUInt32LE(140)),
+    btimeNs: v.getUint32(0, true) & STATX_BTIME ? stxTime(v, 80) : 0n,
+    blksize: v.getUint32(4, true),
+    nlink: v.getUint32(16, true),
+    uid: v.getUint32(20, true),
+    gid: v.getUint32(24, true),
+    mode: v.getUint16(28, true),
+    ino: v.getBigUint64(32, true),
+    size: v.getBigUint64(40, true),
+    blocks: v.getBigUint64(48, true),
+    atimeNs: stxTime(v, 64),
+    ctimeNs: stxTime(v, 96),
+    mtimeNs: stxTime(v, 112),
+    rdev: Number(makedev(v.getUint32(128, true), v.getUint32(132, true))),
+    dev: makedev(v.getUint32(136, true), v.getUint32(140, true)),
   };
 }
 
@@ -604,7 +612,7 @@ export function lstatAtIfAny(dir: number, name: string): BigIntStats | undefined
     if (errno === ENOENT) return undefined;
     throw new FsError(errno, 'lstat', name);
   }
-  return new StatxStats(statxBuf);
+  return new StatxStats(statxView);
 }
 
 /** statx(2) of `name` in `dir` into statxBuf, a final symlink not followed (`""`: the fd itself); the raw result. */
@@ -728,6 +736,12 @@ export function ioctl(fd: number, request: number, arg: Buffer, name: string): n
  */
 export function readOrErrno(fd: number, buf: Buffer): number {
   const n = Number(c.read(fd, buf, buf.length));
+  return n >= 0 ? n : -koffi.errno();
+}
+
+/** write(2) of all of `buf` at the fd's position: the count written, or -errno. */
+export function writeOrErrno(fd: number, buf: Buffer): number {
+  const n = Number(c.write(fd, buf, buf.length));
   return n >= 0 ? n : -koffi.errno();
 }
 

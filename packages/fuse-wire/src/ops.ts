@@ -12,6 +12,7 @@ import {
   attrReply,
   createReply,
   dataReply,
+  DirentWriter,
   decode,
   direntSize,
   direntplusSize,
@@ -20,10 +21,8 @@ import {
   errorReply,
   negativeEntryReply,
   openReply,
-  putDirent,
-  putDirentplus,
-  replyBuffer,
   replyHeader,
+  setReplyLength,
   sizeReply,
   statfsReply,
   u64Reply,
@@ -539,7 +538,7 @@ export class WireOps {
     const out = replyHeader(this.readReplies.take(OUT_HEADER_SIZE + a.size), req.unique, a.size);
     const data = out.subarray(OUT_HEADER_SIZE, OUT_HEADER_SIZE + a.size);
     return thenMaybe(this.fs.read(ctx, node, a.fh as Fh, data, a.offset), (n) => {
-      out.writeUInt32LE(OUT_HEADER_SIZE + n, 0);
+      setReplyLength(out, OUT_HEADER_SIZE + n);
       return out.subarray(0, OUT_HEADER_SIZE + n);
     });
   }
@@ -642,16 +641,14 @@ export class WireOps {
     const a = decode.read(req.body);
     const d = this.#dir(a.fh);
     return thenMaybe(this.#listing(ctx, d, a.offset), (entries) => {
-      const out = replyBuffer(req.unique, a.size);
-      let off = OUT_HEADER_SIZE;
+      const out = new DirentWriter(req.unique, a.size);
       for (let i = a.offset; i < entries.length; i++) {
         const e = entries[i];
         const name = nameToBytes(e.name);
-        if (off - OUT_HEADER_SIZE + direntSize(name.length) > a.size) break;
-        off += putDirent(out, off, e.ino, i + 1, (e.type & S_IFMT) >> 12, name);
+        if (out.off - OUT_HEADER_SIZE + direntSize(name.length) > a.size) break;
+        out.dirent(e.ino, i + 1, (e.type & S_IFMT) >> 12, name);
       }
-      out.writeUInt32LE(off, 0);
-      return out.subarray(0, off);
+      return out.finish();
     });
   }
 
@@ -674,14 +671,13 @@ export class WireOps {
       }
       const found = picked.map(({ e }) => (e.name === '.' || e.name === '..' ? null : this.#childEntry(ctx, d.node, e.name)));
       const encode = (resolved: (Entry | null)[]) => {
-        const out = replyBuffer(req.unique, size);
-        let off = OUT_HEADER_SIZE;
+        const out = new DirentWriter(req.unique, size);
         picked.forEach(({ e, name, i }, k) => {
           const child = resolved[k];
           const entry = child ? this.#entry(child) : null;
-          off += putDirentplus(out, off, entry, child?.attr.ino ?? e.ino, i + 1, ((child?.attr.mode ?? e.type) & S_IFMT) >> 12, name);
+          out.direntplus(entry, child?.attr.ino ?? e.ino, i + 1, ((child?.attr.mode ?? e.type) & S_IFMT) >> 12, name);
         });
-        return out.subarray(0, off);
+        return out.finish();
       };
       return found.some((x) => x instanceof Promise) ? Promise.all(found).then(encode) : encode(found as (Entry | null)[]);
     });

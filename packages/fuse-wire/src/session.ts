@@ -12,7 +12,7 @@
 // operation decodes its arguments before it first awaits; WRITE's payload is the exception, so a
 // WRITE that goes asynchronous takes the buffer with it and the loop reads into another from a pool.
 import * as fs from 'node:fs';
-import { errnoOf } from '@layerfs/backing-io';
+import { FsError, errnoOf } from '@layerfs/backing-io';
 import type { FdWatch } from '@layerfs/backing-io';
 import type { CacheMode, NodeHandlers, NodeId, RequestContext } from '@layerfs/fuse-bridge';
 import { createLogger, errnoForReply, isDebugEnabled } from '@layerfs/fuse-bridge';
@@ -26,8 +26,8 @@ import {
   REQUEST_HEADROOM,
   opcodeName,
 } from './abi';
-import { Request, decode, decodeRequest, errorReply, initReply, invalInodeNotice, replyBuffer } from './codec';
-import { backingClose, backingOpen, readRequest, watchReadable } from './dev';
+import { Request, decode, decodeRequest, errorReply, initReply, invalInodeNotice, opcodeOf, replyBuffer } from './codec';
+import { backingClose, backingOpen, readRequest, watchReadable, writeReply } from './dev';
 import { KernelNodes } from './kernel-nodes';
 import { OpResult, WireOps } from './ops';
 import { PassthroughModes, PassthroughPolicy } from './passthrough-modes';
@@ -63,6 +63,8 @@ const DRAIN_BATCH = 64;
 const SPIN_CREDIT = 8;
 const SPIN_RETRY_AFTER = 32;
 const ENOSYS = 38;
+const ENOENT = 2;
+const ENODEV = 19;
 
 export interface WireSessionOptions {
   attrTimeout: number;
@@ -214,7 +216,7 @@ export class WireSession {
         }
         if (n > 0 && spinUntil !== 0n) this.#spinCredit = SPIN_CREDIT;
       } catch (err) {
-        if (errnoOf(err) !== 19 /* ENODEV: unmounted */) log.warn(`reading /dev/fuse failed: ${(err as Error).message}`);
+        if (errnoOf(err) !== ENODEV /* unmounted */) log.warn(`reading /dev/fuse failed: ${(err as Error).message}`);
         this.#end();
         return;
       }
@@ -234,7 +236,7 @@ export class WireSession {
 
   /** The request just read; a small WRITE comes in a copy of its own (SMALL_WRITE), the read buffer stays. */
   #decode(n: number): Request {
-    if (n > SMALL_WRITE || this.#buf.readUInt32LE(4) !== Opcode.WRITE) return decodeRequest(this.#buf, n);
+    if (n > SMALL_WRITE || opcodeOf(this.#buf) !== Opcode.WRITE) return decodeRequest(this.#buf, n);
     const own = this.#smallWrites.take();
     this.#buf.copy(own, 0, 0, n);
     return decodeRequest(own, n);
@@ -429,12 +431,9 @@ export class WireSession {
   #write(buf: Buffer): void {
     if (this.#trace)
       log.debug(`< ${buf.readBigUInt64LE(8)} ${buf.readInt32LE(4) < 0 ? `error ${-buf.readInt32LE(4)}` : `${buf.length} bytes`}`);
-    try {
-      fs.writeSync(this.devFd, buf);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENODEV') log.warn(`writing a reply to /dev/fuse failed: ${(err as Error).message}`);
-    }
+    const errno = writeReply(this.devFd, buf);
+    if (errno !== 0 && errno !== ENOENT && errno !== ENODEV)
+      log.warn(`writing a reply to /dev/fuse failed: ${new FsError(errno, 'write', '/dev/fuse').message}`);
   }
 
   /**

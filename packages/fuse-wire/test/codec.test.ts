@@ -333,25 +333,39 @@ describe('reply layouts', () => {
     );
   });
 
-  test('dirent and direntplus: 8-byte aligned records, offset of the next entry', () => {
-    const buf = Buffer.alloc(64, 0xee);
-    const n = codec.putDirent(buf, 0, 42n, 3, 8, Buffer.from('abcde'));
-    expect(n).toBe(32);
-    expect(buf.subarray(0, 32)).toEqual(Buffer.concat([le([64, 42], [64, 3], [32, 5], [32, 8]), Buffer.from('abcde'), Buffer.alloc(3)]));
-    const plus = Buffer.alloc(256);
-    const m = codec.putDirentplus(
-      plus,
-      0,
-      { nodeid: 5, generation: 0, entryTimeout: 1, attrTimeout: 1, attr },
-      attr.ino,
-      1,
-      8,
-      Buffer.from('x'),
+  test('dirent and direntplus: 8-byte aligned records, offset of the next entry, the header sized to what was filled', () => {
+    const d = new codec.DirentWriter(9n, 4096);
+    d.buf.fill(0xee, 16); // padding must come out zeroed, whatever the buffer held
+    d.dirent(42n, 3, 8, Buffer.from('abcde'));
+    d.dirent(43n, 4, 4, Buffer.from('12345678'));
+    const r = d.finish();
+    expect(r).toEqual(
+      Buffer.concat([
+        header(16 + 32 + 32, 0, 9n),
+        le([64, 42], [64, 3], [32, 5], [32, 8]),
+        Buffer.from('abcde'),
+        Buffer.alloc(3),
+        le([64, 43], [64, 4], [32, 8], [32, 4]),
+        Buffer.from('12345678'),
+      ]),
     );
-    expect(m).toBe(codec.direntplusSize(1));
-    expect(m).toBe(128 + 24 + 8);
-    expect(plus.readBigUInt64LE(0)).toBe(5n);
-    expect(plus.readBigUInt64LE(128)).toBe(attr.ino);
+    const plus = new codec.DirentWriter(9n, 4096);
+    plus.direntplus({ nodeid: 5, generation: 0, entryTimeout: 1, attrTimeout: 1, attr }, attr.ino, 1, 8, Buffer.from('x'));
+    expect(plus.off - 16).toBe(codec.direntplusSize(1));
+    expect(plus.off - 16).toBe(128 + 24 + 8);
+    plus.buf.fill(0xee, plus.off);
+    plus.direntplus(null, 77n, 2, 8, Buffer.from('y'));
+    const p = plus.finish();
+    expect(p.length).toBe(16 + 2 * (128 + 24 + 8));
+    expect(p.readUInt32LE(0)).toBe(p.length);
+    expect(p.readBigUInt64LE(16)).toBe(5n);
+    expect(p.readBigUInt64LE(16 + 128)).toBe(attr.ino);
+    // An entry the kernel must not instantiate: a zeroed entry_out (nodeid 0), then its dirent.
+    const second = 16 + 160;
+    expect(p.subarray(second, second + 128)).toEqual(Buffer.alloc(128));
+    expect(p.subarray(second + 128, second + 160)).toEqual(
+      Buffer.concat([le([64, 77], [64, 2], [32, 1], [32, 8]), Buffer.from('y'), Buffer.alloc(7)]),
+    );
   });
 
   const init = (minor: number) =>

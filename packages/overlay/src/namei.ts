@@ -14,6 +14,7 @@ import { countBound } from './lru-bound';
 import { FsError, nameByteLength, nameFromBytes, syscalls } from '@layerfs/backing-io';
 import { createLogger } from '@layerfs/fuse-bridge';
 import { isWhiteout } from './whiteout';
+import { dirOfReal, joinName, nameOfReal } from './layer-paths';
 import type { LayerPaths } from './layer-paths';
 import { AUFS_OPAQUE_MARKER, AUFS_WHITEOUT_PREFIX, FUSE_OVERLAYFS_PREFIX, TRUSTED_PREFIX, USER_PREFIX } from './xattr-names';
 
@@ -223,6 +224,9 @@ export class OvlNamei {
     const p = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
     // As ovl_lookup: a name no layer could hold is ENAMETOOLONG, not "not found".
     if (nameByteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'lookup', p);
+    // One component, as the kernel sends: joinName relies on it, and a "..", which would leave the
+    // layer from its root, must never reach the host.
+    if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new FsError('EINVAL', 'lookup', p, 'not a single name');
     // aufs whiteouts and markers are metadata, never entries of the merged view.
     if (name.startsWith(AUFS_WHITEOUT_PREFIX)) return null;
     let top: RealEntry | undefined;
@@ -232,7 +236,7 @@ export class OvlNamei {
     let inLower = false;
     let byName = true;
     let lowerPath = `${parent.lowerPath}/${name}`;
-    let candidates: RealRef[] = parent.dirs.map((d) => ({ layer: d.layer, real: path.join(d.real, name) }));
+    let candidates: RealRef[] = parent.dirs.map((d) => ({ layer: d.layer, real: joinName(d.real, name) }));
     let i = 0;
     // After an absolute redirect: the next layer to search, from its root (ovl_lookup_layer), and
     // whether an opaque directory on the way in the last layer searched ends the search there.
@@ -257,7 +261,7 @@ export class OvlNamei {
       const real = dir.real;
       const st = lstatOrNull(this.paths, real);
       if (!st) {
-        if (this.#hasAufsWhiteout(path.dirname(real), path.basename(real))) break;
+        if (this.#hasAufsWhiteout(dirOfReal(real), nameOfReal(real))) break;
         continue;
       }
       if (isWhiteout(this.paths, real, st)) break;
@@ -412,7 +416,7 @@ export class OvlNamei {
   #anyLowerHas(parent: OvlDir, name: string): boolean {
     for (const dir of parent.dirs) {
       if (!this.#isLower(dir.layer)) continue;
-      const real = path.join(dir.real, name);
+      const real = joinName(dir.real, name);
       const st = lstatOrNull(this.paths, real);
       if (st) return !isWhiteout(this.paths, real, st); // the topmost lower entry decides
     }
@@ -435,7 +439,7 @@ export class OvlNamei {
       }
       this.#aufsDirs.set(dir, has);
     }
-    return has && lstatOrNull(this.paths, path.join(dir, AUFS_WHITEOUT_PREFIX + name)) !== null;
+    return has && lstatOrNull(this.paths, joinName(dir, AUFS_WHITEOUT_PREFIX + name)) !== null;
   }
 
   /**

@@ -153,8 +153,9 @@ export class Ovl {
 
   /** The real directories merged into directory `n`, top first, for lookupChild and readdir. */
   dirOf(n: OvlInode): OvlDir {
-    const upper = n.state.hasUpper ? [{ layer: 0, real: this.upperReal(n) }] : [];
-    return { path: n.path(), dirs: [...upper, ...n.state.lower], lowerPath: n.state.lowerPath };
+    const s = n.state;
+    const dirs = s.hasUpper ? [{ layer: 0, real: this.upperReal(n) } as RealRef].concat(s.lower) : s.lower;
+    return { path: n.path(), dirs, lowerPath: s.lowerPath };
   }
 
   /** Whether the upper layer already holds `n` (copied up through another node for the same name). */
