@@ -7,6 +7,9 @@ import { BackingAio, AioResult } from './backing-aio';
 import { BackingFile, Cred } from './backing-file';
 import { IocbFlags, Kiocb, kiocbClone } from './kiocb';
 
+/** The smallest page size (see backingFileReadIter's short NOWAIT reads). */
+const PAGE = 4096;
+
 export interface BackingFileCtx {
   /** The caller, as data; backing I/O itself runs with the daemon's credentials. */
   cred?: Cred;
@@ -44,13 +47,17 @@ export function backingFileReadIter(file: BackingFile, vec: IoVec, iocb: Kiocb, 
   // that is not EOF. Handed on as it is, it would be EOF to the reader: FUSE's kernel side takes a
   // short READ reply as the end of the file, zero-fills the rest of the page and shrinks its size
   // (a daemon-served `cat` of a partly cached file read other bytes; an exec'd binary crashed). So
-  // the rest is read again: NOWAIT while the cache holds it, then one queued read; only 0 is EOF.
+  // the rest is read again: NOWAIT while the cache holds it, then one queued read. EOF is a read of
+  // 0, or a short one that ended inside a page: the cache is filled and looked up in whole pages
+  // (folios are aligned to their size, at least 4 KiB), so a NOWAIT read that stops for a missing
+  // page stops at a page boundary, and only the file's end stops one elsewhere. Every small file's
+  // READ then takes one read(2), not two (the second only to be told 0).
   let done = 0;
   let eof = len === 0;
   while (!eof && done < len && file.io.readNowait) {
     const n = file.io.readNowait(file.fd, vec.buf, off + done, len - done, backingIocb.pos + done);
     if (n === undefined) break;
-    if (n === 0) eof = true;
+    if (n === 0 || (n < len - done && (backingIocb.pos + done + n) % PAGE !== 0)) eof = true;
     done += n;
   }
   if (eof || done === len) {

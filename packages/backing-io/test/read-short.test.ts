@@ -59,6 +59,34 @@ test('at EOF a NOWAIT read of 0 ends the read without a queued one', async () =>
   }
 });
 
+test('a short NOWAIT read that ends inside a page is EOF: one read(2); one that ends on a page boundary asks again', async () => {
+  const t = tempDir();
+  try {
+    const nowait: number[] = [];
+    const io: BackingIoOps = {
+      ...nodeIoOps,
+      readNowait: (fd, b, o, l, pos) => (nowait.push(pos), nodeIoOps.readNowait!(fd, b, o, l, pos)),
+    };
+    for (const [size, calls] of [
+      [1000, [0]],
+      [5000, [0]],
+      [8192, [0, 8192]],
+    ] as const) {
+      const p = path.join(t.dir, `f${size}`);
+      fs.writeFileSync(p, Buffer.alloc(size, 7));
+      fs.readFileSync(p); // cached
+      nowait.length = 0;
+      const file = await backingFileOpen({ userPath: `/f${size}`, realPath: p, flags: fs.constants.O_RDONLY, io });
+      const buf = Buffer.alloc(64 * 1024);
+      expect([size, await backingFileReadIter(file, { buf }, { pos: 0, flags: 0 })]).toEqual([size, size]);
+      expect([size, nowait]).toEqual([size, calls]);
+      await file.put();
+    }
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('a real file with only some pages in the page cache reads back whole', async () => {
   const t = tempDir('layerfs-partly-cached-', '/var/tmp');
   try {
