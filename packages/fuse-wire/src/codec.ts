@@ -33,9 +33,24 @@ export interface InHeader {
   pid: number;
 }
 
-/** One request as read from the device: its header and its argument bytes (a view into the read buffer). */
+/**
+ * A request's argument bytes where they were read: a view of them (offsets from their start), and
+ * the buffer with their bounds for names and payloads. No Buffer is made of them: Buffer#subarray
+ * is JavaScript (and a derived-class constructor) that a fresh daemon runs interpreted, per request.
+ */
+export interface Args {
+  /** The buffer the request was read into, its header included; may hold stale bytes past `end`. */
+  readonly buf: Buffer;
+  /** The arguments, from their first byte. */
+  readonly v: DataView;
+  /** Where they start and end in `buf`. */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** One request as read from the device: its header and its arguments (in the read buffer). */
 export interface Request extends InHeader {
-  body: Buffer;
+  body: Args;
 }
 
 /** A little-endian view of `b`'s bytes (see the top of this file for why not Buffer's methods). */
@@ -68,7 +83,9 @@ export function decodeRequest(buf: Buffer, n: number): Request {
   const v = viewOf(buf);
   const len = u32(v, 0);
   if (len !== n) throw new Error(`FUSE request length ${len} but ${n} bytes read`);
-  const extlen = v.getUint16(36, true) * 8;
+  // Extensions (security context, supplementary groups) trail the arguments; we negotiate none,
+  // but never let one be read as part of a name.
+  const end = Math.max(IN_HEADER_SIZE, n - v.getUint16(36, true) * 8);
   return {
     len,
     opcode: u32(v, 4),
@@ -77,50 +94,60 @@ export function decodeRequest(buf: Buffer, n: number): Request {
     uid: u32(v, 24),
     gid: u32(v, 28),
     pid: u32(v, 32),
-    // Extensions (security context, supplementary groups) trail the arguments; we negotiate none,
-    // but never let one be read as part of a name.
-    body: buf.subarray(IN_HEADER_SIZE, n - extlen),
+    body: { buf, v: new DataView(buf.buffer, buf.byteOffset + IN_HEADER_SIZE, end - IN_HEADER_SIZE), start: IN_HEADER_SIZE, end },
   };
 }
 
+/** Where the NUL-terminated name at argument offset `off` ends (its NUL, or the arguments' end), in `b.buf`. */
+function nameEnd(b: Args, off: number): number {
+  const nul = b.buf.indexOf(0, b.start + off);
+  return nul < 0 || nul > b.end ? b.end : nul;
+}
+
 /**
- * A NUL-terminated name starting at `off`; returns the name and the offset after its NUL. Names are
- * bytes: those that are not UTF-8 come out escaped (backing-io's host-names.ts), so they reach the
- * layers unchanged.
+ * The NUL-terminated name at argument offset `off`. Names are bytes: those that are not UTF-8 come
+ * out escaped (backing-io's host-names.ts), so they reach the layers unchanged.
  */
-export function cstring(body: Buffer, off = 0): [string, number] {
-  let end = body.indexOf(0, off);
-  if (end < 0) end = body.length;
-  return [nameFromBytes(body, off, end), end + 1];
+function nameAt(b: Args, off: number): string {
+  return nameFromBytes(b.buf, Math.min(b.start + off, b.end), nameEnd(b, off));
+}
+
+/** The name at argument offset `off` and the argument offset just past its NUL. */
+export function cstring(b: Args, off = 0): [string, number] {
+  const end = nameEnd(b, off);
+  return [nameFromBytes(b.buf, Math.min(b.start + off, end), end), end + 1 - b.start];
+}
+
+/** `size` bytes at argument offset `off`, as a view into the request buffer (never past the arguments). */
+function bytesAt(b: Args, off: number, size: number): Buffer {
+  const from = Math.min(b.start + off, b.end);
+  return b.buf.subarray(from, Math.min(from + size, b.end));
 }
 
 // -- argument structs ---------------------------------------------------------------------------
 
 export const decode = {
-  init: (b: Buffer) => {
-    const v = viewOf(b);
+  init: (b: Args) => {
+    const v = b.v;
     return {
       major: u32(v, 0),
       minor: u32(v, 4),
       maxReadahead: u32(v, 8),
-      flags: BigInt(u32(v, 12)) | (b.length >= 20 ? BigInt(u32(v, 16)) << 32n : 0n),
+      flags: BigInt(u32(v, 12)) | (b.end - b.start >= 20 ? BigInt(u32(v, 16)) << 32n : 0n),
     };
   },
-  forget: (b: Buffer) => u64(b, 0),
-  batchForget: (b: Buffer) => {
-    const v = viewOf(b);
+  forget: (b: Args) => u64At(b.v, 0),
+  batchForget: (b: Args) => {
+    const v = b.v;
     const count = u32(v, 0);
     const out: { nodeid: number; nlookup: number }[] = [];
-    for (let i = 0, off = 8; i < count && off + 16 <= b.length; i++, off += 16)
-      out.push({ nodeid: u64At(v, off), nlookup: u64At(v, off + 8) });
+    const len = b.end - b.start;
+    for (let i = 0, off = 8; i < count && off + 16 <= len; i++, off += 16) out.push({ nodeid: u64At(v, off), nlookup: u64At(v, off + 8) });
     return out;
   },
-  getattr: (b: Buffer) => {
-    const v = viewOf(b);
-    return { flags: u32(v, 0), fh: u64At(v, 8) };
-  },
-  setattr: (b: Buffer) => {
-    const v = viewOf(b);
+  getattr: (b: Args) => ({ flags: u32(b.v, 0), fh: u64At(b.v, 8) }),
+  setattr: (b: Args) => {
+    const v = b.v;
     return {
       valid: u32(v, 0),
       fh: u64At(v, 8),
@@ -134,76 +161,50 @@ export const decode = {
       gid: u32(v, 80),
     };
   },
-  mknod: (b: Buffer) => {
-    const v = viewOf(b);
-    return { mode: u32(v, 0), rdev: u32(v, 4), umask: u32(v, 8), name: cstring(b, 16)[0] };
-  },
-  mkdir: (b: Buffer) => {
-    const v = viewOf(b);
-    return { mode: u32(v, 0), umask: u32(v, 4), name: cstring(b, 8)[0] };
-  },
-  symlink: (b: Buffer) => {
+  mknod: (b: Args) => ({ mode: u32(b.v, 0), rdev: u32(b.v, 4), umask: u32(b.v, 8), name: nameAt(b, 16) }),
+  mkdir: (b: Args) => ({ mode: u32(b.v, 0), umask: u32(b.v, 4), name: nameAt(b, 8) }),
+  symlink: (b: Args) => {
     const [name, next] = cstring(b, 0);
-    return { name, target: cstring(b, next)[0] };
+    return { name, target: nameAt(b, next) };
   },
-  rename: (b: Buffer) => {
+  rename: (b: Args) => {
     const [from, next] = cstring(b, 8);
-    return { newdir: u64(b, 0), flags: 0, from, to: cstring(b, next)[0] };
+    return { newdir: u64At(b.v, 0), flags: 0, from, to: nameAt(b, next) };
   },
-  rename2: (b: Buffer) => {
-    const v = viewOf(b);
+  rename2: (b: Args) => {
     const [from, next] = cstring(b, 16);
-    return { newdir: u64At(v, 0), flags: u32(v, 8), from, to: cstring(b, next)[0] };
+    return { newdir: u64At(b.v, 0), flags: u32(b.v, 8), from, to: nameAt(b, next) };
   },
-  link: (b: Buffer) => ({ oldnodeid: u64(b, 0), name: cstring(b, 8)[0] }),
-  open: (b: Buffer) => {
-    const v = viewOf(b);
-    return { flags: u32(v, 0), openFlags: u32(v, 4) };
+  link: (b: Args) => ({ oldnodeid: u64At(b.v, 0), name: nameAt(b, 8) }),
+  open: (b: Args) => ({ flags: u32(b.v, 0), openFlags: u32(b.v, 4) }),
+  create: (b: Args) => {
+    const v = b.v;
+    return { flags: u32(v, 0), mode: u32(v, 4), umask: u32(v, 8), openFlags: u32(v, 12), name: nameAt(b, 16) };
   },
-  create: (b: Buffer) => {
-    const v = viewOf(b);
-    return { flags: u32(v, 0), mode: u32(v, 4), umask: u32(v, 8), openFlags: u32(v, 12), name: cstring(b, 16)[0] };
-  },
-  read: (b: Buffer) => {
-    const v = viewOf(b);
-    return { fh: u64At(v, 0), offset: u64At(v, 8), size: u32(v, 16) };
-  },
+  read: (b: Args) => ({ fh: u64At(b.v, 0), offset: u64At(b.v, 8), size: u32(b.v, 16) }),
   /** The payload stays a view into the request buffer: whoever answers asynchronously owns that buffer. */
-  write: (b: Buffer) => {
-    const v = viewOf(b);
+  write: (b: Args) => {
+    const v = b.v;
     const size = u32(v, 16);
-    return { fh: u64At(v, 0), offset: u64At(v, 8), size, writeFlags: u32(v, 20), data: b.subarray(40, 40 + size) };
+    return { fh: u64At(v, 0), offset: u64At(v, 8), size, writeFlags: u32(v, 20), data: bytesAt(b, 40, size) };
   },
-  release: (b: Buffer) => {
-    const v = viewOf(b);
-    return { fh: u64At(v, 0), flags: u32(v, 8), releaseFlags: u32(v, 12) };
-  },
-  flush: (b: Buffer) => ({ fh: u64(b, 0) }),
-  fsync: (b: Buffer) => {
-    const v = viewOf(b);
-    return { fh: u64At(v, 0), fsyncFlags: u32(v, 8) };
-  },
+  release: (b: Args) => ({ fh: u64At(b.v, 0), flags: u32(b.v, 8), releaseFlags: u32(b.v, 12) }),
+  flush: (b: Args) => ({ fh: u64At(b.v, 0) }),
+  fsync: (b: Args) => ({ fh: u64At(b.v, 0), fsyncFlags: u32(b.v, 8) }),
   /** Without SETXATTR_EXT negotiated the struct is 8 bytes (size, flags). */
-  setxattr: (b: Buffer) => {
-    const v = viewOf(b);
-    const size = u32(v, 0);
+  setxattr: (b: Args) => {
+    const size = u32(b.v, 0);
     const [name, next] = cstring(b, 8);
-    return { flags: u32(v, 4), name, value: Buffer.from(b.subarray(next, next + size)) };
+    return { flags: u32(b.v, 4), name, value: Buffer.from(bytesAt(b, next, size)) };
   },
-  getxattr: (b: Buffer) => ({ size: u32(viewOf(b), 0), name: cstring(b, 8)[0] }),
-  listxattr: (b: Buffer) => ({ size: u32(viewOf(b), 0) }),
-  access: (b: Buffer) => ({ mask: u32(viewOf(b), 0) }),
-  interrupt: (b: Buffer) => viewOf(b).getBigUint64(0, true),
-  fallocate: (b: Buffer) => {
-    const v = viewOf(b);
-    return { fh: u64At(v, 0), offset: u64At(v, 8), length: u64At(v, 16), mode: u32(v, 24) };
-  },
-  lseek: (b: Buffer) => {
-    const v = viewOf(b);
-    return { fh: u64At(v, 0), offset: u64At(v, 8), whence: u32(v, 16) };
-  },
-  copyFileRange: (b: Buffer) => {
-    const v = viewOf(b);
+  getxattr: (b: Args) => ({ size: u32(b.v, 0), name: nameAt(b, 8) }),
+  listxattr: (b: Args) => ({ size: u32(b.v, 0) }),
+  access: (b: Args) => ({ mask: u32(b.v, 0) }),
+  interrupt: (b: Args) => b.v.getBigUint64(0, true),
+  fallocate: (b: Args) => ({ fh: u64At(b.v, 0), offset: u64At(b.v, 8), length: u64At(b.v, 16), mode: u32(b.v, 24) }),
+  lseek: (b: Args) => ({ fh: u64At(b.v, 0), offset: u64At(b.v, 8), whence: u32(b.v, 16) }),
+  copyFileRange: (b: Args) => {
+    const v = b.v;
     return {
       fhIn: u64At(v, 0),
       offIn: u64At(v, 8),
@@ -214,7 +215,7 @@ export const decode = {
       flags: u64At(v, 48),
     };
   },
-  name: (b: Buffer) => cstring(b, 0)[0],
+  name: (b: Args) => nameAt(b, 0),
 };
 
 // -- replies --------------------------------------------------------------------------------------

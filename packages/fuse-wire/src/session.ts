@@ -108,10 +108,28 @@ const WANTED_FLAGS =
   InitFlag.POSIX_ACL |
   InitFlag.DONT_MASK;
 
+/**
+ * Requests counted by opcode: an array slot per opcode, as every request adds one (a Map keyed by
+ * opcode name cost a name lookup and two string-hashed operations per request).
+ */
+export class OpCounts {
+  readonly #n = new Array<number>(256).fill(0);
+
+  add(opcode: number): void {
+    if (opcode < 256) this.#n[opcode]++;
+  }
+
+  /** Requests of opcode `name` ("READ", …) so far; undefined for none. */
+  get(name: string): number | undefined {
+    const op = (Opcode as Record<string, number>)[name];
+    return op === undefined ? undefined : this.#n[op] || undefined;
+  }
+}
+
 export class WireSession {
   readonly nodes = new KernelNodes();
   /** Requests that reached the daemon, by opcode name (the tests prove passthrough with these). */
-  readonly counts = new Map<string, number>();
+  readonly counts = new OpCounts();
 
   /** How many of the READs (counted in `counts`) were answered by splice from the filesystem's fd. */
   get splicedReads(): number {
@@ -261,13 +279,8 @@ export class WireSession {
     this.#endedResolve();
   }
 
-  #count(op: number): void {
-    const name = opcodeName[op] ?? String(op);
-    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
-  }
-
   #dispatch(req: Request): void {
-    this.#count(req.opcode);
+    this.counts.add(req.opcode);
     if (this.#trace) log.debug(`> ${req.unique} ${opcodeName[req.opcode] ?? req.opcode} node ${req.nodeid} uid ${req.uid} pid ${req.pid}`);
     if (req.opcode === Opcode.INIT) {
       this.#init(req);
@@ -280,7 +293,7 @@ export class WireSession {
       return;
     }
     // A small WRITE's body is in a buffer of its own (#decode): given back once the handler is done with it.
-    const ownBuffer = req.opcode === Opcode.WRITE && req.body.buffer !== this.#buf.buffer ? req.body : undefined;
+    const ownBuffer = req.opcode === Opcode.WRITE && req.body.buf.buffer !== this.#buf.buffer ? req.body.buf : undefined;
     let result: OpResult;
     try {
       result = this.#call(req);

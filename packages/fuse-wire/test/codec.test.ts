@@ -50,6 +50,21 @@ describe('request layouts', () => {
     expect(codec.decode.name(codec.decodeRequest(ext, ext.length).body)).toBe('name');
   });
 
+  test('arguments end where the request does: stale bytes of a reused buffer past it are never read', () => {
+    const raw = request(Opcode.LOOKUP, Buffer.from('abc')); // no NUL: the name ends with the request
+    const big = Buffer.alloc(raw.length + 64, 0x41);
+    raw.copy(big);
+    expect(codec.decode.name(codec.decodeRequest(big, raw.length).body)).toBe('abc');
+    const w = request(
+      Opcode.WRITE,
+      Buffer.concat([le([64, 1], [64, 0], [32, 100], [32, 0], [64, 0], [32, 0], [32, 0]), Buffer.from('xyz')]),
+    );
+    const bigW = Buffer.alloc(w.length + 200, 0x42);
+    w.copy(bigW);
+    // It claims 100 bytes; 3 came with it.
+    expect(codec.decode.write(codec.decodeRequest(bigW, w.length).body).data).toEqual(Buffer.from('xyz'));
+  });
+
   test('INIT (fuse_init_in with flags2)', () => {
     const b = decoded(
       Opcode.INIT,
