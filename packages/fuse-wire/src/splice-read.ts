@@ -54,11 +54,7 @@ export class SpliceReads {
     if (syscalls.preadNowait(fd, this.#probe, 0, 1, pos + size - 1) !== 1) return false;
     if (syscalls.preadNowait(fd, this.#probe, 0, 1, pos) !== 1) return false;
     replyHeader(this.#hdr, unique, size);
-    try {
-      if (fs.writeSync(this.#w, this.#hdr) !== OUT_HEADER_SIZE) return this.#undo();
-    } catch {
-      return this.#undo();
-    }
+    if (syscalls.writeOrErrno(this.#w, this.#hdr) !== OUT_HEADER_SIZE) return this.#undo();
     if (syscalls.spliceFromFile(fd, pos, this.#w, size, syscalls.SPLICE_F_NONBLOCK) !== size) return this.#undo();
     const sent = syscalls.spliceOut(this.#r, this.devFd, OUT_HEADER_SIZE + size, syscalls.SPLICE_F_NONBLOCK);
     if (sent === OUT_HEADER_SIZE + size) {

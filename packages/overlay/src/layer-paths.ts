@@ -86,6 +86,8 @@ const OPENAT2_FLAGS =
 
 interface Root {
   root: string;
+  /** root + "/", made once: every host call tests a path against each root. */
+  prefix: string;
   fd: number;
 }
 
@@ -102,9 +104,9 @@ export class LayerPaths {
   #clock = 0;
 
   constructor(roots: readonly string[], workDir?: string) {
-    this.#roots = [...new Set(roots)].map((root) => ({ root, fd: fs.openSync(root, O_PATH_DIR) }));
+    this.#roots = [...new Set(roots)].map((root) => ({ root, prefix: `${root}/`, fd: fs.openSync(root, O_PATH_DIR) }));
     if (workDir) {
-      this.#work = { root: workDir, fd: fs.openSync(workDir, O_PATH_DIR) };
+      this.#work = { root: workDir, prefix: `${workDir}/`, fd: fs.openSync(workDir, O_PATH_DIR) };
       this.#roots.push(this.#work);
     }
     this.#roots.sort((a, b) => b.root.length - a.root.length);
@@ -112,7 +114,7 @@ export class LayerPaths {
 
   #rootOf(real: string): Root {
     for (const r of this.#roots) {
-      if (real === r.root || real.startsWith(r.root + '/')) return r;
+      if (real === r.root || real.startsWith(r.prefix)) return r;
     }
     throw new FsError('EXDEV', 'layer', real, 'not inside any layer');
   }
@@ -304,7 +306,7 @@ export class LayerPaths {
 
   /** A name in the work directory, stable across awaits (the work root's fd lives with the mount). */
   workPath(real: string): HostPath {
-    if (!this.#work || !real.startsWith(this.#work.root + '/') || real.indexOf('/', this.#work.root.length + 1) >= 0) {
+    if (!this.#work || !real.startsWith(this.#work.prefix) || real.indexOf('/', this.#work.root.length + 1) >= 0) {
       throw new FsError('EXDEV', 'workdir', real, 'not a name in the work directory');
     }
     return hostPath(`/proc/self/fd/${this.#work.fd}/${real.slice(this.#work.root.length + 1)}`);
