@@ -57,6 +57,16 @@ test('topmost wins, whiteouts hide, opaque directories stop the merge', () => {
   expect(() => n.lookupChild(n.resolve('/', 'test'), 'x'.repeat(256))).toThrow(/ENAMETOOLONG/);
 });
 
+test('a name that is not one component never reaches a layer: "..", ".", "" and one with a slash are refused', () => {
+  // Beside the layers, where ".." from a layer root would lead: a file the lookup must never find.
+  fs.writeFileSync(path.join(dir, 'outside'), 'secret');
+  const top = layer('top', { 'd/f': 'x' });
+  const n = namei([top], false);
+  const root = n.resolve('/', 'test');
+  for (const bad of ['..', '.', '', '../outside', 'd/f']) expect(() => n.lookupChild(root, bad)).toThrow(/EINVAL/);
+  expect(n.lookupChild(root, 'd')?.top.st.isDirectory()).toBe(true);
+});
+
 test('a redirect in a lower layer is followed into the layers below it', () => {
   // What `mv d d2` through an overlay left in its upper (u1), now stacked on its old lower (l0).
   const l0 = layer('l0', { 'd/inside': 'i' });
