@@ -121,7 +121,7 @@ const userxattrs = (p: string) => run('python3', ['-c', 'import os,sys; print(so
     expect(isMounted(l.mnt)).toBe(true);
     process.kill(pid, 'SIGKILL');
     // fusermount's auto_unmount helper unmounts once the daemon's end of its socket closes: at once
-    // on an idle machine; in one CI run, beside two heavy suites, it took longer than 6 s.
+    // here, alone or with both CPUs busy; in one CI run it took longer than 6 s.
     await waitFor(() => !isMounted(l.mnt), 'the dead mount to go', 20_000);
     // The mountpoint is an ordinary directory again: a new mount can be made there at once.
     const again = await run('setpriv', [...NOBODY, 'env', 'HOME=/tmp', process.execPath, ...overlayArgs(l)]);
