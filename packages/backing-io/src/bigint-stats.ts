@@ -29,7 +29,8 @@ export function makedev(major: number, minor: number): bigint {
   return lastDev;
 }
 
-function timeNs(v: DataView, off: number): bigint {
+/** A struct statx_timestamp at `off` of a statx view, in nanoseconds. */
+export function statxTimeNs(v: DataView, off: number): bigint {
   return v.getBigInt64(off, true) * 1_000_000_000n + BigInt(v.getUint32(off + 8, true));
 }
 
@@ -60,11 +61,11 @@ export class StatxStats implements BigIntStats {
     this.ino = v.getBigUint64(32, true);
     this.size = v.getBigUint64(40, true);
     this.blocks = v.getBigUint64(48, true);
-    this.atimeNs = timeNs(v, 64);
+    this.atimeNs = statxTimeNs(v, 64);
     // As Node: a filesystem that keeps no birth time reports 0.
-    this.birthtimeNs = (v.getUint32(0, true) & STATX_BTIME) !== 0 ? timeNs(v, 80) : 0n;
-    this.ctimeNs = timeNs(v, 96);
-    this.mtimeNs = timeNs(v, 112);
+    this.birthtimeNs = (v.getUint32(0, true) & STATX_BTIME) !== 0 ? statxTimeNs(v, 80) : 0n;
+    this.ctimeNs = statxTimeNs(v, 96);
+    this.mtimeNs = statxTimeNs(v, 112);
     this.rdev = makedev(v.getUint32(128, true), v.getUint32(132, true));
     this.dev = makedev(v.getUint32(136, true), v.getUint32(140, true));
   }

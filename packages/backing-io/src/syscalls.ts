@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import koffi from './koffi-native';
 import { FsError } from './errors';
-import { StatxStats, makedev } from './bigint-stats';
+import { StatxStats, makedev, statxTimeNs } from './bigint-stats';
 import { cString, nameFromBytes, shownPath } from './host-names';
 import type { HostPath } from './host-names';
 
@@ -553,10 +553,6 @@ const statxBuf = Buffer.alloc(256);
  */
 const statxView = new DataView(statxBuf.buffer, statxBuf.byteOffset, statxBuf.byteLength);
 
-function stxTime(v: DataView, off: number): bigint {
-  return v.getBigInt64(off, true) * 1_000_000_000n + BigInt(v.getUint32(off + 8, true));
-}
-
 /**
  * statx(2) of `name` in `dir` without following a final symlink (`""`: the fd itself). One shared
  * buffer: the call and its decoding are synchronous, so nothing can interleave. `btime`: ask for the
@@ -578,7 +574,7 @@ export function statxAtIfAny(dir: number, name: string, opts: { btime?: boolean 
   }
   const v = statxView;
   return {
-    btimeNs: v.getUint32(0, true) & STATX_BTIME ? stxTime(v, 80) : 0n,
+    btimeNs: v.getUint32(0, true) & STATX_BTIME ? statxTimeNs(v, 80) : 0n,
     blksize: v.getUint32(4, true),
     nlink: v.getUint32(16, true),
     uid: v.getUint32(20, true),
@@ -587,9 +583,9 @@ export function statxAtIfAny(dir: number, name: string, opts: { btime?: boolean 
     ino: v.getBigUint64(32, true),
     size: v.getBigUint64(40, true),
     blocks: v.getBigUint64(48, true),
-    atimeNs: stxTime(v, 64),
-    ctimeNs: stxTime(v, 96),
-    mtimeNs: stxTime(v, 112),
+    atimeNs: statxTimeNs(v, 64),
+    ctimeNs: statxTimeNs(v, 96),
+    mtimeNs: statxTimeNs(v, 112),
     rdev: Number(makedev(v.getUint32(128, true), v.getUint32(132, true))),
     dev: makedev(v.getUint32(136, true), v.getUint32(140, true)),
   };

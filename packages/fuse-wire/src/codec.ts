@@ -54,7 +54,7 @@ export interface Request extends InHeader {
 }
 
 /** A little-endian view of `b`'s bytes (see the top of this file for why not Buffer's methods). */
-export function viewOf(b: Buffer): DataView {
+function viewOf(b: Buffer): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
@@ -67,10 +67,6 @@ function u32(v: DataView, off: number): number {
 /** A u64 field as a number: node ids, handles and offsets we hand out or accept stay below 2^53. */
 function u64At(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getUint32(off + 4, true) * U32;
-}
-
-export function u64(buf: Buffer, off: number): number {
-  return u64At(viewOf(buf), off);
 }
 
 /** The opcode of the request in `buf`, before it is decoded. */
@@ -113,7 +109,7 @@ function nameAt(b: Args, off: number): string {
 }
 
 /** The name at argument offset `off` and the argument offset just past its NUL. */
-export function cstring(b: Args, off = 0): [string, number] {
+function cstring(b: Args, off = 0): [string, number] {
   const end = nameEnd(b, off);
   return [nameFromBytes(b.buf, Math.min(b.start + off, end), end), end + 1 - b.start];
 }
