@@ -10,6 +10,7 @@ import koffi from './koffi-native';
 import { FsError } from './errors';
 import { StatxStats, makedev, statxTimeNs } from './bigint-stats';
 import { cString, nameFromBytes, shownPath } from './host-names';
+import { addressOf } from './buffer-address';
 import type { HostPath } from './host-names';
 
 const libc = koffi.load('libc.so.6');
@@ -56,8 +57,8 @@ const c = {
   openByHandleAt: libc.func('int open_by_handle_at(int mountFd, const uint8_t *handle, int flags)'),
   // ioctl is variadic in libc; every caller here passes a pointer.
   ioctlPtr: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
-  read: libc.func('intptr_t read(int fd, _Out_ uint8_t *buf, size_t count)'),
-  write: libc.func('intptr_t write(int fd, const uint8_t *buf, size_t count)'),
+  read: libc.func('intptr_t read(int fd, uintptr_t buf, size_t count)'),
+  write: libc.func('intptr_t write(int fd, uintptr_t buf, size_t count)'),
   poll: libc.func('poll', 'int', [
     koffi.inout(koffi.pointer(koffi.struct({ fd: 'int', events: 'short', revents: 'short' }))),
     'uint64',
@@ -65,7 +66,7 @@ const c = {
   ]),
   // The *at family: every host access of a node-based filesystem is relative to a directory fd.
   openat: libc.func('int openat(int dirfd, const char *path, int flags, uint32_t mode)'),
-  statx: libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)'),
+  statx: libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, uintptr_t buf)'),
   mkdirat: libc.func('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
   unlinkat: libc.func('int unlinkat(int dirfd, const char *path, int flags)'),
   symlinkat: libc.func('int symlinkat(const char *target, int dirfd, const char *path)'),
@@ -88,21 +89,23 @@ const c = {
   removexattr: libc.func('int removexattr(const char *path, const char *name)'),
   // openat2(2) has no glibc wrapper: syscall(2) with a fixed prototype, as above (koffi's variadic
   // form parses the argument types at every call: 1.5 µs of each open).
-  openat2: libc.func('long syscall(long nr, int dirfd, const char *path, const uint8_t *how, size_t size)'),
+  openat2: libc.func('long syscall(long nr, int dirfd, const char *path, uintptr_t how, size_t size)'),
   close: libc.func('int close(int fd)'),
-  getdents64: libc.func('intptr_t getdents64(int fd, _Out_ uint8_t *buf, size_t count)'),
+  getdents64: libc.func('intptr_t getdents64(int fd, uintptr_t buf, size_t count)'),
   // fusermount3's _FUSE_COMMFD protocol: a socket pair, and the /dev/fuse fd back over it.
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
   recvmsg: libc.func('recvmsg', 'intptr_t', ['int', koffi.inout(koffi.pointer(Msghdr)), 'int']),
-  preadv2: libc.func('preadv2', 'intptr_t', ['int', koffi.pointer(Iovec), 'int', 'int64', 'int']),
+  // The request loop's calls take their buffers as addresses (buffer-address.ts says why and when
+  // that is safe): the iovec of preadv2, the offset of splice, the buffers of read, write and statx.
+  preadv2: libc.func('intptr_t preadv2(int fd, uintptr_t iov, int iovcnt, int64_t offset, int flags)'),
   posix_fadvise: libc.func('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)'),
   // fcntl is variadic in libc; F_GETFL/F_SETFL take an int.
   fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
   pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
   flock: libc.func('int flock(int fd, int op)'),
   // off_in as a pointer (the file's offset); off_out always NULL (a pipe or a device).
-  spliceFrom: libc.func('int64_t splice(int fd_in, _Inout_ int64_t *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)'),
-  spliceOut: libc.func('int64_t splice(int fd_in, void *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)'),
+  spliceFrom: libc.func('int64_t splice(int fd_in, uintptr_t off_in, int fd_out, uintptr_t off_out, size_t len, unsigned int flags)'),
+  spliceOut: libc.func('int64_t splice(int fd_in, uintptr_t off_in, int fd_out, uintptr_t off_out, size_t len, unsigned int flags)'),
 };
 
 const AT_FDCWD = -100;
@@ -456,6 +459,7 @@ export interface RawDirent {
 /** getdents64's buffer: a listing of ~1 000 short names per call. Shared: filled and decoded synchronously. */
 const direntBuf = Buffer.alloc(64 * 1024);
 const direntView = new DataView(direntBuf.buffer, direntBuf.byteOffset, direntBuf.byteLength);
+const direntAddress = addressOf(direntBuf);
 
 /**
  * All entries of a directory with d_ino and d_type ("." and ".." only with `withDots`). Node's readdir has no
@@ -478,7 +482,7 @@ function readDirFdAndClose(fd: number, opts: { withDots?: boolean }): RawDirent[
     const out: RawDirent[] = [];
     const b = direntBuf;
     for (;;) {
-      const n = check(c.getdents64(fd, b, b.length), 'getdents64');
+      const n = check(c.getdents64(fd, direntAddress, b.length), 'getdents64');
       if (n === 0) return out;
       // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name NUL-terminated.
       for (let off = 0; off < n;) {
@@ -552,6 +556,7 @@ const statxBuf = Buffer.alloc(256);
  * (every lookup and getattr decodes one struct statx); DataView's accessors are builtins.
  */
 const statxView = new DataView(statxBuf.buffer, statxBuf.byteOffset, statxBuf.byteLength);
+const statxAddress = addressOf(statxBuf);
 
 /**
  * statx(2) of `name` in `dir` without following a final symlink (`""`: the fd itself). One shared
@@ -614,7 +619,7 @@ export function lstatAtIfAny(dir: number, name: string): BigIntStats | undefined
 /** statx(2) of `name` in `dir` into statxBuf, a final symlink not followed (`""`: the fd itself); the raw result. */
 function statxInto(dir: number, name: string, mask: number): number {
   const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AtFlags.EMPTY_PATH : 0);
-  return Number(c.statx(dir, cString(name), flags, mask, statxBuf));
+  return Number(c.statx(dir, cString(name), flags, mask, statxAddress));
 }
 
 export function mkdirAt(dir: number, name: string, mode: number): void {
@@ -705,6 +710,7 @@ export function reopenDir(fd: number, flags: number): number {
 export const Resolve = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, BENEATH: 0x08, IN_ROOT: 0x10 } as const;
 const SYS_OPENAT2 = 437; // the same number on every architecture (a post-5.1 syscall)
 const openHow = Buffer.alloc(24);
+const openHowAddress = addressOf(openHow);
 
 /**
  * openat2(2): `path` (relative) resolved below `dir` under `resolve` — with BENEATH | NO_SYMLINKS
@@ -716,7 +722,7 @@ export function openat2(dir: number, path: string, flags: number, resolve: numbe
   openHow.writeUInt32LE(flags >>> 0, 0);
   openHow.writeUInt32LE(mode >>> 0, 8);
   openHow.writeUInt32LE(resolve >>> 0, 16);
-  return check(c.openat2(SYS_OPENAT2, dir, cString(path), openHow, 24), 'openat2', path);
+  return check(c.openat2(SYS_OPENAT2, dir, cString(path), openHowAddress, 24), 'openat2', path);
 }
 
 // -- what the wire transport needs around /dev/fuse --------------------------------------------------
@@ -730,14 +736,14 @@ export function ioctl(fd: number, request: number, arg: Buffer, name: string): n
  * read(2) that does not throw: the byte count, or −errno. For a hot loop whose every drain ends in
  * EAGAIN, where an exception would cost more than the read.
  */
-export function readOrErrno(fd: number, buf: Buffer): number {
-  const n = Number(c.read(fd, buf, buf.length));
+export function readOrErrno(fd: number, buf: Uint8Array): number {
+  const n = Number(c.read(fd, addressOf(buf), buf.length));
   return n >= 0 ? n : -koffi.errno();
 }
 
 /** write(2) of all of `buf` at the fd's position: the count written, or -errno. */
-export function writeOrErrno(fd: number, buf: Buffer): number {
-  const n = Number(c.write(fd, buf, buf.length));
+export function writeOrErrno(fd: number, buf: Uint8Array): number {
+  const n = Number(c.write(fd, addressOf(buf), buf.length));
   return n >= 0 ? n : -koffi.errno();
 }
 
@@ -780,15 +786,30 @@ export function pipeOfSize(bytes: number): { fds: [number, number]; capacity: nu
   return { fds: [fds[0]!, fds[1]!], capacity: check(c.fcntl(fds[1]!, F_GETPIPE_SZ, 0), 'fcntl') };
 }
 
+/** splice(2)'s loff_t *off_in, and preadv2's one struct iovec { void *base; size_t len; }. */
+const offsetBuf = Buffer.alloc(8);
+const offsetView = new DataView(offsetBuf.buffer, offsetBuf.byteOffset, 8);
+const offsetAddress = addressOf(offsetBuf);
+const iovecBuf = Buffer.alloc(16);
+const iovecView = new DataView(iovecBuf.buffer, iovecBuf.byteOffset, 16);
+const iovecAddress = addressOf(iovecBuf);
+
+/** Write a 64-bit value below 2^53 at `off` of `v`, little-endian, without a BigInt. */
+function putU53(v: DataView, off: number, n: number): void {
+  v.setUint32(off, n % 0x1_0000_0000, true);
+  v.setUint32(off + 4, Math.floor(n / 0x1_0000_0000), true);
+}
+
 /** splice(2) from the file `fd` at `pos` into the pipe `pipeW`: the bytes moved, or −errno. */
 export function spliceFromFile(fd: number, pos: number, pipeW: number, len: number, flags: number): number {
-  const n = Number(c.spliceFrom(fd, [pos], pipeW, null, len, flags));
+  putU53(offsetView, 0, pos);
+  const n = Number(c.spliceFrom(fd, offsetAddress, pipeW, 0, len, flags));
   return n >= 0 ? n : -koffi.errno();
 }
 
 /** splice(2) from the pipe `pipeR` to `out` (a pipe or a device): the bytes moved, or −errno. */
 export function spliceOut(pipeR: number, out: number, len: number, flags: number): number {
-  const n = Number(c.spliceOut(pipeR, null, out, null, len, flags));
+  const n = Number(c.spliceOut(pipeR, 0, out, 0, len, flags));
   return n >= 0 ? n : -koffi.errno();
 }
 
@@ -903,7 +924,11 @@ let nowaitUnsupported = false;
  */
 export function preadNowait(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number | undefined {
   if (nowaitUnsupported) return undefined;
-  const n = Number(c.preadv2(fd, [{ base: buf.subarray(off, off + len), len }], 1, pos, RWF_NOWAIT));
+  if (off < 0 || len < 0 || off + len > buf.length)
+    throw new RangeError(`preadNowait: ${len} bytes at ${off} of a ${buf.length}-byte buffer`);
+  putU53(iovecView, 0, addressOf(buf) + off);
+  putU53(iovecView, 8, len);
+  const n = Number(c.preadv2(fd, iovecAddress, 1, pos, RWF_NOWAIT));
   if (n >= 0) return n;
   const errno = koffi.errno();
   if (errno === 95 /* EOPNOTSUPP */ || errno === 22 /* EINVAL */ || errno === 38 /* ENOSYS */) nowaitUnsupported = true;
