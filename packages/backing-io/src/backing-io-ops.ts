@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { closesAtOnce } from './close-at-once';
 import { fsyncAtOnce } from './fsync-at-once';
-import { preadNowait } from './syscalls';
+import { closeOrThrow, preadNowait } from './syscalls';
 import { writeAtOnce } from './write-at-once';
 
 export interface BackingIoOps {
@@ -51,7 +51,7 @@ export const nodeIoOps: BackingIoOps = {
   open: (path, flags, mode) => new Promise((res, rej) => fs.open(path, flags, mode, settle(res, rej))),
   close: (fd, readOnly) => {
     if (!readOnly && !closesAtOnce(fd)) return new Promise((res, rej) => fs.close(fd, settle<void>(res, rej)));
-    fs.closeSync(fd);
+    closeOrThrow(fd);
   },
   read: (fd, buf, off, len, pos) => new Promise((res, rej) => fs.read(fd, buf, off, len, pos, settle(res, rej))),
   readNowait: (fd, buf, off, len, pos) => preadNowait(fd, buf, off, len, pos),

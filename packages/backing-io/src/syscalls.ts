@@ -523,6 +523,15 @@ export function close(fd: number): void {
   c.close(fd);
 }
 
+/**
+ * close(2) that reports a failure, as fs.closeSync does, for the request paths: Node's closeSync
+ * runs its argument checks and error wrapper in JavaScript, which a fresh daemon interprets (~2 µs
+ * of every OPEN/RELEASE pair there).
+ */
+export function closeOrThrow(fd: number): void {
+  check(c.close(fd), 'close');
+}
+
 /** What statx reports, in the units Attr uses (times in ns), plus the device the file is on. */
 export interface StatxResult {
   dev: bigint;
@@ -710,6 +719,7 @@ export function reopenDir(fd: number, flags: number): number {
 export const Resolve = { NO_XDEV: 0x01, NO_MAGICLINKS: 0x02, NO_SYMLINKS: 0x04, BENEATH: 0x08, IN_ROOT: 0x10 } as const;
 const SYS_OPENAT2 = 437; // the same number on every architecture (a post-5.1 syscall)
 const openHow = Buffer.alloc(24);
+const openHowView = new DataView(openHow.buffer, openHow.byteOffset, 24);
 const openHowAddress = addressOf(openHow);
 
 /**
@@ -719,9 +729,9 @@ const openHowAddress = addressOf(openHow);
  */
 export function openat2(dir: number, path: string, flags: number, resolve: number, mode = 0): number {
   // Three u64 fields, each of a 32-bit value here: the high halves stay zero (Buffer.alloc).
-  openHow.writeUInt32LE(flags >>> 0, 0);
-  openHow.writeUInt32LE(mode >>> 0, 8);
-  openHow.writeUInt32LE(resolve >>> 0, 16);
+  openHowView.setUint32(0, flags >>> 0, true);
+  openHowView.setUint32(8, mode >>> 0, true);
+  openHowView.setUint32(16, resolve >>> 0, true);
   return check(c.openat2(SYS_OPENAT2, dir, cString(path), openHowAddress, 24), 'openat2', path);
 }
 

@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import { FsError, errnoOf } from '@layerfs/backing-io';
 import type { FdWatch } from '@layerfs/backing-io';
-import type { CacheMode, NodeHandlers, NodeId, RequestContext } from '@layerfs/fuse-bridge';
+import type { CacheMode, NodeHandlers, NodeId } from '@layerfs/fuse-bridge';
 import { createLogger, errnoForReply, isDebugEnabled } from '@layerfs/fuse-bridge';
 import {
   InitFlag,
@@ -33,6 +33,7 @@ import { OpResult, WireOps } from './ops';
 import { PassthroughModes, PassthroughPolicy } from './passthrough-modes';
 import { BufferPool } from './buffer-pool';
 import { SpliceReads } from './splice-read';
+import { opTable } from './op-table';
 
 const log = createLogger('wire');
 
@@ -347,93 +348,9 @@ export class WireSession {
   }
 
   #call(req: Request): OpResult {
-    const o = this.#ops;
-    const ctx: RequestContext = { uid: req.uid, gid: req.gid, pid: req.pid };
-    switch (req.opcode) {
-      case Opcode.FORGET:
-        return o.forget(req);
-      case Opcode.BATCH_FORGET:
-        return o.batchForget(req);
-      case Opcode.DESTROY:
-        return replyBuffer(req.unique, 0);
-      case Opcode.READDIR:
-        return o.readdir(req, ctx);
-      case Opcode.READDIRPLUS:
-        return o.readdirplus(req, ctx);
-      case Opcode.RELEASEDIR:
-        return o.releasedir(req, ctx);
-      default:
-        break;
-    }
-    const node = req.nodeid as NodeId;
-    switch (req.opcode) {
-      case Opcode.LOOKUP:
-        return o.lookup(req, ctx, node);
-      case Opcode.GETATTR:
-        return o.getattr(req, ctx, node);
-      case Opcode.SETATTR:
-        return o.setattr(req, ctx, node);
-      case Opcode.READLINK:
-        return o.readlink(req, ctx, node);
-      case Opcode.SYMLINK:
-        return o.symlink(req, ctx, node);
-      case Opcode.MKNOD:
-        return o.mknod(req, ctx, node);
-      case Opcode.MKDIR:
-        return o.mkdir(req, ctx, node);
-      case Opcode.UNLINK:
-        return o.unlink(req, ctx, node);
-      case Opcode.RMDIR:
-        return o.rmdir(req, ctx, node);
-      case Opcode.RENAME:
-      case Opcode.RENAME2:
-        return o.rename(req, ctx, node);
-      case Opcode.LINK:
-        return o.link(req, ctx, node);
-      case Opcode.OPEN:
-        return o.open(req, ctx, node);
-      case Opcode.CREATE:
-        return o.create(req, ctx, node);
-      case Opcode.READ:
-        return o.read(req, ctx, node);
-      case Opcode.WRITE:
-        return o.write(req, ctx, node);
-      case Opcode.STATFS:
-        return o.statfs(req, ctx, node);
-      case Opcode.RELEASE:
-        return o.release(req, ctx, node);
-      case Opcode.FSYNC:
-        return o.fsync(req, ctx, node);
-      case Opcode.FLUSH:
-        return o.flush(req, ctx, node);
-      case Opcode.SETXATTR:
-        return o.setxattr(req, ctx, node);
-      case Opcode.GETXATTR:
-        return o.getxattr(req, ctx, node);
-      case Opcode.LISTXATTR:
-        return o.listxattr(req, ctx, node);
-      case Opcode.REMOVEXATTR:
-        return o.removexattr(req, ctx, node);
-      case Opcode.OPENDIR:
-        return o.opendir(req, ctx, node);
-      case Opcode.FSYNCDIR:
-        return o.fsyncdir(req, ctx, node);
-      case Opcode.ACCESS:
-        return o.access(req, ctx, node);
-      case Opcode.FALLOCATE:
-        return o.fallocate(req, ctx, node);
-      case Opcode.LSEEK:
-        return o.lseek(req, ctx, node);
-      case Opcode.COPY_FILE_RANGE:
-        return o.copyFileRange(req, ctx, node);
-      case Opcode.TMPFILE:
-        return o.tmpfile(req, ctx, node);
-      // Deliberately left out, each answered ENOSYS so the kernel uses its own fallback: locks (not
-      // negotiated: the kernel keeps them locally), STATX (→ GETATTR), SYNCFS (→ success without a
-      // round trip), IOCTL, POLL, BMAP, DAX mappings.
-      default:
-        return errorReply(req.unique, ENOSYS);
-    }
+    const handler = opTable[req.opcode];
+    if (handler === undefined) return errorReply(req.unique, ENOSYS); // op-table.ts says which and why
+    return handler(this.#ops, req, { uid: req.uid, gid: req.gid, pid: req.pid }, req.nodeid as NodeId);
   }
 
   #errno(err: unknown, req: Request): number {

@@ -10,8 +10,6 @@ import { followCopyUp, isLowerFile, openFileOf } from './file';
 import { Ovl, assertWritable } from './ovl-fs';
 import type { OvlInode } from './ovl-inode';
 
-const BIG = { bigint: true } as const;
-
 export function getattr(ovl: Ovl, n: OvlInode, fh?: Fh): Reply<Attr> {
   // A metadata-only copy's handles have its lower data file open, whose owner, mode and times are
   // not the file's: its own entry answers (attrOf adds the data file's blocks).
@@ -19,11 +17,11 @@ export function getattr(ovl: Ovl, n: OvlInode, fh?: Fh): Reply<Attr> {
   // fstat, or a file without a name: through an open handle (one opened on the lower file follows a
   // later copy-up here too, as reads do).
   const open = openFileOf(ovl, n, fh);
-  if (open) return thenMaybe(followCopyUp(ovl, open), (b) => ovl.attrOf(n, fs.fstatSync(b.fd, BIG), b.fd));
+  if (open) return thenMaybe(followCopyUp(ovl, open), (b) => ovl.attrOf(n, syscalls.lstatAt(b.fd, ''), b.fd));
   // stat(2) of a file some process has open (cat's fstat after its read invalidated atime): the
   // handle's fd is the node's own file, and fstat skips the walk through /proc and the layer.
   const own = ownFile(ovl, n) ?? n.pinned?.fd;
-  return ovl.attrOf(n, own !== undefined ? fs.fstatSync(own, BIG) : ovl.lstat(n), own);
+  return ovl.attrOf(n, own !== undefined ? syscalls.lstatAt(own, '') : ovl.lstat(n), own);
 }
 
 /** An fd of an open handle of `n` that has the node's top real file open (not a lower file it has since copied up). */

@@ -291,7 +291,7 @@ export class LayerPaths {
     try {
       return fn(fd);
     } finally {
-      fs.closeSync(fd);
+      syscalls.closeOrThrow(fd);
     }
   }
 

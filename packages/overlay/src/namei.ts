@@ -132,7 +132,7 @@ export function dirMarks(
   };
   const opaque = [TRUSTED_PREFIX, USER_PREFIX, FUSE_OVERLAYFS_PREFIX].map((prefix) => value(`${prefix}opaque`));
   const xwhiteouts = opaque[0] === 'x' || opaque[1] === 'x';
-  if (opaque.includes('y') || lstatOrNull(paths, path.join(real, AUFS_OPAQUE_MARKER)))
+  if (opaque.includes('y') || lstatOrNull(paths, joinName(real, AUFS_OPAQUE_MARKER)))
     return { opaque: true, xwhiteouts, redirect: undefined };
   return { opaque: false, xwhiteouts, redirect: redirectXattr === undefined ? undefined : value(redirectXattr) };
 }
