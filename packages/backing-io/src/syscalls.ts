@@ -15,6 +15,9 @@ import type { HostPath } from './host-names';
 
 const libc = koffi.load('libc.so.6');
 
+/** Uint8Array's indexOf, a builtin; Buffer's is JavaScript a fresh daemon interprets for every name it scans. */
+const u8IndexOf = Uint8Array.prototype.indexOf;
+
 // Anonymous on purpose: koffi's type names are process-global, and a module loaded twice (jest loads
 // modules once per test file) would collide on a named struct.
 const Timespec = koffi.struct({ tv_sec: 'int64', tv_nsec: 'int64' });
@@ -321,7 +324,7 @@ export function llistxattr(hostPath: HostPath, at: XattrAt = {}): string[] {
 function splitNames(list: Buffer): string[] {
   const names: string[] = [];
   for (let start = 0; start < list.length;) {
-    let end = list.indexOf(0, start);
+    let end = u8IndexOf.call(list, 0, start);
     if (end < 0) end = list.length;
     if (end > start) names.push(nameFromBytes(list, start, end));
     start = end + 1;
@@ -488,7 +491,7 @@ function readDirFdAndClose(fd: number, opts: { withDots?: boolean }): RawDirent[
       for (let off = 0; off < n;) {
         const reclen = b[off + 16]! | (b[off + 17]! << 8);
         const nameStart = off + 19;
-        let nameEnd = b.indexOf(0, nameStart);
+        let nameEnd = u8IndexOf.call(b, 0, nameStart);
         if (nameEnd < 0 || nameEnd > off + reclen) nameEnd = off + reclen;
         const dots = nameEnd - nameStart <= 2 && b[nameStart] === 0x2e && (nameEnd - nameStart === 1 || b[nameStart + 1] === 0x2e);
         if (opts.withDots || !dots) {

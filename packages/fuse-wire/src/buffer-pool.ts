@@ -11,7 +11,13 @@
 // its handler settles.
 
 export class BufferPool {
-  readonly #free: ArrayBuffer[] = [];
+  /**
+   * The idle buffers, whole. Kept as Buffers, not ArrayBuffers: Buffer.from(arrayBuffer) is
+   * JavaScript that a fresh daemon interprets on every READ it answers.
+   */
+  readonly #free: Buffer[] = [];
+  /** Each pooled buffer by its memory, so that give() may be handed any view of it. */
+  readonly #whole = new WeakMap<ArrayBufferLike, Buffer>();
 
   /** `size`: every pooled buffer's length; `keep`: how many idle ones to hold. */
   constructor(
@@ -22,13 +28,16 @@ export class BufferPool {
   /** A buffer of at least `bytes` (default: the pool's size): pooled when it fits, else a fresh one give() will not keep. */
   take(bytes = this.size): Buffer {
     if (bytes > this.size) return Buffer.allocUnsafe(bytes);
-    const ab = this.#free.pop();
-    return ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(this.size);
+    const free = this.#free.pop();
+    if (free) return free;
+    const buf = Buffer.allocUnsafeSlow(this.size); // a memory of its own, not a slice of Node's shared pool
+    this.#whole.set(buf.buffer, buf);
+    return buf;
   }
 
   /** `buf` (or any view of it) is no longer used: it may serve the next take(). */
-  give(buf: Buffer): void {
-    const ab = buf.buffer as ArrayBuffer;
-    if (ab.byteLength === this.size && this.#free.length < this.keep && !this.#free.includes(ab)) this.#free.push(ab);
+  give(buf: Uint8Array): void {
+    const whole = this.#whole.get(buf.buffer);
+    if (whole && this.#free.length < this.keep && !this.#free.includes(whole)) this.#free.push(whole);
   }
 }

@@ -53,6 +53,12 @@ export interface Request extends InHeader {
   body: Args;
 }
 
+// Uint8Array's own fill, indexOf and set: builtins at every tier, where Buffer's fill, indexOf and
+// copy are JavaScript (argument checks, encodings) that a fresh daemon interprets for every name
+// decoded and every dirent written.
+const u8Fill = Uint8Array.prototype.fill;
+const u8IndexOf = Uint8Array.prototype.indexOf;
+
 /** A little-endian view of `b`'s bytes (see the top of this file for why not Buffer's methods). */
 function viewOf(b: Buffer): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -96,7 +102,7 @@ export function decodeRequest(buf: Buffer, n: number): Request {
 
 /** Where the NUL-terminated name at argument offset `off` ends (its NUL, or the arguments' end), in `b.buf`. */
 function nameEnd(b: Args, off: number): number {
-  const nul = b.buf.indexOf(0, b.start + off);
+  const nul = u8IndexOf.call(b.buf, 0, b.start + off);
   return nul < 0 || nul > b.end ? b.end : nul;
 }
 
@@ -341,7 +347,7 @@ export function entryReply(unique: bigint, e: EntryParams): Buffer {
 export function negativeEntryReply(unique: bigint, timeout: number): Buffer {
   const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE + ENTRY_OUT_SIZE);
   const v = header(buf, unique);
-  buf.fill(0, OUT_HEADER_SIZE);
+  u8Fill.call(buf, 0, OUT_HEADER_SIZE);
   putTimeout(v, OUT_HEADER_SIZE + 16, OUT_HEADER_SIZE + 32, timeout);
   return buf;
 }
@@ -401,14 +407,14 @@ export function u64Reply(unique: bigint, n: number): Buffer {
 
 export function dataReply(unique: bigint, data: Buffer): Buffer {
   const buf = replyBuffer(unique, data.length);
-  data.copy(buf, OUT_HEADER_SIZE);
+  buf.set(data, OUT_HEADER_SIZE);
   return buf;
 }
 
 export function statfsReply(unique: bigint, s: StatFs): Buffer {
   const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE + KSTATFS_SIZE);
   const v = header(buf, unique);
-  buf.fill(0, OUT_HEADER_SIZE);
+  u8Fill.call(buf, 0, OUT_HEADER_SIZE);
   const o = OUT_HEADER_SIZE;
   v.setBigUint64(o, s.blocks, true);
   v.setBigUint64(o + 8, s.bfree, true);
@@ -443,7 +449,7 @@ export function initReply(unique: bigint, p: InitReplyParams): Buffer {
   const buf = Buffer.allocUnsafe(OUT_HEADER_SIZE + size);
   const v = header(buf, unique);
   const o = OUT_HEADER_SIZE;
-  buf.fill(0, o);
+  u8Fill.call(buf, 0, o);
   v.setUint32(o, p.major, true);
   v.setUint32(o + 4, p.minor, true);
   v.setUint32(o + 8, p.maxReadahead, true);
@@ -505,16 +511,16 @@ export class DirentWriter {
     putU64(v, off + 8, next);
     v.setUint32(off + 16, name.length, true);
     v.setUint32(off + 20, type, true);
-    name.copy(this.buf, off + DIRENT_NAME_OFFSET);
+    this.buf.set(name, off + DIRENT_NAME_OFFSET);
     const size = direntSize(name.length);
-    this.buf.fill(0, off + DIRENT_NAME_OFFSET + name.length, off + size);
+    u8Fill.call(this.buf, 0, off + DIRENT_NAME_OFFSET + name.length, off + size);
     this.off = off + size;
   }
 
   /** struct fuse_direntplus: an entry_out (nodeid 0 when the kernel should not instantiate it) and a dirent. */
   direntplus(e: EntryParams | null, ino: bigint, next: number, type: number, name: Buffer): void {
     if (e) putEntry(this.#v, this.off, e);
-    else this.buf.fill(0, this.off, this.off + ENTRY_OUT_SIZE);
+    else u8Fill.call(this.buf, 0, this.off, this.off + ENTRY_OUT_SIZE);
     this.off += ENTRY_OUT_SIZE;
     this.dirent(ino, next, type, name);
   }
