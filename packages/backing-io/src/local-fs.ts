@@ -3,6 +3,7 @@
 // itself (close-at-once.ts, write-at-once.ts, fsync-at-once.ts). Found in /proc/self/mountinfo once per device:
 // statfs(2) would ask the very NFS or FUSE server that may hang — on the request thread.
 import * as fs from 'node:fs';
+import { statxAt, type StatxResult } from './syscalls';
 
 /** The filesystems (mountinfo's type) trusted to wait for no server or daemon. */
 const LOCAL_FS = new Set([
@@ -29,15 +30,29 @@ export function isLocalFs(dev: number): boolean {
   return local;
 }
 
-/** fstat(2) of `fd` where its filesystem is local (isLocalFs); undefined where not, or on any error. */
-export function localFileStat(fd: number): fs.Stats | undefined {
-  let st: fs.Stats;
+/** What the at-once paths need of an open file: its size, link count and whether it is a regular file. */
+export interface LocalFileStat {
+  size: number;
+  nlink: number;
+  isFile: boolean;
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+/**
+ * fstat(2) of `fd` where its filesystem is local (isLocalFs); undefined where not, or on any error.
+ * By statx through koffi: fs.fstatSync builds a Stats with four Dates, on every WRITE and RELEASE.
+ */
+export function localFileStat(fd: number): LocalFileStat | undefined {
+  let st: StatxResult;
   try {
-    st = fs.fstatSync(fd);
+    st = statxAt(fd, '');
   } catch {
     return undefined;
   }
-  return isLocalFs(st.dev) ? st : undefined;
+  if (!isLocalFs(Number(st.dev))) return undefined;
+  return { size: Number(st.size), nlink: st.nlink, isFile: (st.mode & S_IFMT) === S_IFREG };
 }
 
 /**

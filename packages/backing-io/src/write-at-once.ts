@@ -53,7 +53,7 @@ export function writeAtOnce(fd: number, buf: Uint8Array, off: number, len: numbe
   const start = writeAtOnceHost.now();
   if (backoff.queued(start)) return undefined;
   const st = localFileStat(fd);
-  if (!st?.isFile()) return undefined;
+  if (!st?.isFile) return undefined;
   const at = pos ?? st.size;
   if (!cached(fd, at, st.size) || !cached(fd, at + len - 1, st.size)) return undefined;
   let n: number;

@@ -45,7 +45,9 @@ interface NodeIo {
   opens: number;
   backingId: number;
   backing?: BackingFile;
-  fileKey?: string;
+  /** The backing file's identity (st_dev, st_ino), to tell a later open's backing file from another. */
+  dev?: bigint;
+  ino?: bigint;
 }
 
 export type OpenDecision = { passthrough: true; backingId: number } | { passthrough: false } | { stale: true };
@@ -90,7 +92,8 @@ export class PassthroughModes {
         io.opens++;
         return { passthrough: false };
       }
-      if (!backing || identify(backing).key !== io.fileKey) return { stale: true };
+      const same = backing && identify(backing);
+      if (!same || same.dev !== io.dev || same.ino !== io.ino) return { stale: true };
       io.opens++;
       return { passthrough: true, backingId: io.backingId };
     }
@@ -99,7 +102,7 @@ export class PassthroughModes {
       const id = this.#register(backing);
       if (id !== undefined) {
         backing.get();
-        this.#io.set(nodeId, { passthrough: true, opens: 1, backingId: id, backing, fileKey: file.key });
+        this.#io.set(nodeId, { passthrough: true, opens: 1, backingId: id, backing, dev: file.dev, ino: file.ino });
         return { passthrough: true, backingId: id };
       }
     }
@@ -158,11 +161,11 @@ export class PassthroughModes {
 }
 
 /**
- * Which file a backing fd is (dev:ino), its size, and whether it carries set-id bits. statx of the
- * fd itself rather than fs.fstatSync: every open and create asks, and Node's BigIntStats (its Dates
- * and fourteen BigInts) cost more than the syscall.
+ * Which file a backing fd is (st_dev, st_ino), its size, and whether it carries set-id bits. statx
+ * of the fd itself rather than fs.fstatSync: every open and create asks, and Node's BigIntStats (its
+ * Dates and fourteen BigInts) cost more than the syscall.
  */
-function identify(b: BackingFile): { key: string; size: number; setId: boolean } {
+function identify(b: BackingFile): { dev: bigint; ino: bigint; size: number; setId: boolean } {
   const st = syscalls.statxAt(b.fd, '');
-  return { key: `${st.dev}:${st.ino}`, size: Number(st.size), setId: hasKillableBits(st.mode) };
+  return { dev: st.dev, ino: st.ino, size: Number(st.size), setId: hasKillableBits(st.mode) };
 }

@@ -95,7 +95,12 @@ export interface InodeTableOptions {
 export class InodeTable {
   readonly root: PtInode;
   readonly #byId = new Map<number, PtInode>();
-  readonly #byKey = new Map<string, PtInode>();
+  /**
+   * Nodes by host inode: st_dev, then st_ino, as BigInts (exact for any inode number, and hashed by
+   * value). A "dev:ino" string key cost two BigInt-to-string conversions and a concatenation per
+   * lookup: 0.85 µs against 0.19 in a fresh daemon.
+   */
+  readonly #byKey = new InodeKeys();
   /** Nodes holding an fd, in the clock's order (the root is not in it: its fd never closes). */
   readonly #withFd = new Set<PtInode>();
   readonly #budget: number;
@@ -117,7 +122,7 @@ export class InodeTable {
     this.root.fdReadable = readable;
     this.root.nlookup = 1;
     this.#byId.set(ROOT_NODE, this.root);
-    this.#byKey.set(key(st.dev, st.ino), this.root);
+    this.#byKey.set(st.dev, st.ino, this.root);
   }
 
   get size(): number {
@@ -137,7 +142,7 @@ export class InodeTable {
 
   /** The node an inode already has, if any. */
   find(st: StatxResult): PtInode | undefined {
-    return this.#byKey.get(key(st.dev, st.ino));
+    return this.#byKey.get(st.dev, st.ino);
   }
 
   /**
@@ -172,7 +177,7 @@ export class InodeTable {
     parent.children++;
     n.fd = fd;
     this.#byId.set(n.id, n);
-    this.#byKey.set(key(st.dev, st.ino), n);
+    this.#byKey.set(st.dev, st.ino, n);
     if (fd >= 0) this.#holdFd(n);
     return n;
   }
@@ -199,7 +204,7 @@ export class InodeTable {
    */
   unhash(n: PtInode): void {
     if (n === this.root) return;
-    if (this.#byKey.get(key(n.dev, n.ino)) === n) this.#byKey.delete(key(n.dev, n.ino));
+    if (this.#byKey.get(n.dev, n.ino) === n) this.#byKey.delete(n.dev, n.ino);
     n.name = '';
   }
 
@@ -219,7 +224,7 @@ export class InodeTable {
     else n.children--;
     if (n.nlookup > 0 || n.children > 0 || n === this.root) return;
     this.#byId.delete(n.id);
-    if (this.#byKey.get(key(n.dev, n.ino)) === n) this.#byKey.delete(key(n.dev, n.ino));
+    if (this.#byKey.get(n.dev, n.ino) === n) this.#byKey.delete(n.dev, n.ino);
     this.#closeFd(n);
     const parent = n.parent;
     n.parent = null;
@@ -363,6 +368,24 @@ export function openatWithoutWaiting(dir: number, name: string, flags: number, m
   return syscalls.openWithoutWaiting(flags, (f) => syscalls.openat(dir, name, f, mode));
 }
 
-function key(dev: bigint, ino: bigint): string {
-  return `${dev}:${ino}`;
+/** A map by (st_dev, st_ino): one inner map per device (a mirror of one filesystem has one). */
+class InodeKeys {
+  readonly #byDev = new Map<bigint, Map<bigint, PtInode>>();
+
+  get(dev: bigint, ino: bigint): PtInode | undefined {
+    return this.#byDev.get(dev)?.get(ino);
+  }
+
+  set(dev: bigint, ino: bigint, n: PtInode): void {
+    let inos = this.#byDev.get(dev);
+    if (!inos) this.#byDev.set(dev, (inos = new Map()));
+    inos.set(ino, n);
+  }
+
+  delete(dev: bigint, ino: bigint): void {
+    const inos = this.#byDev.get(dev);
+    if (!inos) return;
+    inos.delete(ino);
+    if (inos.size === 0) this.#byDev.delete(dev);
+  }
 }
