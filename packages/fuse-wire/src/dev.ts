@@ -32,7 +32,7 @@ export function readRequest(fd: number, buf: Buffer): number {
  * fs.writeSync, whose argument checks a fresh daemon runs interpreted: 1.0 against 2.0 µs a call
  * over the first 3 000 (the same once optimized). A reply is written whole or not at all.
  */
-export function writeReply(fd: number, buf: Buffer): number {
+export function writeReply(fd: number, buf: Uint8Array): number {
   for (;;) {
     const n = syscalls.writeOrErrno(fd, buf);
     if (n >= 0) return 0;

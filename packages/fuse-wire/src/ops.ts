@@ -1,7 +1,7 @@
 // From FUSE opcodes to the node-based handler interface (the kernel's nodeid is the filesystem's NodeId). Each method decodes its arguments before
 // anything else (the request buffer is reused once a handler goes asynchronous; only WRITE keeps it,
 // and the session hands WRITE its own buffer), calls the filesystem, and encodes the reply. A method
-// answers a Buffer, null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
+// answers a reply (a Uint8Array), null for "no reply" (FORGET, INTERRUPT), or a Promise of either.
 import { constants, fstatSync, type BigIntStats } from 'node:fs';
 import { FsError, O_ACCMODE, errnoOf, isErrno, nameListBytes, nameToBytes, syscalls, thenMaybe } from '@layerfs/backing-io';
 import type { Attr, CacheMode, DirEntry, Entry, Fh, NodeHandlers, NodeId, OpenReply, Reply, RequestContext } from '@layerfs/fuse-bridge';
@@ -33,7 +33,7 @@ import { PassthroughModes } from './passthrough-modes';
 import type { BufferPool } from './buffer-pool';
 import type { SpliceReads } from './splice-read';
 
-export type OpResult = Buffer | null | Promise<Buffer | null>;
+export type OpResult = Uint8Array | null | Promise<Uint8Array | null>;
 
 /** `call()`, with `onError` for its failure whether it throws or rejects (thenMaybe's counterpart). */
 function catchMaybe<T, U>(call: () => T | Promise<T>, onError: (err: unknown) => U): T | U | Promise<T | U> {
@@ -193,11 +193,11 @@ export class WireOps {
   }
 
   /** No such name: a negative entry the kernel keeps for negative_timeout, or ENOENT without one. */
-  #none(req: Request): Buffer {
+  #none(req: Request): Uint8Array {
     return this.opts.negativeTimeout > 0 ? negativeEntryReply(req.unique, this.opts.negativeTimeout) : errorReply(req.unique, ENOENT);
   }
 
-  #negative(req: Request, err: unknown): Buffer {
+  #negative(req: Request, err: unknown): Uint8Array {
     if ((err as { code?: string }).code === 'ENOENT') return this.#none(req);
     throw err;
   }
@@ -226,7 +226,7 @@ export class WireOps {
     });
   }
 
-  async setattr(req: Request, ctx: RequestContext, node: NodeId): Promise<Buffer> {
+  async setattr(req: Request, ctx: RequestContext, node: NodeId): Promise<Uint8Array> {
     const s = decode.setattr(req.body);
     const fh = s.valid & SetattrValid.FH ? (s.fh as Fh) : undefined;
     // libfuse's order: mode, owner, size, times.
@@ -484,7 +484,7 @@ export class WireOps {
     node: NodeId,
     r: OpenReply,
     counted: boolean,
-    encode: (o: { fh: number; openFlags: number; backingId: number }) => Buffer,
+    encode: (o: { fh: number; openFlags: number; backingId: number }) => Uint8Array,
     flags = 0,
   ): OpResult {
     // A writer of a file the kernel knows by other names too is served by the daemon: a passed-through
@@ -765,7 +765,7 @@ export class WireOps {
  * getxattr/listxattr: a size query (size 0) gets the length; a short buffer ERANGE. No value (an
  * absent xattr) is ENODATA, answered as a reply rather than thrown (see NodeHandlers.getxattr).
  */
-function sized(unique: bigint, size: number, value: Buffer | undefined): Buffer {
+function sized(unique: bigint, size: number, value: Buffer | undefined): Uint8Array {
   if (value === undefined) return errorReply(unique, ENODATA);
   if (size === 0) return sizeReply(unique, value.length);
   if (value.length > size) throw new FsError('ERANGE', 'getxattr');

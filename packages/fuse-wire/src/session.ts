@@ -342,7 +342,7 @@ export class WireSession {
   }
 
   /** A handler's reply, written; a READ's buffer then goes back to the pool it came from. */
-  #reply(req: Request, reply: Buffer): void {
+  #reply(req: Request, reply: Uint8Array): void {
     this.#write(reply);
     if (req.opcode === Opcode.READ) this.#readReplies.give(reply);
   }
@@ -358,9 +358,11 @@ export class WireSession {
   }
 
   /** One reply, one write. ENOENT: the kernel gave up on the request (interrupted); ENODEV: unmounted. */
-  #write(buf: Buffer): void {
-    if (this.#trace)
-      log.debug(`< ${buf.readBigUInt64LE(8)} ${buf.readInt32LE(4) < 0 ? `error ${-buf.readInt32LE(4)}` : `${buf.length} bytes`}`);
+  #write(buf: Uint8Array): void {
+    if (this.#trace) {
+      const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      log.debug(`< ${v.getBigUint64(8, true)} ${v.getInt32(4, true) < 0 ? `error ${-v.getInt32(4, true)}` : `${buf.length} bytes`}`);
+    }
     const errno = writeReply(this.devFd, buf);
     if (errno !== 0 && errno !== ENOENT && errno !== ENODEV)
       log.warn(`writing a reply to /dev/fuse failed: ${new FsError(errno, 'write', '/dev/fuse').message}`);
@@ -385,8 +387,9 @@ export class WireSession {
     if (k.major > KERNEL_VERSION) {
       // The kernel proposes a newer major: answer ours alone and it sends INIT again.
       const b = replyBuffer(req.unique, 8);
-      b.writeUInt32LE(KERNEL_VERSION, 16);
-      b.writeUInt32LE(KERNEL_MINOR_VERSION, 20);
+      const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      v.setUint32(16, KERNEL_VERSION, true);
+      v.setUint32(20, KERNEL_MINOR_VERSION, true);
       this.#write(b);
       return;
     }

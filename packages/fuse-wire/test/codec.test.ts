@@ -263,6 +263,11 @@ function attrBytes(): Buffer {
   );
 }
 
+/** A reply (a Uint8Array over shared reply memory) as a Buffer over the same bytes, to read fields with. */
+function B(u: Uint8Array): Buffer {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
 function header(len: number, error: number, unique: bigint): Buffer {
   const b = Buffer.alloc(16);
   b.writeUInt32LE(len, 0);
@@ -273,11 +278,11 @@ function header(len: number, error: number, unique: bigint): Buffer {
 
 describe('reply layouts', () => {
   test('error: a bare header with the negated errno', () => {
-    expect(codec.errorReply(9n, 2)).toEqual(header(16, -2, 9n));
+    expect(B(codec.errorReply(9n, 2))).toEqual(header(16, -2, 9n));
   });
 
   test('attr_out: timeout, then fuse_attr (pre-1970 times borrow a second)', () => {
-    const r = codec.attrReply(9n, attr, 1.5);
+    const r = B(codec.attrReply(9n, attr, 1.5));
     expect(r).toEqual(Buffer.concat([header(16 + 104, 0, 9n), le([64, 1], [32, 500000000], [32, 0]), attrBytes()]));
   });
 
@@ -291,7 +296,7 @@ describe('reply layouts', () => {
       mtimeNs: 2n ** 33n * NS + 3n,
       ctimeNs: -NS,
     };
-    const r = codec.attrReply(9n, far, 0).subarray(16 + 16);
+    const r = B(codec.attrReply(9n, far, 0)).subarray(16 + 16);
     expect(r.readBigUInt64LE(8)).toBe(2n ** 40n + 7n);
     expect(r.readBigUInt64LE(16)).toBe(2n ** 32n);
     expect([r.readBigInt64LE(24), r.readUInt32LE(48)]).toEqual([-(2n ** 33n) - 1n, 999_999_999]);
@@ -300,45 +305,45 @@ describe('reply layouts', () => {
   });
 
   test('entry_out: node id, generation, timeouts, attributes', () => {
-    const r = codec.entryReply(9n, { nodeid: 5, generation: 2, entryTimeout: 1, attrTimeout: 0.25, attr });
+    const r = B(codec.entryReply(9n, { nodeid: 5, generation: 2, entryTimeout: 1, attrTimeout: 0.25, attr }));
     expect(r).toEqual(
       Buffer.concat([header(16 + 128, 0, 9n), le([64, 5], [64, 2], [64, 1], [64, 0], [32, 0], [32, 250000000]), attrBytes()]),
     );
-    const neg = codec.negativeEntryReply(9n, 2);
+    const neg = B(codec.negativeEntryReply(9n, 2));
     expect(neg.subarray(16, 24)).toEqual(Buffer.alloc(8));
     expect(neg.readBigUInt64LE(16 + 16)).toBe(2n);
   });
 
   test('open_out and create (entry_out + open_out), with a passthrough backing id', () => {
-    expect(codec.openReply(9n, { fh: 3, openFlags: abi.OpenOut.PASSTHROUGH, backingId: 7 })).toEqual(
+    expect(B(codec.openReply(9n, { fh: 3, openFlags: abi.OpenOut.PASSTHROUGH, backingId: 7 }))).toEqual(
       Buffer.concat([header(32, 0, 9n), le([64, 3], [32, 1 << 7], [32, 7])]),
     );
-    const c = codec.createReply(
-      9n,
-      { nodeid: 5, generation: 0, entryTimeout: 1, attrTimeout: 1, attr },
-      { fh: 3, openFlags: 0, backingId: 0 },
+    const c = B(
+      codec.createReply(9n, { nodeid: 5, generation: 0, entryTimeout: 1, attrTimeout: 1, attr }, { fh: 3, openFlags: 0, backingId: 0 }),
     );
     expect(c.length).toBe(16 + 128 + 16);
     expect(c.readBigUInt64LE(16 + 128)).toBe(3n);
   });
 
   test('write_out / getxattr_out, lseek_out, data', () => {
-    expect(codec.sizeReply(9n, 4096)).toEqual(Buffer.concat([header(24, 0, 9n), le([32, 4096], [32, 0])]));
-    expect(codec.u64Reply(9n, 2 ** 33)).toEqual(Buffer.concat([header(24, 0, 9n), le([64, 2 ** 33])]));
-    expect(codec.dataReply(9n, Buffer.from('abc'))).toEqual(Buffer.concat([header(19, 0, 9n), Buffer.from('abc')]));
+    expect(B(codec.sizeReply(9n, 4096))).toEqual(Buffer.concat([header(24, 0, 9n), le([32, 4096], [32, 0])]));
+    expect(B(codec.u64Reply(9n, 2 ** 33))).toEqual(Buffer.concat([header(24, 0, 9n), le([64, 2 ** 33])]));
+    expect(B(codec.dataReply(9n, Buffer.from('abc')))).toEqual(Buffer.concat([header(19, 0, 9n), Buffer.from('abc')]));
   });
 
   test('statfs_out', () => {
-    const r = codec.statfsReply(9n, {
-      bsize: 4096,
-      frsize: 4096,
-      blocks: 100n,
-      bfree: 50n,
-      bavail: 40n,
-      files: 10n,
-      ffree: 5n,
-      namemax: 255,
-    });
+    const r = B(
+      codec.statfsReply(9n, {
+        bsize: 4096,
+        frsize: 4096,
+        blocks: 100n,
+        bfree: 50n,
+        bavail: 40n,
+        files: 10n,
+        ffree: 5n,
+        namemax: 255,
+      }),
+    );
     expect(r).toEqual(
       Buffer.concat([
         header(96, 0, 9n),
@@ -353,7 +358,7 @@ describe('reply layouts', () => {
     d.buf.fill(0xee, 16); // padding must come out zeroed, whatever the buffer held
     d.dirent(42n, 3, 8, Buffer.from('abcde'));
     d.dirent(43n, 4, 4, Buffer.from('12345678'));
-    const r = d.finish();
+    const r = B(d.finish());
     expect(r).toEqual(
       Buffer.concat([
         header(16 + 32 + 32, 0, 9n),
@@ -370,7 +375,7 @@ describe('reply layouts', () => {
     expect(plus.off - 16).toBe(128 + 24 + 8);
     plus.buf.fill(0xee, plus.off);
     plus.direntplus(null, 77n, 2, 8, Buffer.from('y'));
-    const p = plus.finish();
+    const p = B(plus.finish());
     expect(p.length).toBe(16 + 2 * (128 + 24 + 8));
     expect(p.readUInt32LE(0)).toBe(p.length);
     expect(p.readBigUInt64LE(16)).toBe(5n);
@@ -383,19 +388,48 @@ describe('reply layouts', () => {
     );
   });
 
+  test('replies never share memory: each keeps its bytes while thousands more are made (slabs, and replies too big for one)', () => {
+    const kept: [Uint8Array, bigint, number][] = [];
+    for (let i = 0; i < 5000; i++) {
+      const unique = BigInt(i) * 7n + 1n;
+      // Mostly small replies, now and then a listing bigger than a slab shares out.
+      if (i % 500 === 0) {
+        const d = new codec.DirentWriter(unique, 20_000);
+        d.dirent(BigInt(i), 1, 8, Buffer.alloc(200, i & 0xff));
+        kept.push([d.finish(), unique, 16 + codec.direntSize(200)]);
+      } else if (i % 3 === 0) kept.push([codec.errorReply(unique, 2), unique, 16]);
+      else kept.push([codec.sizeReply(unique, i), unique, 24]);
+    }
+    const regions = new Map<ArrayBufferLike, [number, number][]>();
+    for (const [r, unique, len] of kept) {
+      const b = B(r);
+      expect([b.readUInt32LE(0), b.readBigUInt64LE(8)]).toEqual([len, unique]);
+      expect(r.length).toBe(len);
+      const list = regions.get(r.buffer) ?? [];
+      list.push([r.byteOffset, r.byteOffset + r.length]);
+      regions.set(r.buffer, list);
+    }
+    for (const list of regions.values()) {
+      list.sort((x, y) => x[0] - y[0]);
+      for (let i = 1; i < list.length; i++) expect(list[i]![0]).toBeGreaterThanOrEqual(list[i - 1]![1]);
+    }
+  });
+
   const init = (minor: number) =>
-    codec.initReply(9n, {
-      major: 7,
-      minor,
-      maxReadahead: 131072,
-      flags: abi.InitFlag.ASYNC_READ | abi.InitFlag.PASSTHROUGH,
-      maxBackground: 64,
-      congestionThreshold: 48,
-      maxWrite: 1 << 20,
-      timeGran: 1,
-      maxPages: 256,
-      maxStackDepth: 1,
-    });
+    B(
+      codec.initReply(9n, {
+        major: 7,
+        minor,
+        maxReadahead: 131072,
+        flags: abi.InitFlag.ASYNC_READ | abi.InitFlag.PASSTHROUGH,
+        maxBackground: 64,
+        congestionThreshold: 48,
+        maxWrite: 1 << 20,
+        timeGran: 1,
+        maxPages: 256,
+        maxStackDepth: 1,
+      }),
+    );
 
   test('INIT reply for a current kernel: 64-byte fuse_init_out with flags2 and max_stack_depth', () => {
     const r = init(45);
