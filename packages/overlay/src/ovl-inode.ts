@@ -62,9 +62,24 @@ export interface OvlState {
   lowerXattrNames: readonly string[] | undefined;
 }
 
+/**
+ * Bumped whenever a node's parent or name changes or a node loses its name (every table's #place and
+ * #detach): a directory's cached path (OvlInode.path) is good while this has not moved. Global, not
+ * per table: a change in another mount only costs a recomputation.
+ */
+let pathGeneration = 0;
+
 export class OvlInode {
   nlookup = 0;
   detached = false;
+  /**
+   * A directory's path as path() last built it, and the pathGeneration it was built at. Every lookup
+   * in a directory asks for its path (and a merged one for its upper path too), which walked to the
+   * root and concatenated a string per level each time. Directories only: they are the parents, and
+   * a tenth of the nodes of a walk.
+   */
+  #path: string | undefined = undefined;
+  #pathAt = -1;
   // Both made at first use: most nodes of a walk are files nobody opens, and an empty Map or Set
   // with its hash table is ~240 bytes: 45 MB of a daemon's heap after `ls -lR` of 100 000 files.
   /** Names below a directory that the kernel looked up. */
@@ -123,10 +138,15 @@ export class OvlInode {
   /** The mount-relative path, "/" for the root; ENOENT once detached (the name is gone). */
   path(): string {
     if (this.id === ROOT_ID) return '/';
+    if (this.#pathAt === pathGeneration) return this.#path!;
     let p = '';
     for (let n: OvlInode | null = this; n && n.id !== ROOT_ID; n = n.parent) {
       if (n.detached || !n.parent) throw new FsError('ENOENT', 'path', this.name);
       p = `/${n.name}${p}`;
+    }
+    if (this.isDir) {
+      this.#path = p;
+      this.#pathAt = pathGeneration;
     }
     return p;
   }
@@ -257,12 +277,14 @@ export class OvlInodeTable {
   }
 
   #place(n: OvlInode, parent: OvlInode, name: string): void {
+    pathGeneration++;
     n.parent = parent;
     n.name = name;
     parent.setChild(name, n);
   }
 
   #detach(n: OvlInode): void {
+    pathGeneration++;
     n.parent?.dropChild(n.name, n);
     n.detached = true;
   }
