@@ -81,9 +81,9 @@ const c = {
   // The *xattrat calls (Linux 6.13) the same way. getxattrat and setxattrat share one shape (a
   // struct xattr_args carries the value); listxattrat and removexattrat have their own.
   xattrArgsAt: libc.func(
-    'long syscall(long nr, int dirfd, const char *path, uint32_t flags, const char *name, const uint8_t *args, size_t usize)',
+    'long syscall(long nr, int dirfd, const char *path, uint32_t flags, const char *name, uintptr_t args, size_t usize)',
   ),
-  listxattrat: libc.func('long syscall(long nr, int dirfd, const char *path, uint32_t flags, _Out_ uint8_t *list, size_t size)'),
+  listxattrat: libc.func('long syscall(long nr, int dirfd, const char *path, uint32_t flags, uintptr_t list, size_t size)'),
   removexattrat: libc.func('long syscall(long nr, int dirfd, const char *path, uint32_t flags, const char *name)'),
   readlinkat: libc.func('intptr_t readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)'),
   getxattr: libc.func('intptr_t getxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
@@ -191,11 +191,15 @@ const SYS_REMOVEXATTRAT = 466;
  * read into it, or copied into it before a set.
  */
 const xattrArgs = Buffer.alloc(16);
-xattrArgs.writeBigUInt64LE(BigInt(koffi.address(xattrBuf)), 0);
-function xattrArgsFor(size: number, flags: number): Buffer {
-  xattrArgs.writeUInt32LE(size, 8);
-  xattrArgs.writeUInt32LE(flags, 12);
-  return xattrArgs;
+const xattrArgsView = new DataView(xattrArgs.buffer, xattrArgs.byteOffset, 16);
+const xattrBufAddress = addressOf(xattrBuf);
+xattrArgsView.setBigUint64(0, BigInt(xattrBufAddress), true);
+const xattrArgsAddress = addressOf(xattrArgs);
+/** xattrArgs set for a value of `size` bytes and `flags`: its address, for the *xattrat calls. */
+function xattrArgsFor(size: number, flags: number): number {
+  xattrArgsView.setUint32(8, size, true);
+  xattrArgsView.setUint32(12, flags, true);
+  return xattrArgsAddress;
 }
 /** Set at the first ENOSYS: a kernel before 6.13 (the *xattrat calls). */
 let noXattrAt = false;
@@ -298,7 +302,7 @@ export function lsetxattr(path: HostPath, xattr: string, value: Uint8Array, flag
 export function llistxattr(hostPath: HostPath, at: XattrAt = {}): string[] {
   const fd = at.fd;
   if (at.dir !== undefined && !noXattrAt) {
-    const r = Number(c.listxattrat(SYS_LISTXATTRAT, at.dir, cString(hostPath), atFlags(at), xattrBuf, xattrBuf.length));
+    const r = Number(c.listxattrat(SYS_LISTXATTRAT, at.dir, cString(hostPath), atFlags(at), xattrBufAddress, xattrBuf.length));
     if (r >= 0) return splitNames(xattrBuf.subarray(0, r));
     const errno = xattrAtErrno();
     if (errno !== ENOSYS && errno !== ERANGE) throw new FsError(errno, 'listxattr', shownPath(procPathOf(hostPath, at)));
