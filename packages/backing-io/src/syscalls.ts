@@ -35,13 +35,13 @@ const Msghdr = koffi.struct({
 });
 
 const c = {
-  lgetxattr: libc.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+  lgetxattr: libc.func('intptr_t lgetxattr(const char *path, const char *name, uintptr_t value, size_t size)'),
   lsetxattr: libc.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
-  llistxattr: libc.func('intptr_t llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
+  llistxattr: libc.func('intptr_t llistxattr(const char *path, uintptr_t list, size_t size)'),
   lremovexattr: libc.func('int lremovexattr(const char *path, const char *name)'),
-  fgetxattr: libc.func('intptr_t fgetxattr(int fd, const char *name, _Out_ uint8_t *value, size_t size)'),
+  fgetxattr: libc.func('intptr_t fgetxattr(int fd, const char *name, uintptr_t value, size_t size)'),
   fsetxattr: libc.func('int fsetxattr(int fd, const char *name, const uint8_t *value, size_t size, int flags)'),
-  flistxattr: libc.func('intptr_t flistxattr(int fd, _Out_ uint8_t *list, size_t size)'),
+  flistxattr: libc.func('intptr_t flistxattr(int fd, uintptr_t list, size_t size)'),
   fremovexattr: libc.func('int fremovexattr(int fd, const char *name)'),
   mknod: libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
   utimensat: libc.func('utimensat', 'int', ['int', 'const char *', koffi.pointer(Timespec), 'int']),
@@ -86,9 +86,9 @@ const c = {
   listxattrat: libc.func('long syscall(long nr, int dirfd, const char *path, uint32_t flags, uintptr_t list, size_t size)'),
   removexattrat: libc.func('long syscall(long nr, int dirfd, const char *path, uint32_t flags, const char *name)'),
   readlinkat: libc.func('intptr_t readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)'),
-  getxattr: libc.func('intptr_t getxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+  getxattr: libc.func('intptr_t getxattr(const char *path, const char *name, uintptr_t value, size_t size)'),
   setxattr: libc.func('int setxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
-  listxattr: libc.func('intptr_t listxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
+  listxattr: libc.func('intptr_t listxattr(const char *path, uintptr_t list, size_t size)'),
   removexattr: libc.func('int removexattr(const char *path, const char *name)'),
   // openat2(2) has no glibc wrapper: syscall(2) with a fixed prototype, as above (koffi's variadic
   // form parses the argument types at every call: 1.5 µs of each open).
@@ -247,22 +247,22 @@ export function lgetxattrIfAny(hostPath: HostPath, xattr: string, at: XattrAt = 
   const path = cString(procPathOf(hostPath, at));
   const get =
     fd !== undefined
-      ? (_p: HostPath, n: HostPath, b: Buffer | null, size: number) => c.fgetxattr(fd, n, b, size)
+      ? (_p: HostPath, n: HostPath, addr: number, size: number) => c.fgetxattr(fd, n, addr, size)
       : at.follow
         ? c.getxattr
         : c.lgetxattr;
   // Most values fit the shared buffer: one call. A bigger one (ERANGE): size, then fetch, again if
   // the value grew in between, as getfattr does.
-  const first = Number(get(path, name, xattrBuf, xattrBuf.length));
+  const first = Number(get(path, name, xattrBufAddress, xattrBuf.length));
   if (first >= 0) return Buffer.from(xattrBuf.subarray(0, first));
   const firstErrno = koffi.errno();
   if (firstErrno === ENODATA) return undefined;
   if (firstErrno !== ERANGE) throw new FsError(firstErrno, 'getxattr', shownPath(path));
   for (;;) {
-    const size = check(get(path, name, null, 0), 'getxattr', path);
+    const size = check(get(path, name, 0, 0), 'getxattr', path);
     const buf = Buffer.alloc(size);
     if (size === 0) return buf;
-    const n = Number(get(path, name, buf, size));
+    const n = Number(get(path, name, addressOf(buf), size));
     if (n >= 0) return buf.subarray(0, n);
     const errno = koffi.errno();
     if (errno === ENODATA) return undefined; // removed in between
@@ -272,15 +272,15 @@ export function lgetxattrIfAny(hostPath: HostPath, xattr: string, at: XattrAt = 
 
 export function fgetxattr(fd: number, xattr: string): Buffer {
   const name = cString(xattr);
-  const size = check(c.fgetxattr(fd, name, null, 0), 'fgetxattr');
+  const size = check(c.fgetxattr(fd, name, 0, 0), 'fgetxattr');
   const buf = Buffer.alloc(size);
-  const n = check(c.fgetxattr(fd, name, buf, size), 'fgetxattr');
+  const n = check(c.fgetxattr(fd, name, addressOf(buf), size), 'fgetxattr');
   return buf.subarray(0, n);
 }
 
 /** The value's size only (getxattr with size 0), for callers probing the length. */
 export function lgetxattrSize(path: HostPath, name: string): number {
-  return check(c.lgetxattr(cString(path), cString(name), null, 0), 'getxattr', path);
+  return check(c.lgetxattr(cString(path), cString(name), 0, 0), 'getxattr', path);
 }
 
 export function lsetxattr(path: HostPath, xattr: string, value: Uint8Array, flags = 0, at: XattrAt = {}): void {
@@ -309,16 +309,16 @@ export function llistxattr(hostPath: HostPath, at: XattrAt = {}): string[] {
   }
   const path = cString(procPathOf(hostPath, at));
   const list =
-    fd !== undefined ? (_p: HostPath, b: Buffer | null, size: number) => c.flistxattr(fd, b, size) : at.follow ? c.listxattr : c.llistxattr;
-  const first = Number(list(path, xattrBuf, xattrBuf.length));
+    fd !== undefined ? (_p: HostPath, addr: number, size: number) => c.flistxattr(fd, addr, size) : at.follow ? c.listxattr : c.llistxattr;
+  const first = Number(list(path, xattrBufAddress, xattrBuf.length));
   if (first >= 0) return splitNames(xattrBuf.subarray(0, first));
   const firstErrno = koffi.errno();
   if (firstErrno !== ERANGE) throw new FsError(firstErrno, 'listxattr', shownPath(path));
   for (;;) {
-    const size = check(list(path, null, 0), 'listxattr', path);
+    const size = check(list(path, 0, 0), 'listxattr', path);
     if (size === 0) return [];
     const buf = Buffer.alloc(size);
-    const n = Number(list(path, buf, size));
+    const n = Number(list(path, addressOf(buf), size));
     if (n >= 0) return splitNames(buf.subarray(0, n));
     const errno = koffi.errno();
     if (errno !== ERANGE) throw new FsError(errno, 'listxattr', shownPath(path));
