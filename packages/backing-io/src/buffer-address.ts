@@ -1,5 +1,6 @@
-// Where a byte array's bytes are, as a plain number, for the few syscalls of the request loop that
-// take a buffer (the device's read and write, NOWAIT reads, statx, splice offsets).
+// Where a byte array's bytes are, as a plain number, for the syscalls of the request paths that take
+// a buffer (the device's read and write, NOWAIT reads, statx, getdents64, openat2's open_how,
+// splice's offset, the getxattr and listxattr family and the *xattrat calls' struct).
 //
 // Why: koffi checks every object argument of a pointer parameter for its own type tag before it
 // looks for a buffer (napi_check_object_type_tag, a private-symbol lookup), and builds an iovec

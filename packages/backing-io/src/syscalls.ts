@@ -98,8 +98,8 @@ const c = {
   // fusermount3's _FUSE_COMMFD protocol: a socket pair, and the /dev/fuse fd back over it.
   socketpair: libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
   recvmsg: libc.func('recvmsg', 'intptr_t', ['int', koffi.inout(koffi.pointer(Msghdr)), 'int']),
-  // The request loop's calls take their buffers as addresses (buffer-address.ts says why and when
-  // that is safe): the iovec of preadv2, the offset of splice, the buffers of read, write and statx.
+  // Every binding above and below declared with a uintptr_t takes its buffer as an address
+  // (buffer-address.ts says why and when that is safe): preadv2's iovec is one.
   preadv2: libc.func('intptr_t preadv2(int fd, uintptr_t iov, int iovcnt, int64_t offset, int flags)'),
   posix_fadvise: libc.func('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)'),
   // fcntl is variadic in libc; F_GETFL/F_SETFL take an int.
