@@ -10,6 +10,8 @@
 //                     [--layerfs-o spin_us=200,...]     (more mount options for every layerfs target)
 //                     [--against /other/checkout/bin/layerfs]   (an A/B in the same run: another
 //                      build's CLI — an older commit's checkout — as one more target beside ours)
+//                     [--warm N]   (steady state: N untimed passes of a mixed metadata workload on
+//                      each new mount before its timed sample; the default, 0, times a new daemon)
 //
 // The passthrough suite compares layerfs passthrough with native and bindfs; the overlay suite
 // compares layerfs overlay with the kernel's overlay and fuse-overlayfs over the same lower layer
@@ -39,6 +41,12 @@ const AGAINST = opt('against', '') && path.resolve(opt('against', ''));
 // --rootless: the overlay suite for what a rootless mount gets (no kernel passthrough: the daemon
 // serves every read and write), layerfs with -o passthrough=off against fuse-overlayfs on the same data.
 const ROOTLESS = args.includes('--rootless');
+// --warm N: what a mount that has served a while costs, not a new one. A daemon written in
+// JavaScript spends its first tens of thousands of requests in V8's interpreter and compilers; every
+// sample is a new mount, so without this the metadata rows time that warm-up. Every target gets
+// the same untimed passes (a C daemon has nothing to warm; the kernel's caches are dropped by the
+// timed workloads that drop them anyway).
+const WARM = Number(opt('warm', 0));
 // --policies: the passthrough with bindfs's policies (--map and --perms) against the same passthrough
 // without them and against bindfs with the same flags; then counts the READ/WRITE requests that reach
 // the daemon under --map, --force-user and --perms (0: the data stayed on kernel passthrough).
@@ -90,6 +98,20 @@ const t = Number(process.hrtime.bigint() - t0) / 1e9;
 if (op === 'create') remove(); // untimed: leave the tree as it was
 process.stdout.write(String(t));
 `;
+/** Untimed, on a new mount: a walk, listings, reads, stats, and creates and removes in a scratch directory. */
+function warmUp(root) {
+  for (let i = 0; i < WARM; i++) {
+    dropCaches();
+    if (fs.existsSync(`${root}/tree`)) sh('find', [`${root}/tree`, '-printf', '.']);
+    sh('ls', ['-l', `${root}/small`]);
+    sh('sh', ['-c', 'cat "$1"/* > /dev/null', 'sh', `${root}/small`]);
+    small('stat', `${root}/small`);
+    const scratch = `${root}/.warm-up`;
+    fs.mkdirSync(scratch);
+    sh(process.execPath, ['-e', SMALL_SCRIPT, 'create', scratch, String(SMALL)]);
+    fs.rmdirSync(scratch);
+  }
+}
 const small = (op, dir, n = SMALL) => Number(sh(process.execPath, ['-e', SMALL_SCRIPT, op, dir, String(n)]));
 const LATENCY_N = 20000;
 
@@ -390,6 +412,7 @@ function runSuite(name, suiteTargets, suiteWorkloads, src, mnt) {
         if (mountOpts && !(t.options === true || mountOpts.every((o) => t.options?.includes(o)))) continue;
         const root = t.mount(src, mnt, mountOpts);
         try {
+          warmUp(root);
           (samples[tname] ??= []).push(fn(root));
         } finally {
           t.unmount(mnt);
@@ -629,7 +652,7 @@ function report(results, suiteWorkloads, ours, bases, targetChecks) {
     );
   }
   process.stdout.write(
-    `\n${lines.join('\n')}\n\n(speed: > 1× is faster; medians of ${RUNS} runs; ${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)})\n`,
+    `\n${lines.join('\n')}\n\n(speed: > 1× is faster; medians of ${RUNS} runs; ${WARM ? `each mount warmed by ${WARM} untimed passes first; ` : 'each sample a new mount; '}${os.cpus().length} cores, Node ${process.version}, ${new Date().toISOString().slice(0, 10)})\n`,
   );
   const checks = targetChecks(results);
   if (checks.length) {

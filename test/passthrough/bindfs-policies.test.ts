@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CLI, TRANSPORT, isMounted, mountWith } from '../helpers/cli';
+import { CLI, TRANSPORT, alive, isMounted, mountWith } from '../helpers/cli';
 import { run } from '../helpers/run';
 import { scratch } from '../helpers/scratch';
 
@@ -134,7 +134,10 @@ maybe(`bindfs's options match bindfs (${TRANSPORT} transport)`, () => {
     const l = side('layerfs');
     const r = await run(bindfs!, [...(c.bindfsFlags ?? c.flags), b.src, b.mnt]);
     if (r.code !== 0) throw new Error(`bindfs failed: ${r.stderr}`);
-    const m = await mountWith(['passthrough', '--transport', TRANSPORT, ...c.flags, l.src, l.mnt], l.mnt);
+    // The daemon's own output, kept for a failure's message: one CI run saw two of these daemons
+    // gone (ENOTCONN) in the middle of their script, which no run since has reproduced.
+    const log = path.join(t.dir, 'daemon.log');
+    const m = await mountWith(['passthrough', '--transport', TRANSPORT, '--log', log, ...c.flags, l.src, l.mnt], l.mnt);
     try {
       for (const asUser of [false, true]) {
         // Both sides at once: each script waits out bindfs's attribute cache once.
@@ -144,6 +147,11 @@ maybe(`bindfs's options match bindfs (${TRANSPORT} transport)`, () => {
         expect({ asUser, lines: got }).toEqual({ asUser, lines: want });
       }
       expect(diskView(l.src)).toBe(diskView(b.src));
+    } catch (e) {
+      const said = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+      const state = `daemon ${m.pid} ${alive(m.pid) ? 'running' : 'gone'}, ${isMounted(l.mnt) ? 'mounted' : 'not mounted'}`;
+      if (e instanceof Error) e.message += `\n(${state}; its log: ${said.trim() || '(empty)'})`;
+      throw e;
     } finally {
       await m.unmount();
       if (isMounted(b.mnt)) await run('umount', ['-l', b.mnt]);
