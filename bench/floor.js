@@ -14,11 +14,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { setTimeout } = require('node:timers');
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const { args, opt } = require('./args');
 
 function serve(mnt, n) {
   const { NodeFsBase, ROOT_NODE, mountFs } = require('@layerfs/fuse-bridge');

@@ -11,13 +11,10 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const DIRS = opt('dirs', 100);
-const FILES = opt('files', 1000);
+const { opt } = require('./args');
+
+const DIRS = Number(opt('dirs', 100));
+const FILES = Number(opt('files', 1000));
 const BOUND_MB = 300;
 const CLI = path.resolve(__dirname, '..', 'bin', 'layerfs');
 

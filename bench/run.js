@@ -22,11 +22,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const { opt, flag } = require('./args');
 const RUNS = Number(opt('runs', 3));
 const BIG_MIB = Number(opt('big-mib', 1024));
 const WRITE_MIB = Math.min(512, BIG_MIB);
@@ -40,7 +36,7 @@ const LAYERFS_O = opt('layerfs-o', '').split(',').filter(Boolean);
 const AGAINST = opt('against', '') && path.resolve(opt('against', ''));
 // --rootless: the overlay suite for what a rootless mount gets (no kernel passthrough: the daemon
 // serves every read and write), layerfs with -o passthrough=off against fuse-overlayfs on the same data.
-const ROOTLESS = args.includes('--rootless');
+const ROOTLESS = flag('rootless');
 // --warm N: what a mount that has served a while costs, not a new one. A daemon written in
 // JavaScript spends its first tens of thousands of requests in V8's interpreter and compilers; every
 // sample is a new mount, so without this the metadata rows time that warm-up. Every target gets
@@ -50,7 +46,7 @@ const WARM = Number(opt('warm', 0));
 // --policies: the passthrough with bindfs's policies (--map and --perms) against the same passthrough
 // without them and against bindfs with the same flags; then counts the READ/WRITE requests that reach
 // the daemon under --map, --force-user and --perms (0: the data stayed on kernel passthrough).
-const POLICIES = args.includes('--policies');
+const POLICIES = flag('policies');
 // Colons inside the values: a comma would end the -o item (as in bindfs's fstab form).
 const POLICY_OPTS = ['map=65534/0:@65534/@0', 'perms=0644:a+X'];
 
