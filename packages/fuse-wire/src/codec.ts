@@ -258,10 +258,13 @@ function cut(size: number): number {
   return base;
 }
 
-/** A reply of `size` bytes with a successful out header; its body is the caller's to write. */
-function reply(unique: bigint, size: number): { buf: Uint8Array; v: DataView; b: number } {
+/**
+ * A reply of `size` bytes with its out header (`error` 0 for success, a negative errno, or a notify
+ * code for a notice); its body is the caller's to write.
+ */
+function reply(unique: bigint, size: number, error = 0): { buf: Uint8Array; v: DataView; b: number } {
   const b = cut(size);
-  putHeader(cutView, b, size, 0, unique);
+  putHeader(cutView, b, size, error, unique);
   return { buf: new Uint8Array(cutBuffer, b, size), v: cutView, b };
 }
 
@@ -290,9 +293,7 @@ function putHeader(v: DataView, b: number, len: number, error: number, unique: b
 
 /** An error reply: header only, error as a negative errno. */
 export function errorReply(unique: bigint, errno: number): Uint8Array {
-  const b = cut(OUT_HEADER_SIZE);
-  putHeader(cutView, b, OUT_HEADER_SIZE, -Math.abs(errno), unique);
-  return new Uint8Array(cutBuffer, b, OUT_HEADER_SIZE);
+  return reply(unique, OUT_HEADER_SIZE, -Math.abs(errno)).buf;
 }
 
 export function emptyReply(unique: bigint): Uint8Array {
@@ -502,14 +503,12 @@ export function initReply(unique: bigint, p: InitReplyParams): Uint8Array {
  * with unique 0 and the notify code in the error field.
  */
 export function invalInodeNotice(nodeid: number): Uint8Array {
-  const size = OUT_HEADER_SIZE + 24;
-  const b = cut(size);
-  const v = cutView;
-  putHeader(v, b, size, NotifyCode.INVAL_INODE, 0n);
-  putU64(v, b + OUT_HEADER_SIZE, nodeid);
-  v.setBigInt64(b + OUT_HEADER_SIZE + 8, -1n, true);
-  v.setBigInt64(b + OUT_HEADER_SIZE + 16, 0n, true);
-  return new Uint8Array(cutBuffer, b, size);
+  const r = reply(0n, OUT_HEADER_SIZE + 24, NotifyCode.INVAL_INODE);
+  const o = r.b + OUT_HEADER_SIZE;
+  putU64(r.v, o, nodeid);
+  r.v.setBigInt64(o + 8, -1n, true);
+  r.v.setBigInt64(o + 16, 0n, true);
+  return r.buf;
 }
 
 // -- directory listings ---------------------------------------------------------------------------
