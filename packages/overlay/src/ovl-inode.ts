@@ -63,8 +63,8 @@ export interface OvlState {
 }
 
 /**
- * Bumped whenever a node's parent or name changes or a node loses its name (every table's #place and
- * #detach): a directory's cached path (OvlInode.path) is good while this has not moved. Global, not
+ * Bumped whenever a directory's parent or name changes or a directory loses its name (every table's
+ * #place and #detach): a directory's cached path (OvlInode.path) is good while this has not moved. Global, not
  * per table: a change in another mount only costs a recomputation.
  */
 let pathGeneration = 0;
@@ -276,15 +276,17 @@ export class OvlInodeTable {
     }
   }
 
+  // Only a directory's move or loss changes a cached path: the cache holds directories' paths, built
+  // from their ancestors, and those are directories too. A file's (most FORGETs of a walk) leaves it.
   #place(n: OvlInode, parent: OvlInode, name: string): void {
-    pathGeneration++;
+    if (n.isDir) pathGeneration++;
     n.parent = parent;
     n.name = name;
     parent.setChild(name, n);
   }
 
   #detach(n: OvlInode): void {
-    pathGeneration++;
+    if (n.isDir) pathGeneration++;
     n.parent?.dropChild(n.name, n);
     n.detached = true;
   }
